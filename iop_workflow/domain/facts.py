@@ -1,0 +1,144 @@
+"""Frozen snapshots the guards and the timer planner read.
+
+The store assembles a :class:`CaseFacts` from its rows; the domain never sees a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
+
+# The states in which facts are gathered for the first period; from `active` on,
+# new agreements, decisions and assessments prepare the next period (a renewal).
+PREPARING_FIRST_PERIOD = frozenset({"initiative", "dialogue", "assessment"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrganisationFacts:
+    name: str
+    org_number: str
+    legal_form: LegalForm
+    non_profit: bool
+    protected: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeetingFacts:
+    held_on: date
+    joint_challenge: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssessmentFacts:
+    criterion: str
+    guideline_ref: str
+    period: int
+    verdict: Verdict
+    assessed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegalCheckFacts:
+    period: int
+    competence: bool
+    procurement_not_required: bool
+    state_aid_basis: StateAidBasis
+    no_competition_distortion: bool
+    rationale: str
+    checked_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContributionFacts:
+    party: Party
+    kind: ContributionKind
+    amount: Decimal
+    unit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementFacts:
+    period: int
+    start_on: date
+    end_on: date
+    notice_months: int
+    contributions: tuple[ContributionFacts, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionFacts:
+    period: int
+    body: str
+    decided_on: date
+    minutes_ref: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewFacts:
+    period: int
+    round: int
+    held_on: date
+    report_received: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseFacts:
+    """Everything the rules need to know about one case, as of one moment."""
+
+    ref: str
+    state: str
+    municipality: str
+    initiated_by: Initiator
+    opened_on: date
+    state_entered_on: date
+    organisation: OrganisationFacts
+    period: int = 1
+    review_round: int = 0
+    review_started_on: date | None = None
+    review_rounds_in_period: int = 0
+    guideline: Guideline | None = None
+    # Guidelines of the case's municipality, so rules can find the one in force.
+    municipal_guidelines: tuple[Guideline, ...] = ()
+    meetings: tuple[MeetingFacts, ...] = ()
+    assessments: tuple[AssessmentFacts, ...] = ()
+    legal_checks: tuple[LegalCheckFacts, ...] = ()
+    agreements: tuple[AgreementFacts, ...] = ()
+    decisions: tuple[DecisionFacts, ...] = ()
+    reviews: tuple[ReviewFacts, ...] = ()
+
+    @property
+    def preparing_period(self) -> int:
+        """The agreement period that new facts and a signing/renewal decision are for."""
+        return self.period if self.state in PREPARING_FIRST_PERIOD else self.period + 1
+
+    def agreement(self, period: int | None = None) -> AgreementFacts | None:
+        wanted = self.period if period is None else period
+        return next((a for a in reversed(self.agreements) if a.period == wanted), None)
+
+    def decision(self, period: int) -> DecisionFacts | None:
+        return next((d for d in reversed(self.decisions) if d.period == period), None)
+
+    def legal_check(self, period: int) -> LegalCheckFacts | None:
+        return next((c for c in reversed(self.legal_checks) if c.period == period), None)
+
+    def verdicts(self, period: int, guideline_ref: str) -> dict[str, AssessmentFacts]:
+        """Latest verdict per criterion for a period under one guideline."""
+        out: dict[str, AssessmentFacts] = {}
+        for a in self.assessments:
+            if a.period == period and a.guideline_ref == guideline_ref:
+                out[a.criterion] = a
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardContext:
+    """Who acts, with which roles, on which local date."""
+
+    today: date
+    actor: str
+    roles: frozenset[str]
+    min_agreement_months: int = 12

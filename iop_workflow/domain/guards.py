@@ -1,0 +1,401 @@
+"""Guards: pure functions ``(CaseFacts, GuardContext) -> list[Unmet]``.
+
+Each returns EVERY unmet condition it finds, each with a stable code and a
+Swedish and an English message that names the facts. The workflow definition
+refers to guards by their registry name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+
+from iop_workflow.domain.calendar import months_between
+from iop_workflow.domain.facts import CaseFacts, GuardContext
+from iop_workflow.domain.guidelines import Guideline, in_force_for
+from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Unmet, Verdict
+
+Guard = Callable[[CaseFacts, GuardContext], list[Unmet]]
+
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(name: str) -> Callable[[Guard], Guard]:
+    def register(fn: Guard) -> Guard:
+        GUARDS[name] = fn
+        return fn
+
+    return register
+
+
+def role_allowed(roles: Iterable[str], ctx: GuardContext, trigger: str) -> list[Unmet]:
+    """The one check every transition has: the actor holds a role that may fire it."""
+    allowed = sorted(roles)
+    if ctx.roles & set(allowed):
+        return []
+    have = ", ".join(sorted(ctx.roles)) or "inga"
+    need = ", ".join(allowed)
+    return [
+        Unmet(
+            code="role_not_allowed",
+            sv=f"{ctx.actor} (roller: {have}) får inte utföra '{trigger}'; det kräver någon av: {need}",
+            en=f"{ctx.actor} (roles: {have.replace('inga', 'none')}) may not fire '{trigger}'; "
+            f"it needs one of: {need}",
+        )
+    ]
+
+
+def _guideline_name(g: Guideline) -> str:
+    return f"{g.ref} ({g.municipality})"
+
+
+@guard("org_eligible")
+def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    org = facts.organisation
+    out = []
+    if org.legal_form not in IDEA_BASED_FORMS:
+        form = LEGAL_FORM_SV[org.legal_form]
+        out.append(
+            Unmet(
+                code="org_not_idea_based",
+                sv=f"{org.name} ({org.org_number}) är {form}; IOP kan inte tecknas med företag "
+                "eller enskilda näringsidkare",
+                en=f"{org.name} ({org.org_number}) is a {org.legal_form.value}; an IOP cannot be "
+                "signed with a company or a sole trader",
+            )
+        )
+    if not org.non_profit:
+        out.append(
+            Unmet(
+                code="org_profit_motive",
+                sv=f"{org.name} ({org.org_number}) är inte angiven som en organisation utan vinstsyfte",
+                en=f"{org.name} ({org.org_number}) is not recorded as having no profit motive",
+            )
+        )
+    return out
+
+
+@guard("initiative_from_org")
+def initiative_from_org(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    if facts.initiated_by is Initiator.ORGANISATION:
+        return []
+    return [
+        Unmet(
+            code="initiative_not_from_org",
+            sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna "
+            "organisationen",
+            en=f"The initiative in {facts.ref} came from the municipality; an IOP must be initiated "
+            "by the idea-based organisation",
+        )
+    ]
+
+
+@guard("dialogue_recorded")
+def dialogue_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    if any(m.joint_challenge.strip() for m in facts.meetings):
+        return []
+    return [
+        Unmet(
+            code="dialogue_missing",
+            sv=f"Inget dialogmöte med en gemensamt definierad samhällsutmaning är registrerat i {facts.ref}",
+            en=f"No dialogue meeting with a jointly defined societal challenge is recorded in {facts.ref}",
+        )
+    ]
+
+
+@guard("guideline_available")
+def guideline_available(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    if in_force_for(facts.municipal_guidelines, facts.municipality, ctx.today) is not None:
+        return []
+    expired = [g for g in facts.municipal_guidelines if g.valid_until and g.valid_until < ctx.today]
+    detail_sv = "".join(f"; {_guideline_name(g)} gällde till {g.valid_until}" for g in expired)
+    detail_en = "".join(f"; {_guideline_name(g)} was valid until {g.valid_until}" for g in expired)
+    return [
+        Unmet(
+            code="no_guideline_in_force",
+            sv=f"Ingen IOP-riktlinje för {facts.municipality} gäller {ctx.today}{detail_sv}",
+            en=f"No IOP guideline for {facts.municipality} is in force on {ctx.today}{detail_en}",
+        )
+    ]
+
+
+def _bound(facts: CaseFacts) -> list[Unmet]:
+    return [
+        Unmet(
+            code="no_guideline_bound",
+            sv=f"{facts.ref} är inte knutet till någon riktlinje",
+            en=f"{facts.ref} is not bound to a guideline",
+        )
+    ]
+
+
+@guard("criteria_met")
+def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    g = facts.guideline
+    if g is None:
+        return _bound(facts)
+    verdicts = facts.verdicts(facts.preparing_period, g.ref)
+    out = []
+    for c in g.gating():
+        found = verdicts.get(c.code)
+        if found is None:
+            out.append(
+                Unmet(
+                    code="criterion_unassessed",
+                    sv=f"Kriteriet {c.code} i {g.ref} är inte bedömt: {c.text_sv}",
+                    en=f"Criterion {c.code} of {g.ref} is not assessed: {c.text('en')}",
+                )
+            )
+        elif found.verdict is not Verdict.MET:
+            out.append(
+                Unmet(
+                    code="criterion_not_met",
+                    sv=f"Kriteriet {c.code} i {g.ref} är bedömt '{found.verdict.value}', inte 'met': "
+                    f"{c.text_sv}",
+                    en=f"Criterion {c.code} of {g.ref} is assessed '{found.verdict.value}', not "
+                    f"'met': {c.text('en')}",
+                )
+            )
+    return out
+
+
+_LEGAL_ASPECTS = (
+    ("competence", "kommunal kompetens (ett område kommunen får hantera)", "municipal competence"),
+    ("procurement_not_required", "att upphandling inte krävs (LOU)", "that no procurement is required"),
+    ("no_competition_distortion", "att konkurrensen inte snedvrids", "no distortion of competition"),
+)
+
+
+@guard("legal_check_recorded")
+def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    period = facts.preparing_period
+    check = facts.legal_check(period)
+    if check is None:
+        return [
+            Unmet(
+                code="legal_check_missing",
+                sv=f"Ingen rättslig prövning (kompetens, upphandling, statsstöd, konkurrens) är "
+                f"registrerad för period {period} i {facts.ref}",
+                en=f"No legal check (competence, procurement, state aid, competition) is recorded "
+                f"for period {period} of {facts.ref}",
+            )
+        ]
+    out = [
+        Unmet(
+            code=f"legal_{attr}",
+            sv=f"Den rättsliga prövningen bekräftar inte {sv}",
+            en=f"The legal check does not confirm {en}",
+        )
+        for attr, sv, en in _LEGAL_ASPECTS
+        if not getattr(check, attr)
+    ]
+    if not check.rationale.strip():
+        out.append(
+            Unmet(
+                code="legal_rationale_missing",
+                sv="Den rättsliga prövningen saknar skriftlig motivering",
+                en="The legal check has no written rationale",
+            )
+        )
+    return out
+
+
+@guard("decision_recorded")
+def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    period = facts.preparing_period
+    d = facts.decision(period)
+    if d is None:
+        return [
+            Unmet(
+                code="decision_missing",
+                sv=f"Inget beslut (organ, datum, paragraf) är registrerat för period {period} i {facts.ref}",
+                en=f"No decision (body, date, minutes paragraph) is recorded for period {period} of "
+                f"{facts.ref}",
+            )
+        ]
+    if d.decided_on > ctx.today:
+        return [
+            Unmet(
+                code="decision_in_future",
+                sv=f"Beslutet {d.minutes_ref} är daterat {d.decided_on}, efter dagens datum {ctx.today}",
+                en=f"Decision {d.minutes_ref} is dated {d.decided_on}, after today {ctx.today}",
+            )
+        ]
+    return []
+
+
+def _not_in_force(g: Guideline, on: date, what_sv: str, what_en: str) -> Unmet:
+    if g.valid_until is not None and on > g.valid_until:
+        return Unmet(
+            code="guideline_expired",
+            sv=f"Riktlinjen {_guideline_name(g)} gällde till {g.valid_until}; {what_sv} {on}",
+            en=f"Guideline {_guideline_name(g)} was valid until {g.valid_until}; {what_en} {on}",
+        )
+    return Unmet(
+        code="guideline_not_yet_in_force",
+        sv=f"Riktlinjen {_guideline_name(g)} gäller från {g.valid_from}; {what_sv} {on}",
+        en=f"Guideline {_guideline_name(g)} is valid from {g.valid_from}; {what_en} {on}",
+    )
+
+
+@guard("guideline_in_force")
+def guideline_in_force(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    g = facts.guideline
+    if g is None:
+        return _bound(facts)
+    out = []
+    if not g.in_force(ctx.today):
+        out.append(_not_in_force(g, ctx.today, "idag är det", "today is"))
+    d = facts.decision(facts.preparing_period)
+    if d is not None and not g.in_force(d.decided_on):
+        out.append(_not_in_force(g, d.decided_on, "beslutet fattades", "the decision was taken on"))
+    return out
+
+
+@guard("agreement_valid")
+def agreement_valid(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    period = facts.preparing_period
+    a = facts.agreement(period)
+    if a is None:
+        return [
+            Unmet(
+                code="agreement_missing",
+                sv=f"Inget avtal (period, villkor) är registrerat för period {period} i {facts.ref}",
+                en=f"No agreement (period, terms) is recorded for period {period} of {facts.ref}",
+            )
+        ]
+    if a.end_on <= a.start_on:
+        return [
+            Unmet(
+                code="agreement_dates_out_of_order",
+                sv=f"Avtalet slutar {a.end_on}, inte efter att det börjar {a.start_on}",
+                en=f"The agreement ends {a.end_on}, not after it starts {a.start_on}",
+            )
+        ]
+    months = months_between(a.start_on, a.end_on)
+    if months < ctx.min_agreement_months:
+        return [
+            Unmet(
+                code="agreement_too_short",
+                sv=f"Avtalsperioden {a.start_on}–{a.end_on} är {months} månader; ett IOP är "
+                f"långsiktigt (minst {ctx.min_agreement_months} månader)",
+                en=f"The agreement period {a.start_on} to {a.end_on} is {months} months; an IOP is "
+                f"long-term (at least {ctx.min_agreement_months} months)",
+            )
+        ]
+    return []
+
+
+_PARTY_SV = {Party.MUNICIPALITY: "kommunen", Party.ORGANISATION: "organisationen"}
+
+
+@guard("both_contribute")
+def both_contribute(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    a = facts.agreement(facts.preparing_period)
+    contributions = a.contributions if a is not None else ()
+    out = []
+    for party in Party:
+        if not any(c.party is party and c.amount > 0 for c in contributions):
+            out.append(
+                Unmet(
+                    code=f"no_contribution_{party.value}",
+                    sv=f"Avtalet anger inget bidrag från {_PARTY_SV[party]} (pengar, tid, "
+                    "volontärinsatser, lokaler eller kunskap); båda parter ska bidra",
+                    en=f"The agreement lists no contribution from the {party.value} (money, time, "
+                    "volunteer work, premises or knowledge); both parties must contribute",
+                )
+            )
+    return out
+
+
+@guard("four_eyes")
+def four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    period = facts.preparing_period
+    assessors = {a.assessed_by for a in facts.assessments if a.period == period}
+    if ctx.actor not in assessors:
+        return []
+    return [
+        Unmet(
+            code="four_eyes",
+            sv=f"{ctx.actor} har bedömt kriterierna för period {period} och får därför inte också "
+            "besluta eller underteckna (fyra ögon)",
+            en=f"{ctx.actor} assessed the criteria for period {period} and so may not also sign "
+            "or renew (four eyes)",
+        )
+    ]
+
+
+@guard("review_recorded")
+def review_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    found = [r for r in facts.reviews if r.period == facts.period and r.round == facts.review_round]
+    if any(r.report_received for r in found):
+        return []
+    if found:
+        return [
+            Unmet(
+                code="review_report_missing",
+                sv=f"Uppföljning {facts.review_round} i {facts.ref} saknar organisationens rapport",
+                en=f"Review {facts.review_round} of {facts.ref} lacks the organisation's report",
+            )
+        ]
+    return [
+        Unmet(
+            code="review_missing",
+            sv=f"Ingen uppföljning (rapport, dialogmöte) är registrerad för uppföljningsomgång "
+            f"{facts.review_round} i {facts.ref}",
+            en=f"No review (report, dialogue meeting) is recorded for review round "
+            f"{facts.review_round} of {facts.ref}",
+        )
+    ]
+
+
+@guard("agreement_started")
+def agreement_started(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    a = facts.agreement(facts.period)
+    if a is None:
+        return [
+            Unmet(
+                code="agreement_missing",
+                sv=f"Inget avtal för period {facts.period} i {facts.ref}",
+                en=f"No agreement for period {facts.period} of {facts.ref}",
+            )
+        ]
+    if ctx.today >= a.start_on:
+        return []
+    return [
+        Unmet(
+            code="agreement_not_started",
+            sv=f"Avtalet börjar gälla {a.start_on}; idag är det {ctx.today}",
+            en=f"The agreement starts on {a.start_on}; today is {ctx.today}",
+        )
+    ]
+
+
+@guard("agreement_running")
+def agreement_running(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    a = facts.agreement(facts.period)
+    if a is not None and ctx.today <= a.end_on:
+        return []
+    end = a.end_on if a is not None else "—"
+    return [
+        Unmet(
+            code="agreement_over",
+            sv=f"Avtalet för period {facts.period} gällde till {end}; förnya eller avsluta i stället",
+            en=f"The agreement for period {facts.period} ran until {end}; renew or end instead",
+        )
+    ]
+
+
+@guard("agreement_ended")
+def agreement_ended(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    a = facts.agreement(facts.period)
+    if a is not None and ctx.today > a.end_on:
+        return []
+    end = a.end_on if a is not None else "—"
+    return [
+        Unmet(
+            code="agreement_not_ended",
+            sv=f"Avtalet gäller till {end}; idag är det {ctx.today}",
+            en=f"The agreement runs until {end}; today is {ctx.today}",
+        )
+    ]

@@ -1,0 +1,92 @@
+"""Small shared value types and vocabularies of the domain."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from iop_workflow.errors import Unmet as Unmet  # re-exported: guards return these
+
+
+
+class LegalForm(StrEnum):
+    IDEELL_FORENING = "ideell_forening"
+    STIFTELSE = "stiftelse"
+    TROSSAMFUND = "trossamfund"
+    EKONOMISK_FORENING = "ekonomisk_forening"
+    AKTIEBOLAG = "aktiebolag"
+    HANDELSBOLAG = "handelsbolag"
+    ENSKILD_FIRMA = "enskild_firma"
+    ANNAN = "annan"
+
+
+LEGAL_FORM_SV: dict[LegalForm, str] = {
+    LegalForm.IDEELL_FORENING: "ideell förening",
+    LegalForm.STIFTELSE: "stiftelse",
+    LegalForm.TROSSAMFUND: "registrerat trossamfund",
+    LegalForm.EKONOMISK_FORENING: "ekonomisk förening",
+    LegalForm.AKTIEBOLAG: "aktiebolag",
+    LegalForm.HANDELSBOLAG: "handelsbolag",
+    LegalForm.ENSKILD_FIRMA: "enskild firma",
+    LegalForm.ANNAN: "annan form",
+}
+
+# Forms an IOP can be signed with when the organisation has no profit motive
+# (DOMAIN.md): ideell förening, stiftelse, trossamfund, ekonomisk förening
+# (cooperative without profit motive) and "annan" (e.g. a social enterprise)
+# for the officer to argue. Companies and sole traders never qualify.
+IDEA_BASED_FORMS = frozenset(
+    {
+        LegalForm.IDEELL_FORENING,
+        LegalForm.STIFTELSE,
+        LegalForm.TROSSAMFUND,
+        LegalForm.EKONOMISK_FORENING,
+        LegalForm.ANNAN,
+    }
+)
+
+
+class Verdict(StrEnum):
+    MET = "met"
+    NOT_MET = "not_met"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class CriterionKind(StrEnum):
+    ELIGIBILITY = "eligibility"
+    REQUIRED = "required"
+    CONSIDERATION = "consideration"
+
+
+class Party(StrEnum):
+    MUNICIPALITY = "municipality"
+    ORGANISATION = "organisation"
+
+
+class ContributionKind(StrEnum):
+    MONEY = "money"
+    STAFF_TIME = "staff_time"
+    VOLUNTEER_HOURS = "volunteer_hours"
+    PREMISES = "premises"
+    KNOWLEDGE = "knowledge"
+    OTHER = "other"
+
+
+class StateAidBasis(StrEnum):
+    NONE = "none"
+    NON_ECONOMIC = "non_economic"
+    DE_MINIMIS = "de_minimis"
+    SGEI_DE_MINIMIS = "sgei_de_minimis"
+
+
+class Initiator(StrEnum):
+    ORGANISATION = "organisation"
+    MUNICIPALITY = "municipality"
+
+
+ROLES = frozenset(
+    {"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"}
+)
+
+END_REASONS = frozenset(
+    {"declined", "withdrawn", "completed", "not_renewed", "terminated", "expired"}
+)

@@ -1,0 +1,179 @@
+"""Settings: ``config/iop.toml`` with ``IOP_*`` environment overrides.
+
+Unknown keys and wrong types are load errors naming the file (or variable) and key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from iop_workflow.domain.timers import LeadTimes
+from iop_workflow.domain.values import ROLES
+from iop_workflow.errors import DefinitionError
+from iop_workflow.resources import config_dir, read_text
+
+_IOP_KEYS: dict[str, type] = {
+    "database_url": str,
+    "timezone": str,
+    "case_ref_pattern": str,
+    "min_agreement_months": int,
+    "lang": str,
+    "audit_log": str,
+}
+_LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str = ""
+    timezone: str = "Europe/Stockholm"
+    case_ref_pattern: str = "IOP-{year}-{seq:04d}"
+    min_agreement_months: int = 12
+    lang: str = "sv"
+    audit_log: str = ""
+    lead_times: LeadTimes = field(default_factory=LeadTimes)
+    default_roles: frozenset[str] = frozenset({"registrar", "officer"})
+    actors: Mapping[str, frozenset[str]] = field(default_factory=lambda: {"system": frozenset({"system"})})
+    source: str = "(defaults)"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def roles_of(self, actor: str) -> frozenset[str]:
+        return self.actors.get(actor, self.default_roles)
+
+    def case_ref(self, year: int, seq: int) -> str:
+        return self.case_ref_pattern.format(year=year, seq=seq)
+
+
+def default_config_path() -> Path:
+    return config_dir() / "iop.toml"
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings file (default: the shipped one), then apply ``IOP_*`` overrides."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get("IOP_CONFIG"):
+        path = Path(env["IOP_CONFIG"])
+    path = path or default_config_path()
+    file = str(path)
+    try:
+        data = tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
+    return _build(data, file, env)
+
+
+def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
+    for key in data:
+        if key not in {"iop", "lead_times", "roles"}:
+            raise DefinitionError(file=file, key=key, problem="unknown section")
+    iop = _section(data, "iop", _IOP_KEYS, file, env)
+    lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
+    roles = _roles(data.get("roles", {}), file, env)
+    values: dict[str, Any] = {k: v for k, v in iop.items()}
+    settings = Settings(
+        **values,
+        lead_times=LeadTimes(**lead),
+        default_roles=roles[0],
+        actors=roles[1],
+        source=file,
+    )
+    _check(settings, file)
+    return settings
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"IOP_{key}".upper() if section == "iop" else f"IOP_{section}_{key}".upper()
+
+
+def _section(
+    data: dict[str, Any], section: str, schema: dict[str, type], file: str, env: Mapping[str, str]
+) -> dict[str, Any]:
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise DefinitionError(file=file, key=section, problem="must be a table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in schema:
+            raise DefinitionError(file=file, key=f"{section}.{key}", problem="unknown key")
+        out[key] = _typed(value, schema[key], file, f"{section}.{key}")
+    for key, kind in schema.items():
+        name = _env_name(section, key)
+        if name in env:
+            out[key] = _from_env(env[name], kind, name)
+    return out
+
+
+def _typed(value: Any, kind: type, file: str, key: str) -> Any:
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise DefinitionError(file=file, key=key, problem=f"must be a whole number, not {value!r}")
+    if kind is int and value < 0:
+        raise DefinitionError(file=file, key=key, problem=f"must not be negative ({value})")
+    if kind is str and not isinstance(value, str):
+        raise DefinitionError(file=file, key=key, problem=f"must be a string, not {value!r}")
+    return value
+
+
+def _from_env(raw: str, kind: type, name: str) -> Any:
+    if kind is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise DefinitionError(file="environment", key=name, problem=f"must be a whole number, not {raw!r}") from None
+        return _typed(value, int, "environment", name)
+    return raw
+
+
+def _roles(
+    table: Any, file: str, env: Mapping[str, str]
+) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    if not isinstance(table, dict):
+        raise DefinitionError(file=file, key="roles", problem="must be a table")
+    for key in table:
+        if key not in {"default_roles", "actors"}:
+            raise DefinitionError(file=file, key=f"roles.{key}", problem="unknown key")
+    default = _role_list(table.get("default_roles", ["registrar", "officer"]), file, "roles.default_roles")
+    if "IOP_ROLES_DEFAULT_ROLES" in env:
+        items = [r.strip() for r in env["IOP_ROLES_DEFAULT_ROLES"].split(",") if r.strip()]
+        default = _role_list(items, "environment", "IOP_ROLES_DEFAULT_ROLES")
+    actors_raw = table.get("actors", {})
+    if not isinstance(actors_raw, dict):
+        raise DefinitionError(file=file, key="roles.actors", problem="must be a table")
+    actors = {
+        name: _role_list(roles, file, f"roles.actors.{name}") for name, roles in actors_raw.items()
+    }
+    return default, actors
+
+
+def _role_list(value: Any, file: str, key: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DefinitionError(file=file, key=key, problem="must be a list of role names")
+    for role in value:
+        if role not in ROLES:
+            raise DefinitionError(
+                file=file, key=key, problem=f"unknown role {role!r} (known: {', '.join(sorted(ROLES))})"
+            )
+    return frozenset(value)
+
+
+def _check(settings: Settings, file: str) -> None:
+    try:
+        settings.tz  # noqa: B018 - resolving the zone is the check
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DefinitionError(file=file, key="iop.timezone", problem=f"unknown time zone {settings.timezone!r}") from None
+    if settings.lang not in {"sv", "en"}:
+        raise DefinitionError(file=file, key="iop.lang", problem=f"must be sv or en, not {settings.lang!r}")
+    try:
+        settings.case_ref(2026, 1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise DefinitionError(
+            file=file, key="iop.case_ref_pattern", problem=f"needs only {{year}} and {{seq}}: {exc}"
+        ) from None

@@ -1,0 +1,134 @@
+"""Engines and units of work for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
+
+from iop_workflow.errors import DatabaseUnavailable
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_sqlite_path() -> Path:
+    import platformdirs  # noqa: PLC0415 - only commands that need the default path pay for it
+
+    return Path(platformdirs.user_data_dir("iop-workflow", appauthor=False)) / "iop.db"
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use psycopg 3 for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the project's connection rules applied."""
+    url = normalise_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseUnavailable(url=url, problem=f"not a database URL: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise DatabaseUnavailable(url=redact(url), problem=str(exc)) from None
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred and late).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # A writing unit of work takes the write lock up front, so its reads and
+        # its version check see the same, latest data and it never fails late
+        # with SQLITE_BUSY_SNAPSHOT; readers stay deferred and never block.
+        write = conn.get_execution_options().get("iop_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One engine plus its units of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self._writer = self.engine.execution_options(iop_write=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction that commits on success and rolls back on any error."""
+        with self._guard(), Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._guard(), Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise DatabaseUnavailable(url=redact(self.url), problem=describe(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailable(url=redact(self.url), problem=describe(exc)) from exc
+            raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def describe(exc: DBAPIError) -> str:
+    """A one-line, human description of a driver error."""
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return f"locked by another writer for longer than {BUSY_TIMEOUT_MS // 1000} s ({text})"
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the database is read-only ({text})"
+    if "disk" in lowered and "full" in lowered:
+        return f"the disk is full ({text})"
+    return text

@@ -1,0 +1,276 @@
+"""SQLModel tables. The schema is owned by Alembic (``store/migrations``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Timestamps are stored as aware UTC datetimes; transition_log.at is ISO text so
+# that the hash chain reproduces byte for byte on every back-end.
+_TS = sa.DateTime(timezone=True)
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_number: str = Field(max_length=11, unique=True, index=True)
+    name: str = Field(max_length=300)
+    legal_form: str = Field(max_length=40)
+    non_profit: bool = True
+    protected: bool = False
+    contact_name: str | None = Field(default=None, max_length=300)
+    contact_email: str | None = Field(default=None, max_length=300)
+    contact_phone: str | None = Field(default=None, max_length=60)
+    address: str | None = Field(default=None, max_length=500)
+    # Lag (2022:900): registered with Kammarkollegiet on this date, if at all.
+    idea_based_registered_on: date | None = None
+    created_at: datetime = Field(sa_type=_TS)
+
+
+class GuidelineRow(SQLModel, table=True):
+    __tablename__ = "guidelines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=100, unique=True, index=True)
+    municipality: str = Field(max_length=100, index=True)
+    title: str = Field(max_length=500)
+    decided_on: date
+    decided_by: str = Field(max_length=300)
+    valid_from: date
+    valid_until: date | None = None
+    follow_up_months: int = 12
+    owner: str = Field(max_length=300)
+    source: str = Field(default="", max_length=500)
+    note: str = ""
+    content_hash: str = Field(max_length=64)
+    expired_flagged_on: date | None = None
+    loaded_at: datetime = Field(sa_type=_TS)
+
+
+class CriterionRow(SQLModel, table=True):
+    __tablename__ = "criteria"
+    __table_args__ = (sa.UniqueConstraint("guideline_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guideline_id: int = Field(foreign_key="guidelines.id", index=True)
+    position: int
+    code: str = Field(max_length=80)
+    kind: str = Field(max_length=20)
+    text_sv: str
+    text_en: str = ""
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """Every definition a case ever ran under, kept for the auditors."""
+
+    __tablename__ = "workflow_versions"
+
+    version: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    content: str
+    loaded_at: datetime = Field(sa_type=_TS)
+
+
+class CaseRefCounter(SQLModel, table=True):
+    __tablename__ = "case_ref_counters"
+
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=40, unique=True, index=True)
+    municipality: str = Field(max_length=100, index=True)
+    unit: str | None = Field(default=None, max_length=200)
+    officer: str = Field(max_length=100)
+    title: str = Field(max_length=500)
+    challenge: str
+    initiated_by: str = Field(default="organisation", max_length=20)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    state: str = Field(max_length=40, index=True)
+    end_reason: str | None = Field(default=None, max_length=40)
+    version: int = 1
+    workflow_version: str = Field(max_length=64, foreign_key="workflow_versions.version")
+    guideline_id: int | None = Field(default=None, foreign_key="guidelines.id")
+    period: int = 1
+    review_round: int = 0
+    review_rounds_in_period: int = 0
+    review_started_on: date | None = None
+    opened_on: date
+    state_entered_on: date
+    created_at: datetime = Field(sa_type=_TS)
+    updated_at: datetime = Field(sa_type=_TS)
+
+
+class Meeting(SQLModel, table=True):
+    __tablename__ = "meetings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    held_on: date
+    participants: str = ""
+    joint_challenge: str = ""
+    notes: str = ""
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=_TS)
+
+
+class Assessment(SQLModel, table=True):
+    """One verdict on one criterion; the latest per (case, period, guideline, code) counts."""
+
+    __tablename__ = "assessments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    guideline_id: int = Field(foreign_key="guidelines.id")
+    criterion_code: str = Field(max_length=80)
+    verdict: str = Field(max_length=20)
+    note: str
+    assessed_by: str = Field(max_length=100)
+    assessed_at: datetime = Field(sa_type=_TS)
+
+
+class LegalCheck(SQLModel, table=True):
+    __tablename__ = "legal_checks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    competence: bool
+    procurement_not_required: bool
+    no_competition_distortion: bool
+    state_aid_basis: str = Field(max_length=30)
+    state_aid_amount_sek: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
+    rationale: str
+    checked_by: str = Field(max_length=100)
+    checked_at: datetime = Field(sa_type=_TS)
+
+
+class Agreement(SQLModel, table=True):
+    __tablename__ = "agreements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    start_on: date
+    end_on: date
+    notice_months: int = 3
+    purpose: str = ""
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=_TS)
+
+
+class Contribution(SQLModel, table=True):
+    __tablename__ = "contributions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    party: str = Field(max_length=20)
+    kind: str = Field(max_length=20)
+    amount: Decimal = Field(max_digits=14, decimal_places=2)
+    unit: str = Field(max_length=20)
+    description: str = ""
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=_TS)
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    body: str = Field(max_length=200)
+    decided_on: date
+    minutes_ref: str = Field(max_length=100)
+    delegation_ref: str | None = Field(default=None, max_length=100)
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=_TS)
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    period: int
+    round: int
+    held_on: date
+    report_received: bool
+    summary: str = ""
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=_TS)
+
+
+class TransitionLog(SQLModel, table=True):
+    """The append-only, hash-chained log; the database refuses UPDATE and DELETE."""
+
+    __tablename__ = "transition_log"
+    __table_args__ = (sa.UniqueConstraint("case_ref", "case_seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    case_ref: str = Field(max_length=40, index=True)
+    case_seq: int
+    at: str = Field(max_length=32, index=True)
+    actor: str = Field(max_length=100)
+    os_user: str | None = Field(default=None, max_length=100)
+    roles: str  # canonical JSON array
+    source: str = Field(max_length=20)
+    trigger: str = Field(max_length=60)
+    from_state: str | None = Field(default=None, max_length=40)
+    to_state: str = Field(max_length=40)
+    reason: str | None = None
+    data: str  # canonical JSON object
+    guideline_ref: str | None = Field(default=None, max_length=100)
+    workflow_version: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class Timer(SQLModel, table=True):
+    __tablename__ = "timers"
+    __table_args__ = (
+        # The sweep's index: only open timers are in it, so an idle day reads nothing.
+        sa.Index(
+            "ix_timers_open_due",
+            "due_on",
+            sqlite_where=sa.text("fired_at IS NULL AND cancelled_at IS NULL"),
+            postgresql_where=sa.text("fired_at IS NULL AND cancelled_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=40)
+    state: str = Field(max_length=40)
+    due_on: date
+    action: str = Field(max_length=80)
+    planned_at: datetime = Field(sa_type=_TS)
+    fired_at: datetime | None = Field(default=None, sa_type=_TS)
+    cancelled_at: datetime | None = Field(default=None, sa_type=_TS)
+    outcome: str | None = Field(default=None, max_length=200)
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    guideline_id: int | None = Field(default=None, foreign_key="guidelines.id")
+    due_on: date
+    recipient: str = Field(max_length=200)
+    message_sv: str
+    message_en: str
+    raised_at: datetime = Field(sa_type=_TS)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=_TS)
+    acknowledged_by: str | None = Field(default=None, max_length=100)
