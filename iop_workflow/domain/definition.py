@@ -13,7 +13,7 @@ import json
 import tomllib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iop_workflow.domain.values import END_REASONS, ROLES
@@ -81,6 +81,7 @@ class WorkflowDefinition:
     title_en: str
     file: str
     version: str
+    content: str  # the file's text, kept with the version for the auditors
     states: Mapping[str, StateSpec]
     transitions: tuple[TransitionSpec, ...]
 
@@ -126,7 +127,8 @@ def parse_definition(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
-    return _Validator(file, frozenset(guards), frozenset(anchors)).build(data)
+    built = _Validator(file, frozenset(guards), frozenset(anchors)).build(data)
+    return replace(built, content=text)
 
 
 class _Validator:
@@ -189,6 +191,7 @@ class _Validator:
             title_en=str(head.get("title_en", head["name"])),
             file=self.file,
             version=canonical_version(data),
+            content="",
             states=states,
             transitions=transitions,
         )

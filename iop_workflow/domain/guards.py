@@ -60,8 +60,8 @@ def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
                 code="org_not_idea_based",
                 sv=f"{org.name} ({org.org_number}) är {form}; IOP kan inte tecknas med företag "
                 "eller enskilda näringsidkare",
-                en=f"{org.name} ({org.org_number}) is a {org.legal_form.value}; an IOP cannot be "
-                "signed with a company or a sole trader",
+                en=f"{org.name} ({org.org_number}) has the legal form {org.legal_form.value}; an IOP "
+                "cannot be signed with a company or a sole trader",
             )
         )
     if not org.non_profit:

@@ -1,0 +1,1 @@
+"""The tamper-evident transition log: hash chain, verification, the structlog stream."""

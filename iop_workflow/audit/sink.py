@@ -1,0 +1,55 @@
+"""The audit stream: after commit, each record goes out as one structlog JSON line.
+
+By default to an append-only JSON-lines file in the data directory; the daemon
+also writes to stderr. ``iop audit export`` regenerates the same lines from the
+database, so a line lost here (disk full, file removed) is never lost for good.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from iop_workflow.audit.chain import LogRecord
+
+
+class AuditSink:
+    def __init__(self, path: Path | None, *, to_stderr: bool = False) -> None:
+        self.path = path
+        self.to_stderr = to_stderr
+        self._lock = threading.Lock()
+        self._loggers: list[Any] | None = None
+        self._files: list[IO[str]] = []
+
+    def _open(self) -> list[Any]:
+        import structlog  # noqa: PLC0415 - only writing commands pay for structlog
+
+        processors = [structlog.processors.JSONRenderer(sort_keys=True, ensure_ascii=False)]
+        loggers = []
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a", encoding="utf-8")
+            self._files.append(handle)
+            loggers.append(structlog.wrap_logger(structlog.WriteLogger(handle), processors=processors))
+        if self.to_stderr:
+            loggers.append(structlog.wrap_logger(structlog.WriteLogger(sys.stderr), processors=processors))
+        return loggers
+
+    def emit(self, record: LogRecord) -> None:
+        """Write the record; a failure here never undoes the committed change."""
+        with self._lock:
+            if self._loggers is None:
+                self._loggers = self._open()
+            for logger in self._loggers:
+                try:
+                    logger.info("transition", **record.as_dict())
+                except OSError:  # the database holds the record; export regenerates it
+                    continue
+
+    def close(self) -> None:
+        for handle in self._files:
+            handle.close()
+        self._files.clear()
+        self._loggers = None

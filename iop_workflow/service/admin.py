@@ -1,0 +1,98 @@
+"""Set-up commands: schema, shipped guidelines, organisations, verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from iop_workflow.audit.chain import record_from_row
+from iop_workflow.audit.verify import ChainReport, verify_chains
+from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.domain.values import LegalForm
+from iop_workflow.resources import load_guideline, shipped_guidelines
+from iop_workflow.service import validate
+from iop_workflow.service.context import Actor, App
+from iop_workflow.store import cases as repo
+from iop_workflow.store import migrate
+from iop_workflow.store.guidelines import save_guideline
+from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
+
+
+def init(app: App) -> dict[str, Any]:
+    """Create or upgrade the schema, then load the shipped guidelines."""
+    migrate.upgrade(app.db)
+    return {"schema": migrate.head_revision(), "guidelines": load_guidelines(app, shipped_guidelines())}
+
+
+def load_guidelines(app: App, guidelines: Iterable[Guideline]) -> dict[str, str]:
+    now = app.clock.now()
+    with app.db.write() as s:
+        return {g.ref: save_guideline(s, g, now) for g in guidelines}
+
+
+def load_guideline_file(app: App, path: Path) -> dict[str, str]:
+    return load_guidelines(app, [load_guideline(path)])
+
+
+def add_org(
+    app: App,
+    actor: Actor,
+    *,
+    name: str,
+    org_number: str,
+    legal_form: str,
+    non_profit: bool = True,
+    protected: bool = False,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+    contact_phone: str | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    values = {
+        "org_number": normalise_org_number(org_number),
+        "name": validate.text("name", name, max_len=300),
+        "legal_form": validate.choice("legal_form", legal_form, LegalForm).value,
+        "non_profit": bool(non_profit),
+        "protected": bool(protected),
+        "contact_name": validate.optional_text("contact_name", contact_name, max_len=300),
+        "contact_email": validate.optional_text("contact_email", contact_email, max_len=300),
+        "contact_phone": validate.optional_text("contact_phone", contact_phone, max_len=60),
+        "address": validate.optional_text("address", address, max_len=500),
+    }
+    with app.db.write() as s:
+        insert_org(s, values, app.clock.now())
+        return org_dict(repo.org_row(s, org_number=values["org_number"]))
+
+
+def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str, Any]:
+    masked = row["protected"] and not include_protected
+    out: dict[str, Any] = {
+        "name": row["name"], "org_number": row["org_number"], "legal_form": row["legal_form"],
+        "non_profit": row["non_profit"], "protected": row["protected"],
+    }  # fmt: skip
+    for key in ("contact_name", "contact_email", "contact_phone", "address"):
+        out[key] = "(skyddad)" if masked and row[key] else row[key]
+    return out
+
+
+def orgs(app: App) -> list[dict[str, Any]]:
+    with app.db.read() as s:
+        return [org_dict(r) for r in list_orgs(s)]
+
+
+def org(app: App, org_number: str) -> dict[str, Any]:
+    with app.db.read() as s:
+        return org_dict(repo.org_row(s, org_number=normalise_org_number(org_number)))
+
+
+def verify(app: App) -> ChainReport:
+    """Recompute every chain and compare each case's state with its last record."""
+    with app.db.read() as s:
+        states = dict(s.execute(sa.select(repo.CASES.c.ref, repo.CASES.c.state)).tuples().all())
+        rows = s.execute(
+            sa.select(repo.LOG).order_by(repo.LOG.c.case_ref, repo.LOG.c.case_seq).execution_options(yield_per=2000)
+        ).mappings()
+        return verify_chains((record_from_row(r) for r in rows), states)

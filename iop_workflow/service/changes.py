@@ -1,0 +1,80 @@
+"""The shared write path: bump the case's version and append its log record, together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from iop_workflow.audit.chain import LogRecord, seal
+from iop_workflow.service.context import Actor, App
+from iop_workflow.store import cases as repo
+
+
+def utc_iso(when: datetime) -> str:
+    """Fixed-width ISO-8601 in UTC: sorts as text and hashes the same everywhere."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def append_record(
+    app: App,
+    s: Session,
+    *,
+    case_ref: str,
+    actor: Actor,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    reason: str | None,
+    data: Mapping[str, Any],
+    guideline_ref: str | None,
+    now: datetime,
+) -> LogRecord:
+    """Append one hash-chained record to the case's chain (inside the caller's transaction)."""
+    last_seq, prev_hash = repo.chain_head(s, case_ref)
+    record = seal(
+        LogRecord(
+            case_ref=case_ref,
+            case_seq=last_seq + 1,
+            at=utc_iso(now),
+            actor=actor.name,
+            os_user=actor.recorded_os_user,
+            roles=tuple(sorted(actor.roles)),
+            source=actor.source,
+            trigger=trigger,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            data=dict(data),
+            guideline_ref=guideline_ref,
+            workflow_version=app.definition.version,
+            prev_hash=prev_hash,
+        )
+    )
+    seq = repo.insert_log(s, record)
+    return replace(record, seq=seq)
+
+
+def record_fact(
+    app: App,
+    s: Session,
+    case: sa.RowMapping,
+    *,
+    actor: Actor,
+    kind: str,
+    data: Mapping[str, Any],
+    guideline_ref: str | None,
+    reason: str | None = None,
+) -> LogRecord:
+    """Log a recorded fact as a record that keeps the state, and bump the case's version."""
+    now = app.clock.now()
+    repo.update_case(s, case, {"updated_at": now})
+    return append_record(
+        app, s, case_ref=case["ref"], actor=actor, trigger=f"record:{kind}",
+        from_state=case["state"], to_state=case["state"], reason=reason, data=data,
+        guideline_ref=guideline_ref, now=now,
+    )  # fmt: skip

@@ -1,0 +1,120 @@
+"""Checks of user-supplied values: each failure is an InvalidInput naming the field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from iop_workflow.errors import InvalidInput
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+E = TypeVar("E", bound=StrEnum)
+MAX_TEXT = 10_000
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def text(field: str, value: object, *, required: bool = True, max_len: int = MAX_TEXT) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(field=field, value=value, problem_sv="måste vara text", problem_en="must be text")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(field=field, value=value, problem_sv="får inte vara tomt", problem_en="must not be empty")
+    if len(value) > max_len:
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv=f"är {len(value)} tecken långt; högst {max_len} tillåts",
+            problem_en=f"is {len(value)} characters long; at most {max_len} are allowed",
+        )  # fmt: skip
+    if _CONTROL.search(value):
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv="innehåller styrtecken", problem_en="contains control characters",
+        )  # fmt: skip
+    if "\ufffd" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv="innehåller tecken som inte är giltig UTF-8",
+            problem_en="contains characters that are not valid UTF-8",
+        )  # fmt: skip
+    return value
+
+
+def optional_text(field: str, value: object, *, max_len: int = MAX_TEXT) -> str | None:
+    cleaned = text(field, value, required=False, max_len=max_len)
+    return cleaned or None
+
+
+def day(field: str, value: object) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InvalidInput(
+        field=field, value=value,
+        problem_sv="är inget giltigt datum (ÅÅÅÅ-MM-DD)", problem_en="is not a valid date (YYYY-MM-DD)",
+    )  # fmt: skip
+
+
+def choice(field: str, value: object, enum: type[E]) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        known = ", ".join(e.value for e in enum)
+        raise InvalidInput(
+            field=field, value=value, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}"
+        ) from None
+
+
+def amount(field: str, value: object) -> Decimal:
+    try:
+        number = Decimal(str(value).strip().replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number <= 0 or number > MAX_AMOUNT:
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv=f"måste vara ett positivt belopp, högst {MAX_AMOUNT}",
+            problem_en=f"must be a positive amount, at most {MAX_AMOUNT}",
+        )  # fmt: skip
+    return number.quantize(Decimal("0.01"))
+
+
+def whole(field: str, value: object, *, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        number = low - 1
+    if isinstance(value, bool) or not low <= number <= high:
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv=f"måste vara ett heltal {low}–{high}", problem_en=f"must be a whole number {low} to {high}",
+        )  # fmt: skip
+    return number
+
+
+def data(value: object) -> dict[str, Any]:
+    """Free key/value data for a log record: identifier keys, short text values."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(field="data", value=value, problem_sv="måste vara nyckel=värde", problem_en="must be key=value pairs")
+    if len(value) > 50:
+        raise InvalidInput(field="data", value=value, problem_sv="högst 50 nycklar", problem_en="at most 50 keys")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", key):
+            raise InvalidInput(
+                field="data", value=key,
+                problem_sv="nycklar är bokstäver, siffror, _ . - (högst 64 tecken)",
+                problem_en="keys are letters, digits, _ . - (at most 64 characters)",
+            )  # fmt: skip
+        out[key] = text(f"data.{key}", item if isinstance(item, str) else str(item), required=False, max_len=2000)
+    return out

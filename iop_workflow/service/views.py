@@ -1,0 +1,82 @@
+"""Read models: the documented JSON shapes of cases, history and options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from iop_workflow.audit.chain import record_from_row
+from iop_workflow.domain.machine import Option
+from iop_workflow.errors import InvalidInput
+from iop_workflow.service.context import App
+from iop_workflow.store import cases as repo
+from iop_workflow.store.guidelines import G
+
+
+def case_dict(app: App, s: Session, case: sa.RowMapping, lang: str, *, detail: bool = True) -> dict[str, Any]:
+    org = repo.org_row(s, org_id=case["organisation_id"])
+    state = app.definition.states.get(case["state"])
+    guideline = None
+    if case["guideline_id"] is not None:
+        g = s.execute(sa.select(G.c.ref, G.c.valid_until).where(G.c.id == case["guideline_id"])).one()
+        guideline = {"ref": g.ref, "valid_until": repo.as_iso(g.valid_until)}
+    out: dict[str, Any] = {
+        "ref": case["ref"],
+        "state": case["state"],
+        "state_label": state.label(lang) if state else f"({case['state']}: unknown state)",
+        "end_reason": case["end_reason"],
+        "municipality": case["municipality"],
+        "title": case["title"],
+        "version": case["version"],
+        "organisation": {"name": org["name"], "org_number": org["org_number"], "protected": org["protected"]},
+        "guideline": guideline,
+        "timers": repo.open_timers(s, case["id"]),
+    }
+    if detail:
+        out.update(
+            challenge=case["challenge"], unit=case["unit"], officer=case["officer"],
+            initiated_by=case["initiated_by"], period=case["period"], review_round=case["review_round"],
+            opened_on=case["opened_on"].isoformat(), state_since=case["state_entered_on"].isoformat(),
+            workflow_version=case["workflow_version"],
+        )  # fmt: skip
+    return out
+
+
+def show(app: App, ref: str, lang: str) -> dict[str, Any]:
+    with app.db.read() as s:
+        return case_dict(app, s, repo.case_row(s, ref), lang)
+
+
+def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, Any]]:
+    if state is not None and state not in app.definition.states:
+        known = ", ".join(app.definition.states)
+        raise InvalidInput(field="state", value=state, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}")
+    query = sa.select(repo.CASES).order_by(repo.CASES.c.ref)
+    if state is not None:
+        query = query.where(repo.CASES.c.state == state)
+    with app.db.read() as s:
+        return [case_dict(app, s, row, lang, detail=False) for row in s.execute(query).mappings().all()]
+
+
+def history(app: App, ref: str) -> list[dict[str, Any]]:
+    with app.db.read() as s:
+        repo.case_row(s, ref)
+        rows = s.execute(
+            sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref).order_by(repo.LOG.c.case_seq)
+        ).mappings()
+        return [record_from_row(r).as_dict() for r in rows]
+
+
+def options_dicts(options: tuple[Option, ...], lang: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "trigger": o.spec.trigger,
+            "label": o.spec.label(lang),
+            "to_state": o.spec.dest,
+            "allowed": o.allowed,
+            "reasons": [{"code": r.code, "message": r.text(lang)} for r in o.reasons],
+        }
+        for o in options
+    ]

@@ -1,0 +1,205 @@
+"""Opening cases and firing triggers: each ONE transaction, refusals write nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from iop_workflow.audit.chain import LogRecord
+from iop_workflow.domain.definition import TransitionSpec
+from iop_workflow.domain.facts import CaseFacts, OrganisationFacts
+from iop_workflow.domain.guidelines import in_force_for
+from iop_workflow.domain.machine import Option
+from iop_workflow.domain.timers import plan
+from iop_workflow.domain.values import Initiator, LegalForm
+from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
+from iop_workflow.service import validate
+from iop_workflow.service.changes import append_record
+from iop_workflow.service.context import Actor, App
+from iop_workflow.store import cases as repo
+from iop_workflow.store.orgs import normalise_org_number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fired:
+    """What a committed transition did."""
+
+    record: LogRecord
+    version: int
+
+
+def open_case(
+    app: App,
+    actor: Actor,
+    *,
+    org_number: str,
+    municipality: str,
+    title: str,
+    challenge: str,
+    unit: str | None = None,
+    initiated_by: str = "organisation",
+) -> Fired:
+    """Register an organisation's initiative as a new case in the initial state."""
+    number = normalise_org_number(org_number)
+    municipality = validate.text("municipality", municipality, max_len=100)
+    title = validate.text("title", title, max_len=500)
+    challenge = validate.text("challenge", challenge)
+    unit = validate.optional_text("unit", unit, max_len=200)
+    initiator = validate.choice("initiated_by", initiated_by, Initiator)
+    spec = app.definition.creation
+    today, now = app.clock.today(), app.clock.now()
+    with app.db.write() as s:
+        org = repo.org_row(s, org_number=number)
+        facts = CaseFacts(
+            ref="(nytt ärende)", state="", municipality=municipality, initiated_by=initiator,
+            opened_on=today, state_entered_on=today,
+            organisation=OrganisationFacts(
+                name=org["name"], org_number=org["org_number"], legal_form=LegalForm(org["legal_form"]),
+                non_profit=org["non_profit"], protected=org["protected"],
+            ),
+        )  # fmt: skip
+        reasons = app.engine.check(facts, app.guard_context(actor), spec)
+        if reasons:
+            raise TransitionNotAllowed(case_ref=facts.ref, trigger=spec.trigger, state="-", reasons=reasons)
+        d = app.definition
+        repo.ensure_workflow_version(s, d.version, d.name, d.content, now)
+        ref = app.settings.case_ref(today.year, repo.next_case_number(s, today.year))
+        case_id = s.execute(
+            sa.insert(repo.CASES).values(
+                ref=ref, municipality=municipality, unit=unit, officer=actor.name, title=title,
+                challenge=challenge, initiated_by=initiator.value, organisation_id=org["id"],
+                state=spec.dest, version=1, workflow_version=app.definition.version, opened_on=today,
+                state_entered_on=today, created_at=now, updated_at=now,
+            ).returning(repo.CASES.c.id)
+        ).scalar_one()  # fmt: skip
+        record = append_record(
+            app, s, case_ref=ref, actor=actor, trigger=spec.trigger, from_state=None, to_state=spec.dest,
+            reason=None, data={"organisation": org["org_number"], "municipality": municipality, "title": title},
+            guideline_ref=None, now=now,
+        )  # fmt: skip
+        after = replace(facts, ref=ref, state=spec.dest)
+        repo.insert_timers(s, case_id, spec.dest, plan(app.definition.state(spec.dest), after, app.settings.lead_times), now)
+    app.sink.emit(record)
+    return Fired(record=record, version=1)
+
+
+def options(app: App, actor: Actor, ref: str) -> tuple[CaseFacts, tuple[Option, ...]]:
+    with app.db.read() as s:
+        facts = repo.build_facts(s, repo.case_row(s, ref), app.guidelines)
+    return facts, app.engine.options(facts, app.guard_context(actor))
+
+
+def fire(
+    app: App,
+    actor: Actor,
+    ref: str,
+    trigger: str,
+    *,
+    reason: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    end_reason: str | None = None,
+    expected_version: int | None = None,
+) -> Fired:
+    """Fire ``trigger`` on case ``ref``: guards, state, log record and timers in one transaction."""
+    reason = validate.optional_text("reason", reason, max_len=4000)
+    extra = validate.data(dict(data) if data is not None else None)
+    with app.db.write() as s:
+        case = repo.case_row(s, ref)
+        if expected_version is not None and case["version"] != expected_version:
+            raise ConcurrentUpdate(case_ref=ref, expected_version=expected_version, found_version=case["version"])
+        spec = app.engine.resolve(trigger, case["state"], ref)
+        chosen = _end_reason(spec, end_reason)
+        _require_inputs(spec, reason)
+        facts = repo.build_facts(s, case, app.guidelines)
+        ctx = app.guard_context(actor)
+        reasons = app.engine.check(facts, ctx, spec)
+        if reasons:
+            raise TransitionNotAllowed(case_ref=ref, trigger=trigger, state=case["state"], reasons=reasons)
+        dest = app.engine.apply(case["state"], trigger)
+        values, after = _effects(app, spec, facts, ctx.today, dest, chosen)
+        now = app.clock.now()
+        version = repo.update_case(s, case, {**values, "updated_at": now})
+        record = append_record(
+            app, s, case_ref=ref, actor=actor, trigger=trigger, from_state=case["state"], to_state=dest,
+            reason=reason, data={**_snapshot(spec, facts, chosen), **extra},
+            guideline_ref=after.guideline.ref if after.guideline else None, now=now,
+        )  # fmt: skip
+        _replan(app, s, case["id"], dest, after, now)
+    app.sink.emit(record)
+    return Fired(record=record, version=version)
+
+
+def _replan(app: App, s: Session, case_id: int, state: str, after: CaseFacts, now: Any) -> None:
+    repo.cancel_open_timers(s, case_id, now)
+    repo.insert_timers(s, case_id, state, plan(app.definition.state(state), after, app.settings.lead_times), now)
+
+
+def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
+    if spec.end_reason_choices:
+        if given not in spec.end_reason_choices:
+            raise InvalidInput(
+                field="end_reason", value=given,
+                problem_sv=f"'{spec.trigger}' kräver en avslutsorsak: {', '.join(spec.end_reason_choices)}",
+                problem_en=f"'{spec.trigger}' needs an end reason: {', '.join(spec.end_reason_choices)}",
+            )  # fmt: skip
+        return given
+    if given is not None and given != spec.end_reason:
+        raise InvalidInput(
+            field="end_reason", value=given,
+            problem_sv=f"'{spec.trigger}' har avslutsorsaken {spec.end_reason or 'ingen'}",
+            problem_en=f"'{spec.trigger}' has the end reason {spec.end_reason or 'none'}",
+        )  # fmt: skip
+    return spec.end_reason
+
+
+def _require_inputs(spec: TransitionSpec, reason: str | None) -> None:
+    if "reason" in spec.inputs and not reason:
+        raise InvalidInput(
+            field="reason", value="",
+            problem_sv=f"'{spec.trigger}' kräver en motivering (--reason)",
+            problem_en=f"'{spec.trigger}' needs a reason (--reason)",
+        )  # fmt: skip
+
+
+def _effects(
+    app: App, spec: TransitionSpec, facts: CaseFacts, today: date, dest: str, end_reason: str | None
+) -> tuple[dict[str, Any], CaseFacts]:
+    """The column values the transition writes, and the facts as they are after it."""
+    values: dict[str, Any] = {"state": dest, "state_entered_on": today, "end_reason": end_reason}
+    after = replace(facts, state=dest, state_entered_on=today)
+    for effect in spec.effects:
+        if effect in {"bind_guideline", "rebind_guideline"}:
+            found = in_force_for(facts.municipal_guidelines, facts.municipality, today)
+            if found is not None and (effect == "bind_guideline" or found != facts.guideline):
+                values["guideline_id"] = app.guidelines.id_of(found.ref)
+                after = replace(after, guideline=found)
+        elif effect == "next_review_round":
+            values.update(review_round=facts.review_round + 1, review_started_on=today,
+                          review_rounds_in_period=facts.review_rounds_in_period + 1)  # fmt: skip
+            after = replace(after, review_round=facts.review_round + 1, review_started_on=today,
+                            review_rounds_in_period=facts.review_rounds_in_period + 1)  # fmt: skip
+        elif effect == "next_period":
+            values.update(period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
+            after = replace(after, period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
+    return values, after
+
+
+def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:
+    """What an auditor needs to see the decision was sound: decision, criteria, period."""
+    out: dict[str, Any] = {}
+    period = facts.preparing_period
+    if end_reason:
+        out["end_reason"] = end_reason
+    if "decision_recorded" in spec.guards and (d := facts.decision(period)):
+        out["decision"] = {"body": d.body, "decided_on": d.decided_on.isoformat(), "minutes_ref": d.minutes_ref}
+    if "criteria_met" in spec.guards and facts.guideline is not None:
+        verdicts = facts.verdicts(period, facts.guideline.ref)
+        out["criteria"] = {code: v.verdict.value for code, v in sorted(verdicts.items())}
+    if "agreement_valid" in spec.guards and (a := facts.agreement(period)):
+        out["agreement"] = {"period": period, "start_on": a.start_on.isoformat(), "end_on": a.end_on.isoformat()}
+    return out

@@ -1,0 +1,48 @@
+"""Organisations: validated organisation numbers, rows in and out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from stdnum.exceptions import ValidationError
+from stdnum.se import orgnr
+
+from iop_workflow.errors import InvalidInput
+from iop_workflow.store.tables import Organisation
+
+ORGS = Organisation.__table__  # type: ignore[attr-defined]
+
+
+def normalise_org_number(value: object) -> str:
+    """``NNNNNN-NNNN`` for a valid Swedish organisation number (Luhn-checked by python-stdnum)."""
+    if not isinstance(value, str):
+        value = str(value)
+    try:
+        compact: str = orgnr.validate(value)
+    except ValidationError as exc:
+        raise InvalidInput(
+            field="org_number",
+            value=value,
+            problem_sv=f"inget giltigt organisationsnummer ({exc.message})",
+            problem_en=f"not a valid Swedish organisation number ({exc.message})",
+        ) from None
+    return f"{compact[:6]}-{compact[6:]}"
+
+
+def insert_org(s: Session, values: dict[str, Any], now: datetime) -> int:
+    existing = s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == values["org_number"])).scalar()
+    if existing is not None:
+        raise InvalidInput(
+            field="org_number",
+            value=values["org_number"],
+            problem_sv="organisationen är redan registrerad",
+            problem_en="the organisation is already registered",
+        )
+    return int(s.execute(sa.insert(ORGS).values(**values, created_at=now).returning(ORGS.c.id)).scalar_one())
+
+
+def list_orgs(s: Session) -> list[sa.RowMapping]:
+    return list(s.execute(sa.select(ORGS).order_by(ORGS.c.name)).mappings().all())
