@@ -22,6 +22,7 @@ from iop_workflow.audit.sink import AuditSink
 from iop_workflow.audit.verify import ChainReport
 from iop_workflow.clock import Clock, SystemClock
 from iop_workflow.domain.definition import WorkflowDefinition
+from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.machine import Engine
 from iop_workflow.resources import shipped_definition
 from iop_workflow.service import admin, records, views, workflow
@@ -90,6 +91,18 @@ class Iop:
 
     def load_guideline_file(self, path: Path) -> dict[str, str]:
         return admin.load_guideline_file(self.app, path)
+
+    def guidelines(self) -> list[Guideline]:
+        """Every guideline in the database, as domain values."""
+        return admin.guidelines(self.app)
+
+    def guideline(self, ref: str) -> Guideline:
+        return admin.guideline(self.app, ref)
+
+    def guideline_dicts(self, *, criteria: bool = False) -> list[dict[str, Any]]:
+        """The documented JSON shape of ``guideline list`` (in_force as of today)."""
+        today = self.app.clock.today()
+        return [admin.guideline_dict(g, today, criteria=criteria) for g in self.guidelines()]
 
     def add_organisation(self, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
         return admin.add_org(self.app, self.actor(actor), **fields)

@@ -39,8 +39,9 @@ def add_months(day: date, months: int) -> date:
 
 
 def months_between(start: date, end: date) -> int:
-    """Whole calendar months from ``start`` to ``end`` (end exclusive of the day after)."""
-    months = (end.year - start.year) * 12 + (end.month - start.month)
-    if add_months(start, months) > end + timedelta(days=1):
+    """Whole calendar months a period covers, ``end`` being its last day (inclusive)."""
+    after = end + timedelta(days=1)
+    months = (end.year - start.year) * 12 + (end.month - start.month) + 1
+    while months > 0 and add_months(start, months) > after:
         months -= 1
     return months

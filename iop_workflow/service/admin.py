@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from iop_workflow.audit.chain import record_from_row
 from iop_workflow.audit.verify import ChainReport, verify_chains
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import LegalForm
+from iop_workflow.errors import NotFound
 from iop_workflow.resources import load_guideline, shipped_guidelines
 from iop_workflow.service import validate
 from iop_workflow.service.context import Actor, App
@@ -35,6 +37,34 @@ def load_guidelines(app: App, guidelines: Iterable[Guideline]) -> dict[str, str]
 
 def load_guideline_file(app: App, path: Path) -> dict[str, str]:
     return load_guidelines(app, [load_guideline(path)])
+
+
+def guideline_dict(g: Guideline, today: date, *, criteria: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ref": g.ref, "municipality": g.municipality, "title": g.title,
+        "valid_from": g.valid_from.isoformat(), "valid_until": g.valid_until.isoformat() if g.valid_until else None,
+        "in_force": g.in_force(today),
+    }  # fmt: skip
+    if criteria:
+        out.update(
+            decided_on=g.decided_on.isoformat(), decided_by=g.decided_by, owner=g.owner,
+            follow_up_months=g.follow_up_months, source=g.source, note=g.note,
+            criteria=[{"code": c.code, "kind": c.kind.value, "text_sv": c.text_sv, "text_en": c.text_en}
+                      for c in g.criteria],
+        )  # fmt: skip
+    return out
+
+
+def guidelines(app: App) -> list[Guideline]:
+    with app.db.read() as s:
+        return list(app.guidelines.all(s).values())
+
+
+def guideline(app: App, ref: str) -> Guideline:
+    found = next((g for g in guidelines(app) if g.ref == ref), None)
+    if found is None:
+        raise NotFound(kind="guideline", key=ref)
+    return found
 
 
 def add_org(
@@ -91,7 +121,7 @@ def org(app: App, org_number: str) -> dict[str, Any]:
 def verify(app: App) -> ChainReport:
     """Recompute every chain and compare each case's state with its last record."""
     with app.db.read() as s:
-        states = dict(s.execute(sa.select(repo.CASES.c.ref, repo.CASES.c.state)).tuples().all())
+        states = {r.ref: r.state for r in s.execute(sa.select(repo.CASES.c.ref, repo.CASES.c.state))}
         rows = s.execute(
             sa.select(repo.LOG).order_by(repo.LOG.c.case_ref, repo.LOG.c.case_seq).execution_options(yield_per=2000)
         ).mappings()

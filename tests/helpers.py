@@ -1,0 +1,52 @@
+"""Building cases up to a given state through the public API."""
+
+from __future__ import annotations
+
+from iop_workflow import Iop
+
+ORG = "802479-1322"
+COMPANY = "556036-0793"
+SHELTER = "802014-5671"
+
+
+def add_orgs(iop: Iop) -> None:
+    iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening",
+                         protected=True, address="Hemlig adress 1")  # fmt: skip
+    iop.add_organisation(name="Vinst & Co AB", org_number=COMPANY, legal_form="aktiebolag", non_profit=False)
+    iop.add_organisation(name="Hela Människan Jönköping", org_number=SHELTER, legal_form="trossamfund")
+
+
+def open_case(iop: Iop, municipality: str = "Stenungsund", org: str = ORG) -> str:
+    return iop.open_case(org_number=org, municipality=municipality, title="Skyddat boende",
+                         challenge="Våldsutsatta kvinnor behöver skydd och stöd", actor="anna")  # fmt: skip
+
+
+def to_assessment(iop: Iop, municipality: str = "Stenungsund", org: str = ORG) -> str:
+    ref = open_case(iop, municipality, org)
+    iop.fire(ref, "start_dialogue", actor="anna")
+    iop.record_meeting(ref, actor="anna", held_on=iop.app.clock.today(), joint_challenge="Skydd och stöd")
+    iop.fire(ref, "submit_for_assessment", actor="anna")
+    return ref
+
+
+def prepare_signing(iop: Iop, ref: str, *, start: str = "2026-02-01", end: str = "2028-01-31") -> None:
+    """Record every fact signing needs (the assessor is anna, the signatory eva)."""
+    case = iop.case(ref)
+    guideline = iop.guideline(case["guideline"]["ref"])
+    for crit in guideline.gating():
+        iop.assess(ref, crit.code, "met", note="Bedömt i dialogen", actor="anna")
+    iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
+                           no_competition_distortion=True, state_aid_basis="non_economic",
+                           rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    iop.record_agreement(ref, actor="anna", start_on=start, end_on=end, notice_months=3)
+    iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
+    iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
+    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=iop.app.clock.today(),
+                        minutes_ref="SN § 12/2026")  # fmt: skip
+
+
+def to_signed(iop: Iop) -> str:
+    ref = to_assessment(iop)
+    prepare_signing(iop, ref)
+    iop.fire(ref, "sign", actor="eva")
+    return ref

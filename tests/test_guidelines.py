@@ -1,0 +1,85 @@
+"""The shipped guidelines and the guideline loader."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from iop_workflow.domain.guidelines import in_force_for, parse_guideline
+from iop_workflow.domain.values import CriterionKind
+from iop_workflow.errors import DefinitionError
+from iop_workflow.resources import shipped_guidelines
+
+GOOD = """
+[guideline]
+ref = "X-1"
+municipality = "X"
+title = "T"
+decided_on = 2020-01-01
+decided_by = "KS"
+valid_from = 2020-01-01
+valid_until = 2022-12-31
+owner = "O"
+
+[[criteria]]
+code = "initiated_by_org"
+kind = "required"
+text_sv = "Initiativ"
+"""
+
+
+def by_municipality() -> dict[str, object]:
+    return {g.municipality: g for g in shipped_guidelines()}
+
+
+def test_five_seed_guidelines_ship() -> None:
+    assert sorted(by_municipality()) == ["Eksjö", "Jönköping", "Kungälv", "Mark", "Stenungsund"]
+
+
+def test_kungalv_is_the_real_guideline() -> None:
+    g = next(g for g in shipped_guidelines() if g.ref == "KS2019/2069")
+    assert (g.municipality, g.decided_on, g.valid_from, g.valid_until) == (
+        "Kungälv", date(2017, 6, 21), date(2017, 6, 21), date(2023, 12, 31))  # fmt: skip
+    assert g.decided_by == "Kommunstyrelsen § 227/2017"
+    assert g.owner == "Portföljägare Social hållbarhet"
+    kinds = [c.kind for c in g.criteria]
+    assert kinds.count(CriterionKind.ELIGIBILITY) == 2
+    assert kinds.count(CriterionKind.REQUIRED) == 9
+    assert kinds.count(CriterionKind.CONSIDERATION) == 4
+    assert g.criteria[2].code == "initiated_by_org"
+    assert g.in_force(date(2020, 3, 1)) and not g.in_force(date(2024, 1, 1))
+
+
+def test_jonkoping_lists_eight_required_criteria() -> None:
+    g = next(g for g in shipped_guidelines() if g.municipality == "Jönköping")
+    assert [c.kind for c in g.criteria] == [CriterionKind.REQUIRED] * 8
+
+
+def test_in_force_for_picks_the_guideline_of_the_date() -> None:
+    gs = shipped_guidelines()
+    assert in_force_for(gs, "Kungälv", date(2020, 3, 1)).ref == "KS2019/2069"  # type: ignore[union-attr]
+    assert in_force_for(gs, "Kungälv", date(2026, 11, 21)) is None
+    assert in_force_for(gs, "Stenungsund", date(2026, 11, 21)).ref == "Stenungsund-IOP"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "problem"),
+    [
+        (lambda t: t.replace("valid_until = 2022-12-31", "valid_until = 2019-12-31"), "guideline.valid_until", "before valid_from"),
+        (lambda t: t + '\n[[criteria]]\ncode = "initiated_by_org"\nkind = "required"\ntext_sv = "Igen"\n',
+         "criteria[1].code", "duplicate criterion code"),
+        (lambda t: t.replace('kind = "required"', 'kind = "nice_to_have"'), "criteria[0].kind", "unknown kind"),
+        (lambda t: t.replace("decided_on = 2020-01-01", "decided_on = 2021-01-01"), "guideline.decided_on", "after valid_from"),
+        (lambda t: t.replace('ref = "X-1"\n', ""), "guideline.ref", "missing"),
+        (lambda t: t.replace("valid_from = 2020-01-01", 'valid_from = "2020-01-01"'), "guideline.valid_from", "TOML date"),
+        (lambda t: t.replace('owner = "O"', 'owner = "O"\nbudget = 5'), "guideline.budget", "unknown key"),
+        (lambda t: t.replace('code = "initiated_by_org"', 'code = "Initiated By Org"'), "criteria[0].code", "snake_case"),
+    ],
+)
+def test_malformed_guideline_names_file_and_key(edit, key: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    parse_guideline(GOOD, file="g.toml")  # the base is valid
+    with pytest.raises(DefinitionError) as info:
+        parse_guideline(edit(GOOD), file="g.toml")
+    assert (info.value.file, info.value.key) == ("g.toml", key)
+    assert problem in info.value.problem
