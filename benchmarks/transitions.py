@@ -2,21 +2,28 @@
 
 Run from the repository root::
 
-    python benchmarks/transitions.py                 # 300 cases, 3 interleaved runs per side
+    python benchmarks/transitions.py                 # 300 cases, 3 rounds
     python benchmarks/transitions.py --show-sql      # also list the statements one fire() issues
     python benchmarks/transitions.py --json --check  # numbers as JSON; exit 1 below the target
 
-Workload: N freshly opened cases (initiative) each get ``start_dialogue`` (initiative -> dialogue,
-guards org_eligible + initiative_from_org, plans an idle timer) and then ``decline`` with a reason
-(dialogue -> ended, cancels the timer): 2N transitions per run, each its own durable commit on a
-SQLite file in WAL mode with synchronous=FULL.
+Workload: N freshly opened cases (state initiative) each get ``start_dialogue`` (-> dialogue;
+guards org_eligible and initiative_from_org; plans an idle timer), then ``decline`` with a reason
+(-> ended; cancels the timer): 2N transitions per round and side, each its own durable commit on
+a SQLite file in WAL mode with synchronous=FULL.
 
-The baseline opens a second file built by the same ``Iop.init()`` and set-up, and runs, per
-transition, the statements the service issues (captured from a warm-up ``fire()``) with a plain
-``sqlite3`` connection: ``BEGIN IMMEDIATE``, the same reads, the version-checked update, the
-hash-chained log insert (canonical JSON + SHA-256 in Python), the timer writes, ``COMMIT``. After
-each run both files must hold identical cases, log (hashes included) and timers, so the baseline
-provably did the same work. Each side runs ``--runs`` times, interleaved; the median run counts.
+The baseline works on a second file built by the same ``Iop.init()`` and set-up, through one
+plain ``sqlite3`` connection with the same PRAGMAs. Per transition it replays the statements the
+service issued in a warm-up ``fire()`` (captured with SQLAlchemy's ``before_cursor_execute``), in
+the same order, as hand-written SQL with its own parameters: ``BEGIN IMMEDIATE``, the same reads,
+the version-checked update, the hash-chained log insert (canonical JSON and SHA-256 computed in
+Python), the timer writes, ``COMMIT``. Afterwards both files must hold identical ``cases``,
+``transition_log`` (hashes included) and ``timers`` rows, so the baseline provably did the same
+work.
+
+Disk latency on shared machines drifts by several times within seconds, so the two sides
+alternate in blocks of ``--block`` transitions (each side timing only its own calls) inside each of
+``--runs`` rounds; the reported figures are the medians over the rounds, and the ratio is the
+median of the rounds' service/raw ratios.
 """
 
 from __future__ import annotations
@@ -34,14 +41,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# Run as a script, this file's directory comes first on sys.path and this file, named
-# transitions.py, would shadow the `transitions` state-machine package iop_workflow imports.
+# Run as a script, this file's directory comes first on sys.path, and this file, being named
+# transitions.py, would shadow the `transitions` state-machine package that iop_workflow imports.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
@@ -65,9 +72,18 @@ ORG = {
     "address": "Hemlig",
 }
 MUNICIPALITY = "Stenungsund"
-WORKLOAD = (("start_dialogue", None), ("decline", "Ingen gemensam samhällsutmaning"))
-SCRATCH_CASES = 2  # warm-up: one cold (caches), one captured
+WORKLOAD: tuple[tuple[str, str | None], ...] = (
+    ("start_dialogue", None),
+    ("decline", "Ingen gemensam samhällsutmaning"),
+)
+WORKLOAD_TEXT = (
+    "fresh cases: start_dialogue (initiative -> dialogue), then decline with a reason "
+    "(dialogue -> ended)"
+)
+SCRATCH_CASES = 2  # warm-up: the first fills caches, the second is captured
 COMPARED_TABLES = ("cases", "transition_log", "timers")
+
+Fire = Callable[[str, str, str | None], object]
 
 
 # --------------------------------------------------------------------------- set-up
@@ -78,9 +94,8 @@ def settings() -> Settings:
 
 
 def connect(path: Path) -> Iop:
-    return Iop.connect(
-        f"sqlite:///{path}", clock=FakeClock(START), settings=settings(), audit_log=False
-    )
+    url = f"sqlite:///{path}"
+    return Iop.connect(url, clock=FakeClock(START), settings=settings(), audit_log=False)
 
 
 def prepare(path: Path, cases: int) -> tuple[Iop, list[str]]:
@@ -92,7 +107,7 @@ def prepare(path: Path, cases: int) -> tuple[Iop, list[str]]:
         iop.open_case(
             org_number=ORG["org_number"],
             municipality=MUNICIPALITY,
-            title=f"Ärende {i}",
+            title=f"Skyddat boende {i}",
             challenge="Våldsutsatta kvinnor behöver skyddat boende",
             actor=ACTOR,
         )
@@ -103,30 +118,37 @@ def prepare(path: Path, cases: int) -> tuple[Iop, list[str]]:
 
 # --------------------------------------------------------------------------- statements
 
-_SHAPE = re.compile(
-    r"^\s*(?:(BEGIN IMMEDIATE|COMMIT|ROLLBACK)\b|(SELECT)\b.*?\bFROM\s+\"?(\w+)|(UPDATE)\s+\"?(\w+)"
-    r"|(INSERT)\s+INTO\s+\"?(\w+))",
-    re.IGNORECASE | re.DOTALL,
-)
+_CONTROL = re.compile(r"^\s*(BEGIN(?:\s+IMMEDIATE)?|COMMIT|ROLLBACK)\b", re.IGNORECASE)
+_TABLES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+[\"`]?(\w+)", re.IGNORECASE)
 
 
 def shape(sql: str) -> str:
-    """'SELECT cases', 'INSERT transition_log', 'COMMIT': what a statement does to which table."""
-    m = _SHAPE.match(sql)
-    if m is None:
-        return " ".join(sql.split())[:40]
-    verb, *table = [g for g in m.groups() if g]
-    return " ".join([verb.upper(), *(t.lower() for t in table)])
+    """What a statement does to which tables: 'SELECT cases', 'INSERT transition_log', 'COMMIT'."""
+    control = _CONTROL.match(sql)
+    if control:
+        return " ".join(control.group(1).upper().split())
+    verb = sql.split(None, 1)[0].upper()
+    tables = dict.fromkeys(t.lower() for t in _TABLES.findall(sql))
+    return f"{verb} {'+'.join(tables)}"
 
 
-def one_line(sql: str, width: int = 150) -> str:
+def one_line(sql: str, width: int = 160) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def split_transactions(statements: Sequence[str]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for sql in statements:
+        if not out or shape(sql).startswith("BEGIN"):
+            out.append([])
+        out[-1].append(sql)
+    return out
+
+
 @contextmanager
 def capture_service(iop: Iop) -> Iterator[list[str]]:
-    """Every statement the service's engine sends, plus the COMMIT the DBAPI issues."""
+    """Every statement the service's engine sends, plus the COMMIT the DBAPI connection issues."""
     seen: list[str] = []
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
@@ -160,7 +182,7 @@ def capture_raw(conn: sqlite3.Connection) -> Iterator[list[str]]:
 
 @dataclass(frozen=True, slots=True)
 class RawRule:
-    """What the raw baseline knows about one transition (read from the shipped definition)."""
+    """What the baseline knows of one transition (taken from the shipped definition)."""
 
     sources: frozenset[str]
     dest: str
@@ -168,7 +190,7 @@ class RawRule:
     end_reason: str | None
     needs_reason: bool
     org_guards: bool
-    idle_timer: tuple[str, str] | None  # (kind, action) of the dest state's idle timer
+    idle_timer: tuple[str, str] | None  # (kind, action) of the destination's idle timer
 
 
 def raw_rules(d: WorkflowDefinition) -> dict[str, RawRule]:
@@ -181,9 +203,7 @@ def raw_rules(d: WorkflowDefinition) -> dict[str, RawRule]:
             or spec.effects
             or any(t.anchor != "idle_deadline" or t.working_day for t in timers)
         ):
-            raise SystemExit(
-                f"the raw baseline does not implement what '{trigger}' now does; update it"
-            )
+            raise SystemExit(f"'{trigger}' changed in the definition; update RawWorkflow")
         rules[trigger] = RawRule(
             sources=frozenset(spec.sources),
             dest=spec.dest,
@@ -208,10 +228,10 @@ FACT_TABLES = (
 SQL_CASE = "SELECT * FROM cases WHERE ref = ?"
 SQL_ORG = "SELECT * FROM organisations WHERE id = ?"
 SQL_GUIDELINES = "SELECT * FROM guidelines WHERE municipality = ?"
-SQL_FACTS = tuple(f"SELECT * FROM {t} WHERE case_id = ? ORDER BY id" for t in FACT_TABLES)
+SQL_FACTS = {t: f"SELECT * FROM {t} WHERE case_id = ? ORDER BY id" for t in FACT_TABLES}
 SQL_UPDATE_CASE = (
-    "UPDATE cases SET state = ?, end_reason = ?, version = ?, state_entered_on = ?, updated_at = ? "
-    "WHERE id = ? AND version = ?"
+    "UPDATE cases SET state = ?, end_reason = ?, version = ?, state_entered_on = ?, "
+    "updated_at = ? WHERE id = ? AND version = ?"
 )
 SQL_HEAD = (
     "SELECT case_seq, hash FROM transition_log WHERE case_ref = ? ORDER BY case_seq DESC LIMIT 1"
@@ -229,15 +249,46 @@ SQL_INSERT_TIMER = (
     "INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"  # the log's fixed-width timestamp (service.changes.utc_iso)
+GENESIS = "0" * 64
+LOG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # the log's fixed-width UTC time (service.changes.utc_iso)
+DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 ELIGIBLE_FORMS = frozenset(f.value for f in IDEA_BASED_FORMS)
 
 
+@dataclass(slots=True)
+class Txn:
+    """What one raw transition has read and decided so far."""
+
+    ref: str
+    trigger: str
+    reason: str | None
+    rule: RawRule
+    case: sqlite3.Row | None = None
+    org: sqlite3.Row | None = None
+    facts: list[list[sqlite3.Row]] = field(default_factory=list)
+    head: tuple[int, str] | None = None
+    now: datetime | None = None
+    stamp: str = ""
+    seq: int = 0
+
+
+Step = Callable[[sqlite3.Connection, Txn], None]
+
+
 class RawWorkflow:
-    """``fire()`` as a careful engineer would write it with the standard library only."""
+    """``fire()`` as a careful engineer would write it on the standard library's ``sqlite3``.
+
+    Each transition runs, in order, one hand-written statement per statement the service
+    issued for that trigger (``plans``: shapes captured from a warm-up ``fire()``).
+    """
 
     def __init__(
-        self, path: Path, clock: FakeClock, definition: WorkflowDefinition, idle_days: int
+        self,
+        path: Path,
+        clock: FakeClock,
+        definition: WorkflowDefinition,
+        idle_days: int,
+        plans: dict[str, list[str]],
     ) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         for pragma in (
@@ -254,119 +305,144 @@ class RawWorkflow:
         self.idle = timedelta(days=idle_days)
         login = getpass.getuser()
         self.os_user = login if login != ACTOR else None
+        self.steps = {trigger: self._steps(trigger, shapes) for trigger, shapes in plans.items()}
 
     def close(self) -> None:
         self.conn.close()
 
+    def _steps(self, trigger: str, shapes: list[str]) -> list[Step]:
+        if shapes[:1] != ["BEGIN IMMEDIATE"] or shapes[-1:] != ["COMMIT"]:
+            raise SystemExit(
+                f"the service's '{trigger}' is not BEGIN IMMEDIATE ... COMMIT: {shapes}"
+            )
+        known: dict[str, Step] = {
+            "SELECT cases": self._read_case,
+            "SELECT organisations": self._read_org,
+            "SELECT guidelines": self._read_guidelines,
+            "UPDATE cases": self._update_case,
+            "SELECT transition_log": self._read_head,
+            "INSERT transition_log": self._insert_log,
+            "UPDATE timers": self._cancel_timers,
+            "INSERT timers": self._insert_timers,
+        }
+        for table, sql in SQL_FACTS.items():
+            known[f"SELECT {table}"] = self._fact_reader(sql)
+        unknown = [s for s in shapes[1:-1] if s not in known]
+        if unknown:
+            raise SystemExit(
+                f"the service's '{trigger}' now issues {unknown}; teach RawWorkflow the same work"
+            )
+        return [known[s] for s in shapes[1:-1]]
+
     def fire(self, ref: str, trigger: str, reason: str | None) -> int:
+        txn = Txn(ref=ref, trigger=trigger, reason=reason, rule=self.rules[trigger])
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            seq = self._fire(c, ref, trigger, reason)
+            for step in self.steps[trigger]:
+                step(c, txn)
         except BaseException:
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
-        return seq
+        return txn.seq
 
-    def _fire(self, c: sqlite3.Connection, ref: str, trigger: str, reason: str | None) -> int:
-        rule = self.rules[trigger]
-        case = c.execute(SQL_CASE, (ref,)).fetchone()
-        if case is None or case["state"] not in rule.sources:
-            raise LookupError(f"{trigger} not allowed on {ref}")
-        if rule.needs_reason and not reason:
-            raise ValueError(f"{trigger} needs a reason")
-        # The facts snapshot: the service's reads (rows kept, as guards would use them).
-        org = c.execute(SQL_ORG, (case["organisation_id"],)).fetchone()
-        facts = [c.execute(SQL_GUIDELINES, (case["municipality"],)).fetchall()]
-        facts += [c.execute(sql, (case["id"],)).fetchall() for sql in SQL_FACTS]
-        if not ROLES & rule.roles:
-            raise PermissionError(f"{ACTOR} may not fire {trigger}")
+    # -- the steps, one statement each ----------------------------------------
+    def _read_case(self, c: sqlite3.Connection, t: Txn) -> None:
+        t.case = c.execute(SQL_CASE, (t.ref,)).fetchone()
+        if t.case is None or t.case["state"] not in t.rule.sources:
+            raise LookupError(f"'{t.trigger}' is not allowed on {t.ref}")
+        if t.rule.needs_reason and not t.reason:
+            raise ValueError(f"'{t.trigger}' needs a reason")
+        if not ROLES & t.rule.roles:
+            raise PermissionError(f"{ACTOR} may not fire '{t.trigger}'")
+
+    def _read_org(self, c: sqlite3.Connection, t: Txn) -> None:
+        assert t.case is not None
+        t.org = c.execute(SQL_ORG, (t.case["organisation_id"],)).fetchone()
+
+    def _read_guidelines(self, c: sqlite3.Connection, t: Txn) -> None:
+        assert t.case is not None
+        t.facts.append(c.execute(SQL_GUIDELINES, (t.case["municipality"],)).fetchall())
+
+    def _fact_reader(self, sql: str) -> Step:
+        def read(c: sqlite3.Connection, t: Txn) -> None:
+            assert t.case is not None
+            t.facts.append(c.execute(sql, (t.case["id"],)).fetchall())
+
+        return read
+
+    def _update_case(self, c: sqlite3.Connection, t: Txn) -> None:
+        case, rule = t.case, t.rule
+        assert case is not None
         if rule.org_guards and not (
-            org["legal_form"] in ELIGIBLE_FORMS
-            and org["non_profit"]
+            t.org is not None
+            and t.org["legal_form"] in ELIGIBLE_FORMS
+            and t.org["non_profit"]
             and case["initiated_by"] == "organisation"
         ):
-            raise PermissionError(f"{trigger} guards unmet on {ref}")
-        now = self.clock.now()
-        today = self.clock.today()
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        version = case["version"] + 1
-        updated = c.execute(
-            SQL_UPDATE_CASE,
-            (
-                rule.dest,
-                rule.end_reason,
-                version,
-                today.isoformat(),
-                stamp,
-                case["id"],
-                case["version"],
-            ),
-        )
-        if updated.rowcount != 1:
-            raise RuntimeError(f"concurrent update of {ref}")
-        head = c.execute(SQL_HEAD, (ref,)).fetchone()
-        last_seq, prev_hash = (0, "0" * 64) if head is None else (head[0], head[1])
-        data = {"end_reason": rule.end_reason} if rule.end_reason else {}
+            raise PermissionError(f"the guards of '{t.trigger}' are unmet on {t.ref}")
+        t.now = self.clock.now()
+        t.stamp = t.now.astimezone(UTC).strftime(DB_TIME)
+        today = self.clock.today().isoformat()
+        values = (rule.dest, rule.end_reason, case["version"] + 1, today, t.stamp)
+        if c.execute(SQL_UPDATE_CASE, (*values, case["id"], case["version"])).rowcount != 1:
+            raise RuntimeError(f"{t.ref} was changed concurrently")
+
+    def _read_head(self, c: sqlite3.Connection, t: Txn) -> None:
+        row = c.execute(SQL_HEAD, (t.ref,)).fetchone()
+        t.head = (0, GENESIS) if row is None else (row[0], row[1])
+
+    def _insert_log(self, c: sqlite3.Connection, t: Txn) -> None:
+        assert t.case is not None and t.head is not None and t.now is not None
+        data = {"end_reason": t.rule.end_reason} if t.rule.end_reason else {}
         record = {
-            "case_ref": ref,
-            "case_seq": last_seq + 1,
-            "at": now.astimezone(UTC).strftime(ISO_UTC),
+            "case_ref": t.ref,
+            "case_seq": t.head[0] + 1,
+            "at": t.now.astimezone(UTC).strftime(LOG_TIME),
             "actor": ACTOR,
             "os_user": self.os_user,
             "roles": sorted(ROLES),
             "source": "api",
-            "trigger": trigger,
-            "from_state": case["state"],
-            "to_state": rule.dest,
-            "reason": reason,
+            "trigger": t.trigger,
+            "from_state": t.case["state"],
+            "to_state": t.rule.dest,
+            "reason": t.reason,
             "data": data,
             "guideline_ref": None,
             "workflow_version": self.workflow_version,
-            "prev_hash": prev_hash,
+            "prev_hash": t.head[1],
         }
         canonical = json.dumps(
             record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
         )
-        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-        seq = c.execute(
-            SQL_INSERT_LOG,
-            (
-                ref,
-                record["case_seq"],
-                record["at"],
-                ACTOR,
-                self.os_user,
-                json.dumps(record["roles"]),
-                "api",
-                trigger,
-                case["state"],
-                rule.dest,
-                reason,
-                json.dumps(data, sort_keys=True, ensure_ascii=False),
-                None,
-                self.workflow_version,
-                prev_hash,
-                digest,
-            ),
-        ).fetchone()[0]
-        c.execute(SQL_CANCEL_TIMERS, (stamp, case["id"]))
-        if rule.idle_timer is not None:
-            kind, action = rule.idle_timer
-            due = (today + self.idle).isoformat()  # idle_deadline: the state was entered today
-            c.executemany(SQL_INSERT_TIMER, [(case["id"], kind, rule.dest, due, action, stamp)])
-        del facts
-        return int(seq)
+        record["hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        record["roles"] = json.dumps(record["roles"])
+        record["data"] = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        t.seq = c.execute(SQL_INSERT_LOG, tuple(record.values())).fetchone()[0]
+
+    def _cancel_timers(self, c: sqlite3.Connection, t: Txn) -> None:
+        assert t.case is not None
+        c.execute(SQL_CANCEL_TIMERS, (t.stamp, t.case["id"]))
+
+    def _insert_timers(self, c: sqlite3.Connection, t: Txn) -> None:
+        assert t.case is not None
+        if t.rule.idle_timer is not None:
+            kind, action = t.rule.idle_timer
+            due = (self.clock.today() + self.idle).isoformat()  # entered the state today
+            rows = [(t.case["id"], kind, t.rule.dest, due, action, t.stamp)]
+            c.executemany(SQL_INSERT_TIMER, rows)
 
 
-# --------------------------------------------------------------------------- runs
+# --------------------------------------------------------------------------- rounds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Run:
-    seconds: float
-    latencies: list[float]
+    """One side's timings in one round."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
 
     @property
     def tps(self) -> float:
@@ -381,212 +457,213 @@ class Run:
         return statistics.quantiles(self.latencies, n=20, method="inclusive")[18] * 1000
 
 
-def timed(fire: Callable[[str, str, str | None], object], refs: Sequence[str]) -> Run:
-    latencies = []
+def timed_block(fire: Fire, calls: Sequence[tuple[str, str, str | None]], run: Run) -> None:
     clock = time.perf_counter
     begin = clock()
+    for ref, trigger, reason in calls:
+        t0 = clock()
+        fire(ref, trigger, reason)
+        run.latencies.append(clock() - t0)
+    run.seconds += clock() - begin
+
+
+def warm(fire: Fire, refs: Sequence[str]) -> None:
     for trigger, reason in WORKLOAD:
         for ref in refs:
-            t0 = clock()
             fire(ref, trigger, reason)
-            latencies.append(clock() - t0)
-    return Run(seconds=clock() - begin, latencies=latencies)
 
 
 @dataclass(slots=True)
 class Captured:
-    service: list[str]
-    raw: list[str]
+    service: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
 
 
-def service_run(path: Path, cases: int, captured: Captured) -> Run:
-    iop, refs = prepare(path, cases + SCRATCH_CASES)
+def one_round(workdir: Path, i: int, cases: int, block: int, captured: Captured) -> tuple[Run, Run]:
+    """Set both files up, warm both sides, then time them alternating block by block."""
+    raw_path = workdir / f"raw-{i}.db"
+    iop, refs = prepare(raw_path, cases + SCRATCH_CASES)
+    definition, idle_days = iop.app.definition, iop.app.settings.lead_times.idle_days
+    iop.close()
+    iop, service_refs = prepare(workdir / f"service-{i}.db", cases + SCRATCH_CASES)
+    raw: RawWorkflow | None = None
     try:
 
         def fire(ref: str, trigger: str, reason: str | None) -> object:
             return iop.fire(ref, trigger, actor=ACTOR, reason=reason)
 
-        scratch, refs = refs[:SCRATCH_CASES], refs[SCRATCH_CASES:]
-        warm(fire, scratch[:-1])
+        warm(fire, service_refs[: SCRATCH_CASES - 1])
         with capture_service(iop) as seen:
-            warm(fire, scratch[-1:])
+            warm(fire, service_refs[SCRATCH_CASES - 1 : SCRATCH_CASES])
         captured.service = seen
-        return timed(fire, refs)
+        plans = {
+            trigger: [shape(sql) for sql in stmts]
+            for (trigger, _r), stmts in zip(WORKLOAD, split_transactions(seen), strict=True)
+        }
+        raw = RawWorkflow(raw_path, FakeClock(START), definition, idle_days, plans)
+        warm(raw.fire, refs[: SCRATCH_CASES - 1])
+        with capture_raw(raw.conn) as traced:
+            warm(raw.fire, refs[SCRATCH_CASES - 1 : SCRATCH_CASES])
+        captured.raw = traced
+
+        assert refs == service_refs
+        calls = [(ref, t, r) for t, r in WORKLOAD for ref in refs[SCRATCH_CASES:]]
+        size = block or len(calls)
+        service_run, raw_run = Run(), Run()
+        for n, start in enumerate(range(0, len(calls), size)):
+            chunk = calls[start : start + size]
+            sides = [(fire, service_run), (raw.fire, raw_run)]
+            for side_fire, run in sides if n % 2 == 0 else reversed(sides):
+                timed_block(side_fire, chunk, run)
+        return service_run, raw_run
     finally:
         iop.close()
-
-
-def raw_run(path: Path, cases: int, captured: Captured) -> Run:
-    iop, refs = prepare(path, cases + SCRATCH_CASES)
-    definition, idle_days = iop.app.definition, iop.app.settings.lead_times.idle_days
-    iop.close()
-    raw = RawWorkflow(path, FakeClock(START), definition, idle_days)
-    try:
-        scratch, refs = refs[:SCRATCH_CASES], refs[SCRATCH_CASES:]
-        warm(raw.fire, scratch[:-1])
-        with capture_raw(raw.conn) as seen:
-            warm(raw.fire, scratch[-1:])
-        captured.raw = seen
-        return timed(raw.fire, refs)
-    finally:
-        raw.close()
-
-
-def warm(fire: Callable[[str, str, str | None], object], refs: Sequence[str]) -> None:
-    for trigger, reason in WORKLOAD:
-        for ref in refs:
-            fire(ref, trigger, reason)
-
-
-def table_dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
-        return {
-            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in COMPARED_TABLES
-        }
+        if raw is not None:
+            raw.close()
 
 
 def differing_tables(a: Path, b: Path) -> list[str]:
-    left, right = table_dump(a), table_dump(b)
+    def dump(path: Path) -> dict[str, list[Any]]:
+        with sqlite3.connect(path) as conn:
+            return {
+                t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in COMPARED_TABLES
+            }
+
+    left, right = dump(a), dump(b)
     return [t for t in COMPARED_TABLES if left[t] != right[t]]
+
+
+def compare_shapes(captured: Captured) -> list[str]:
+    service, raw = split_transactions(captured.service), split_transactions(captured.raw)
+    problems = (
+        [f"{len(service)} service transactions vs {len(raw)} raw"]
+        if len(service) != len(raw)
+        else []
+    )
+    for (trigger, _reason), a, b in zip(WORKLOAD, service, raw, strict=False):
+        sa, sb = [shape(x) for x in a], [shape(x) for x in b]
+        if sa != sb:
+            problems.append(f"{trigger}: service {sa} vs raw {sb}")
+    return problems
 
 
 # --------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True, slots=True)
-class Side:
-    runs: list[Run]
-
-    def _median(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "transitions_per_s": round(self._median("tps"), 1),
-            "median_latency_ms": round(self._median("median_ms"), 3),
-            "p95_latency_ms": round(self._median("p95_ms"), 3),
-            "runs_transitions_per_s": [round(r.tps, 1) for r in self.runs],
-        }
-
-
-def split_transactions(statements: list[str]) -> list[list[str]]:
-    out: list[list[str]] = []
-    for sql in statements:
-        if shape(sql) == "BEGIN IMMEDIATE" or not out:
-            out.append([])
-        out[-1].append(sql)
-    return out
-
-
-def print_sql(captured: Captured) -> None:
-    service, raw = split_transactions(captured.service), split_transactions(captured.raw)
-    for (trigger, _reason), stmts in zip(WORKLOAD, service, strict=False):
-        print(f"\nstatements of one warm fire('{trigger}') through the service ({len(stmts)}):")
-        for i, sql in enumerate(stmts, 1):
-            print(f"  {i:2d}. {one_line(sql)}")
-    for (trigger, _reason), stmts in zip(WORKLOAD, raw, strict=False):
-        print(f"\nthe raw sqlite3 baseline for '{trigger}' ({len(stmts)}):")
-        for i, sql in enumerate(stmts, 1):
-            print(f"  {i:2d}. {one_line(sql)}")
+def summary(runs: Sequence[Run]) -> dict[str, Any]:
+    return {
+        "transitions_per_s": round(statistics.median(r.tps for r in runs), 1),
+        "median_latency_ms": round(statistics.median(r.median_ms for r in runs), 3),
+        "p95_latency_ms": round(statistics.median(r.p95_ms for r in runs), 3),
+        "rounds_transitions_per_s": [round(r.tps, 1) for r in runs],
+    }
 
 
 def report(result: dict[str, Any]) -> None:
     s, r = result["service"], result["raw_sqlite3"]
     print(
-        f"Durable transitions: Iop.fire() vs raw sqlite3 (SQLite {sqlite3.sqlite_version}, "
+        f"Durable transitions: Iop.fire() vs raw sqlite3 (SQLite {result['sqlite_version']}, "
         "WAL, synchronous=FULL)"
     )
-    print(f"workload: {result['workload']}")
+    print(f"workload: {result['cases']} {WORKLOAD_TEXT}")
     print(
-        f"{result['transitions_per_run']} commits per run, {result['runs']} runs per side "
-        f"interleaved, median run reported; files in {result['directory']}"
+        f"{result['transitions_per_round']} commits per side and round, {result['runs']} rounds, "
+        f"sides alternating every {result['block']} transitions; medians over rounds"
     )
     print()
-    print(f"{'':22}{'transitions/s':>14}{'median ms':>11}{'p95 ms':>9}   runs (transitions/s)")
+    print(f"{'':20}{'transitions/s':>14}{'median ms':>11}{'p95 ms':>9}   per round (transitions/s)")
     for name, side in (("service fire()", s), ("raw sqlite3", r)):
-        runs = ", ".join(f"{x:.0f}" for x in side["runs_transitions_per_s"])
+        rounds = ", ".join(f"{x:.0f}" for x in side["rounds_transitions_per_s"])
         print(
-            f"{name:22}{side['transitions_per_s']:14.1f}{side['median_latency_ms']:11.3f}"
-            f"{side['p95_latency_ms']:9.3f}   {runs}"
+            f"{name:20}{side['transitions_per_s']:14.1f}{side['median_latency_ms']:11.3f}"
+            f"{side['p95_latency_ms']:9.3f}   {rounds}"
         )
     verdict = "PASS" if result["pass"] else "FAIL"
-    target = f"target >= {result['target']:.2f}x"
-    print(f"{'ratio service/raw':22}{result['ratio']:13.2f}x   {target}   {verdict}")
+    rounds = ", ".join(f"{x:.2f}" for x in result["rounds_ratio"])
+    print(
+        f"{'ratio service/raw':20}{result['ratio']:13.2f}x   target >= {result['target']:.2f}x  "
+        f"{verdict}   (per round: {rounds})"
+    )
     same = "yes" if result["statements_match"] else "NO: " + "; ".join(result["statement_mismatch"])
     rows = (
         "yes" if not result["differing_tables"] else "NO: " + ", ".join(result["differing_tables"])
     )
-    print(f"baseline issues the service's statements: {same}")
-    print(f"baseline wrote identical cases/log/timers rows: {rows}")
+    print(f"raw baseline issued the service's statements: {same}")
+    print(f"raw baseline wrote identical cases/transition_log/timers rows: {rows}")
 
 
-def compare_shapes(captured: Captured) -> list[str]:
-    problems = []
-    service, raw = split_transactions(captured.service), split_transactions(captured.raw)
-    for (trigger, _reason), a, b in zip(WORKLOAD, service, raw, strict=False):
-        sa, sb = [shape(x) for x in a], [shape(x) for x in b]
-        if sa != sb:
-            problems.append(f"{trigger}: service {sa} vs raw {sb}")
-    if len(service) != len(raw):
-        problems.append(f"{len(service)} service transactions vs {len(raw)} raw")
-    return problems
+def print_sql(captured: Captured) -> None:
+    for title, statements in (
+        ("through the service (SQLAlchemy before_cursor_execute + commit)", captured.service),
+        ("by the raw sqlite3 baseline (sqlite3 trace callback)", captured.raw),
+    ):
+        for (trigger, _reason), stmts in zip(
+            WORKLOAD, split_transactions(statements), strict=False
+        ):
+            print(f"\nstatements of one warm fire('{trigger}') {title}: {len(stmts)}")
+            for i, sql in enumerate(stmts, 1):
+                print(f"  {i:2d}. {one_line(sql)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--cases", type=int, default=300, help="cases per round (default 300)")
+    p.add_argument("--runs", type=int, default=3, help="rounds (default 3)")
     p.add_argument(
-        "--cases", type=int, default=300, help="cases per run (2 transitions each; default 300)"
+        "--block",
+        type=int,
+        default=20,
+        help="transitions per side before switching sides (default 20; 0 = whole round)",
     )
-    p.add_argument("--runs", type=int, default=3, help="runs per side, interleaved (default 3)")
-    p.add_argument(
-        "--dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)"
-    )
+    p.add_argument("--dir", type=Path, default=None, help="where the files go (default: temp dir)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    p.add_argument(
-        "--check", action="store_true", help=f"exit 1 when service/raw is below {TARGET}x"
-    )
+    p.add_argument("--check", action="store_true", help=f"exit 1 when the ratio is below {TARGET}")
     p.add_argument("--show-sql", action="store_true", help="list the statements one fire() issues")
     args = p.parse_args(argv)
-    if args.cases < 1 or args.runs < 1:
-        p.error("--cases and --runs must be at least 1")
+    if args.cases < 1 or args.runs < 1 or args.block < 0:
+        p.error("--cases and --runs must be at least 1, --block at least 0")
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="iop-bench-", dir=args.dir))
     try:
-        service, raw, differing = [], [], set()
-        captured = Captured(service=[], raw=[])
+        captured = Captured()
+        service: list[Run] = []
+        raw: list[Run] = []
+        differing: set[str] = set()
         for i in range(args.runs):
-            service.append(service_run(workdir / f"service-{i}.db", args.cases, captured))
-            raw.append(raw_run(workdir / f"raw-{i}.db", args.cases, captured))
+            s_run, r_run = one_round(workdir, i, args.cases, args.block, captured)
+            service.append(s_run)
+            raw.append(r_run)
             differing.update(differing_tables(workdir / f"service-{i}.db", workdir / f"raw-{i}.db"))
-        s, r = Side(service).as_dict(), Side(raw).as_dict()
-        ratio = s["transitions_per_s"] / r["transitions_per_s"]
-        mismatch = compare_shapes(captured)
-        result = {
-            "workload": f"{args.cases} fresh cases: start_dialogue (initiative -> dialogue), "
-            "then decline with a reason (dialogue -> ended)",
-            "cases": args.cases,
-            "transitions_per_run": len(WORKLOAD) * args.cases,
-            "runs": args.runs,
-            "sqlite_version": sqlite3.sqlite_version,
-            "directory": str(args.dir or Path(tempfile.gettempdir())),
-            "service": s,
-            "raw_sqlite3": r,
-            "ratio": round(ratio, 3),
-            "target": TARGET,
-            "pass": ratio >= TARGET,
-            "statements_match": not mismatch,
-            "statement_mismatch": mismatch,
-            "differing_tables": sorted(differing),
-        }
-        if args.json:
-            print(json.dumps(result, indent=2, ensure_ascii=False))
-        else:
-            report(result)
-        if args.show_sql:
-            print_sql(captured)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    ratios = [s.tps / r.tps for s, r in zip(service, raw, strict=True)]
+    ratio = statistics.median(ratios)
+    mismatch = compare_shapes(captured)
+    result = {
+        "workload": f"{args.cases} {WORKLOAD_TEXT}",
+        "cases": args.cases,
+        "transitions_per_round": len(WORKLOAD) * args.cases,
+        "runs": args.runs,
+        "block": args.block or len(WORKLOAD) * args.cases,
+        "sqlite_version": sqlite3.sqlite_version,
+        "directory": str(workdir.parent),
+        "service": summary(service),
+        "raw_sqlite3": summary(raw),
+        "ratio": round(ratio, 3),
+        "rounds_ratio": [round(x, 3) for x in ratios],
+        "target": TARGET,
+        "pass": ratio >= TARGET,
+        "statements_match": not mismatch,
+        "statement_mismatch": mismatch,
+        "differing_tables": sorted(differing),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        report(result)
+    if args.show_sql:
+        print_sql(captured)
     return 1 if args.check and not result["pass"] else 0
 
 

@@ -53,7 +53,7 @@ class Iop:
         settings: Settings | None = None,
         clock: Clock | None = None,
         definition: WorkflowDefinition | None = None,
-        audit_log: Path | None | bool = True,
+        audit_log: Path | bool | None = True,
         audit_to_stderr: bool = False,
         source: str = "api",
     ) -> Iop:
@@ -131,9 +131,15 @@ class Iop:
     ) -> dict[str, Any]:
         """Fire ``trigger``; returns the committed log record."""
         fired = workflow.fire(
-            self.app, self.actor(actor), ref, trigger, reason=reason, data=data,
-            end_reason=end_reason, expected_version=expected_version,
-        )  # fmt: skip
+            self.app,
+            self.actor(actor),
+            ref,
+            trigger,
+            reason=reason,
+            data=data,
+            end_reason=end_reason,
+            expected_version=expected_version,
+        )
         return fired.record.as_dict()
 
     def options(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> list[dict[str, Any]]:
@@ -150,13 +156,30 @@ class Iop:
         return views.history(self.app, ref)
 
     # -- facts ----------------------------------------------------------------
-    def record_meeting(self, ref: str, *, actor: ActorLike = None, held_on: date | str,
-                       joint_challenge: str, participants: str = "", notes: str = "") -> dict[str, Any]:  # fmt: skip
-        return records.meeting(self.app, self.actor(actor), ref, held_on=held_on,
-                               joint_challenge=joint_challenge, participants=participants, notes=notes).as_dict()  # fmt: skip
+    def record_meeting(
+        self,
+        ref: str,
+        *,
+        actor: ActorLike = None,
+        held_on: date | str,
+        joint_challenge: str,
+        participants: str = "",
+        notes: str = "",
+    ) -> dict[str, Any]:
+        return records.meeting(
+            self.app,
+            self.actor(actor),
+            ref,
+            held_on=held_on,
+            joint_challenge=joint_challenge,
+            participants=participants,
+            notes=notes,
+        ).as_dict()
 
     def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> dict[str, Any]:
-        return records.assessment(self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note).as_dict()
+        return records.assessment(
+            self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note
+        ).as_dict()
 
     def record_legal_check(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
         return records.legal_check(self.app, self.actor(actor), ref, **fields).as_dict()

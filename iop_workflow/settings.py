@@ -127,14 +127,14 @@ def _from_env(raw: str, kind: type, name: str) -> Any:
         try:
             value = int(raw)
         except ValueError:
-            raise DefinitionError(file="environment", key=name, problem=f"must be a whole number, not {raw!r}") from None
+            raise DefinitionError(
+                file="environment", key=name, problem=f"must be a whole number, not {raw!r}"
+            ) from None
         return _typed(value, int, "environment", name)
     return raw
 
 
-def _roles(
-    table: Any, file: str, env: Mapping[str, str]
-) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     if not isinstance(table, dict):
         raise DefinitionError(file=file, key="roles", problem="must be a table")
     for key in table:
@@ -147,9 +147,7 @@ def _roles(
     actors_raw = table.get("actors", {})
     if not isinstance(actors_raw, dict):
         raise DefinitionError(file=file, key="roles.actors", problem="must be a table")
-    actors = {
-        name: _role_list(roles, file, f"roles.actors.{name}") for name, roles in actors_raw.items()
-    }
+    actors = {name: _role_list(roles, file, f"roles.actors.{name}") for name, roles in actors_raw.items()}
     return default, actors
 
 
@@ -168,7 +166,9 @@ def _check(settings: Settings, file: str) -> None:
     try:
         settings.tz  # noqa: B018 - resolving the zone is the check
     except (ZoneInfoNotFoundError, ValueError):
-        raise DefinitionError(file=file, key="iop.timezone", problem=f"unknown time zone {settings.timezone!r}") from None
+        raise DefinitionError(
+            file=file, key="iop.timezone", problem=f"unknown time zone {settings.timezone!r}"
+        ) from None
     if settings.lang not in {"sv", "en"}:
         raise DefinitionError(file=file, key="iop.lang", problem=f"must be sv or en, not {settings.lang!r}")
     try:

@@ -67,7 +67,7 @@ def seal(record: LogRecord) -> LogRecord:
     return replace(record, hash=record.compute_hash())
 
 
-def record_from_row(row: Mapping[str, Any]) -> LogRecord:
+def record_from_row(row: Any) -> LogRecord:
     """Rebuild a record from a ``transition_log`` row (as stored: JSON text columns)."""
     return LogRecord(
         seq=row["seq"],

@@ -14,7 +14,8 @@ def _swedish_holidays(year: int) -> frozenset[date]:
     # The SE calendar can list every Sunday as a holiday; weekends are handled
     # by is_working_day, so keep that off. Midsummer, Christmas and New Year's
     # eves are "de facto" holidays: not public by law, but offices are closed.
-    table = holidays.SE(years=year, categories=("public", "de_facto"), include_sundays=False)
+    # holidays exports its country classes lazily, which mypy cannot see.
+    table = holidays.SE(years=year, categories=("public", "de_facto"), include_sundays=False)  # type: ignore[attr-defined]
     return frozenset(table.keys())
 
 

@@ -179,8 +179,7 @@ class _Validator:
         if not isinstance(raw_transitions, list) or not raw_transitions:
             raise self.fail("transitions", "must be a non-empty array of tables")
         transitions = tuple(
-            self.transition(f"transitions[{i}]", spec, states)
-            for i, spec in enumerate(raw_transitions)
+            self.transition(f"transitions[{i}]", spec, states) for i, spec in enumerate(raw_transitions)
         )
         self.check_graph(states, transitions)
         for value, state in states.items():
@@ -246,9 +245,7 @@ class _Validator:
         working_day = spec.get("working_day", True)
         if not isinstance(working_day, bool):
             raise self.fail(f"{key}.working_day", "must be true or false")
-        return TimerSpec(
-            kind=self.text(spec, key, "kind"), anchor=anchor, action=action, working_day=working_day
-        )
+        return TimerSpec(kind=self.text(spec, key, "kind"), anchor=anchor, action=action, working_day=working_day)
 
     def transition(self, key: str, spec: Any, states: Mapping[str, StateSpec]) -> TransitionSpec:
         if not isinstance(spec, dict):
@@ -296,16 +293,12 @@ class _Validator:
             label_en=str(spec.get("label_en", trigger)),
         )
 
-    def check_names(
-        self, key: str, field: str, names: Iterable[str], known: frozenset[str], what: str
-    ) -> None:
+    def check_names(self, key: str, field: str, names: Iterable[str], known: frozenset[str], what: str) -> None:
         for i, name in enumerate(names):
             if name not in known:
                 raise self.fail(f"{key}.{field}[{i}]", f"unknown {what} {name!r}")
 
-    def end_reason(
-        self, key: str, spec: Mapping[str, Any], dest: StateSpec
-    ) -> tuple[str | None, tuple[str, ...]]:
+    def end_reason(self, key: str, spec: Mapping[str, Any], dest: StateSpec) -> tuple[str | None, tuple[str, ...]]:
         reason = spec.get("end_reason")
         choices = self.strings(spec, key, "end_reason_choices")
         if not dest.terminal:
@@ -329,6 +322,16 @@ class _Validator:
             raise self.fail("transitions", "exactly one transition must have source = [] (the creation)")
         if transitions[creations[0]].trigger != CREATE_TRIGGER:
             raise self.fail(f"transitions[{creations[0]}].trigger", f"the creation must be {CREATE_TRIGGER!r}")
+        self.check_unique(transitions)
+        reached = self.reachable(transitions[creations[0]].dest, transitions)
+        for value in states:
+            if value not in reached:
+                raise self.fail(f"states.{value}", "unreachable: no transition leads to it")
+        for value, state in states.items():
+            if not state.terminal and not any(value in t.sources for t in transitions):
+                raise self.fail(f"states.{value}", "not terminal, yet no transition leaves it")
+
+    def check_unique(self, transitions: tuple[TransitionSpec, ...]) -> None:
         seen: dict[tuple[str, str], int] = {}
         for i, t in enumerate(transitions):
             for s in t.sources:
@@ -340,13 +343,6 @@ class _Validator:
                 seen[(t.trigger, s)] = i
             if t.sources and t.trigger == CREATE_TRIGGER:
                 raise self.fail(f"transitions[{i}].trigger", f"{CREATE_TRIGGER!r} only creates cases")
-        reached = self.reachable(transitions[creations[0]].dest, transitions)
-        for value in states:
-            if value not in reached:
-                raise self.fail(f"states.{value}", "unreachable: no transition leads to it")
-        for value, state in states.items():
-            if not state.terminal and not any(value in t.sources for t in transitions):
-                raise self.fail(f"states.{value}", "not terminal, yet no transition leaves it")
 
     @staticmethod
     def reachable(start: str, transitions: tuple[TransitionSpec, ...]) -> set[str]:
@@ -363,9 +359,7 @@ class _Validator:
     def check_timers(self, value: str, state: StateSpec, transitions: tuple[TransitionSpec, ...]) -> None:
         for i, timer in enumerate(state.timers):
             trigger = timer.fires
-            if trigger is not None and not any(
-                t.trigger == trigger and value in t.sources for t in transitions
-            ):
+            if trigger is not None and not any(t.trigger == trigger and value in t.sources for t in transitions):
                 raise self.fail(
                     f"states.{value}.timers[{i}].action",
                     f"fires {trigger!r}, which is not valid in state {value!r}",

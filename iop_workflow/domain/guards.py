@@ -13,7 +13,8 @@ from datetime import date
 from iop_workflow.domain.calendar import months_between
 from iop_workflow.domain.facts import CaseFacts, GuardContext
 from iop_workflow.domain.guidelines import Guideline, in_force_for
-from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Unmet, Verdict
+from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Verdict
+from iop_workflow.errors import Unmet
 
 Guard = Callable[[CaseFacts, GuardContext], list[Unmet]]
 
@@ -39,8 +40,7 @@ def role_allowed(roles: Iterable[str], ctx: GuardContext, trigger: str) -> list[
         Unmet(
             code="role_not_allowed",
             sv=f"{ctx.actor} (roller: {have}) får inte utföra '{trigger}'; det kräver någon av: {need}",
-            en=f"{ctx.actor} (roles: {have.replace('inga', 'none')}) may not fire '{trigger}'; "
-            f"it needs one of: {need}",
+            en=f"{ctx.actor} (roles: {have.replace('inga', 'none')}) may not fire '{trigger}'; it needs one of: {need}",
         )
     ]
 
@@ -82,8 +82,7 @@ def initiative_from_org(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="initiative_not_from_org",
-            sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna "
-            "organisationen",
+            sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna organisationen",
             en=f"The initiative in {facts.ref} came from the municipality; an IOP must be initiated "
             "by the idea-based organisation",
         )
@@ -150,10 +149,8 @@ def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             out.append(
                 Unmet(
                     code="criterion_not_met",
-                    sv=f"Kriteriet {c.code} i {g.ref} är bedömt '{found.verdict.value}', inte 'met': "
-                    f"{c.text_sv}",
-                    en=f"Criterion {c.code} of {g.ref} is assessed '{found.verdict.value}', not "
-                    f"'met': {c.text('en')}",
+                    sv=f"Kriteriet {c.code} i {g.ref} är bedömt '{found.verdict.value}', inte 'met': {c.text_sv}",
+                    en=f"Criterion {c.code} of {g.ref} is assessed '{found.verdict.value}', not 'met': {c.text('en')}",
                 )
             )
     return out
@@ -209,8 +206,7 @@ def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             Unmet(
                 code="decision_missing",
                 sv=f"Inget beslut (organ, datum, paragraf) är registrerat för period {period} i {facts.ref}",
-                en=f"No decision (body, date, minutes paragraph) is recorded for period {period} of "
-                f"{facts.ref}",
+                en=f"No decision (body, date, minutes paragraph) is recorded for period {period} of {facts.ref}",
             )
         ]
     if d.decided_on > ctx.today:
@@ -319,8 +315,7 @@ def four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             code="four_eyes",
             sv=f"{ctx.actor} har bedömt kriterierna för period {period} och får därför inte också "
             "besluta eller underteckna (fyra ögon)",
-            en=f"{ctx.actor} assessed the criteria for period {period} and so may not also sign "
-            "or renew (four eyes)",
+            en=f"{ctx.actor} assessed the criteria for period {period} and so may not also sign or renew (four eyes)",
         )
     ]
 
@@ -343,8 +338,7 @@ def review_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             code="review_missing",
             sv=f"Ingen uppföljning (rapport, dialogmöte) är registrerad för uppföljningsomgång "
             f"{facts.review_round} i {facts.ref}",
-            en=f"No review (report, dialogue meeting) is recorded for review round "
-            f"{facts.review_round} of {facts.ref}",
+            en=f"No review (report, dialogue meeting) is recorded for review round {facts.review_round} of {facts.ref}",
         )
     ]
 

@@ -16,8 +16,7 @@ from transitions import Machine, MachineError
 from iop_workflow.domain.definition import TransitionSpec, WorkflowDefinition
 from iop_workflow.domain.facts import CaseFacts, GuardContext
 from iop_workflow.domain.guards import GUARDS, role_allowed
-from iop_workflow.domain.values import Unmet
-from iop_workflow.errors import TransitionNotAllowed, UsageError
+from iop_workflow.errors import TransitionNotAllowed, Unmet, UsageError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +43,7 @@ class Engine:
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
         self._lock = threading.Lock()
+        self._results: dict[tuple[str, str], str] = {}
         self._machine = Machine(
             model=None,
             states=list(definition.states),
@@ -93,7 +93,17 @@ class Engine:
         return spec
 
     def apply(self, state: str, trigger: str) -> str:
-        """Run ``trigger`` on the shared machine from ``state``; return the new state."""
+        """Run ``trigger`` on the shared machine from ``state``; return the new state.
+
+        The machine is deterministic, so each (state, trigger) is run on it once
+        and remembered: the hot path pays for transitions' model bookkeeping once.
+        """
+        key = (state, trigger)
+        if key not in self._results:
+            self._results[key] = self._run(state, trigger)
+        return self._results[key]
+
+    def _run(self, state: str, trigger: str) -> str:
         token = _Token()
         with self._lock:
             self._machine.add_model(token, initial=state)

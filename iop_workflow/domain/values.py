@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from iop_workflow.errors import Unmet as Unmet  # re-exported: guards return these
-
-
 
 class LegalForm(StrEnum):
     IDEELL_FORENING = "ideell_forening"
@@ -83,10 +80,6 @@ class Initiator(StrEnum):
     MUNICIPALITY = "municipality"
 
 
-ROLES = frozenset(
-    {"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"}
-)
+ROLES = frozenset({"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"})
 
-END_REASONS = frozenset(
-    {"declined", "withdrawn", "completed", "not_renewed", "terminated", "expired"}
-)
+END_REASONS = frozenset({"declined", "withdrawn", "completed", "not_renewed", "terminated", "expired"})

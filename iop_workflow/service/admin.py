@@ -94,7 +94,7 @@ def add_org(
     }
     with app.db.write() as s:
         insert_org(s, values, app.clock.now())
-        return org_dict(repo.org_row(s, org_number=values["org_number"]))
+        return org_dict(repo.org_row(s, org_number=str(values["org_number"])))
 
 
 def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, seal
 from iop_workflow.service.context import Actor, App
@@ -22,7 +22,7 @@ def utc_iso(when: datetime) -> str:
 
 def append_record(
     app: App,
-    s: Session,
+    s: Connection,
     *,
     case_ref: str,
     actor: Actor,
@@ -61,7 +61,7 @@ def append_record(
 
 def record_fact(
     app: App,
-    s: Session,
+    s: Connection,
     case: sa.RowMapping,
     *,
     actor: Actor,

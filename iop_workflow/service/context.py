@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from iop_workflow.store.guidelines import GuidelineCache
 SOURCES = frozenset({"cli", "api", "scheduler"})
 
 
+@functools.cache
 def os_login() -> str:
     try:
         return getpass.getuser()

@@ -11,12 +11,12 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.facts import PREPARING_FIRST_PERIOD
-from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Unmet, Verdict
-from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
+from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
+from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App
@@ -75,7 +75,7 @@ def _record(
     actor: Actor,
     ref: str,
     kind: str,
-    store: Callable[[Session, sa.RowMapping, int], tuple[dict[str, Any], str | None]],
+    store: Callable[[Connection, sa.RowMapping, int], tuple[dict[str, Any], str | None]],
 ) -> LogRecord:
     """Admit, store (the callback returns the logged data and guideline ref), log, emit."""
     with app.db.write() as s:
@@ -99,14 +99,15 @@ def meeting(app: App, actor: Actor, ref: str, *, held_on: date | str, joint_chal
         "participants": validate.text("participants", participants, required=False, max_len=2000),
         "notes": validate.text("notes", notes, required=False),
     }
-    if values["held_on"] > app.clock.today():
+    held = validate.day("held_on", held_on)
+    if held > app.clock.today():
         raise InvalidInput(
-            field="held_on", value=str(values["held_on"]),
+            field="held_on", value=str(held),
             problem_sv="ett möte registreras när det har hållits, inte i förväg",
             problem_en="a meeting is recorded once held, not in advance",
         )  # fmt: skip
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         repo.insert_fact(s, "meetings", {"case_id": case["id"], **values, **_stamp(app, actor, "recorded")})
         return {"meeting": {k: str(v) for k, v in values.items() if k != "notes"}}, None
 
@@ -118,13 +119,15 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
     note = validate.text("note", note)
     code = validate.text("criterion", criterion, max_len=80)
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         if case["guideline_id"] is None:
             raise NotFound(kind="guideline", key=f"(bound to {case['ref']})")
         guideline = app.guidelines.by_id(s, case["guideline_id"])
         found = guideline.criterion(code)
         if found is None:
-            raise NotFound(kind="criterion", key=f"{code} ({guideline.ref}: {', '.join(c.code for c in guideline.criteria)})")
+            raise NotFound(
+                kind="criterion", key=f"{code} ({guideline.ref}: {', '.join(c.code for c in guideline.criteria)})"
+            )
         repo.insert_fact(s, "assessments", {
             "case_id": case["id"], "period": period, "guideline_id": case["guideline_id"],
             "criterion_code": code, "verdict": chosen.value, "note": note, **_stamp(app, actor, "assessed"),
@@ -149,10 +152,12 @@ def legal_check(app: App, actor: Actor, ref: str, *, competence: bool, procureme
         "rationale": validate.text("rationale", rationale),
     }
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         repo.insert_fact(s, "legal_checks", {"case_id": case["id"], "period": period, **values,
                                               **_stamp(app, actor, "checked")})  # fmt: skip
-        return {"legal_check": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}}, None
+        return {
+            "legal_check": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}
+        }, None
 
     return _record(app, actor, ref, "legal-check", store)
 
@@ -170,11 +175,13 @@ def agreement(app: App, actor: Actor, ref: str, *, start_on: date | str, end_on:
     notice = validate.whole("notice_months", notice_months, low=0, high=36)
     purpose = validate.text("purpose", purpose, required=False)
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         repo.insert_fact(s, "agreements", {"case_id": case["id"], "period": period, "start_on": start, "end_on": end,
                                             "notice_months": notice, "purpose": purpose,
                                             **_stamp(app, actor, "recorded")})  # fmt: skip
-        return {"agreement": {"period": period, "start_on": str(start), "end_on": str(end), "notice_months": notice}}, None
+        return {
+            "agreement": {"period": period, "start_on": str(start), "end_on": str(end), "notice_months": notice}
+        }, None
 
     return _record(app, actor, ref, "agreement", store)
 
@@ -189,7 +196,7 @@ def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amo
         "description": validate.text("description", description, required=False, max_len=2000),
     }
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         repo.insert_fact(s, "contributions", {"case_id": case["id"], "period": period, **values,
                                                **_stamp(app, actor, "recorded")})  # fmt: skip
         return {"contribution": {**{k: str(v) for k, v in values.items()}, "period": period}}, None
@@ -206,10 +213,12 @@ def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | 
         "delegation_ref": validate.optional_text("delegation_ref", delegation_ref, max_len=100),
     }
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         repo.insert_fact(s, "decisions", {"case_id": case["id"], "period": period, **values,
                                            **_stamp(app, actor, "recorded")})  # fmt: skip
-        return {"decision": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}}, None
+        return {
+            "decision": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}
+        }, None
 
     return _record(app, actor, ref, "decision", store)
 
@@ -219,7 +228,7 @@ def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_rece
     held = validate.day("held_on", held_on)
     summary = validate.text("summary", summary, required=False)
 
-    def store(s: Session, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
         current = int(case["period"])
         repo.insert_fact(s, "reviews", {"case_id": case["id"], "period": current, "round": case["review_round"],
                                          "held_on": held, "report_received": bool(report_received),

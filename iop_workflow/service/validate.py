@@ -65,7 +65,7 @@ def day(field: str, value: object) -> date:
 
 def choice(field: str, value: object, enum: type[E]) -> E:
     try:
-        return enum(value)
+        return enum(str(value))
     except ValueError:
         known = ", ".join(e.value for e in enum)
         raise InvalidInput(
@@ -105,7 +105,9 @@ def data(value: object) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidInput(field="data", value=value, problem_sv="måste vara nyckel=värde", problem_en="must be key=value pairs")
+        raise InvalidInput(
+            field="data", value=value, problem_sv="måste vara nyckel=värde", problem_en="must be key=value pairs"
+        )
     if len(value) > 50:
         raise InvalidInput(field="data", value=value, problem_sv="högst 50 nycklar", problem_en="at most 50 keys")
     out: dict[str, Any] = {}

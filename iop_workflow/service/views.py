@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import record_from_row
 from iop_workflow.domain.machine import Option
@@ -15,7 +15,7 @@ from iop_workflow.store import cases as repo
 from iop_workflow.store.guidelines import G
 
 
-def case_dict(app: App, s: Session, case: sa.RowMapping, lang: str, *, detail: bool = True) -> dict[str, Any]:
+def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail: bool = True) -> dict[str, Any]:
     org = repo.org_row(s, org_id=case["organisation_id"])
     state = app.definition.states.get(case["state"])
     guideline = None
@@ -52,7 +52,9 @@ def show(app: App, ref: str, lang: str) -> dict[str, Any]:
 def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, Any]]:
     if state is not None and state not in app.definition.states:
         known = ", ".join(app.definition.states)
-        raise InvalidInput(field="state", value=state, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}")
+        raise InvalidInput(
+            field="state", value=state, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}"
+        )
     query = sa.select(repo.CASES).order_by(repo.CASES.c.ref)
     if state is not None:
         query = query.where(repo.CASES.c.state == state)
@@ -63,9 +65,7 @@ def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, 
 def history(app: App, ref: str) -> list[dict[str, Any]]:
     with app.db.read() as s:
         repo.case_row(s, ref)
-        rows = s.execute(
-            sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref).order_by(repo.LOG.c.case_seq)
-        ).mappings()
+        rows = s.execute(sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref).order_by(repo.LOG.c.case_seq)).mappings()
         return [record_from_row(r).as_dict() for r in rows]
 
 

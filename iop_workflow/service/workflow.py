@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.definition import TransitionSpec
@@ -83,7 +83,9 @@ def open_case(
             guideline_ref=None, now=now,
         )  # fmt: skip
         after = replace(facts, ref=ref, state=spec.dest)
-        repo.insert_timers(s, case_id, spec.dest, plan(app.definition.state(spec.dest), after, app.settings.lead_times), now)
+        repo.insert_timers(
+            s, case_id, spec.dest, plan(app.definition.state(spec.dest), after, app.settings.lead_times), now
+        )
     app.sink.emit(record)
     return Fired(record=record, version=1)
 
@@ -121,7 +123,7 @@ def fire(
         if reasons:
             raise TransitionNotAllowed(case_ref=ref, trigger=trigger, state=case["state"], reasons=reasons)
         dest = app.engine.apply(case["state"], trigger)
-        values, after = _effects(app, spec, facts, ctx.today, dest, chosen)
+        values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
         now = app.clock.now()
         version = repo.update_case(s, case, {**values, "updated_at": now})
         record = append_record(
@@ -129,12 +131,12 @@ def fire(
             reason=reason, data={**_snapshot(spec, facts, chosen), **extra},
             guideline_ref=after.guideline.ref if after.guideline else None, now=now,
         )  # fmt: skip
-        _replan(app, s, case["id"], dest, after, now)
+        _replan(app, s, case_id=case["id"], state=dest, after=after, now=now)
     app.sink.emit(record)
     return Fired(record=record, version=version)
 
 
-def _replan(app: App, s: Session, case_id: int, state: str, after: CaseFacts, now: Any) -> None:
+def _replan(app: App, s: Connection, *, case_id: int, state: str, after: CaseFacts, now: Any) -> None:
     repo.cancel_open_timers(s, case_id, now)
     repo.insert_timers(s, case_id, state, plan(app.definition.state(state), after, app.settings.lead_times), now)
 
@@ -167,7 +169,7 @@ def _require_inputs(spec: TransitionSpec, reason: str | None) -> None:
 
 
 def _effects(
-    app: App, spec: TransitionSpec, facts: CaseFacts, today: date, dest: str, end_reason: str | None
+    app: App, spec: TransitionSpec, facts: CaseFacts, *, today: date, dest: str, end_reason: str | None
 ) -> tuple[dict[str, Any], CaseFacts]:
     """The column values the transition writes, and the facts as they are after it."""
     values: dict[str, Any] = {"state": dest, "state_entered_on": today, "end_reason": end_reason}

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import GENESIS, LogRecord
 from iop_workflow.domain.facts import (
@@ -65,14 +65,14 @@ _T = {
 }
 
 
-def case_row(s: Session, ref: str) -> sa.RowMapping:
+def case_row(s: Connection, ref: str) -> sa.RowMapping:
     row = s.execute(sa.select(CASES).where(CASES.c.ref == ref)).mappings().first()
     if row is None:
         raise NotFound(kind="case", key=ref)
     return row
 
 
-def org_row(s: Session, *, org_id: int | None = None, org_number: str | None = None) -> sa.RowMapping:
+def org_row(s: Connection, *, org_id: int | None = None, org_number: str | None = None) -> sa.RowMapping:
     where = ORGS.c.id == org_id if org_id is not None else ORGS.c.org_number == org_number
     row = s.execute(sa.select(ORGS).where(where)).mappings().first()
     if row is None:
@@ -80,12 +80,12 @@ def org_row(s: Session, *, org_id: int | None = None, org_number: str | None = N
     return row
 
 
-def _rows(s: Session, name: str, case_id: int) -> Sequence[sa.RowMapping]:
+def _rows(s: Connection, name: str, case_id: int) -> Sequence[sa.RowMapping]:
     table = _T[name]
     return s.execute(sa.select(table).where(table.c.case_id == case_id).order_by(table.c.id)).mappings().all()
 
 
-def build_facts(s: Session, case: sa.RowMapping, cache: GuidelineCache) -> CaseFacts:
+def build_facts(s: Connection, case: sa.RowMapping, cache: GuidelineCache) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows."""
     org = org_row(s, org_id=case["organisation_id"])
     municipal = cache.for_municipality(s, case["municipality"])
@@ -98,44 +98,63 @@ def build_facts(s: Session, case: sa.RowMapping, cache: GuidelineCache) -> CaseF
     contributions: dict[int, list[ContributionFacts]] = {}
     for c in _rows(s, "contributions", case["id"]):
         contributions.setdefault(c["period"], []).append(
-            ContributionFacts(party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"])
+            ContributionFacts(
+                party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"]
+            )
         )
     return CaseFacts(
-        ref=case["ref"], state=case["state"], municipality=case["municipality"],
-        initiated_by=Initiator(case["initiated_by"]), opened_on=case["opened_on"],
+        ref=case["ref"],
+        state=case["state"],
+        municipality=case["municipality"],
+        initiated_by=Initiator(case["initiated_by"]),
+        opened_on=case["opened_on"],
         state_entered_on=case["state_entered_on"],
         organisation=OrganisationFacts(
-            name=org["name"], org_number=org["org_number"], legal_form=LegalForm(org["legal_form"]),
-            non_profit=org["non_profit"], protected=org["protected"],
+            name=org["name"],
+            org_number=org["org_number"],
+            legal_form=LegalForm(org["legal_form"]),
+            non_profit=org["non_profit"],
+            protected=org["protected"],
         ),
-        period=case["period"], review_round=case["review_round"],
-        review_started_on=case["review_started_on"], review_rounds_in_period=case["review_rounds_in_period"],
-        guideline=bound, municipal_guidelines=tuple(municipal.values()),
+        period=case["period"],
+        review_round=case["review_round"],
+        review_started_on=case["review_started_on"],
+        review_rounds_in_period=case["review_rounds_in_period"],
+        guideline=bound,
+        municipal_guidelines=tuple(municipal.values()),
         meetings=tuple(
             MeetingFacts(held_on=m["held_on"], joint_challenge=m["joint_challenge"])
             for m in _rows(s, "meetings", case["id"])
         ),
         assessments=tuple(
             AssessmentFacts(
-                criterion=a["criterion_code"], guideline_ref=ref_of.get(a["guideline_id"], "?"),
-                period=a["period"], verdict=Verdict(a["verdict"]), assessed_by=a["assessed_by"],
+                criterion=a["criterion_code"],
+                guideline_ref=ref_of.get(a["guideline_id"], "?"),
+                period=a["period"],
+                verdict=Verdict(a["verdict"]),
+                assessed_by=a["assessed_by"],
             )
             for a in _rows(s, "assessments", case["id"])
         ),
         legal_checks=tuple(
             LegalCheckFacts(
-                period=c["period"], competence=c["competence"],
+                period=c["period"],
+                competence=c["competence"],
                 procurement_not_required=c["procurement_not_required"],
                 state_aid_basis=StateAidBasis(c["state_aid_basis"]),
-                no_competition_distortion=c["no_competition_distortion"], rationale=c["rationale"],
+                no_competition_distortion=c["no_competition_distortion"],
+                rationale=c["rationale"],
                 checked_by=c["checked_by"],
             )
             for c in _rows(s, "legal_checks", case["id"])
         ),
         agreements=tuple(
             AgreementFacts(
-                period=a["period"], start_on=a["start_on"], end_on=a["end_on"],
-                notice_months=a["notice_months"], contributions=tuple(contributions.get(a["period"], ())),
+                period=a["period"],
+                start_on=a["start_on"],
+                end_on=a["end_on"],
+                notice_months=a["notice_months"],
+                contributions=tuple(contributions.get(a["period"], ())),
             )
             for a in _rows(s, "agreements", case["id"])
         ),
@@ -144,13 +163,15 @@ def build_facts(s: Session, case: sa.RowMapping, cache: GuidelineCache) -> CaseF
             for d in _rows(s, "decisions", case["id"])
         ),
         reviews=tuple(
-            ReviewFacts(period=r["period"], round=r["round"], held_on=r["held_on"], report_received=r["report_received"])
+            ReviewFacts(
+                period=r["period"], round=r["round"], held_on=r["held_on"], report_received=r["report_received"]
+            )
             for r in _rows(s, "reviews", case["id"])
         ),
-    )  # fmt: skip
+    )
 
 
-def next_case_number(s: Session, year: int) -> int:
+def next_case_number(s: Connection, year: int) -> int:
     """The next number of ``year``'s counter (row-locked by the UPDATE until commit)."""
     bumped = s.execute(
         sa.update(COUNTERS).where(COUNTERS.c.year == year).values(last=COUNTERS.c.last + 1).returning(COUNTERS.c.last)
@@ -161,35 +182,35 @@ def next_case_number(s: Session, year: int) -> int:
     return 1
 
 
-def update_case(s: Session, case: sa.RowMapping, values: dict[str, Any]) -> int:
+def update_case(s: Connection, case: sa.RowMapping, values: dict[str, Any]) -> int:
     """Write ``values`` if the case still has the version we read; return the new version."""
-    new_version = case["version"] + 1
+    new_version = int(case["version"]) + 1
     result = s.execute(
         sa.update(CASES)
         .where(CASES.c.id == case["id"], CASES.c.version == case["version"])
         .values(version=new_version, **values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         found = s.execute(sa.select(CASES.c.version).where(CASES.c.id == case["id"])).scalar()
         raise ConcurrentUpdate(case_ref=case["ref"], expected_version=case["version"], found_version=found)
     return new_version
 
 
-def chain_head(s: Session, ref: str) -> tuple[int, str]:
+def chain_head(s: Connection, ref: str) -> tuple[int, str]:
     row = s.execute(
         sa.select(LOG.c.case_seq, LOG.c.hash).where(LOG.c.case_ref == ref).order_by(LOG.c.case_seq.desc()).limit(1)
     ).first()
     return (0, GENESIS) if row is None else (int(row.case_seq), str(row.hash))
 
 
-def insert_log(s: Session, rec: LogRecord) -> int:
+def insert_log(s: Connection, rec: LogRecord) -> int:
     values = rec.hashed_content()
     values["roles"] = json.dumps(values["roles"], ensure_ascii=False)
     values["data"] = json.dumps(values["data"], sort_keys=True, ensure_ascii=False, default=str)
     return int(s.execute(sa.insert(LOG).values(**values, hash=rec.hash).returning(LOG.c.seq)).scalar_one())
 
 
-def cancel_open_timers(s: Session, case_id: int, now: datetime) -> None:
+def cancel_open_timers(s: Connection, case_id: int, now: datetime) -> None:
     s.execute(
         sa.update(TIMERS)
         .where(TIMERS.c.case_id == case_id, TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
@@ -197,7 +218,7 @@ def cancel_open_timers(s: Session, case_id: int, now: datetime) -> None:
     )
 
 
-def insert_timers(s: Session, case_id: int, state: str, timers: Iterable[PlannedTimer], now: datetime) -> None:
+def insert_timers(s: Connection, case_id: int, state: str, timers: Iterable[PlannedTimer], now: datetime) -> None:
     rows = [
         {"case_id": case_id, "kind": t.kind, "state": state, "due_on": t.due_on, "action": t.action, "planned_at": now}
         for t in timers
@@ -206,7 +227,7 @@ def insert_timers(s: Session, case_id: int, state: str, timers: Iterable[Planned
         s.execute(sa.insert(TIMERS), rows)
 
 
-def open_timers(s: Session, case_id: int) -> list[dict[str, Any]]:
+def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:
     rows = s.execute(
         sa.select(TIMERS.c.kind, TIMERS.c.due_on, TIMERS.c.action)
         .where(TIMERS.c.case_id == case_id, TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
@@ -215,12 +236,12 @@ def open_timers(s: Session, case_id: int) -> list[dict[str, Any]]:
     return [{"kind": r["kind"], "due_on": r["due_on"].isoformat(), "action": r["action"]} for r in rows]
 
 
-def insert_fact(s: Session, table: str, values: dict[str, Any]) -> int:
+def insert_fact(s: Connection, table: str, values: dict[str, Any]) -> int:
     t = _T[table]
     return int(s.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one())
 
 
-def ensure_workflow_version(s: Session, version: str, name: str, content: str, now: datetime) -> None:
+def ensure_workflow_version(s: Connection, version: str, name: str, content: str, now: datetime) -> None:
     table = WorkflowVersion.__table__  # type: ignore[attr-defined]
     if s.execute(sa.select(table.c.version).where(table.c.version == version)).first() is None:
         s.execute(sa.insert(table).values(version=version, name=name, content=content, loaded_at=now))

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session
 
 from iop_workflow.errors import DatabaseUnavailable
 
@@ -96,15 +95,18 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One transaction that commits on success and rolls back on any error."""
-        with self._guard(), Session(self._writer, expire_on_commit=False) as session, session.begin():
-            yield session
+    def write(self) -> Iterator[sa.Connection]:
+        """One transaction that commits on success and rolls back on any error.
+
+        Core statements on a Connection: the hot path needs no ORM session.
+        """
+        with self._guard(), self._writer.begin() as conn:
+            yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        with self._guard(), Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+    def read(self) -> Iterator[sa.Connection]:
+        with self._guard(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

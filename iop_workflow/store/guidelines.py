@@ -9,7 +9,7 @@ import threading
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from iop_workflow.domain.guidelines import Criterion, Guideline
 from iop_workflow.domain.values import CriterionKind
@@ -24,16 +24,25 @@ def content_hash(g: Guideline) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def save_guideline(s: Session, g: Guideline, now: datetime) -> str:
+def save_guideline(s: Connection, g: Guideline, now: datetime) -> str:
     """Insert or update ``g``; return "added", "updated" or "unchanged"."""
     digest = content_hash(g)
     row = s.execute(sa.select(G.c.id, G.c.content_hash).where(G.c.ref == g.ref)).first()
     values = {
-        "ref": g.ref, "municipality": g.municipality, "title": g.title, "decided_on": g.decided_on,
-        "decided_by": g.decided_by, "valid_from": g.valid_from, "valid_until": g.valid_until,
-        "follow_up_months": g.follow_up_months, "owner": g.owner, "source": g.source, "note": g.note,
-        "content_hash": digest, "loaded_at": now,
-    }  # fmt: skip
+        "ref": g.ref,
+        "municipality": g.municipality,
+        "title": g.title,
+        "decided_on": g.decided_on,
+        "decided_by": g.decided_by,
+        "valid_from": g.valid_from,
+        "valid_until": g.valid_until,
+        "follow_up_months": g.follow_up_months,
+        "owner": g.owner,
+        "source": g.source,
+        "note": g.note,
+        "content_hash": digest,
+        "loaded_at": now,
+    }
     if row is None:
         gid = s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one()
         outcome = "added"
@@ -47,8 +56,14 @@ def save_guideline(s: Session, g: Guideline, now: datetime) -> str:
     s.execute(
         sa.insert(C),
         [
-            {"guideline_id": gid, "position": i, "code": c.code, "kind": c.kind.value,
-             "text_sv": c.text_sv, "text_en": c.text_en}  # fmt: skip
+            {
+                "guideline_id": gid,
+                "position": i,
+                "code": c.code,
+                "kind": c.kind.value,
+                "text_sv": c.text_sv,
+                "text_en": c.text_en,
+            }
             for i, c in enumerate(g.criteria)
         ],
     )
@@ -68,34 +83,41 @@ class GuidelineCache:
         with self._lock:
             return self._ids[ref]
 
-    def for_municipality(self, s: Session, municipality: str) -> dict[int, Guideline]:
+    def for_municipality(self, s: Connection, municipality: str) -> dict[int, Guideline]:
         rows = s.execute(sa.select(G).where(G.c.municipality == municipality)).mappings().all()
         return {row["id"]: self._get(s, row) for row in rows}
 
-    def by_id(self, s: Session, gid: int) -> Guideline:
+    def by_id(self, s: Connection, gid: int) -> Guideline:
         row = s.execute(sa.select(G).where(G.c.id == gid)).mappings().one()
         return self._get(s, row)
 
-    def all(self, s: Session) -> dict[int, Guideline]:
+    def all(self, s: Connection) -> dict[int, Guideline]:
         rows = s.execute(sa.select(G).order_by(G.c.municipality, G.c.valid_from)).mappings().all()
         return {row["id"]: self._get(s, row) for row in rows}
 
-    def _get(self, s: Session, row: sa.RowMapping) -> Guideline:
+    def _get(self, s: Connection, row: sa.RowMapping) -> Guideline:
         with self._lock:
             cached = self._by_id.get(row["id"])
         if cached is not None and cached[0] == row["content_hash"]:
             return cached[1]
         crit = s.execute(sa.select(C).where(C.c.guideline_id == row["id"]).order_by(C.c.position)).mappings()
         g = Guideline(
-            ref=row["ref"], municipality=row["municipality"], title=row["title"],
-            decided_on=row["decided_on"], decided_by=row["decided_by"], valid_from=row["valid_from"],
-            valid_until=row["valid_until"], follow_up_months=row["follow_up_months"], owner=row["owner"],
-            source=row["source"], note=row["note"],
+            ref=row["ref"],
+            municipality=row["municipality"],
+            title=row["title"],
+            decided_on=row["decided_on"],
+            decided_by=row["decided_by"],
+            valid_from=row["valid_from"],
+            valid_until=row["valid_until"],
+            follow_up_months=row["follow_up_months"],
+            owner=row["owner"],
+            source=row["source"],
+            note=row["note"],
             criteria=tuple(
                 Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])
                 for c in crit
             ),
-        )  # fmt: skip
+        )
         with self._lock:
             self._by_id[row["id"]] = (row["content_hash"], g)
             self._ids[g.ref] = row["id"]

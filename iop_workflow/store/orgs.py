@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy import Connection
 from stdnum.exceptions import ValidationError
 from stdnum.se import orgnr
 
@@ -26,13 +26,13 @@ def normalise_org_number(value: object) -> str:
         raise InvalidInput(
             field="org_number",
             value=value,
-            problem_sv=f"inget giltigt organisationsnummer ({exc.message})",
-            problem_en=f"not a valid Swedish organisation number ({exc.message})",
+            problem_sv=f"inget giltigt organisationsnummer ({exc})",
+            problem_en=f"not a valid Swedish organisation number ({exc})",
         ) from None
     return f"{compact[:6]}-{compact[6:]}"
 
 
-def insert_org(s: Session, values: dict[str, Any], now: datetime) -> int:
+def insert_org(s: Connection, values: dict[str, Any], now: datetime) -> int:
     existing = s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == values["org_number"])).scalar()
     if existing is not None:
         raise InvalidInput(
@@ -44,5 +44,5 @@ def insert_org(s: Session, values: dict[str, Any], now: datetime) -> int:
     return int(s.execute(sa.insert(ORGS).values(**values, created_at=now).returning(ORGS.c.id)).scalar_one())
 
 
-def list_orgs(s: Session) -> list[sa.RowMapping]:
+def list_orgs(s: Connection) -> list[sa.RowMapping]:
     return list(s.execute(sa.select(ORGS).order_by(ORGS.c.name)).mappings().all())

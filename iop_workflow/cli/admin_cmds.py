@@ -1,0 +1,224 @@
+"""Set-up and audit commands: ``init``, ``guideline``, ``org``, ``audit``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.render import table, tr, yes_no
+from iop_workflow.domain.values import LegalForm
+from iop_workflow.errors import EXIT_INTEGRITY
+
+
+@click.command()
+@pass_state
+def init(state: State) -> None:
+    """Create/upgrade the schema; load the shipped guidelines."""
+    result = state.iop.init()
+    if state.json:
+        emit_json(result)
+        return
+    click.echo(
+        state.say(
+            f"Databasschemat är på version {result['schema']}.",
+            f"Schema at revision {result['schema']}.",
+        )
+    )
+    for ref, outcome in result["guidelines"].items():
+        click.echo(f"  {ref}: {outcome}")
+
+
+# -- guidelines -----------------------------------------------------------------
+@click.group()
+def guideline() -> None:
+    """Municipal IOP guidelines (dated data)."""
+
+
+@guideline.command("list")
+@pass_state
+def guideline_list(state: State) -> None:
+    """Every guideline in the database, and whether it is in force today."""
+    rows = state.iop.guideline_dicts()
+    if state.json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(tr("no_guidelines", state.lang))
+        return
+    lang = state.lang
+    headers = [
+        "Ref",
+        tr("municipality", lang),
+        tr("title", lang),
+        tr("valid_from", lang),
+        tr("valid_until", lang),
+        tr("in_force", lang),
+    ]
+    table(
+        headers,
+        [
+            (
+                g["ref"],
+                g["municipality"],
+                g["title"],
+                g["valid_from"],
+                g["valid_until"] or "–",
+                yes_no(g["in_force"], lang),
+            )
+            for g in rows
+        ],
+    )
+
+
+@guideline.command("show")
+@click.argument("ref")
+@pass_state
+def guideline_show(state: State, /, *, ref: str) -> None:
+    """A guideline with its criteria."""
+    state.iop.guideline(ref)  # NotFound (exit 4) names the ref
+    found = next(g for g in state.iop.guideline_dicts(criteria=True) if g["ref"] == ref)
+    if state.json:
+        emit_json(found)
+        return
+    lang = state.lang
+    click.echo(f"{found['ref']}  {found['title']} ({found['municipality']})")
+    click.echo(f"  {state.say('Beslutad', 'Decided')} {found['decided_on']}: {found['decided_by']}")
+    until = found["valid_until"] or "–"
+    click.echo(
+        f"  {tr('valid_from', lang)} {found['valid_from']}, "
+        f"{tr('valid_until', lang).lower()} {until}; "
+        f"{tr('in_force', lang).lower()}: {yes_no(found['in_force'], lang)}"
+    )
+    click.echo(
+        f"  {state.say('Uppföljning var', 'Follow-up every')} {found['follow_up_months']} "
+        f"{state.say('månader', 'months')}; {state.say('ägare', 'owner')}: {found['owner']}"
+    )
+    text_key = "text_en" if lang == "en" else "text_sv"
+    table(
+        [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
+        [(c["code"], c["kind"], c[text_key] or c["text_sv"]) for c in found["criteria"]],
+    )
+
+
+@guideline.command("load")
+@click.argument("file", metavar="FILE")
+@pass_state
+def guideline_load(state: State, /, *, file: str) -> None:
+    """Load (add or update) a guideline from a TOML file."""
+    result = state.iop.load_guideline_file(Path(file))
+    if state.json:
+        emit_json(result)
+        return
+    for ref, outcome in result.items():
+        click.echo(f"{ref}: {outcome}")
+
+
+# -- organisations --------------------------------------------------------------
+@click.group()
+def org() -> None:
+    """Organisations (idea-based, or refused)."""
+
+
+@org.command("add")
+@click.option("--name", required=True)
+@click.option("--org-number", required=True, metavar="NNNNNN-NNNN")
+@click.option("--legal-form", required=True, type=click.Choice([f.value for f in LegalForm]))
+@click.option(
+    "--protected",
+    is_flag=True,
+    help="Mask contact and address in every export (e.g. a women's shelter).",
+)
+@click.option(
+    "--profit-motive",
+    is_flag=True,
+    help="The organisation has a profit motive (an IOP is then refused).",
+)
+@click.option("--contact-name")
+@click.option("--contact-email")
+@click.option("--contact-phone")
+@click.option("--address")
+@pass_state
+def org_add(state: State, /, *, profit_motive: bool, **fields: Any) -> None:
+    """Register an organisation; its organisation number is checked."""
+    added = state.iop.add_organisation(actor=state.actor, non_profit=not profit_motive, **fields)
+    if state.json:
+        emit_json(added)
+        return
+    click.echo(
+        state.say(
+            f"Registrerad: {added['name']} ({added['org_number']}).",
+            f"Registered: {added['name']} ({added['org_number']}).",
+        )
+    )
+
+
+@org.command("list")
+@pass_state
+def org_list(state: State) -> None:
+    """Every registered organisation (protected contact data masked)."""
+    rows = state.iop.organisations()
+    if state.json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(tr("no_orgs", state.lang))
+        return
+    lang = state.lang
+    table(
+        [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang)],
+        [(o["name"], o["org_number"], o["legal_form"], yes_no(o["protected"], lang)) for o in rows],
+    )
+
+
+@org.command("show")
+@click.argument("org_number", metavar="ORGNR")
+@pass_state
+def org_show(state: State, /, *, org_number: str) -> None:
+    """One organisation."""
+    found = state.iop.organisation(org_number)
+    if state.json:
+        emit_json(found)
+        return
+    for key, value in found.items():
+        click.echo(f"{key}: {'' if value is None else value}")
+
+
+# -- audit ------------------------------------------------------------------------
+@click.group()
+def audit() -> None:
+    """The hash-chained transition log."""
+
+
+@audit.command("verify")
+@pass_state
+def audit_verify(state: State) -> None:
+    """Recompute every case's chain; exit 7 and name the first bad record if one is broken."""
+    report = state.iop.verify().as_dict()
+    if state.json:
+        emit_json(report)
+    elif report["ok"]:
+        click.echo(
+            state.say(
+                f"Granskningsloggen är intakt: {report['cases']} ärenden, "
+                f"{report['records']} poster.",
+                f"The audit log is intact: {report['cases']} cases, {report['records']} records.",
+            )
+        )
+    else:
+        click.echo(
+            state.say(
+                f"Granskningsloggen är INTE intakt: {len(report['problems'])} fel "
+                f"({report['cases']} ärenden, {report['records']} poster).",
+                f"The audit log is NOT intact: {len(report['problems'])} problem(s) "
+                f"({report['cases']} cases, {report['records']} records).",
+            )
+        )
+        for problem in report["problems"]:
+            where = f"{problem.get('case_ref')} #{problem.get('case_seq', problem.get('seq'))}"
+            field = f" [{problem['field']}]" if problem.get("field") else ""
+            click.echo(f"  - {where}{field}: {problem['problem']}")
+    if not report["ok"]:
+        raise click.exceptions.Exit(EXIT_INTEGRITY)

@@ -1,0 +1,96 @@
+"""What every command shares: the global options, the settings and the API object.
+
+Both are built lazily: a command that never touches the database never imports
+the database layers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from iop_workflow.api import Iop
+    from iop_workflow.settings import Settings
+
+LANGS = ("sv", "en")
+
+
+@dataclass(slots=True)
+class State:
+    """The parsed global options; ``main()`` reads it back to render errors."""
+
+    json: bool = False
+    db: str | None = None
+    actor: str | None = None
+    lang_option: str | None = None
+    config: str | None = None
+    parsed: bool = False
+    _settings: Settings | None = None
+    _iop: Iop | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from iop_workflow.settings import load_settings  # noqa: PLC0415
+
+            self._settings = load_settings(Path(self.config) if self.config else None)
+        return self._settings
+
+    @property
+    def lang(self) -> str:
+        """``--lang``, else the settings (which read IOP_LANG), else Swedish."""
+        if self.lang_option:
+            return self.lang_option
+        return self.settings.lang
+
+    def safe_lang(self) -> str:
+        """The language for an error message: never fails, even with a broken config."""
+        if self.lang_option:
+            return self.lang_option
+        if self._settings is not None:
+            return self._settings.lang
+        env = os.environ.get("IOP_LANG", "")
+        return env if env in LANGS else "sv"
+
+    @property
+    def iop(self) -> Iop:
+        """The API on ``--db``, else IOP_DATABASE_URL / the config, else the default file."""
+        if self._iop is None:
+            from iop_workflow.api import Iop  # noqa: PLC0415
+
+            self._iop = Iop.connect(self.db, settings=self.settings, source="cli")
+            self._closers.append(self._iop.close)
+        return self._iop
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+    def say(self, sv: str, en: str) -> str:
+        return en if self.lang == "en" else sv
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout: UTF-8, dates ISO-8601, decimals as text."""
+    import json  # noqa: PLC0415
+
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    iso = getattr(value, "isoformat", None)
+    if callable(iso):
+        return iso()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    return str(value)

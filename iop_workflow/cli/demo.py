@@ -1,0 +1,190 @@
+"""``iop demo``: sample cases from the seed municipalities, walked through the life cycle.
+
+Runs on a fresh database of its own (``demo.db`` in the data directory, recreated
+each run) or on an EMPTY database named by ``--db``; never on the configured
+working database. A :class:`FakeClock` starts in October 2023 and moves forward
+as the cases do; timers due on a date are fired as the scheduler would (actor
+``system``). Each case is a generator that yields the next date it acts on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.demo_walks import DEMO_ROLES, OFFICER, Demo, run_walks
+from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
+
+if TYPE_CHECKING:
+    from iop_workflow.api import Iop
+    from iop_workflow.settings import Settings
+
+
+ORGS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Kvinnojouren i Stenungsund",
+        "org_number": "802479-1322",
+        "legal_form": "ideell_forening",
+        "protected": True,
+        "address": "Skyddad adress",
+        "contact_email": "kontakt@example.org",
+    },
+    {
+        "name": "Svenska kyrkan, Stenungsunds församling (Pelikanen)",
+        "org_number": "252002-3348",
+        "legal_form": "trossamfund",
+    },
+    {
+        "name": "Hela Människan Jönköping",
+        "org_number": "802014-5671",
+        "legal_form": "ideell_forening",
+    },
+    {"name": "Läxhjälpen i Kungälv", "org_number": "802500-1119", "legal_form": "ideell_forening"},
+    {
+        "name": "Föreningen Fritid i Mark",
+        "org_number": "802010-0908",
+        "legal_form": "ideell_forening",
+    },
+    {
+        "name": "Vinst & Co AB",
+        "org_number": "556036-0793",
+        "legal_form": "aktiebolag",
+        "non_profit": False,
+    },
+)
+
+
+def demo_db_path() -> Path:
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_data_dir("iop-workflow", appauthor=False)) / "demo.db"
+
+
+def _same_database(a: str, b: str) -> bool:
+    from iop_workflow.store.engine import normalise_url  # noqa: PLC0415
+
+    a, b = normalise_url(a), normalise_url(b)
+    prefix = "sqlite:///"
+    if a.startswith(prefix) and b.startswith(prefix):
+        return (
+            Path(a[len(prefix) :]).expanduser().resolve()
+            == Path(b[len(prefix) :]).expanduser().resolve()
+        )
+    return a == b
+
+
+def _target(state: State) -> tuple[str, Path | None]:
+    """The demo's database URL and its audit file; the default demo file is removed first."""
+    from iop_workflow.api import resolve_url  # noqa: PLC0415
+
+    if state.db is None:
+        path = demo_db_path()
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        path.with_suffix(".audit.jsonl").unlink(missing_ok=True)
+        return f"sqlite:///{path}", path.with_suffix(".audit.jsonl")
+    if _same_database(state.db, resolve_url(None, state.settings)):
+        raise InvalidInput(
+            field="--db",
+            value=state.db,
+            problem_sv="det är den konfigurerade arbetsdatabasen; demon skriver aldrig i den",
+            problem_en="it is the configured working database; the demo never writes into it",
+        )
+    if state.db.startswith("sqlite:///") and not state.db.endswith(":memory:"):
+        return state.db, Path(state.db[len("sqlite:///") :]).expanduser().with_suffix(
+            ".audit.jsonl"
+        )
+    return state.db, None
+
+
+def _refuse_if_used(iop: Iop, url: str) -> None:
+    from iop_workflow.store.migrate import current_revision  # noqa: PLC0415
+
+    if current_revision(iop.app.db) is None:
+        return
+    cases, orgs = len(iop.cases()), len(iop.organisations())
+    if cases or orgs:
+        raise InvalidInput(
+            field="--db",
+            value=url,
+            problem_sv=f"databasen innehåller redan {cases} ärenden och {orgs} organisationer; "
+            "demon behöver en tom databas (utelämna --db för demons egen fil)",
+            problem_en=f"the database already holds {cases} case(s) and {orgs} organisation(s); "
+            "the demo needs an empty one (leave out --db for its own file)",
+        )
+
+
+def _settings(base: Settings) -> Settings:
+    return dataclasses.replace(base, actors={**base.actors, **DEMO_ROLES}, audit_log="")
+
+
+@click.command()
+@pass_state
+def demo(state: State) -> None:
+    """Walk sample cases through the whole life cycle (own database)."""
+    from iop_workflow.api import Iop  # noqa: PLC0415
+    from iop_workflow.clock import FakeClock  # noqa: PLC0415
+
+    url, audit_file = _target(state)
+    settings = _settings(state.settings)
+    clock = FakeClock(datetime(2023, 10, 2, 9, 0, tzinfo=settings.tz), tz=settings.tz)
+    iop = Iop.connect(
+        url, settings=settings, clock=clock, audit_log=audit_file or False, source="cli"
+    )
+    state._closers.append(iop.close)
+    if state.db is not None:
+        _refuse_if_used(iop, url)
+    init = iop.init()
+    if not state.json:
+        click.echo(state.say(f"Demodatabas: {url}", f"Demo database: {url}"))
+        click.echo(
+            state.say(
+                f"Riktlinjer inlästa: {', '.join(init['guidelines'])}",
+                f"Guidelines loaded: {', '.join(init['guidelines'])}",
+            )
+        )
+    for fields in ORGS:
+        iop.add_organisation(actor=OFFICER, **fields)
+    d = Demo(iop, clock, state)
+    run_walks(d)
+    report = iop.verify().as_dict()
+    cases = iop.cases(lang=state.lang)
+    if state.json:
+        emit_json({"database": url, "steps": d.steps, "cases": cases, "audit": report})
+    else:
+        _summary(state, url, cases, report)
+    if not report["ok"]:
+        raise click.exceptions.Exit(EXIT_INTEGRITY)
+
+
+def _summary(state: State, url: str, cases: list[dict[str, Any]], report: dict[str, Any]) -> None:
+    click.echo("\n" + state.say("Ärendena nu:", "The cases now:"))
+    for c in cases:
+        end = f" ({c['end_reason']})" if c["end_reason"] else ""
+        click.echo(
+            f"  {c['ref']}  {c['state_label'] + end:<22} {c['municipality']:<12} "
+            f"{c['organisation']['name']}"
+        )
+    verdict = (
+        state.say("intakt", "intact") if report["ok"] else state.say("INTE intakt", "NOT intact")
+    )
+    click.echo(
+        "\n"
+        + state.say(
+            f"audit verify: granskningsloggen är {verdict}: {report['cases']} ärenden, "
+            f"{report['records']} poster.",
+            f"audit verify: the audit log is {verdict}: {report['cases']} cases, "
+            f"{report['records']} records.",
+        )
+    )
+    click.echo(
+        state.say(
+            f"Utforska: iop --db {url} case show {cases[0]['ref']}",
+            f"Explore: iop --db {url} case show {cases[0]['ref']}",
+        )
+    )

@@ -1,0 +1,242 @@
+"""The ``iop`` group, its global options, and the CLI's ONE error boundary (:func:`main`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iop_workflow import __version__
+from iop_workflow.cli.admin_cmds import audit, guideline, init, org
+from iop_workflow.cli.cases import case
+from iop_workflow.cli.context import LANGS, State, emit_json
+from iop_workflow.cli.demo import demo
+from iop_workflow.cli.workflow_cmds import workflow
+from iop_workflow.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    DatabaseUnavailable,
+    InternalError,
+    IopError,
+)
+
+EXIT_INTERRUPTED = 130
+
+_HELP = """Case workflow for idéburet offentligt partnerskap (IOP).
+
+Officers move cases from initiative to an active partnership; every change is
+checked against the workflow in states/ and the municipality's guideline, and
+written to a hash-chained log. Exit status: 0 done, 1 internal error (a bug),
+2 usage error, 3 not allowed, 4 not found, 5 conflict, 6 invalid input,
+7 integrity failure, 8 database unavailable.
+"""
+
+
+@click.group(
+    help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option("--json", "json_output", is_flag=True, help="Print JSON on stdout (errors too).")
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database URL (default: IOP_DATABASE_URL, the config, or a SQLite file).",
+)
+@click.option(
+    "--actor", metavar="NAME", help="Who acts (default: your OS login); recorded in the log."
+)
+@click.option(
+    "--lang", type=click.Choice(LANGS), help="Language of messages (default: IOP_LANG, else sv)."
+)
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="Settings file instead of the shipped config/iop.toml (or IOP_CONFIG).",
+)
+@click.version_option(__version__, prog_name="iop")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    *,
+    json_output: bool,
+    db: str | None,
+    actor: str | None,
+    lang: str | None,
+    config: str | None,
+) -> None:
+    state = ctx.ensure_object(State)
+    state.json, state.db, state.lang_option, state.config = json_output, db, lang, config
+    if actor is not None and not actor.strip():
+        raise click.BadParameter("must not be empty", param_hint="--actor")
+    state.actor = actor.strip() if actor else None
+    state.parsed = True
+
+
+def _late(attr: str) -> Any:
+    """A callback letting a global option follow the command: ``iop case show REF --json``."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value not in (None, False):
+            state = ctx.ensure_object(State)
+            if attr == "actor" and not str(value).strip():
+                raise click.BadParameter("must not be empty", param_hint="--actor")
+            setattr(state, attr, value.strip() if attr == "actor" else value)
+
+    return store
+
+
+def _late_options() -> list[click.Option]:
+    return [
+        click.Option(
+            ["--json"], is_flag=True, hidden=True, expose_value=False, callback=_late("json")
+        ),
+        click.Option(["--db"], hidden=True, expose_value=False, callback=_late("db")),
+        click.Option(["--actor"], hidden=True, expose_value=False, callback=_late("actor")),
+        click.Option(
+            ["--lang"],
+            type=click.Choice(LANGS),
+            hidden=True,
+            expose_value=False,
+            callback=_late("lang_option"),
+        ),
+        click.Option(["--config"], hidden=True, expose_value=False, callback=_late("config")),
+    ]
+
+
+def _attach(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _attach(sub)
+    else:
+        command.params.extend(_late_options())
+
+
+for command in (init, demo, guideline, org, case, audit, workflow):
+    _attach(command)
+    cli.add_command(command)
+
+
+def _wants_json(state: State, args: Sequence[str]) -> bool:
+    head = list(args[: args.index("--")]) if "--" in args else list(args)
+    return state.json or "--json" in head
+
+
+def error_log_path() -> Path:
+    """Where tracebacks of internal errors go: ``cli-errors.log`` in the data directory."""
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_data_dir("iop-workflow", appauthor=False)) / "cli-errors.log"
+
+
+def _log_traceback(args: Sequence[str]) -> str:
+    import traceback  # noqa: PLC0415
+
+    text = traceback.format_exc()
+    path = error_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            handle.write(f"--- {stamp} iop {__version__} argv={list(args)!r}\n{text}\n")
+    except OSError as exc:
+        return f"(could not write {path}: {exc.strerror})"
+    return str(path)
+
+
+def _report(error: IopError, state: State, as_json: bool) -> int:
+    lang = state.safe_lang()
+    message = error.message(lang)
+    if isinstance(error, DatabaseUnavailable) and _schema_missing(error.problem):
+        hint = "Kör `iop init` för att skapa schemat." if lang == "sv" else "Run `iop init` first."
+        message = f"{message.rstrip('.')}. {hint}"
+    if as_json:
+        emit_json({"error": {"code": error.code, "message": message, "details": error.details()}})
+    else:
+        click.echo(message, err=True)
+    return error.exit_status
+
+
+def _schema_missing(problem: str) -> bool:
+    lowered = problem.lower()
+    return "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered)
+
+
+def _database_error(exc: BaseException, state: State) -> IopError | None:
+    """A driver error that is not a bug: the schema is missing (PostgreSQL raises these raw)."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    orig = getattr(exc, "orig", None)
+    text = (str(orig) if orig is not None else str(exc)).strip().splitlines()[0]
+    if not _schema_missing(text):
+        return None
+    url = state.db or "(database)"
+    if state._iop is not None:
+        from iop_workflow.store.engine import redact  # noqa: PLC0415 - sqlalchemy is loaded already here
+
+        url = redact(state._iop.app.db.url)
+    return DatabaseUnavailable(url=url, problem=text)
+
+
+def _usage(exc: click.ClickException, as_json: bool) -> int:
+    if as_json:
+        ctx = getattr(exc, "ctx", None)
+        details: dict[str, Any] = {"command": ctx.command_path if ctx is not None else "iop"}
+        if ctx is not None:
+            details["usage"] = ctx.get_usage()
+        emit_json(
+            {"error": {"code": "usage_error", "message": exc.format_message(), "details": details}}
+        )
+    else:
+        exc.show()
+    return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status. The ONE place errors become statuses."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = State()
+    try:
+        try:
+            result = cli.main(args=args, prog_name="iop", standalone_mode=False, obj=state)
+        finally:
+            state.close()
+    except click.exceptions.Exit as exc:
+        status = exc.exit_code
+    except click.ClickException as exc:
+        status = _usage(exc, _wants_json(state, args))
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("Avbrutet." if state.safe_lang() == "sv" else "Aborted.", err=True)
+        status = EXIT_INTERRUPTED
+    except IopError as exc:
+        status = _report(exc, state, _wants_json(state, args))
+    except Exception as exc:
+        known = _database_error(exc, state)
+        if known is not None:
+            status = _report(known, state, _wants_json(state, args))
+        else:
+            status = _bug(exc, state, args)
+    else:
+        status = result if isinstance(result, int) else EXIT_OK
+    return status
+
+
+def _bug(exc: Exception, state: State, args: Sequence[str]) -> int:
+    """An unexpected exception: say it is a bug, log the traceback, never show it."""
+    where = _log_traceback(args)
+    bug = InternalError(detail=f"{type(exc).__name__}: {exc}")
+    text = f"{bug.message(state.safe_lang()).rstrip('.')}: {where}"
+    if _wants_json(state, args):
+        details = {**bug.details(), "log": where}
+        emit_json({"error": {"code": bug.code, "message": text, "details": details}})
+    else:
+        click.echo(text, err=True)
+    return EXIT_INTERNAL
+
+
+def main() -> None:
+    """Console-script entry point: ``iop``."""
+    sys.exit(run())

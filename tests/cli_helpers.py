@@ -1,0 +1,182 @@
+"""Running the installed ``iop`` in a real subprocess, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+PG_URL = os.environ.get("IOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IOP = [sys.executable, "-m", "iop_workflow"]
+ROLES_CONFIG = """\
+[roles.actors]
+"eva.lind" = ["signatory"]
+"lars" = ["legal"]
+"kim" = ["coordinator"]
+system = ["system"]
+"""
+FORBIDDEN_AT_START = ("sqlalchemy", "sqlmodel", "alembic", "apscheduler", "structlog")
+
+
+def today() -> date:
+    """The date the CLI's system clock sees (Europe/Stockholm)."""
+    return datetime.now(ZoneInfo("Europe/Stockholm")).date()
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Backend:
+    """A database for one test: its URL, and raw SQL for tampering and snapshots."""
+
+    kind: str
+    url: str
+    path: Path | None = None
+    schema: str | None = None
+
+    def execute(self, *statements: str) -> None:
+        if self.path is not None:
+            with sqlite3.connect(self.path) as conn:
+                for sql in statements:
+                    conn.execute(sql)
+            return
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {self.schema}")
+            for sql in statements:
+                conn.execute(sql)  # type: ignore[arg-type]
+
+
+def pg_problem() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_URL} is unreachable ({str(exc).strip().splitlines()[0]})"
+    return None
+
+
+def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
+    """Yield a fresh SQLite file, or a fresh PostgreSQL schema (dropped afterwards)."""
+    if kind == "sqlite":
+        path = tmp_path / "iop.db"
+        yield Backend(kind, f"sqlite:///{path}", path=path)
+        return
+    problem = pg_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{problem}; PostgreSQL is required in CI")
+        pytest.skip(f"{problem}; the PostgreSQL variant of this test needs the server")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+    try:
+        yield Backend(kind, f"{PG_URL}?options=-csearch_path%3D{schema}", schema=schema)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+
+
+class Cli:
+    """``iop`` with an environment of its own: tmp HOME and data dir, a roles config, a database."""
+
+    def __init__(self, tmp_path: Path, db_url: str | None) -> None:
+        self.tmp_path = tmp_path
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        self.config = tmp_path / "iop-test.toml"
+        self.config.write_text(ROLES_CONFIG, encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
+        env.update(
+            HOME=str(home),
+            XDG_DATA_HOME=str(tmp_path / "data"),
+            XDG_CONFIG_HOME=str(tmp_path / "config"),
+            IOP_CONFIG=str(self.config),
+            PYTHONUTF8="1",
+            COLUMNS="200",
+        )
+        if db_url is not None:
+            env["IOP_DATABASE_URL"] = db_url
+        self.env = env
+
+    @property
+    def data_dir(self) -> Path:
+        return self.tmp_path / "data" / "iop-workflow"
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        done = subprocess.run(
+            [*IOP, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+            check=False,
+            cwd=self.tmp_path,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        result = self(*args, env=env)
+        assert result.status == 0, f"iop {' '.join(args)} -> {result.status}\n{result.text}"
+        assert "Traceback" not in result.text
+        return result
+
+
+def sqlite_dump(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.iterdump())
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy (WAL included) through SQLite's backup API."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def to_assessment(cli: Cli) -> str:
+    """Register the shelter, open its case and take it to assessment; returns the ref."""
+    cli.ok("init")
+    cli.ok(
+        "org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", "802479-1322",
+        "--legal-form", "ideell_forening", "--protected", "--address", "Hemlig adress 1",
+    )  # fmt: skip
+    ref = cli.ok(
+        "--actor", "anna", "case", "open", "--org", "802479-1322", "--municipality", "Stenungsund",
+        "--title", "Skyddat boende", "--challenge", "Våldsutsatta kvinnor behöver skydd och stöd",
+    ).out.strip()  # fmt: skip
+    cli.ok("--actor", "anna", "case", "fire", ref, "start_dialogue")
+    cli.ok(
+        "--actor", "anna", "case", "record", ref, "meeting", "--held-on", today().isoformat(),
+        "--joint-challenge", "Skydd och stöd",
+    )  # fmt: skip
+    cli.ok("--actor", "anna", "case", "fire", ref, "submit_for_assessment")
+    return ref
