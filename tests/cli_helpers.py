@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,7 +69,7 @@ class Backend:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {self.schema}")
             for sql in statements:
-                conn.execute(sql)  # type: ignore[arg-type]
+                conn.execute(sql)
 
 
 def pg_problem() -> str | None:
@@ -97,12 +98,12 @@ def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+        conn.execute(f"CREATE SCHEMA {schema}")
     try:
         yield Backend(kind, f"{PG_URL}?options=-csearch_path%3D{schema}", schema=schema)
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class Cli:
@@ -144,6 +145,27 @@ class Cli:
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
+    def sh(self, line: str, env: dict[str, str] | None = None) -> Result:
+        """Run ``iop`` with arguments written as a shell would (quotes group words)."""
+        return self(*shlex.split(line), env=env)
+
+    def sh_ok(self, line: str, env: dict[str, str] | None = None) -> Result:
+        return self.ok(*shlex.split(line), env=env)
+
+    def imports(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        """Run with ``-X importtime``; return the process and the names of every module it imported."""
+        done = subprocess.run(
+            [IOP[0], "-X", "importtime", *IOP[1:], *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        return done, {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
     def ok(self, *args: str, env: dict[str, str] | None = None) -> Result:
         result = self(*args, env=env)
         assert result.status == 0, f"iop {' '.join(args)} -> {result.status}\n{result.text}"
@@ -165,18 +187,40 @@ def copy_sqlite(source: Path, target: Path) -> None:
 def to_assessment(cli: Cli) -> str:
     """Register the shelter, open its case and take it to assessment; returns the ref."""
     cli.ok("init")
-    cli.ok(
-        "org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", "802479-1322",
-        "--legal-form", "ideell_forening", "--protected", "--address", "Hemlig adress 1",
-    )  # fmt: skip
-    ref = cli.ok(
-        "--actor", "anna", "case", "open", "--org", "802479-1322", "--municipality", "Stenungsund",
-        "--title", "Skyddat boende", "--challenge", "Våldsutsatta kvinnor behöver skydd och stöd",
-    ).out.strip()  # fmt: skip
-    cli.ok("--actor", "anna", "case", "fire", ref, "start_dialogue")
-    cli.ok(
-        "--actor", "anna", "case", "record", ref, "meeting", "--held-on", today().isoformat(),
-        "--joint-challenge", "Skydd och stöd",
-    )  # fmt: skip
-    cli.ok("--actor", "anna", "case", "fire", ref, "submit_for_assessment")
+    cli.sh_ok(
+        "org add --name 'Kvinnojouren i Stenungsund' --org-number 802479-1322 --legal-form ideell_forening "
+        "--protected --address 'Hemlig adress 1'"
+    )
+    ref = cli.sh_ok(
+        "--actor anna case open --org 802479-1322 --municipality Stenungsund --title 'Skyddat boende' "
+        "--challenge 'Våldsutsatta kvinnor behöver skydd och stöd'"
+    ).out.strip()
+    cli.sh_ok(f"--actor anna case fire {ref} start_dialogue")
+    cli.sh_ok(f"--actor anna case record {ref} meeting --held-on {today()} --joint-challenge 'Skydd och stöd'")
+    cli.sh_ok(f"--actor anna case fire {ref} submit_for_assessment")
     return ref
+
+
+def prepare_signing(cli: Cli, ref: str, start: date) -> None:
+    """Every fact signing needs; anna (an officer) assesses, lars (legal) checks the law."""
+    guideline = cli.ok("--json", "guideline", "show", "Stenungsund-IOP").json()
+    gating = [c["code"] for c in guideline["criteria"] if c["kind"] != "consideration"]
+    assert len(gating) == 7
+    for code in gating:
+        cli.sh_ok(f"--actor anna case assess {ref} {code} met --note 'Bedömt i dialogen'")
+    cli.sh_ok(
+        f"--actor lars case record {ref} legal-check --competence --procurement-not-required "
+        "--no-competition-distortion --state-aid-basis non_economic --rationale 'Icke-ekonomisk verksamhet'"
+    )
+    end = start.replace(year=start.year + 2) - timedelta(days=1)
+    cli.sh_ok(f"--actor anna case record {ref} agreement --start {start} --end {end} --notice-months 3")
+    cli.sh_ok(
+        f"--actor anna case record {ref} contribution --party municipality --kind money --amount 340000 --unit SEK"
+    )
+    cli.sh_ok(
+        f"--actor anna case record {ref} contribution --party organisation --kind volunteer_hours --amount 2000 --unit h"
+    )
+    cli.sh_ok(
+        f"--actor anna case record {ref} decision --body Socialnämnden --decided-on {today()} "
+        "--minutes-ref 'SN § 12/2026'"
+    )

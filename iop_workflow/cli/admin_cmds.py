@@ -22,10 +22,7 @@ def init(state: State) -> None:
         emit_json(result)
         return
     click.echo(
-        state.say(
-            f"Databasschemat är på version {result['schema']}.",
-            f"Schema at revision {result['schema']}.",
-        )
+        state.say(f"Databasschemat är på version {result['schema']}.", f"Schema at revision {result['schema']}.")
     )
     for ref, outcome in result["guidelines"].items():
         click.echo(f"  {ref}: {outcome}")
@@ -126,16 +123,8 @@ def org() -> None:
 @click.option("--name", required=True)
 @click.option("--org-number", required=True, metavar="NNNNNN-NNNN")
 @click.option("--legal-form", required=True, type=click.Choice([f.value for f in LegalForm]))
-@click.option(
-    "--protected",
-    is_flag=True,
-    help="Mask contact and address in every export (e.g. a women's shelter).",
-)
-@click.option(
-    "--profit-motive",
-    is_flag=True,
-    help="The organisation has a profit motive (an IOP is then refused).",
-)
+@click.option("--protected", is_flag=True, help="Mask contact and address in every export (e.g. a women's shelter).")
+@click.option("--profit-motive", is_flag=True, help="The organisation has a profit motive (an IOP is then refused).")
 @click.option("--contact-name")
 @click.option("--contact-email")
 @click.option("--contact-phone")
@@ -168,7 +157,7 @@ def org_list(state: State) -> None:
         return
     lang = state.lang
     table(
-        [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang)],
+        [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang).capitalize()],
         [(o["name"], o["org_number"], o["legal_form"], yes_no(o["protected"], lang)) for o in rows],
     )
 
@@ -202,8 +191,7 @@ def audit_verify(state: State) -> None:
     elif report["ok"]:
         click.echo(
             state.say(
-                f"Granskningsloggen är intakt: {report['cases']} ärenden, "
-                f"{report['records']} poster.",
+                f"Granskningsloggen är intakt: {report['cases']} ärenden, {report['records']} poster.",
                 f"The audit log is intact: {report['cases']} cases, {report['records']} records.",
             )
         )

@@ -31,14 +31,7 @@ from iop_workflow.errors import (
 
 # Most important first: input that can never succeed outranks a lost race,
 # which outranks a rule that may be met later.
-PRIORITY = (
-    EXIT_UNAVAILABLE,
-    EXIT_INVALID,
-    EXIT_NOT_FOUND,
-    EXIT_USAGE,
-    EXIT_CONFLICT,
-    EXIT_NOT_ALLOWED,
-)
+PRIORITY = (EXIT_UNAVAILABLE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_CONFLICT, EXIT_NOT_ALLOWED)
 _KEYS: dict[str, tuple[type, ...]] = {
     "ref": (str,),
     "trigger": (str,),
@@ -63,11 +56,7 @@ def read_lines(path: Path) -> list[Line]:
     from iop_workflow.resources import read_text  # noqa: PLC0415 - names the file when unreadable / not UTF-8
 
     file = str(path)
-    out = [
-        _parse(file, number, raw)
-        for number, raw in enumerate(read_text(path).splitlines(), start=1)
-        if raw.strip()
-    ]
+    out = [_parse(file, number, raw) for number, raw in enumerate(read_text(path).splitlines(), start=1) if raw.strip()]
     if not out:
         raise DefinitionError(file=file, key="(content)", problem="no lines to fire")
     return out
@@ -77,22 +66,16 @@ def _parse(file: str, number: int, raw: str) -> Line:
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise DefinitionError(
-            file=file, key=f"line {number}", problem=f"not valid JSON: {exc.msg}"
-        ) from None
+        raise DefinitionError(file=file, key=f"line {number}", problem=f"not valid JSON: {exc.msg}") from None
     if not isinstance(item, dict):
         raise DefinitionError(file=file, key=f"line {number}", problem="must be a JSON object")
     for key, value in item.items():
         if key not in _KEYS:
             raise DefinitionError(
-                file=file,
-                key=f"line {number}.{key}",
-                problem=f"unknown key (known: {', '.join(_KEYS)})",
+                file=file, key=f"line {number}.{key}", problem=f"unknown key (known: {', '.join(_KEYS)})"
             )
         if not isinstance(value, _KEYS[key]) or isinstance(value, bool):
-            raise DefinitionError(
-                file=file, key=f"line {number}.{key}", problem=f"wrong type: {value!r}"
-            )
+            raise DefinitionError(file=file, key=f"line {number}.{key}", problem=f"wrong type: {value!r}")
     for key in ("ref", "trigger"):
         if not item.get(key):
             raise DefinitionError(file=file, key=f"line {number}.{key}", problem="missing")

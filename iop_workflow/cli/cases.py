@@ -10,15 +10,7 @@ import click
 from iop_workflow.cli.batch import fire_from_file
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.records import record
-from iop_workflow.cli.render import (
-    case_summary,
-    facts_block,
-    history_table,
-    options_block,
-    table,
-    timers_block,
-    tr,
-)
+from iop_workflow.cli.render import case_summary, facts_block, history_table, options_block, table, timers_block, tr
 from iop_workflow.domain.values import END_REASONS, Initiator, Verdict
 
 
@@ -31,23 +23,13 @@ case.add_command(record)
 
 
 @case.command("open")
-@click.option(
-    "--org", "org_number", required=True, metavar="ORGNR", help="The organisation's number."
-)
+@click.option("--org", "org_number", required=True, metavar="ORGNR", help="The organisation's number.")
 @click.option("--municipality", required=True, metavar="M")
 @click.option("--title", required=True, metavar="T")
-@click.option(
-    "--challenge",
-    required=True,
-    metavar="TEXT",
-    help="The societal challenge the initiative meets.",
-)
+@click.option("--challenge", required=True, metavar="TEXT", help="The societal challenge the initiative meets.")
 @click.option("--unit", metavar="U", help="The municipal unit (förvaltning) responsible.")
 @click.option(
-    "--initiated-by",
-    type=click.Choice([i.value for i in Initiator]),
-    default="organisation",
-    show_default=True,
+    "--initiated-by", type=click.Choice([i.value for i in Initiator]), default="organisation", show_default=True
 )
 @pass_state
 def case_open(state: State, /, **fields: Any) -> None:
@@ -122,15 +104,11 @@ def case_options(state: State, /, *, ref: str) -> None:
         emit_json(options)
         return
     shown = state.iop.case(ref, lang=state.lang)
-    click.echo(
-        f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}"
-    )
+    click.echo(f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}")
     options_block(options, state.lang, heading=False)
 
 
-def _data_pairs(
-    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str]:
+def _data_pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -143,21 +121,9 @@ def _data_pairs(
 @case.command("fire")
 @click.argument("ref", required=False)
 @click.argument("trigger", required=False)
-@click.option(
-    "--reason", metavar="R", help="Why (required by decline, withdraw, end, terminate, ...)."
-)
-@click.option(
-    "--end-reason",
-    type=click.Choice(sorted(END_REASONS)),
-    help="For 'end': completed or not_renewed.",
-)
-@click.option(
-    "--data",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=_data_pairs,
-    help="Extra data for the log.",
-)
+@click.option("--reason", metavar="R", help="Why (required by decline, withdraw, end, terminate, ...).")
+@click.option("--end-reason", type=click.Choice(sorted(END_REASONS)), help="For 'end': completed or not_renewed.")
+@click.option("--data", multiple=True, metavar="KEY=VALUE", callback=_data_pairs, help="Extra data for the log.")
 @click.option(
     "--if-version",
     type=click.IntRange(min=1),
@@ -234,12 +200,7 @@ def case_assess(state: State, /, *, ref: str, criterion: str, verdict: str, note
     if state.json:
         emit_json(logged)
         return
-    click.echo(
-        state.say(
-            f"{ref}: {criterion} bedömt som {verdict}.",
-            f"{ref}: {criterion} assessed as {verdict}.",
-        )
-    )
+    click.echo(state.say(f"{ref}: {criterion} bedömt som {verdict}.", f"{ref}: {criterion} assessed as {verdict}."))
 
 
 @case.command("history")

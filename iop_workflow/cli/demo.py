@@ -39,23 +39,10 @@ ORGS: tuple[dict[str, Any], ...] = (
         "org_number": "252002-3348",
         "legal_form": "trossamfund",
     },
-    {
-        "name": "Hela Människan Jönköping",
-        "org_number": "802014-5671",
-        "legal_form": "ideell_forening",
-    },
+    {"name": "Hela Människan Jönköping", "org_number": "802014-5671", "legal_form": "ideell_forening"},
     {"name": "Läxhjälpen i Kungälv", "org_number": "802500-1119", "legal_form": "ideell_forening"},
-    {
-        "name": "Föreningen Fritid i Mark",
-        "org_number": "802010-0908",
-        "legal_form": "ideell_forening",
-    },
-    {
-        "name": "Vinst & Co AB",
-        "org_number": "556036-0793",
-        "legal_form": "aktiebolag",
-        "non_profit": False,
-    },
+    {"name": "Föreningen Fritid i Mark", "org_number": "802010-0908", "legal_form": "ideell_forening"},
+    {"name": "Vinst & Co AB", "org_number": "556036-0793", "legal_form": "aktiebolag", "non_profit": False},
 )
 
 
@@ -71,10 +58,7 @@ def _same_database(a: str, b: str) -> bool:
     a, b = normalise_url(a), normalise_url(b)
     prefix = "sqlite:///"
     if a.startswith(prefix) and b.startswith(prefix):
-        return (
-            Path(a[len(prefix) :]).expanduser().resolve()
-            == Path(b[len(prefix) :]).expanduser().resolve()
-        )
+        return Path(a[len(prefix) :]).expanduser().resolve() == Path(b[len(prefix) :]).expanduser().resolve()
     return a == b
 
 
@@ -96,9 +80,7 @@ def _target(state: State) -> tuple[str, Path | None]:
             problem_en="it is the configured working database; the demo never writes into it",
         )
     if state.db.startswith("sqlite:///") and not state.db.endswith(":memory:"):
-        return state.db, Path(state.db[len("sqlite:///") :]).expanduser().with_suffix(
-            ".audit.jsonl"
-        )
+        return state.db, Path(state.db[len("sqlite:///") :]).expanduser().with_suffix(".audit.jsonl")
     return state.db, None
 
 
@@ -133,9 +115,7 @@ def demo(state: State) -> None:
     url, audit_file = _target(state)
     settings = _settings(state.settings)
     clock = FakeClock(datetime(2023, 10, 2, 9, 0, tzinfo=settings.tz), tz=settings.tz)
-    iop = Iop.connect(
-        url, settings=settings, clock=clock, audit_log=audit_file or False, source="cli"
-    )
+    iop = Iop.connect(url, settings=settings, clock=clock, audit_log=audit_file or False, source="cli")
     state._closers.append(iop.close)
     if state.db is not None:
         _refuse_if_used(iop, url)
@@ -166,20 +146,13 @@ def _summary(state: State, url: str, cases: list[dict[str, Any]], report: dict[s
     click.echo("\n" + state.say("Ärendena nu:", "The cases now:"))
     for c in cases:
         end = f" ({c['end_reason']})" if c["end_reason"] else ""
-        click.echo(
-            f"  {c['ref']}  {c['state_label'] + end:<22} {c['municipality']:<12} "
-            f"{c['organisation']['name']}"
-        )
-    verdict = (
-        state.say("intakt", "intact") if report["ok"] else state.say("INTE intakt", "NOT intact")
-    )
+        click.echo(f"  {c['ref']}  {c['state_label'] + end:<22} {c['municipality']:<12} {c['organisation']['name']}")
+    verdict = state.say("intakt", "intact") if report["ok"] else state.say("INTE intakt", "NOT intact")
     click.echo(
         "\n"
         + state.say(
-            f"audit verify: granskningsloggen är {verdict}: {report['cases']} ärenden, "
-            f"{report['records']} poster.",
-            f"audit verify: the audit log is {verdict}: {report['cases']} cases, "
-            f"{report['records']} records.",
+            f"audit verify: granskningsloggen är {verdict}: {report['cases']} ärenden, {report['records']} poster.",
+            f"audit verify: the audit log is {verdict}: {report['cases']} cases, {report['records']} records.",
         )
     )
     click.echo(

@@ -50,9 +50,7 @@ class Demo:
 
     def label(self, value: str | None) -> str:
         states = self.iop.app.definition.states
-        return (
-            states[value].label(self.state.lang) if value is not None and value in states else "-"
-        )
+        return states[value].label(self.state.lang) if value is not None and value in states else "-"
 
     def _print(self, step: dict[str, Any]) -> None:
         if self.state.json:
@@ -69,11 +67,7 @@ class Demo:
         elif step["action"].startswith("record:"):
             click.echo(f"  {step['case']:<14} {step['action']}: {step['detail']} {who}")
         else:
-            source = (
-                self.label(step["from_state"])
-                if step["from_state"]
-                else self.state.say("(nytt)", "(new)")
-            )
+            source = self.label(step["from_state"]) if step["from_state"] else self.state.say("(nytt)", "(new)")
             parts = [f"{source} -> {self.label(step['to_state'])}", step["detail"], who]
             click.echo(f"  {step['case']:<14} {step['action']}: " + " ".join(p for p in parts if p))
 
@@ -100,12 +94,7 @@ class Demo:
     # -- acts ---------------------------------------------------------------------
     def open(self, org: str, municipality: str, title: str, challenge: str, unit: str) -> str:
         ref = self.iop.open_case(
-            actor=OFFICER,
-            org_number=org,
-            municipality=municipality,
-            title=title,
-            challenge=challenge,
-            unit=unit,
+            actor=OFFICER, org_number=org, municipality=municipality, title=title, challenge=challenge, unit=unit
         )
         self.log(ref, "open", OFFICER, to_state=self.iop.case(ref)["state"], detail=f"«{title}»")
         return ref
@@ -115,14 +104,7 @@ class Demo:
         detail = f"[{record['guideline_ref']}]" if trigger == "submit_for_assessment" else ""
         if record["reason"]:
             detail = f"«{record['reason']}»"
-        self.log(
-            ref,
-            trigger,
-            actor,
-            from_state=record["from_state"],
-            to_state=record["to_state"],
-            detail=detail,
-        )
+        self.log(ref, trigger, actor, from_state=record["from_state"], to_state=record["to_state"], detail=detail)
 
     def record(self, ref: str, what: str, actor: str, **kwargs: Any) -> None:
         """Record a fact through ``Iop.record_<what>`` and print its main values."""
@@ -181,24 +163,8 @@ class Demo:
             notice_months=3,
             purpose="Partnerskap om den gemensamt definierade utmaningen",
         )
-        self.record(
-            ref,
-            "contribution",
-            OFFICER,
-            party="municipality",
-            kind="money",
-            amount=money,
-            unit="SEK",
-        )
-        self.record(
-            ref,
-            "contribution",
-            OFFICER,
-            party="organisation",
-            kind="volunteer_hours",
-            amount=hours,
-            unit="h",
-        )
+        self.record(ref, "contribution", OFFICER, party="municipality", kind="money", amount=money, unit="SEK")
+        self.record(ref, "contribution", OFFICER, party="organisation", kind="volunteer_hours", amount=hours, unit="h")
 
     def decide(self, ref: str, body: str, minutes: str) -> None:
         self.record(ref, "decision", OFFICER, body=body, decided_on=self.today, minutes_ref=minutes)
@@ -291,9 +257,7 @@ def jonkoping(d: Demo) -> Walk:
     d.fire(ref, "activate", SYSTEM)
 
 
-def stenungsund(
-    org: str, title: str, challenge: str, *, start: date, terms: tuple[str, ...]
-) -> Callable[[Demo], Walk]:
+def stenungsund(org: str, title: str, challenge: str, *, start: date, terms: tuple[str, ...]) -> Callable[[Demo], Walk]:
     """A Stenungsund case to active and through its first yearly review.
 
     ``terms``: agreement start, end, the municipality's money, the decision's minutes ref.
@@ -329,12 +293,7 @@ def mark(d: Demo) -> Walk:
     )
     d.fire(ref, "start_dialogue", OFFICER)
     yield date(2025, 10, 6)
-    d.fire(
-        ref,
-        "withdraw",
-        OFFICER,
-        reason="Föreningen saknar ledare i höst och återkommer med ett nytt initiativ",
-    )
+    d.fire(ref, "withdraw", OFFICER, reason="Föreningen saknar ledare i höst och återkommer med ett nytt initiativ")
 
 
 WALKS: tuple[Callable[[Demo], Walk], ...] = (

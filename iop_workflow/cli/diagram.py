@@ -77,16 +77,12 @@ def dot(definition: WorkflowDefinition, lang: str) -> str:
         shape = ", peripheries=2" if state.terminal else ""
         lines.append(f"  {_dot_id(value)} [label={_dot_id(state.label(lang))}{shape}];")
     creation = definition.creation
-    lines.append(
-        f'  "__start__" -> {_dot_id(creation.dest)} [label={_dot_id(creation.label(lang))}];'
-    )
+    lines.append(f'  "__start__" -> {_dot_id(creation.dest)} [label={_dot_id(creation.label(lang))}];')
     edges: dict[tuple[str, str], list[str]] = {}
     for t in definition.transitions:
         for source in t.sources:
             edges.setdefault((source, t.dest), []).append(t.label(lang))
     for (source, dest), labels in edges.items():
-        lines.append(
-            f"  {_dot_id(source)} -> {_dot_id(dest)} [label={_dot_id(' | '.join(labels))}];"
-        )
+        lines.append(f"  {_dot_id(source)} -> {_dot_id(dest)} [label={_dot_id(' | '.join(labels))}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

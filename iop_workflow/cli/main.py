@@ -16,16 +16,10 @@ from iop_workflow.cli.cases import case
 from iop_workflow.cli.context import LANGS, State, emit_json
 from iop_workflow.cli.demo import demo
 from iop_workflow.cli.workflow_cmds import workflow
-from iop_workflow.errors import (
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_USAGE,
-    DatabaseUnavailable,
-    InternalError,
-    IopError,
-)
+from iop_workflow.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, DatabaseUnavailable, InternalError, IopError
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 
 _HELP = """Case workflow for idéburet offentligt partnerskap (IOP).
 
@@ -37,36 +31,16 @@ written to a hash-chained log. Exit status: 0 done, 1 internal error (a bug),
 """
 
 
-@click.group(
-    help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--json", "json_output", is_flag=True, help="Print JSON on stdout (errors too).")
-@click.option(
-    "--db",
-    metavar="URL",
-    help="Database URL (default: IOP_DATABASE_URL, the config, or a SQLite file).",
-)
-@click.option(
-    "--actor", metavar="NAME", help="Who acts (default: your OS login); recorded in the log."
-)
-@click.option(
-    "--lang", type=click.Choice(LANGS), help="Language of messages (default: IOP_LANG, else sv)."
-)
-@click.option(
-    "--config",
-    metavar="FILE",
-    help="Settings file instead of the shipped config/iop.toml (or IOP_CONFIG).",
-)
+@click.option("--db", metavar="URL", help="Database URL (default: IOP_DATABASE_URL, the config, or a SQLite file).")
+@click.option("--actor", metavar="NAME", help="Who acts (default: your OS login); recorded in the log.")
+@click.option("--lang", type=click.Choice(LANGS), help="Language of messages (default: IOP_LANG, else sv).")
+@click.option("--config", metavar="FILE", help="Settings file instead of the shipped config/iop.toml (or IOP_CONFIG).")
 @click.version_option(__version__, prog_name="iop")
 @click.pass_context
 def cli(
-    ctx: click.Context,
-    *,
-    json_output: bool,
-    db: str | None,
-    actor: str | None,
-    lang: str | None,
-    config: str | None,
+    ctx: click.Context, *, json_output: bool, db: str | None, actor: str | None, lang: str | None, config: str | None
 ) -> None:
     state = ctx.ensure_object(State)
     state.json, state.db, state.lang_option, state.config = json_output, db, lang, config
@@ -91,17 +65,11 @@ def _late(attr: str) -> Any:
 
 def _late_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--json"], is_flag=True, hidden=True, expose_value=False, callback=_late("json")
-        ),
+        click.Option(["--json"], is_flag=True, hidden=True, expose_value=False, callback=_late("json")),
         click.Option(["--db"], hidden=True, expose_value=False, callback=_late("db")),
         click.Option(["--actor"], hidden=True, expose_value=False, callback=_late("actor")),
         click.Option(
-            ["--lang"],
-            type=click.Choice(LANGS),
-            hidden=True,
-            expose_value=False,
-            callback=_late("lang_option"),
+            ["--lang"], type=click.Choice(LANGS), hidden=True, expose_value=False, callback=_late("lang_option")
         ),
         click.Option(["--config"], hidden=True, expose_value=False, callback=_late("config")),
     ]
@@ -187,9 +155,7 @@ def _usage(exc: click.ClickException, as_json: bool) -> int:
         details: dict[str, Any] = {"command": ctx.command_path if ctx is not None else "iop"}
         if ctx is not None:
             details["usage"] = ctx.get_usage()
-        emit_json(
-            {"error": {"code": "usage_error", "message": exc.format_message(), "details": details}}
-        )
+        emit_json({"error": {"code": "usage_error", "message": exc.format_message(), "details": details}})
     else:
         exc.show()
     return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
@@ -213,15 +179,22 @@ def run(argv: Sequence[str] | None = None) -> int:
         status = EXIT_INTERRUPTED
     except IopError as exc:
         status = _report(exc, state, _wants_json(state, args))
+    except BrokenPipeError:  # `iop case history REF | head`: the reader left, not a bug
+        _silence_stdout()
+        status = EXIT_BROKEN_PIPE
     except Exception as exc:
         known = _database_error(exc, state)
-        if known is not None:
-            status = _report(known, state, _wants_json(state, args))
-        else:
-            status = _bug(exc, state, args)
+        status = _bug(exc, state, args) if known is None else _report(known, state, _wants_json(state, args))
     else:
         status = result if isinstance(result, int) else EXIT_OK
     return status
+
+
+def _silence_stdout() -> None:
+    import os  # noqa: PLC0415
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _bug(exc: Exception, state: State, args: Sequence[str]) -> int:

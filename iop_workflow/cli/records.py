@@ -57,12 +57,7 @@ def _kind(name: str) -> Callable[[Callable[..., None]], click.Command]:
 
 @_kind("meeting")
 @click.option("--held-on", required=True, metavar="YYYY-MM-DD")
-@click.option(
-    "--joint-challenge",
-    required=True,
-    metavar="TEXT",
-    help="The societal challenge, defined together.",
-)
+@click.option("--joint-challenge", required=True, metavar="TEXT", help="The societal challenge, defined together.")
 @click.option("--participants", default="", metavar="TEXT")
 @click.option("--notes", default="", metavar="TEXT")
 @pass_state
@@ -95,16 +90,9 @@ def agreement(state: State, /, **fields: Any) -> None:
 
 
 @_kind("decision")
-@click.option(
-    "--body", required=True, metavar="TEXT", help="The deciding body, e.g. Socialnämnden."
-)
+@click.option("--body", required=True, metavar="TEXT", help="The deciding body, e.g. Socialnämnden.")
 @click.option("--decided-on", required=True, metavar="YYYY-MM-DD")
-@click.option(
-    "--minutes-ref",
-    required=True,
-    metavar="TEXT",
-    help="The minutes paragraph, e.g. 'SN § 12/2026'.",
-)
+@click.option("--minutes-ref", required=True, metavar="TEXT", help="The minutes paragraph, e.g. 'SN § 12/2026'.")
 @click.option("--delegation-ref", metavar="TEXT")
 @pass_state
 def decision(state: State, /, **fields: Any) -> None:
@@ -114,9 +102,7 @@ def decision(state: State, /, **fields: Any) -> None:
 
 @_kind("review")
 @click.option("--held-on", required=True, metavar="YYYY-MM-DD")
-@click.option(
-    "--report-received/--no-report", default=None, help="Whether the organisation's report arrived."
-)
+@click.option("--report-received/--no-report", default=None, help="Whether the organisation's report arrived.")
 @click.option("--summary", default="", metavar="TEXT")
 @pass_state
 def review(state: State, /, *, held_on: str, report_received: bool | None, summary: str) -> None:
@@ -129,16 +115,10 @@ def review(state: State, /, *, held_on: str, report_received: bool | None, summa
 
 
 @_kind("legal-check")
-@click.option(
-    "--competence/--no-competence",
-    default=None,
-    help="The municipality is competent (kommunallagen).",
-)
+@click.option("--competence/--no-competence", default=None, help="The municipality is competent (kommunallagen).")
 @click.option("--procurement-not-required/--procurement-required", default=None)
 @click.option("--no-competition-distortion/--competition-distortion", default=None)
-@click.option(
-    "--state-aid-basis", required=True, type=click.Choice([b.value for b in StateAidBasis])
-)
+@click.option("--state-aid-basis", required=True, type=click.Choice([b.value for b in StateAidBasis]))
 @click.option("--state-aid-amount", metavar="SEK", help="For de minimis: the aid in SEK.")
 @click.option("--rationale", required=True, metavar="TEXT")
 @pass_state

@@ -61,9 +61,7 @@ def yes_no(value: bool, lang: str) -> str:
     return tr("yes" if value else "no", lang)
 
 
-def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
-) -> None:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """Print a table; cells wrap rather than being cut, so nothing is lost when piped."""
     from rich.console import Console  # noqa: PLC0415 - rich only for commands that print tables
     from rich.table import Table  # noqa: PLC0415
@@ -169,9 +167,7 @@ def facts_block(history: Sequence[Mapping[str, Any]], lang: str) -> None:
         click.echo(f"  {fact_line(record)}")
 
 
-def history_table(
-    records: Sequence[Mapping[str, Any]], lang: str, labels: Mapping[str, str]
-) -> None:
+def history_table(records: Sequence[Mapping[str, Any]], lang: str, labels: Mapping[str, str]) -> None:
     def change(r: Mapping[str, Any]) -> str:
         to = labels.get(r["to_state"], r["to_state"])
         if r["from_state"] is None:
@@ -186,22 +182,8 @@ def history_table(
         return str(r.get("reason") or "")
 
     rows = [
-        (
-            r["case_seq"],
-            str(r["at"])[:19].replace("T", " "),
-            r["actor"],
-            r["trigger"],
-            change(r),
-            note(r),
-        )
+        (r["case_seq"], str(r["at"])[:19].replace("T", " "), r["actor"], r["trigger"], change(r), note(r))
         for r in records
     ]
-    headers = [
-        "#",
-        tr("when", lang),
-        tr("actor", lang),
-        tr("event", lang),
-        tr("change", lang),
-        tr("note", lang),
-    ]
+    headers = ["#", tr("when", lang), tr("actor", lang), tr("event", lang), tr("change", lang), tr("note", lang)]
     table(headers, rows)

@@ -105,9 +105,7 @@ def _problem(where: str, error: IopError, lang: str) -> dict[str, Any]:
     return {"where": where, "code": error.code, "message": error.message(lang)}
 
 
-def _check_files(
-    lang: str,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def _check_files(lang: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     from iop_workflow.resources import config_dir, load_definition, load_guideline, states_dir  # noqa: PLC0415
 
     definitions, guidelines, problems = [], [], []
@@ -134,13 +132,7 @@ def _check_files(
             problems.append(_problem(str(path), exc, lang))
             continue
         if g.ref in seen:
-            problems.append(
-                {
-                    "where": str(path),
-                    "code": "duplicate_guideline",
-                    "message": f"{g.ref}: {seen[g.ref]}",
-                }
-            )
+            problems.append({"where": str(path), "code": "duplicate_guideline", "message": f"{g.ref}: {seen[g.ref]}"})
         seen[g.ref] = str(path)
         guidelines.append({"file": str(path), "ref": g.ref, "municipality": g.municipality})
     return definitions, guidelines, problems
@@ -217,15 +209,8 @@ def workflow_check(state: State) -> None:
 
 
 @workflow.command("diagram")
-@click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
-)
-@click.option(
-    "--definition",
-    "path",
-    metavar="FILE",
-    help="Another definition file (default: the shipped one).",
-)
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@click.option("--definition", "path", metavar="FILE", help="Another definition file (default: the shipped one).")
 @pass_state
 def workflow_diagram(state: State, /, *, fmt: str, path: str | None) -> None:
     """The state diagram as Mermaid (paste into Markdown) or Graphviz DOT."""

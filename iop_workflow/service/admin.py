@@ -18,13 +18,14 @@ from iop_workflow.resources import load_guideline, shipped_guidelines
 from iop_workflow.service import validate
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
-from iop_workflow.store import migrate
 from iop_workflow.store.guidelines import save_guideline
 from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
 
 
 def init(app: App) -> dict[str, Any]:
     """Create or upgrade the schema, then load the shipped guidelines."""
+    from iop_workflow.store import migrate  # noqa: PLC0415 - only `init` pays for Alembic
+
     migrate.upgrade(app.db)
     return {"schema": migrate.head_revision(), "guidelines": load_guidelines(app, shipped_guidelines())}
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from iop_workflow.errors import DatabaseUnavailable
 
@@ -114,6 +114,11 @@ class Database:
             yield
         except OperationalError as exc:
             raise DatabaseUnavailable(url=redact(self.url), problem=describe(exc)) from exc
+        except ProgrammingError as exc:
+            if "does not exist" not in str(exc.orig):
+                raise
+            problem = f"the schema is missing or out of date; run `iop init` ({describe(exc)})"
+            raise DatabaseUnavailable(url=redact(self.url), problem=problem) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise DatabaseUnavailable(url=redact(self.url), problem=describe(exc)) from exc
@@ -131,6 +136,8 @@ def describe(exc: DBAPIError) -> str:
         return f"locked by another writer for longer than {BUSY_TIMEOUT_MS // 1000} s ({text})"
     if "readonly" in lowered or "read-only" in lowered:
         return f"the database is read-only ({text})"
+    if "no such table" in lowered:
+        return f"the schema is missing; run `iop init` ({text})"
     if "disk" in lowered and "full" in lowered:
         return f"the disk is full ({text})"
     return text
