@@ -8,7 +8,6 @@ import shlex
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,9 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
+from tests.pg import PG_URL, fresh_schema, require_postgres
 
-PG_URL = os.environ.get("IOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IOP = [sys.executable, "-m", "iop_workflow"]
 ROLES_CONFIG = """\
 [roles.actors]
@@ -72,38 +70,15 @@ class Backend:
                 conn.execute(sql)
 
 
-def pg_problem() -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {PG_URL} is unreachable ({str(exc).strip().splitlines()[0]})"
-    return None
-
-
 def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
     """Yield a fresh SQLite file, or a fresh PostgreSQL schema (dropped afterwards)."""
     if kind == "sqlite":
         path = tmp_path / "iop.db"
         yield Backend(kind, f"sqlite:///{path}", path=path)
         return
-    problem = pg_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{problem}; PostgreSQL is required in CI")
-        pytest.skip(f"{problem}; the PostgreSQL variant of this test needs the server")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
+    require_postgres()
+    with fresh_schema() as schema:
         yield Backend(kind, f"{PG_URL}?options=-csearch_path%3D{schema}", schema=schema)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class Cli:

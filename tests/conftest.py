@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,44 +12,22 @@ import pytest
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.settings import Settings
+from tests.pg import PG_URL, fresh_schema, require_postgres
 
-PG_URL = os.environ.get("IOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-def _pg_reachable() -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {PG_URL} is unreachable ({str(exc).strip().splitlines()[0]})"
-    return None
 
 
 @pytest.fixture(scope="session")
 def pg_available() -> None:
-    problem = _pg_reachable()
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem}; PostgreSQL is required in CI")
-    pytest.skip(f"{problem}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+    require_postgres()
 
 
 @pytest.fixture
 def pg_schema_url(pg_available: None) -> Iterator[str]:
     """A fresh, empty schema on the PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
     base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_schema() as schema:
+        yield f"{base}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -17,6 +17,11 @@ from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, P
 PREPARING_FIRST_PERIOD = frozenset({"initiative", "dialogue", "assessment"})
 
 
+def preparing_period(state: str, period: int) -> int:
+    """The agreement period that new facts and a signing/renewal decision are for."""
+    return period if state in PREPARING_FIRST_PERIOD else period + 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrganisationFacts:
     name: str
@@ -112,8 +117,7 @@ class CaseFacts:
 
     @property
     def preparing_period(self) -> int:
-        """The agreement period that new facts and a signing/renewal decision are for."""
-        return self.period if self.state in PREPARING_FIRST_PERIOD else self.period + 1
+        return preparing_period(self.state, self.period)
 
     def agreement(self, period: int | None = None) -> AgreementFacts | None:
         wanted = self.period if period is None else period

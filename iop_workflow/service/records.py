@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
-from iop_workflow.domain.facts import PREPARING_FIRST_PERIOD
+from iop_workflow.domain.facts import preparing_period
 from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import validate
@@ -43,7 +43,7 @@ RULES: dict[str, Rule] = {
 
 
 def _period(case: sa.RowMapping) -> int:
-    return int(case["period"]) if case["state"] in PREPARING_FIRST_PERIOD else int(case["period"]) + 1
+    return preparing_period(case["state"], int(case["period"]))
 
 
 def _admit(app: App, actor: Actor, case: sa.RowMapping, kind: str) -> None:

@@ -12,11 +12,11 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.definition import TransitionSpec
-from iop_workflow.domain.facts import CaseFacts, OrganisationFacts
+from iop_workflow.domain.facts import CaseFacts
 from iop_workflow.domain.guidelines import in_force_for
 from iop_workflow.domain.machine import Option
 from iop_workflow.domain.timers import plan
-from iop_workflow.domain.values import Initiator, LegalForm
+from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_record
@@ -58,10 +58,7 @@ def open_case(
         facts = CaseFacts(
             ref="(nytt ärende)", state="", municipality=municipality, initiated_by=initiator,
             opened_on=today, state_entered_on=today,
-            organisation=OrganisationFacts(
-                name=org["name"], org_number=org["org_number"], legal_form=LegalForm(org["legal_form"]),
-                non_profit=org["non_profit"], protected=org["protected"],
-            ),
+            organisation=repo.org_facts(org),
         )  # fmt: skip
         reasons = app.engine.check(facts, app.guard_context(actor), spec)
         if reasons:

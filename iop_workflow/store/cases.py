@@ -85,6 +85,16 @@ def _rows(s: Connection, name: str, case_id: int) -> Sequence[sa.RowMapping]:
     return s.execute(sa.select(table).where(table.c.case_id == case_id).order_by(table.c.id)).mappings().all()
 
 
+def org_facts(org: sa.RowMapping) -> OrganisationFacts:
+    return OrganisationFacts(
+        name=org["name"],
+        org_number=org["org_number"],
+        legal_form=LegalForm(org["legal_form"]),
+        non_profit=org["non_profit"],
+        protected=org["protected"],
+    )
+
+
 def build_facts(s: Connection, case: sa.RowMapping, cache: GuidelineCache) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows."""
     org = org_row(s, org_id=case["organisation_id"])
@@ -109,13 +119,7 @@ def build_facts(s: Connection, case: sa.RowMapping, cache: GuidelineCache) -> Ca
         initiated_by=Initiator(case["initiated_by"]),
         opened_on=case["opened_on"],
         state_entered_on=case["state_entered_on"],
-        organisation=OrganisationFacts(
-            name=org["name"],
-            org_number=org["org_number"],
-            legal_form=LegalForm(org["legal_form"]),
-            non_profit=org["non_profit"],
-            protected=org["protected"],
-        ),
+        organisation=org_facts(org),
         period=case["period"],
         review_round=case["review_round"],
         review_started_on=case["review_started_on"],
