@@ -23,6 +23,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def content_hash(content: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a record's hashed content (``LogRecord.hashed_content``)."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogRecord:
     """One transition-log record, as stored, exported and emitted."""
@@ -52,7 +57,7 @@ class LogRecord:
         return out
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.hashed_content()).encode("utf-8")).hexdigest()
+        return content_hash(self.hashed_content())
 
     def as_dict(self) -> dict[str, Any]:
         """The documented JSON shape (export, history, the structlog stream)."""

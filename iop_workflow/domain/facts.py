@@ -5,9 +5,11 @@ The store assembles a :class:`CaseFacts` from its rows; the domain never sees a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import Any, NoReturn
 
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
@@ -15,6 +17,45 @@ from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, P
 # The states in which facts are gathered for the first period; from `active` on,
 # new agreements, decisions and assessments prepare the next period (a renewal).
 PREPARING_FIRST_PERIOD = frozenset({"initiative", "dialogue", "assessment"})
+
+
+# What a CaseFacts holds beyond the case row itself. Each rule (guard, timer anchor, effect,
+# log snapshot) declares the kinds it reads (see domain/reads.py), and a transition makes the
+# store read only the kinds its rules declare; the others are left "not loaded".
+FACT_KINDS = frozenset({
+    "organisation",          # the organisation's legal form, profit motive, name
+    "guideline",             # the guideline the case is bound to
+    "municipal_guidelines",  # every guideline of the case's municipality
+    "meetings", "assessments", "legal_checks", "agreements", "contributions", "decisions", "reviews",
+})  # fmt: skip
+
+
+class FactNotLoaded(RuntimeError):
+    """A rule read a kind of fact it did not declare, so the store did not read it (a bug)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the {kind!r} facts were not loaded: declare them in the reads of the rule that uses them")
+        self.kind = kind
+
+
+class NotLoaded(tuple):  # type: ignore[type-arg]
+    """A fact collection the store did not read: touching its contents raises FactNotLoaded."""
+
+    kind: str
+
+    def __new__(cls, kind: str) -> NotLoaded:
+        obj = super().__new__(cls)
+        obj.kind = kind
+        return obj
+
+    def _fail(self, *_args: Any) -> NoReturn:
+        raise FactNotLoaded(self.kind)
+
+    __iter__ = __len__ = __getitem__ = __contains__ = __reversed__ = __bool__ = _fail
+    count = index = _fail
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} not loaded>"
 
 
 def preparing_period(state: str, period: int) -> int:
@@ -29,6 +70,36 @@ class OrganisationFacts:
     legal_form: LegalForm
     non_profit: bool
     protected: bool = False
+
+
+class OrganisationNotLoaded(OrganisationFacts):
+    """Stands in for the organisation when no rule of the transition reads it."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> NoReturn:
+        raise FactNotLoaded("organisation")
+
+    def __repr__(self) -> str:
+        return "<organisation not loaded>"
+
+
+ORGANISATION_NOT_LOADED: OrganisationFacts = object.__new__(OrganisationNotLoaded)
+
+
+class GuidelineNotLoaded(Guideline):
+    """Stands in for the bound guideline when no rule of the transition reads it."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> NoReturn:
+        raise FactNotLoaded("guideline")
+
+    def __repr__(self) -> str:
+        return "<guideline not loaded>"
+
+
+GUIDELINE_NOT_LOADED: Guideline = object.__new__(GuidelineNotLoaded)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,3 +217,20 @@ class GuardContext:
     actor: str
     roles: frozenset[str]
     min_agreement_months: int = 12
+
+
+# What stands in for each kind a CaseFacts was built without ("contributions" live inside the
+# agreements: AgreementFacts.contributions).
+NOT_LOADED: Mapping[str, Any] = {
+    "organisation": ORGANISATION_NOT_LOADED,
+    "guideline": GUIDELINE_NOT_LOADED,
+    **{kind: NotLoaded(kind) for kind in FACT_KINDS - {"organisation", "guideline", "contributions"}},
+}
+
+
+def keeping_only(facts: CaseFacts, kinds: Collection[str]) -> CaseFacts:
+    """``facts`` with every kind not in ``kinds`` replaced by its not-loaded stand-in."""
+    unloaded: dict[str, Any] = {name: value for name, value in NOT_LOADED.items() if name not in kinds}
+    if "contributions" not in kinds and "agreements" in kinds:
+        unloaded["agreements"] = tuple(replace(a, contributions=NotLoaded("contributions")) for a in facts.agreements)
+    return replace(facts, **unloaded)

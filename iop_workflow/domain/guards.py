@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 
 from iop_workflow.domain.calendar import months_between
-from iop_workflow.domain.facts import CaseFacts, GuardContext
+from iop_workflow.domain.facts import FACT_KINDS, CaseFacts, GuardContext
 from iop_workflow.domain.guidelines import Guideline, in_force_for
 from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Verdict
 from iop_workflow.errors import Unmet
@@ -19,11 +19,20 @@ from iop_workflow.errors import Unmet
 Guard = Callable[[CaseFacts, GuardContext], list[Unmet]]
 
 GUARDS: dict[str, Guard] = {}
+# The kinds of facts (domain.facts.FACT_KINDS) each guard reads beyond the case row; a
+# transition loads only what its guards, effects and timers declare (tests check each guard
+# against facts holding nothing else).
+GUARD_READS: dict[str, frozenset[str]] = {}
 
 
-def guard(name: str) -> Callable[[Guard], Guard]:
+def guard(name: str, *, reads: Iterable[str] = ()) -> Callable[[Guard], Guard]:
+    kinds = frozenset(reads)
+    if not kinds <= FACT_KINDS:
+        raise ValueError(f"guard {name!r} reads unknown fact kinds: {sorted(kinds - FACT_KINDS)}")
+
     def register(fn: Guard) -> Guard:
         GUARDS[name] = fn
+        GUARD_READS[name] = kinds
         return fn
 
     return register
@@ -49,7 +58,7 @@ def _guideline_name(g: Guideline) -> str:
     return f"{g.ref} ({g.municipality})"
 
 
-@guard("org_eligible")
+@guard("org_eligible", reads={"organisation"})
 def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     org = facts.organisation
     out = []
@@ -89,7 +98,7 @@ def initiative_from_org(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("dialogue_recorded")
+@guard("dialogue_recorded", reads={"meetings"})
 def dialogue_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     if any(m.joint_challenge.strip() for m in facts.meetings):
         return []
@@ -102,7 +111,7 @@ def dialogue_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("guideline_available")
+@guard("guideline_available", reads={"municipal_guidelines"})
 def guideline_available(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     if in_force_for(facts.municipal_guidelines, facts.municipality, ctx.today) is not None:
         return []
@@ -128,7 +137,7 @@ def _bound(facts: CaseFacts) -> list[Unmet]:
     ]
 
 
-@guard("criteria_met")
+@guard("criteria_met", reads={"guideline", "assessments"})
 def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     g = facts.guideline
     if g is None:
@@ -163,7 +172,7 @@ _LEGAL_ASPECTS = (
 )
 
 
-@guard("legal_check_recorded")
+@guard("legal_check_recorded", reads={"legal_checks"})
 def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     period = facts.preparing_period
     check = facts.legal_check(period)
@@ -197,7 +206,7 @@ def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return out
 
 
-@guard("decision_recorded")
+@guard("decision_recorded", reads={"decisions"})
 def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     period = facts.preparing_period
     d = facts.decision(period)
@@ -234,7 +243,7 @@ def _not_in_force(g: Guideline, on: date, what_sv: str, what_en: str) -> Unmet:
     )
 
 
-@guard("guideline_in_force")
+@guard("guideline_in_force", reads={"guideline", "decisions"})
 def guideline_in_force(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     g = facts.guideline
     if g is None:
@@ -248,7 +257,7 @@ def guideline_in_force(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return out
 
 
-@guard("agreement_valid")
+@guard("agreement_valid", reads={"agreements"})
 def agreement_valid(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     period = facts.preparing_period
     a = facts.agreement(period)
@@ -285,7 +294,7 @@ def agreement_valid(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
 _PARTY_SV = {Party.MUNICIPALITY: "kommunen", Party.ORGANISATION: "organisationen"}
 
 
-@guard("both_contribute")
+@guard("both_contribute", reads={"agreements", "contributions"})
 def both_contribute(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     a = facts.agreement(facts.preparing_period)
     contributions = a.contributions if a is not None else ()
@@ -304,7 +313,7 @@ def both_contribute(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return out
 
 
-@guard("four_eyes")
+@guard("four_eyes", reads={"assessments"})
 def four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     period = facts.preparing_period
     assessors = {a.assessed_by for a in facts.assessments if a.period == period}
@@ -320,7 +329,7 @@ def four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("review_recorded")
+@guard("review_recorded", reads={"reviews"})
 def review_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     found = [r for r in facts.reviews if r.period == facts.period and r.round == facts.review_round]
     if any(r.report_received for r in found):
@@ -343,7 +352,7 @@ def review_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("agreement_started")
+@guard("agreement_started", reads={"agreements"})
 def agreement_started(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     a = facts.agreement(facts.period)
     if a is None:
@@ -365,7 +374,7 @@ def agreement_started(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("agreement_running")
+@guard("agreement_running", reads={"agreements"})
 def agreement_running(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     a = facts.agreement(facts.period)
     if a is not None and ctx.today <= a.end_on:
@@ -380,7 +389,7 @@ def agreement_running(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     ]
 
 
-@guard("agreement_ended")
+@guard("agreement_ended", reads={"agreements"})
 def agreement_ended(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     a = facts.agreement(facts.period)
     if a is not None and ctx.today > a.end_on:

@@ -16,6 +16,7 @@ from transitions import Machine, MachineError
 from iop_workflow.domain.definition import TransitionSpec, WorkflowDefinition
 from iop_workflow.domain.facts import CaseFacts, GuardContext
 from iop_workflow.domain.guards import GUARDS, role_allowed
+from iop_workflow.domain.reads import facts_needed
 from iop_workflow.errors import TransitionNotAllowed, Unmet, UsageError
 
 
@@ -44,6 +45,8 @@ class Engine:
         self.definition = definition
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], str] = {}
+        self._reads = {t: facts_needed(definition, t) for t in definition.transitions}
+        self._triggers = definition.triggers()
         self._machine = Machine(
             model=None,
             states=list(definition.states),
@@ -62,6 +65,11 @@ class Engine:
             reasons.extend(GUARDS[name](facts, ctx))
         return tuple(reasons)
 
+    def reads(self, spec: TransitionSpec) -> frozenset[str]:
+        """The fact kinds firing ``spec`` needs (see domain/reads.py)."""
+        found = self._reads.get(spec)
+        return found if found is not None else facts_needed(self.definition, spec)
+
     def options(self, facts: CaseFacts, ctx: GuardContext) -> tuple[Option, ...]:
         return tuple(
             Option(spec=spec, reasons=self.check(facts, ctx, spec))
@@ -70,8 +78,8 @@ class Engine:
 
     def resolve(self, trigger: str, state: str, case_ref: str) -> TransitionSpec:
         """The transition ``trigger`` names from ``state``; refuses unknown or invalid ones."""
-        if trigger not in self.definition.triggers():
-            known = ", ".join(sorted(self.definition.triggers()))
+        if trigger not in self._triggers:
+            known = ", ".join(sorted(self._triggers))
             raise UsageError(problem=f"unknown trigger {trigger!r} (known: {known})")
         spec = self.definition.transition(trigger, state)
         if spec is None:

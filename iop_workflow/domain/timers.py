@@ -7,13 +7,13 @@ when it does not apply (no agreement yet, no yearly review left in the period).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from iop_workflow.domain.calendar import add_months, next_working_day
 from iop_workflow.domain.definition import StateSpec
-from iop_workflow.domain.facts import CaseFacts
+from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,11 +37,18 @@ class PlannedTimer:
 
 Anchor = Callable[[CaseFacts, LeadTimes], date | None]
 ANCHORS: dict[str, Anchor] = {}
+# The kinds of facts (domain.facts.FACT_KINDS) each anchor reads beyond the case row.
+ANCHOR_READS: dict[str, frozenset[str]] = {}
 
 
-def anchor(name: str) -> Callable[[Anchor], Anchor]:
+def anchor(name: str, *, reads: Iterable[str] = ()) -> Callable[[Anchor], Anchor]:
+    kinds = frozenset(reads)
+    if not kinds <= FACT_KINDS:
+        raise ValueError(f"anchor {name!r} reads unknown fact kinds: {sorted(kinds - FACT_KINDS)}")
+
     def register(fn: Anchor) -> Anchor:
         ANCHORS[name] = fn
+        ANCHOR_READS[name] = kinds
         return fn
 
     return register
@@ -56,20 +63,20 @@ def idle_deadline(facts: CaseFacts, lead: LeadTimes) -> date | None:
     return facts.state_entered_on + timedelta(days=lead.idle_days)
 
 
-@anchor("agreement_start")
+@anchor("agreement_start", reads={"agreements"})
 def agreement_start(facts: CaseFacts, lead: LeadTimes) -> date | None:
     a = facts.agreement()
     return a.start_on if a else None
 
 
-@anchor("agreement_expiry")
+@anchor("agreement_expiry", reads={"agreements"})
 def agreement_expiry(facts: CaseFacts, lead: LeadTimes) -> date | None:
     """The day after the agreement's last day: from then on it has expired."""
     a = facts.agreement()
     return a.end_on + timedelta(days=1) if a else None
 
 
-@anchor("renewal_review")
+@anchor("renewal_review", reads={"agreements"})
 def renewal_review(facts: CaseFacts, lead: LeadTimes) -> date | None:
     """End minus the notice period and the renewal lead: time to decide on renewal."""
     a = facts.agreement()
@@ -84,7 +91,7 @@ def renewal_review(facts: CaseFacts, lead: LeadTimes) -> date | None:
     return due
 
 
-@anchor("review_due")
+@anchor("review_due", reads={"agreements", "guideline"})
 def review_due(facts: CaseFacts, lead: LeadTimes) -> date | None:
     """The next yearly follow-up, unless the renewal review comes first."""
     a = facts.agreement()
@@ -97,7 +104,7 @@ def review_due(facts: CaseFacts, lead: LeadTimes) -> date | None:
     return due
 
 
-@anchor("review_reminder")
+@anchor("review_reminder", reads={"agreements", "guideline"})
 def review_reminder(facts: CaseFacts, lead: LeadTimes) -> date | None:
     due = review_due(facts, lead) or renewal_review(facts, lead)
     return due - timedelta(days=lead.review_reminder_days) if due else None

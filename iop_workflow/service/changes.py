@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from iop_workflow.audit.chain import LogRecord, seal
+from iop_workflow.audit.chain import LogRecord, content_hash
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
 
@@ -36,27 +35,28 @@ def append_record(
 ) -> LogRecord:
     """Append one hash-chained record to the case's chain (inside the caller's transaction)."""
     last_seq, prev_hash = repo.chain_head(s, case_ref)
-    record = seal(
-        LogRecord(
-            case_ref=case_ref,
-            case_seq=last_seq + 1,
-            at=utc_iso(now),
-            actor=actor.name,
-            os_user=actor.recorded_os_user,
-            roles=tuple(sorted(actor.roles)),
-            source=actor.source,
-            trigger=trigger,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
-            data=dict(data),
-            guideline_ref=guideline_ref,
-            workflow_version=app.definition.version,
-            prev_hash=prev_hash,
-        )
-    )
-    seq = repo.insert_log(s, record)
-    return replace(record, seq=seq)
+    roles = sorted(actor.roles)
+    # The hashed content, as LogRecord.hashed_content() gives it: hashed, stored, then wrapped.
+    content: dict[str, Any] = {
+        "case_ref": case_ref,
+        "case_seq": last_seq + 1,
+        "at": utc_iso(now),
+        "actor": actor.name,
+        "os_user": actor.recorded_os_user,
+        "roles": roles,
+        "source": actor.source,
+        "trigger": trigger,
+        "from_state": from_state,
+        "to_state": to_state,
+        "reason": reason,
+        "data": dict(data),
+        "guideline_ref": guideline_ref,
+        "workflow_version": app.definition.version,
+        "prev_hash": prev_hash,
+    }
+    digest = content_hash(content)
+    seq = repo.insert_log_content(s, content, digest)
+    return LogRecord(**{**content, "roles": tuple(roles)}, hash=digest, seq=seq)
 
 
 def record_fact(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from iop_workflow.errors import InvalidInput
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_UTF8 = re.compile("[\ufffd\ud800-\udfff]")  # replacement characters, lone surrogates
 E = TypeVar("E", bound=StrEnum)
 MAX_TEXT = 10_000
 MAX_AMOUNT = Decimal("999999999999.99")
@@ -35,7 +36,7 @@ def text(field: str, value: object, *, required: bool = True, max_len: int = MAX
             field=field, value=value,
             problem_sv="innehåller styrtecken", problem_en="contains control characters",
         )  # fmt: skip
-    if "\ufffd" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _NOT_UTF8.search(value):
         raise InvalidInput(
             field=field, value=value,
             problem_sv="innehåller tecken som inte är giltig UTF-8",

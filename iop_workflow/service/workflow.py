@@ -111,26 +111,59 @@ def fire(
         case = repo.case_row(s, ref)
         if expected_version is not None and case["version"] != expected_version:
             raise ConcurrentUpdate(case_ref=ref, expected_version=expected_version, found_version=case["version"])
-        spec = app.engine.resolve(trigger, case["state"], ref)
-        chosen = _end_reason(spec, end_reason)
-        _require_inputs(spec, reason)
-        facts = repo.build_facts(s, case, app.guidelines)
-        ctx = app.guard_context(actor)
-        reasons = app.engine.check(facts, ctx, spec)
-        if reasons:
-            raise TransitionNotAllowed(case_ref=ref, trigger=trigger, state=case["state"], reasons=reasons)
-        dest = app.engine.apply(case["state"], trigger)
-        values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
-        now = app.clock.now()
-        version = repo.update_case(s, case, {**values, "updated_at": now})
-        record = append_record(
-            app, s, case_ref=ref, actor=actor, trigger=trigger, from_state=case["state"], to_state=dest,
-            reason=reason, data={**_snapshot(spec, facts, chosen), **extra},
-            guideline_ref=after.guideline.ref if after.guideline else None, now=now,
-        )  # fmt: skip
-        _replan(app, s, case_id=case["id"], state=dest, after=after, now=now)
-    app.sink.emit(record)
+        fired = fire_on(app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason)
+    app.sink.emit(fired.record)
+    return fired
+
+
+def fire_on(
+    app: App,
+    s: Connection,
+    actor: Actor,
+    case: sa.RowMapping,
+    trigger: str,
+    *,
+    reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    end_reason: str | None = None,
+) -> Fired:
+    """Fire ``trigger`` on the loaded ``case`` inside the caller's transaction.
+
+    The caller commits (and emits the record after commit): ``fire`` for one
+    command, the scheduler's sweep for each due timer. Inputs are validated.
+    """
+    ref = case["ref"]
+    spec = app.engine.resolve(trigger, case["state"], ref)
+    chosen = _end_reason(spec, end_reason)
+    _require_inputs(spec, reason)
+    # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
+    # transaction; the case row is always there.
+    facts = repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
+    ctx = app.guard_context(actor)
+    reasons = app.engine.check(facts, ctx, spec)
+    if reasons:
+        raise TransitionNotAllowed(case_ref=ref, trigger=trigger, state=case["state"], reasons=reasons)
+    dest = app.engine.apply(case["state"], trigger)
+    values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
+    now = app.clock.now()
+    version = repo.update_case(s, case, {**values, "updated_at": now})
+    record = append_record(
+        app, s, case_ref=ref, actor=actor, trigger=trigger, from_state=case["state"], to_state=dest,
+        reason=reason, data={**_snapshot(spec, facts, chosen), **(extra or {})},
+        guideline_ref=_guideline_ref(app, s, case, values, after), now=now,
+    )  # fmt: skip
+    _replan(app, s, case_id=case["id"], state=dest, after=after, now=now)
     return Fired(record=record, version=version)
+
+
+def _guideline_ref(
+    app: App, s: Connection, case: sa.RowMapping, values: Mapping[str, Any], after: CaseFacts
+) -> str | None:
+    """The ref of the guideline the case is bound to after the transition, for its log record."""
+    if "guideline_id" in values:  # an effect bound it: ``after`` holds it
+        return after.guideline.ref if after.guideline is not None else None
+    gid = case["guideline_id"]
+    return None if gid is None else app.guidelines.ref_of(s, gid)
 
 
 def _replan(app: App, s: Connection, *, case_id: int, state: str, after: CaseFacts, now: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +12,8 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import GENESIS, LogRecord
 from iop_workflow.domain.facts import (
+    FACT_KINDS,
+    NOT_LOADED,
     AgreementFacts,
     AssessmentFacts,
     CaseFacts,
@@ -19,9 +21,11 @@ from iop_workflow.domain.facts import (
     DecisionFacts,
     LegalCheckFacts,
     MeetingFacts,
+    NotLoaded,
     OrganisationFacts,
     ReviewFacts,
 )
+from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.timers import PlannedTimer
 from iop_workflow.domain.values import (
     ContributionKind,
@@ -65,24 +69,61 @@ _T = {
 }
 
 
+# The write path's statements, built once: each execution then only binds its parameters, and
+# SQLAlchemy finds the compiled form in its cache without rebuilding or re-keying a statement.
+_CASE_BY_REF = sa.select(CASES).where(CASES.c.ref == sa.bindparam("ref"))
+_ORG_BY_ID = sa.select(ORGS).where(ORGS.c.id == sa.bindparam("org_id"))
+_ORG_BY_NUMBER = sa.select(ORGS).where(ORGS.c.org_number == sa.bindparam("org_number"))
+_FACT_ROWS = {
+    name: sa.select(table).where(table.c.case_id == sa.bindparam("case_id")).order_by(table.c.id)
+    for name, table in _T.items()
+}
+# SET takes the columns named in the parameters; the WHERE names are no column's.
+_UPDATE_CASE = sa.update(CASES).where(CASES.c.id == sa.bindparam("w_id"), CASES.c.version == sa.bindparam("w_version"))
+_CASE_VERSION = sa.select(CASES.c.version).where(CASES.c.id == sa.bindparam("case_id"))
+_CHAIN_HEAD = (
+    sa.select(LOG.c.case_seq, LOG.c.hash)
+    .where(LOG.c.case_ref == sa.bindparam("ref"))
+    .order_by(LOG.c.case_seq.desc())
+    .limit(1)
+)  # one probe of the unique (case_ref, case_seq) index
+_INSERT_LOG = sa.insert(LOG).returning(LOG.c.seq)
+_OPEN = sa.and_(TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
+_CANCEL_TIMERS = sa.update(TIMERS).where(TIMERS.c.case_id == sa.bindparam("w_case_id"), _OPEN)
+_INSERT_TIMER = sa.insert(TIMERS)
+_BUMP_COUNTER = (
+    sa.update(COUNTERS)
+    .where(COUNTERS.c.year == sa.bindparam("w_year"))
+    .values(last=COUNTERS.c.last + 1)
+    .returning(COUNTERS.c.last)
+)
+_INSERT_COUNTER = sa.insert(COUNTERS)
+_WORKFLOW_VERSIONS = WorkflowVersion.__table__  # type: ignore[attr-defined]
+_WORKFLOW_VERSION = sa.select(_WORKFLOW_VERSIONS.c.version).where(
+    _WORKFLOW_VERSIONS.c.version == sa.bindparam("w_version")
+)
+_INSERT_WORKFLOW_VERSION = sa.insert(_WORKFLOW_VERSIONS)
+
+
 def case_row(s: Connection, ref: str) -> sa.RowMapping:
-    row = s.execute(sa.select(CASES).where(CASES.c.ref == ref)).mappings().first()
+    row = s.execute(_CASE_BY_REF, {"ref": ref}).first()
     if row is None:
         raise NotFound(kind="case", key=ref)
-    return row
+    return row._mapping
 
 
 def org_row(s: Connection, *, org_id: int | None = None, org_number: str | None = None) -> sa.RowMapping:
-    where = ORGS.c.id == org_id if org_id is not None else ORGS.c.org_number == org_number
-    row = s.execute(sa.select(ORGS).where(where)).mappings().first()
+    if org_id is not None:
+        row = s.execute(_ORG_BY_ID, {"org_id": org_id}).mappings().first()
+    else:
+        row = s.execute(_ORG_BY_NUMBER, {"org_number": org_number}).mappings().first()
     if row is None:
         raise NotFound(kind="organisation", key=str(org_number if org_id is None else org_id))
     return row
 
 
 def _rows(s: Connection, name: str, case_id: int) -> Sequence[sa.RowMapping]:
-    table = _T[name]
-    return s.execute(sa.select(table).where(table.c.case_id == case_id).order_by(table.c.id)).mappings().all()
+    return s.execute(_FACT_ROWS[name], {"case_id": case_id}).mappings().all()
 
 
 def org_facts(org: sa.RowMapping) -> OrganisationFacts:
@@ -95,23 +136,28 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
     )
 
 
-def build_facts(s: Connection, case: sa.RowMapping, cache: GuidelineCache) -> CaseFacts:
-    """The frozen snapshot the guards read, assembled from the case's rows."""
-    org = org_row(s, org_id=case["organisation_id"])
-    municipal = cache.for_municipality(s, case["municipality"])
-    bound = municipal.get(case["guideline_id"]) if case["guideline_id"] is not None else None
-    if case["guideline_id"] is not None and bound is None:
-        bound = cache.by_id(s, case["guideline_id"])
-    ref_of = {gid: g.ref for gid, g in municipal.items()}
-    if bound is not None:
-        ref_of[case["guideline_id"]] = bound.ref
-    contributions: dict[int, list[ContributionFacts]] = {}
-    for c in _rows(s, "contributions", case["id"]):
-        contributions.setdefault(c["period"], []).append(
-            ContributionFacts(
-                party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"]
-            )
-        )
+def build_facts(
+    s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None
+) -> CaseFacts:
+    """The frozen snapshot the guards read, assembled from the case's rows.
+
+    ``kinds``: the fact kinds to read (``domain.facts.FACT_KINDS``; all when None). The others
+    are left not loaded: a rule touching them raises ``FactNotLoaded`` instead of seeing nothing.
+    """
+    want = FACT_KINDS if kinds is None else frozenset(kinds)
+    case_id = case["id"]
+    values: dict[str, Any] = dict(NOT_LOADED)
+    if "organisation" in want:
+        values["organisation"] = org_facts(org_row(s, org_id=case["organisation_id"]))
+    ref_of: dict[int, str] = {}
+    if want & _NEEDS_GUIDELINES:
+        municipal, bound, ref_of = _guidelines(s, case, cache)
+        values.update(guideline=bound, municipal_guidelines=tuple(municipal.values()))
+    if "agreements" in want:
+        values["agreements"] = _agreements(s, case_id, with_contributions="contributions" in want)
+    for kind, fact in _SIMPLE_FACTS.items():
+        if kind in want:
+            values[kind] = tuple(fact(row, ref_of) for row in _rows(s, kind, case_id))
     return CaseFacts(
         ref=case["ref"],
         state=case["state"],
@@ -119,107 +165,141 @@ def build_facts(s: Connection, case: sa.RowMapping, cache: GuidelineCache) -> Ca
         initiated_by=Initiator(case["initiated_by"]),
         opened_on=case["opened_on"],
         state_entered_on=case["state_entered_on"],
-        organisation=org_facts(org),
         period=case["period"],
         review_round=case["review_round"],
         review_started_on=case["review_started_on"],
         review_rounds_in_period=case["review_rounds_in_period"],
-        guideline=bound,
-        municipal_guidelines=tuple(municipal.values()),
-        meetings=tuple(
-            MeetingFacts(held_on=m["held_on"], joint_challenge=m["joint_challenge"])
-            for m in _rows(s, "meetings", case["id"])
-        ),
-        assessments=tuple(
-            AssessmentFacts(
-                criterion=a["criterion_code"],
-                guideline_ref=ref_of.get(a["guideline_id"], "?"),
-                period=a["period"],
-                verdict=Verdict(a["verdict"]),
-                assessed_by=a["assessed_by"],
+        **values,
+    )
+
+
+# Assessments name their guideline by id; the facts name it by ref, found among these.
+_NEEDS_GUIDELINES = frozenset({"guideline", "municipal_guidelines", "assessments"})
+
+
+def _guidelines(
+    s: Connection, case: sa.RowMapping, cache: GuidelineCache
+) -> tuple[dict[int, Guideline], Guideline | None, dict[int, str]]:
+    """The municipality's guidelines, the bound one, and the ref of each guideline id seen."""
+    municipal = cache.for_municipality(s, case["municipality"])
+    gid = case["guideline_id"]
+    bound = municipal.get(gid) if gid is not None else None
+    if gid is not None and bound is None:
+        bound = cache.by_id(s, gid)
+    ref_of = {i: g.ref for i, g in municipal.items()}
+    if bound is not None:
+        ref_of[gid] = bound.ref
+    return municipal, bound, ref_of
+
+
+def _meeting(m: sa.RowMapping, _ref_of: dict[int, str]) -> MeetingFacts:
+    return MeetingFacts(held_on=m["held_on"], joint_challenge=m["joint_challenge"])
+
+
+def _assessment(a: sa.RowMapping, ref_of: dict[int, str]) -> AssessmentFacts:
+    return AssessmentFacts(
+        criterion=a["criterion_code"],
+        guideline_ref=ref_of.get(a["guideline_id"], "?"),
+        period=a["period"],
+        verdict=Verdict(a["verdict"]),
+        assessed_by=a["assessed_by"],
+    )
+
+
+def _legal_check(c: sa.RowMapping, _ref_of: dict[int, str]) -> LegalCheckFacts:
+    return LegalCheckFacts(
+        period=c["period"],
+        competence=c["competence"],
+        procurement_not_required=c["procurement_not_required"],
+        state_aid_basis=StateAidBasis(c["state_aid_basis"]),
+        no_competition_distortion=c["no_competition_distortion"],
+        rationale=c["rationale"],
+        checked_by=c["checked_by"],
+    )
+
+
+def _decision(d: sa.RowMapping, _ref_of: dict[int, str]) -> DecisionFacts:
+    return DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"])
+
+
+def _review(r: sa.RowMapping, _ref_of: dict[int, str]) -> ReviewFacts:
+    return ReviewFacts(period=r["period"], round=r["round"], held_on=r["held_on"], report_received=r["report_received"])
+
+
+# Fact kinds read from their own table, one value per row, in row order.
+_SIMPLE_FACTS: dict[str, Callable[[sa.RowMapping, dict[int, str]], Any]] = {
+    "meetings": _meeting,
+    "assessments": _assessment,
+    "legal_checks": _legal_check,
+    "decisions": _decision,
+    "reviews": _review,
+}
+
+
+def _agreements(s: Connection, case_id: int, *, with_contributions: bool) -> tuple[AgreementFacts, ...]:
+    rows = _rows(s, "agreements", case_id)
+    contributions: dict[int, list[ContributionFacts]] = {}
+    if with_contributions and rows:
+        for c in _rows(s, "contributions", case_id):
+            contributions.setdefault(c["period"], []).append(
+                ContributionFacts(
+                    party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"]
+                )
             )
-            for a in _rows(s, "assessments", case["id"])
-        ),
-        legal_checks=tuple(
-            LegalCheckFacts(
-                period=c["period"],
-                competence=c["competence"],
-                procurement_not_required=c["procurement_not_required"],
-                state_aid_basis=StateAidBasis(c["state_aid_basis"]),
-                no_competition_distortion=c["no_competition_distortion"],
-                rationale=c["rationale"],
-                checked_by=c["checked_by"],
-            )
-            for c in _rows(s, "legal_checks", case["id"])
-        ),
-        agreements=tuple(
-            AgreementFacts(
-                period=a["period"],
-                start_on=a["start_on"],
-                end_on=a["end_on"],
-                notice_months=a["notice_months"],
-                contributions=tuple(contributions.get(a["period"], ())),
-            )
-            for a in _rows(s, "agreements", case["id"])
-        ),
-        decisions=tuple(
-            DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"])
-            for d in _rows(s, "decisions", case["id"])
-        ),
-        reviews=tuple(
-            ReviewFacts(
-                period=r["period"], round=r["round"], held_on=r["held_on"], report_received=r["report_received"]
-            )
-            for r in _rows(s, "reviews", case["id"])
-        ),
+    return tuple(
+        AgreementFacts(
+            period=a["period"],
+            start_on=a["start_on"],
+            end_on=a["end_on"],
+            notice_months=a["notice_months"],
+            contributions=tuple(contributions.get(a["period"], ()))
+            if with_contributions
+            else NotLoaded("contributions"),
+        )
+        for a in rows
     )
 
 
 def next_case_number(s: Connection, year: int) -> int:
     """The next number of ``year``'s counter (row-locked by the UPDATE until commit)."""
-    bumped = s.execute(
-        sa.update(COUNTERS).where(COUNTERS.c.year == year).values(last=COUNTERS.c.last + 1).returning(COUNTERS.c.last)
-    ).scalar()
+    bumped = s.execute(_BUMP_COUNTER, {"w_year": year}).scalar()
     if bumped is not None:
         return int(bumped)
-    s.execute(sa.insert(COUNTERS).values(year=year, last=1))
+    s.execute(_INSERT_COUNTER, {"year": year, "last": 1})
     return 1
 
 
 def update_case(s: Connection, case: sa.RowMapping, values: dict[str, Any]) -> int:
     """Write ``values`` if the case still has the version we read; return the new version."""
     new_version = int(case["version"]) + 1
-    result = s.execute(
-        sa.update(CASES)
-        .where(CASES.c.id == case["id"], CASES.c.version == case["version"])
-        .values(version=new_version, **values)
-    )
+    params = {**values, "version": new_version, "w_id": case["id"], "w_version": case["version"]}
+    result = s.execute(_UPDATE_CASE, params)
     if result.rowcount != 1:
-        found = s.execute(sa.select(CASES.c.version).where(CASES.c.id == case["id"])).scalar()
+        found = s.execute(_CASE_VERSION, {"case_id": case["id"]}).scalar()
         raise ConcurrentUpdate(case_ref=case["ref"], expected_version=case["version"], found_version=found)
     return new_version
 
 
 def chain_head(s: Connection, ref: str) -> tuple[int, str]:
-    row = s.execute(
-        sa.select(LOG.c.case_seq, LOG.c.hash).where(LOG.c.case_ref == ref).order_by(LOG.c.case_seq.desc()).limit(1)
-    ).first()
+    row = s.execute(_CHAIN_HEAD, {"ref": ref}).first()
     return (0, GENESIS) if row is None else (int(row.case_seq), str(row.hash))
 
 
 def insert_log(s: Connection, rec: LogRecord) -> int:
-    values = rec.hashed_content()
+    return insert_log_content(s, rec.hashed_content(), rec.hash)
+
+
+def insert_log_content(s: Connection, content: Mapping[str, Any], digest: str) -> int:
+    """Insert a record given as its hashed content (``LogRecord.hashed_content``) and hash; its seq."""
+    values = dict(content)
     values["roles"] = json.dumps(values["roles"], ensure_ascii=False)
     values["data"] = json.dumps(values["data"], sort_keys=True, ensure_ascii=False, default=str)
-    return int(s.execute(sa.insert(LOG).values(**values, hash=rec.hash).returning(LOG.c.seq)).scalar_one())
+    values["hash"] = digest
+    return int(s.execute(_INSERT_LOG, values).scalar_one())
 
 
 def cancel_open_timers(s: Connection, case_id: int, now: datetime) -> None:
-    s.execute(
-        sa.update(TIMERS)
-        .where(TIMERS.c.case_id == case_id, TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
-        .values(cancelled_at=now)
-    )
+    s.execute(_CANCEL_TIMERS, {"cancelled_at": now, "w_case_id": case_id})
 
 
 def insert_timers(s: Connection, case_id: int, state: str, timers: Iterable[PlannedTimer], now: datetime) -> None:
@@ -228,7 +308,7 @@ def insert_timers(s: Connection, case_id: int, state: str, timers: Iterable[Plan
         for t in timers
     ]
     if rows:
-        s.execute(sa.insert(TIMERS), rows)
+        s.execute(_INSERT_TIMER, rows)
 
 
 def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:
@@ -246,9 +326,8 @@ def insert_fact(s: Connection, table: str, values: dict[str, Any]) -> int:
 
 
 def ensure_workflow_version(s: Connection, version: str, name: str, content: str, now: datetime) -> None:
-    table = WorkflowVersion.__table__  # type: ignore[attr-defined]
-    if s.execute(sa.select(table.c.version).where(table.c.version == version)).first() is None:
-        s.execute(sa.insert(table).values(version=version, name=name, content=content, loaded_at=now))
+    if s.execute(_WORKFLOW_VERSION, {"w_version": version}).first() is None:
+        s.execute(_INSERT_WORKFLOW_VERSION, {"version": version, "name": name, "content": content, "loaded_at": now})
 
 
 def as_iso(day: date | None) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from iop_workflow.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
+_CALLER_BEGINS = "iop_caller_begins"  # connection info key: the caller sends its own BEGIN
 
 
 def default_sqlite_path() -> Path:
@@ -71,14 +72,16 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # A writing unit of work takes the write lock up front, so its reads and
-        # its version check see the same, latest data and it never fails late
-        # with SQLITE_BUSY_SNAPSHOT; readers stay deferred and never block.
-        write = conn.get_execution_options().get("iop_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    # Every transaction begins with an explicit BEGIN (pysqlite's own implicit BEGIN is deferred
+    # and late), issued where SQLAlchemy begins one. Done in the dialect, not in a "begin"
+    # connection event: any connection event makes SQLAlchemy dispatch events around every
+    # statement, a measurable share of a transition's cost. A unit of work that takes the write
+    # lock up front (Database.write) marks the connection and sends BEGIN IMMEDIATE itself.
+    def do_begin(dbapi_conn: Any) -> None:
+        if not dbapi_conn.info.pop(_CALLER_BEGINS, False):
+            dbapi_conn.driver_connection.execute("BEGIN")
 
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign,assignment]
     return engine
 
 
@@ -88,7 +91,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
-        self._writer = self.engine.execution_options(iop_write=True)
+        self._immediate = self.engine.dialect.name == "sqlite"
 
     @property
     def dialect(self) -> str:
@@ -98,10 +101,22 @@ class Database:
     def write(self) -> Iterator[sa.Connection]:
         """One transaction that commits on success and rolls back on any error.
 
-        Core statements on a Connection: the hot path needs no ORM session.
+        Core statements on a Connection: the hot path needs no ORM session. On SQLite it
+        takes the write lock up front (BEGIN IMMEDIATE), so its reads and its version check
+        see the same, latest data and it never fails late with SQLITE_BUSY_SNAPSHOT;
+        readers stay deferred and never block.
         """
-        with self._guard(), self._writer.begin() as conn:
-            yield conn
+        with self._guard(), self.engine.connect() as conn:
+            if self._immediate:
+                conn.connection.info[_CALLER_BEGINS] = True
+            try:
+                transaction = conn.begin()
+            finally:
+                conn.connection.info.pop(_CALLER_BEGINS, None)
+            with transaction:
+                if self._immediate:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:

@@ -18,6 +18,12 @@ from iop_workflow.store.tables import CriterionRow, GuidelineRow
 G = GuidelineRow.__table__  # type: ignore[attr-defined]
 C = CriterionRow.__table__  # type: ignore[attr-defined]
 
+# Built once (see store/cases.py): executions only bind parameters.
+_BY_MUNICIPALITY = sa.select(G).where(G.c.municipality == sa.bindparam("municipality"))
+_BY_ID = sa.select(G).where(G.c.id == sa.bindparam("gid"))
+_REF_BY_ID = sa.select(G.c.ref).where(G.c.id == sa.bindparam("gid"))
+_CRITERIA = sa.select(C).where(C.c.guideline_id == sa.bindparam("gid")).order_by(C.c.position)
+
 
 def content_hash(g: Guideline) -> str:
     blob = json.dumps(dataclasses.asdict(g), sort_keys=True, default=str, ensure_ascii=False)
@@ -76,6 +82,7 @@ class GuidelineCache:
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[str, Guideline]] = {}
         self._ids: dict[str, int] = {}
+        self._refs: dict[int, str] = {}
         self._lock = threading.Lock()
 
     def id_of(self, ref: str) -> int:
@@ -83,12 +90,22 @@ class GuidelineCache:
         with self._lock:
             return self._ids[ref]
 
+    def ref_of(self, s: Connection, gid: int) -> str:
+        """The ref of guideline row ``gid``: read once, as a row keeps its ref (saving matches on it)."""
+        with self._lock:
+            ref = self._refs.get(gid)
+        if ref is None:
+            ref = str(s.execute(_REF_BY_ID, {"gid": gid}).scalar_one())
+            with self._lock:
+                self._refs[gid] = ref
+        return ref
+
     def for_municipality(self, s: Connection, municipality: str) -> dict[int, Guideline]:
-        rows = s.execute(sa.select(G).where(G.c.municipality == municipality)).mappings().all()
+        rows = s.execute(_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all()
         return {row["id"]: self._get(s, row) for row in rows}
 
     def by_id(self, s: Connection, gid: int) -> Guideline:
-        row = s.execute(sa.select(G).where(G.c.id == gid)).mappings().one()
+        row = s.execute(_BY_ID, {"gid": gid}).mappings().one()
         return self._get(s, row)
 
     def all(self, s: Connection) -> dict[int, Guideline]:
@@ -100,7 +117,7 @@ class GuidelineCache:
             cached = self._by_id.get(row["id"])
         if cached is not None and cached[0] == row["content_hash"]:
             return cached[1]
-        crit = s.execute(sa.select(C).where(C.c.guideline_id == row["id"]).order_by(C.c.position)).mappings()
+        crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
         g = Guideline(
             ref=row["ref"],
             municipality=row["municipality"],
@@ -121,4 +138,5 @@ class GuidelineCache:
         with self._lock:
             self._by_id[row["id"]] = (row["content_hash"], g)
             self._ids[g.ref] = row["id"]
+            self._refs[row["id"]] = g.ref
         return g

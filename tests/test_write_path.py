@@ -1,0 +1,104 @@
+"""The write path's shape: the statements one fire() sends, and how its transaction begins."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from iop_workflow import FakeClock, Iop, TransitionNotAllowed
+from iop_workflow.store import cases as repo
+from iop_workflow.store.engine import Database
+from tests.helpers import add_orgs, open_case, to_assessment
+
+FACT_TABLES = {"organisations", "guidelines", "meetings", "assessments", "legal_checks", "agreements",
+               "contributions", "decisions", "reviews"}  # fmt: skip
+
+
+@contextmanager
+def statements(iop: Iop) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(iop.app.db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(iop.app.db.engine, "before_cursor_execute", on_execute)
+
+
+def tables_read(seen: list[str]) -> set[str]:
+    return {s.split(" FROM ")[1].split()[0] for s in seen if s.startswith("SELECT") and " FROM " in s}
+
+
+def test_a_fire_reads_only_the_facts_its_rules_need(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = open_case(iop)
+    with statements(iop) as seen:
+        iop.fire(ref, "start_dialogue", actor="anna")
+    assert tables_read(seen) & FACT_TABLES == {"organisations"}  # org_eligible
+    with statements(iop) as seen:
+        iop.fire(ref, "decline", actor="anna", reason="Inte aktuellt")
+    assert tables_read(seen) & FACT_TABLES == set()
+    assert tables_read(seen) == {"cases", "transition_log"}  # the case and its chain head
+    if iop.app.db.dialect == "sqlite":
+        assert seen[0] == "BEGIN IMMEDIATE"
+    assert [r["trigger"] for r in iop.history(ref)] == ["open", "start_dialogue", "decline"]
+    assert iop.verify().ok
+
+
+def test_guards_still_see_fresh_facts_of_the_kinds_they_read(iop: Iop) -> None:
+    """A change to the organisation made between two fires is what the next guard sees."""
+    add_orgs(iop)
+    ref = open_case(iop)
+    with iop.app.db.write() as s:
+        s.execute(sa.update(repo.ORGS).where(repo.ORGS.c.org_number == "802479-1322").values(non_profit=False))
+    with pytest.raises(TransitionNotAllowed) as info:
+        iop.fire(ref, "start_dialogue", actor="anna")
+    assert [r.code for r in info.value.reasons] == ["org_profit_motive"]
+    assert [r["trigger"] for r in iop.history(ref)] == ["open"]
+
+
+def test_the_record_names_the_bound_guideline_without_reading_it(iop: Iop, clock: FakeClock) -> None:
+    add_orgs(iop)
+    ref = to_assessment(iop)
+    bound = iop.case(ref)["guideline"]["ref"]
+    with statements(iop) as seen:
+        record = iop.fire(ref, "withdraw", actor="anna", reason="Organisationen drog sig ur")
+    assert record["guideline_ref"] == bound
+    assert "guidelines" not in tables_read(seen)
+    assert iop.history(ref)[-1]["guideline_ref"] == bound
+
+
+def test_sqlite_writes_take_the_lock_up_front_and_reads_are_transactions(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        with db.write() as s:
+            s.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        with db.write() as s:  # holds the write lock before its first statement
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            s.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with db.read() as s:  # a real (deferred) transaction: one snapshot throughout
+            assert s.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1
+            other.execute("INSERT INTO t VALUES (2)")
+            assert s.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1
+        with pytest.raises(RuntimeError), db.write() as s:
+            s.exec_driver_sql("INSERT INTO t VALUES (3)")
+            raise RuntimeError("undo")
+        with db.engine.begin() as conn:  # plain engine transactions begin too, and roll back
+            conn.exec_driver_sql("INSERT INTO t VALUES (4)")
+            assert not other.execute("SELECT count(*) FROM t WHERE x = 4").fetchone()[0]
+        assert sorted(x for (x,) in other.execute("SELECT x FROM t")) == [1, 2, 4]
+        other.close()
+    finally:
+        db.dispose()
