@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from iop_workflow.cli.batch import fire_from_file
 from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.correct_cmd import correct
 from iop_workflow.cli.records import record
 from iop_workflow.cli.render import case_summary, facts_block, history_table, options_block, table, timers_block, tr
 from iop_workflow.domain.values import END_REASONS, Initiator, Verdict
@@ -20,6 +20,7 @@ def case() -> None:
 
 
 case.add_command(record)
+case.add_command(correct)
 
 
 @case.command("open")
@@ -89,7 +90,7 @@ def case_show(state: State, /, *, ref: str) -> None:
         emit_json({**shown, "options": options})
         return
     case_summary(shown, state.lang)
-    facts_block(state.iop.history(ref), state.lang)
+    facts_block(shown["facts"], state.lang)
     timers_block(shown["timers"], state.lang)
     options_block(options, state.lang)
 
@@ -153,6 +154,8 @@ def case_fire(
     if from_file is not None:
         if ref or trigger or reason or end_reason or data or if_version is not None:
             raise click.UsageError("--from-file takes no REF, TRIGGER or other options")
+        from iop_workflow.cli.batch import fire_from_file  # noqa: PLC0415 - only batch runs load it
+
         fire_from_file(state, from_file)
         return
     if not ref or not trigger:

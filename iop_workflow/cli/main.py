@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,11 +12,7 @@ from typing import Any
 import click
 
 from iop_workflow import __version__
-from iop_workflow.cli.admin_cmds import audit, guideline, init, org
-from iop_workflow.cli.cases import case
 from iop_workflow.cli.context import LANGS, State, emit_json
-from iop_workflow.cli.demo import demo
-from iop_workflow.cli.workflow_cmds import workflow
 from iop_workflow.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, DatabaseUnavailable, InternalError, IopError
 
 EXIT_INTERRUPTED = 130
@@ -31,7 +28,41 @@ written to a hash-chained log. Exit status: 0 done, 1 internal error (a bug),
 """
 
 
-@click.group(help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# The commands, each as "module:attribute". A command's module is imported when
+# that command is used (help imports them all), so `iop case show` does not load
+# the code of demo, scheduler, audit, ...
+COMMANDS = {
+    "init": "iop_workflow.cli.admin_cmds:init",
+    "demo": "iop_workflow.cli.demo:demo",
+    "guideline": "iop_workflow.cli.admin_cmds:guideline",
+    "org": "iop_workflow.cli.admin_cmds:org",
+    "case": "iop_workflow.cli.cases:case",
+    "scheduler": "iop_workflow.cli.scheduler_cmds:scheduler",
+    "alerts": "iop_workflow.cli.scheduler_cmds:alerts",
+    "audit": "iop_workflow.cli.audit_cmds:audit",
+    "report": "iop_workflow.cli.report_cmds:report",
+    "workflow": "iop_workflow.cli.workflow_cmds:workflow",
+}
+
+
+class _LazyGroup(click.Group):
+    """The ``iop`` group: loads a command from :data:`COMMANDS` the first time it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            _attach(command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup, help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option("--json", "json_output", is_flag=True, help="Print JSON on stdout (errors too).")
 @click.option("--db", metavar="URL", help="Database URL (default: IOP_DATABASE_URL, the config, or a SQLite file).")
 @click.option("--actor", metavar="NAME", help="Who acts (default: your OS login); recorded in the log.")
@@ -81,11 +112,6 @@ def _attach(command: click.Command) -> None:
             _attach(sub)
     else:
         command.params.extend(_late_options())
-
-
-for command in (init, demo, guideline, org, case, audit, workflow):
-    _attach(command)
-    cli.add_command(command)
 
 
 def _wants_json(state: State, args: Sequence[str]) -> bool:

@@ -6,15 +6,16 @@ import calendar as _cal
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
-
 
 @lru_cache(maxsize=64)
 def _swedish_holidays(year: int) -> frozenset[date]:
     # The SE calendar can list every Sunday as a holiday; weekends are handled
     # by is_working_day, so keep that off. Midsummer, Christmas and New Year's
     # eves are "de facto" holidays: not public by law, but offices are closed.
-    # holidays exports its country classes lazily, which mypy cannot see.
+    # holidays exports its country classes lazily, which mypy cannot see. It is
+    # imported here: reading a case (`iop case show`) never needs the calendar.
+    import holidays  # noqa: PLC0415
+
     table = holidays.SE(years=year, categories=("public", "de_facto"), include_sundays=False)  # type: ignore[attr-defined]
     return frozenset(table.keys())
 

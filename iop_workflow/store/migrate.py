@@ -11,11 +11,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from iop_workflow.store.engine import Database
+from iop_workflow.store.tables import schema_metadata
 
 _HERE = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """The one way into the migrations (env.py reads its connection from here)."""
+    schema_metadata()  # env.py's target_metadata gets the schema-only declarations too
     cfg = Config()
     cfg.set_main_option("script_location", str(_HERE))
     if connection is not None:

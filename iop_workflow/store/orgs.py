@@ -7,8 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from stdnum.exceptions import ValidationError
-from stdnum.se import orgnr
 
 from iop_workflow.errors import InvalidInput
 from iop_workflow.store.tables import Organisation
@@ -18,6 +16,10 @@ ORGS = Organisation.__table__  # type: ignore[attr-defined]
 
 def normalise_org_number(value: object) -> str:
     """``NNNNNN-NNNN`` for a valid Swedish organisation number (Luhn-checked by python-stdnum)."""
+    # Only commands that take an organisation number pay for python-stdnum, not reads.
+    from stdnum.exceptions import ValidationError  # noqa: PLC0415
+    from stdnum.se import orgnr  # noqa: PLC0415
+
     if not isinstance(value, str):
         value = str(value)
     try:
