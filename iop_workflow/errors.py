@@ -108,6 +108,7 @@ class NotFound(IopError):
         "criterion": "Kriteriet",
         "alert": "Larmet",
         "timer": "Bevakningen",
+        "record": "Loggposten",
     }
 
     def __init__(self, *, kind: str, key: str) -> None:
@@ -285,3 +286,32 @@ class DatabaseUnavailable(IopError):
 def _short(value: object, limit: int = 80) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class AccessDenied(IopError):
+    """The actor lacks the role a read of protected data needs (e.g. ``--include-protected``)."""
+
+    code = "access_denied"
+    exit_status = EXIT_NOT_ALLOWED
+
+    def __init__(self, *, actor: str, roles: Sequence[str], action: str, needs: str) -> None:
+        super().__init__(actor, action)
+        self.actor = actor
+        self.roles = tuple(sorted(roles))
+        self.action = action
+        self.needs = needs
+
+    def details(self) -> dict[str, Any]:
+        return {"actor": self.actor, "roles": list(self.roles), "action": self.action, "needs": self.needs}
+
+    def _sv(self) -> str:
+        return (
+            f"{self.actor} (roller: {', '.join(self.roles) or 'inga'}) får inte {self.action}; "
+            f"det kräver rollen {self.needs}. Skyddade uppgifter visas maskerade utan flaggan."
+        )
+
+    def _en(self) -> str:
+        return (
+            f"{self.actor} (roles: {', '.join(self.roles) or 'none'}) may not {self.action}; "
+            f"it needs the role {self.needs}. Without the flag, protected data is shown masked."
+        )

@@ -1,4 +1,9 @@
-"""Recompute every per-case chain and name the first bad record of each."""
+"""Recompute every per-case chain and name the first bad record of each.
+
+With checkpoints, also check each checkpoint's digest and link, and each chain
+against the heads the checkpoints recorded (a removed or shortened chain, a
+rewritten head, a record slipped in behind a checkpoint's back).
+"""
 
 from __future__ import annotations
 
@@ -7,57 +12,89 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iop_workflow.audit.chain import GENESIS, LogRecord
+from iop_workflow.audit.checkpoint import Checkpoint
+from iop_workflow.audit.ledger import LedgerCheck
 
 
 @dataclass(slots=True)
 class ChainReport:
     cases: int = 0
     records: int = 0
+    checkpoints: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    last_checkpoint: dict[str, Any] | None = None
+    digest: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "cases": self.cases, "records": self.records, "problems": self.problems}
+        out = {"ok": self.ok, "cases": self.cases, "records": self.records, "checkpoints": self.checkpoints,
+               "problems": self.problems, "last_checkpoint": self.last_checkpoint}  # fmt: skip
+        if self.digest is not None:
+            out["digest"] = self.digest
+        return out
 
 
-def verify_chains(records: Iterable[LogRecord], states: Mapping[str, str]) -> ChainReport:
+def verify_chains(
+    records: Iterable[LogRecord],
+    states: Mapping[str, str],
+    checkpoints: Iterable[Checkpoint] = (),
+    *,
+    only_case: str | None = None,
+    digest: str | None = None,
+) -> ChainReport:
     """Check records (grouped by case, in case_seq order) and each case's stored state.
 
-    ``states`` maps every case ref in the database to its stored state: a case
-    with no records, or whose state differs from its last record, is a problem.
+    ``states`` maps every case ref in scope to its stored state: a case with no
+    records, or whose state differs from its last record, is a problem.
+    ``checkpoints`` (oldest first) are checked, then the records against them;
+    ``digest``, when given, must be one of the checkpoints' digests.
     """
     report = ChainReport()
+    ledger = LedgerCheck(only_case)
+    for cp in checkpoints:
+        ledger.add(cp)
+    if digest is not None:
+        ledger.check_digest(digest)
+        report.digest = {"digest": digest, "checkpoint": ledger.digests.get(digest)}
+    report.problems.extend(ledger.problems)
     heads: dict[str, LogRecord] = {}
     broken: set[str] = set()
     for rec in records:
         report.records += 1
         prev = heads.get(rec.case_ref)
-        if rec.case_ref not in broken:
-            problem = _check(rec, prev)
-            if problem:
-                broken.add(rec.case_ref)
-                report.problems.append(problem)
+        problem = _check(rec, prev) or ledger.record(rec)
+        if problem and rec.case_ref not in broken:
+            broken.add(rec.case_ref)
+            report.problems.append(problem)
         heads[rec.case_ref] = rec
+    report.problems.extend(_state_problems(heads, states, broken))
+    report.problems.extend(ledger.finish(broken | {p["case_ref"] for p in report.problems if p.get("case_ref")}))
+    report.cases = len(states.keys() | heads.keys())
+    report.checkpoints = ledger.count
+    if ledger.last is not None:
+        report.last_checkpoint = {"seq": ledger.last.seq, "at": ledger.last.at, "digest": ledger.last.digest}
+    return report
+
+
+def _state_problems(
+    heads: Mapping[str, LogRecord], states: Mapping[str, str], broken: set[str]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for ref, state in states.items():
         last = heads.get(ref)
         if last is None:
-            report.problems.append({"case_ref": ref, "seq": None, "problem": "case has no log records"})
+            out.append({"case_ref": ref, "seq": None, "field": "chain", "problem": "case has no log records"})
         elif ref not in broken and last.to_state != state:
-            report.problems.append(
-                {
-                    "case_ref": ref,
-                    "seq": last.seq,
-                    "problem": f"stored state {state!r} differs from the last record's to_state "
-                    f"{last.to_state!r}",
-                }
-            )
-    for ref in heads.keys() - states.keys():
-        report.problems.append({"case_ref": ref, "seq": None, "problem": "records for a case that does not exist"})
-    report.cases = len(states.keys() | heads.keys())
-    return report
+            out.append({
+                "case_ref": ref, "seq": last.seq, "case_seq": last.case_seq, "field": "to_state",
+                "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
+            })  # fmt: skip
+    for ref in sorted(heads.keys() - states.keys()):
+        out.append({"case_ref": ref, "seq": None, "field": "case", "problem": "records for a case that does not exist"})
+    return out
 
 
 def _check(rec: LogRecord, prev: LogRecord | None) -> dict[str, Any] | None:
@@ -72,4 +109,7 @@ def _check(rec: LogRecord, prev: LogRecord | None) -> dict[str, Any] | None:
         return {**where, "field": "from_state", "problem": f"previous record ended in {prev.to_state!r}"}
     if rec.compute_hash() != rec.hash:
         return {**where, "field": "hash", "problem": "content does not match its hash"}
+    if prev is not None and rec.seq is not None and prev.seq is not None and rec.seq <= prev.seq:
+        return {**where, "field": "seq", "problem": f"out of order: after seq {prev.seq} of case_seq {prev.case_seq}"}
     return None
+

@@ -10,7 +10,6 @@ import click
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table, tr, yes_no
 from iop_workflow.domain.values import LegalForm
-from iop_workflow.errors import EXIT_INTEGRITY
 
 
 @click.command()
@@ -173,40 +172,3 @@ def org_show(state: State, /, *, org_number: str) -> None:
         return
     for key, value in found.items():
         click.echo(f"{key}: {'' if value is None else value}")
-
-
-# -- audit ------------------------------------------------------------------------
-@click.group()
-def audit() -> None:
-    """The hash-chained transition log."""
-
-
-@audit.command("verify")
-@pass_state
-def audit_verify(state: State) -> None:
-    """Recompute every case's chain; exit 7 and name the first bad record if one is broken."""
-    report = state.iop.verify().as_dict()
-    if state.json:
-        emit_json(report)
-    elif report["ok"]:
-        click.echo(
-            state.say(
-                f"Granskningsloggen är intakt: {report['cases']} ärenden, {report['records']} poster.",
-                f"The audit log is intact: {report['cases']} cases, {report['records']} records.",
-            )
-        )
-    else:
-        click.echo(
-            state.say(
-                f"Granskningsloggen är INTE intakt: {len(report['problems'])} fel "
-                f"({report['cases']} ärenden, {report['records']} poster).",
-                f"The audit log is NOT intact: {len(report['problems'])} problem(s) "
-                f"({report['cases']} cases, {report['records']} records).",
-            )
-        )
-        for problem in report["problems"]:
-            where = f"{problem.get('case_ref')} #{problem.get('case_seq', problem.get('seq'))}"
-            field = f" [{problem['field']}]" if problem.get("field") else ""
-            click.echo(f"  - {where}{field}: {problem['problem']}")
-    if not report["ok"]:
-        raise click.exceptions.Exit(EXIT_INTEGRITY)

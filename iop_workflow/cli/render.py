@@ -153,18 +153,18 @@ def fact_details(record: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in body.items() if v not in (None, ""))
 
 
-def fact_line(record: Mapping[str, Any]) -> str:
-    kind = str(record["trigger"]).removeprefix("record:")
-    return f"{str(record['at'])[:10]}  {kind:<13} {fact_details(record)}  ({record['actor']})"
-
-
-def facts_block(history: Sequence[Mapping[str, Any]], lang: str) -> None:
-    facts = [r for r in history if str(r["trigger"]).startswith("record:")]
+def facts_block(facts: Sequence[Mapping[str, Any]], lang: str) -> None:
+    """The recorded facts of ``case show`` (its ``facts``), corrected values marked with what they replaced."""
     click.echo(f"\n{tr('facts', lang)}:")
     if not facts:
         click.echo(f"  {tr('no_facts', lang)}")
-    for record in facts:
-        click.echo(f"  {fact_line(record)}")
+    for fact in facts:
+        values = ", ".join(f"{k}={v}" for k, v in fact["values"].items() if v not in (None, ""))
+        click.echo(f"  #{fact['entry']:<3} {str(fact['at'])[:10]}  {fact['kind']:<13} {values}  ({fact['actor']})")
+        for field, fix in fact.get("corrections", {}).items():
+            word = "rättad" if lang != "en" else "corrected"
+            who = f"#{fix['entry']}, {fix['by']}: {fix['reason']}"
+            click.echo(f"        {field}: {word} {fix['from']} -> {fix['to']} ({who})")
 
 
 def history_table(records: Sequence[Mapping[str, Any]], lang: str, labels: Mapping[str, str]) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from iop_workflow.audit.chain import record_from_row
-from iop_workflow.audit.verify import ChainReport, verify_chains
+from iop_workflow.audit.verify import ChainReport
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import LegalForm
 from iop_workflow.errors import NotFound
@@ -120,10 +119,7 @@ def org(app: App, org_number: str) -> dict[str, Any]:
 
 
 def verify(app: App) -> ChainReport:
-    """Recompute every chain and compare each case's state with its last record."""
-    with app.db.read() as s:
-        states = {r.ref: r.state for r in s.execute(sa.select(repo.CASES.c.ref, repo.CASES.c.state))}
-        rows = s.execute(
-            sa.select(repo.LOG).order_by(repo.LOG.c.case_ref, repo.LOG.c.case_seq).execution_options(yield_per=2000)
-        ).mappings()
-        return verify_chains((record_from_row(r) for r in rows), states)
+    """Recompute every chain and checkpoint; compare each case's state with its last record."""
+    from iop_workflow.service import audit  # noqa: PLC0415
+
+    return audit.verify(app)

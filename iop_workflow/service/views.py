@@ -45,8 +45,11 @@ def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail
 
 
 def show(app: App, ref: str, lang: str) -> dict[str, Any]:
+    """A case with its recorded facts (``facts``: corrected values, and the corrections made)."""
+    from iop_workflow.service.corrections import recorded_facts  # noqa: PLC0415 - only `case show` needs it
+
     with app.db.read() as s:
-        return case_dict(app, s, repo.case_row(s, ref), lang)
+        return {**case_dict(app, s, repo.case_row(s, ref), lang), "facts": recorded_facts(s, ref)}
 
 
 def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, Any]]:

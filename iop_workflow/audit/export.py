@@ -1,0 +1,60 @@
+"""The export formats of the transition log: JSON lines (the audit stream's shape) and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from iop_workflow.audit.chain import canonical_json
+
+SCHEMA_FILE = "record.schema.json"
+CSV_FIELDS = (
+    "seq", "case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger", "from_state",
+    "to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash", "masked",
+)  # fmt: skip
+
+
+def stream_dict(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as the audit stream carries it: the log fields plus ``event``."""
+    return {"event": "transition", **record}
+
+
+def jsonl_line(record: Mapping[str, Any]) -> str:
+    """One line, byte for byte what the structlog sink writes for the same record."""
+    return json.dumps(stream_dict(record), sort_keys=True, ensure_ascii=False)
+
+
+def csv_header() -> str:
+    return _csv_line(CSV_FIELDS)
+
+
+def csv_line(record: Mapping[str, Any]) -> str:
+    cells = []
+    for name in CSV_FIELDS:
+        value = record.get(name)
+        if name in ("roles", "data"):
+            cells.append(canonical_json(value))
+        elif name == "masked":
+            cells.append("true" if value else "")
+        else:
+            cells.append("" if value is None else str(value))
+    return _csv_line(cells)
+
+
+def _csv_line(cells: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+@cache
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema of a record (shipped as ``iop_workflow/audit/record.schema.json``)."""
+    text = resources.files("iop_workflow.audit").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

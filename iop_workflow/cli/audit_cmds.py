@@ -1,0 +1,151 @@
+"""``iop audit``: verify, checkpoint, export."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
+
+PROGRESS_FROM = 10_000  # records: below this an export is quick and needs no progress line
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained transition log: verify, checkpoint, export."""
+
+
+@audit.command("verify")
+@click.option("--case", "case_ref", metavar="REF", help="Only this case's chain (checkpoints are checked too).")
+@click.option("--digest", metavar="HEX", help="A checkpoint digest kept outside the database: it must still match.")
+@pass_state
+def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None) -> None:
+    """Recompute every chain and checkpoint; exit 7 and name the first bad record of each broken chain."""
+    report = state.iop.verify(case=case_ref, digest=digest).as_dict()
+    if state.json:
+        emit_json(report)
+    elif report["ok"]:
+        click.echo(
+            state.say(
+                f"Granskningsloggen är intakt: {report['cases']} ärenden, {report['records']} poster, "
+                f"{report['checkpoints']} kontrollpunkter.",
+                f"The audit log is intact: {report['cases']} cases, {report['records']} records, "
+                f"{report['checkpoints']} checkpoints.",
+            )
+        )
+        if digest is not None:
+            seq = report["digest"]["checkpoint"]
+            click.echo(state.say(f"Kontrollsumman stämmer med kontrollpunkt {seq}.",
+                                 f"The digest matches checkpoint {seq}."))  # fmt: skip
+    else:
+        _problems(state, report)
+    if not report["ok"]:
+        raise click.exceptions.Exit(EXIT_INTEGRITY)
+
+
+def _problems(state: State, report: dict[str, Any]) -> None:
+    click.echo(
+        state.say(
+            f"Granskningsloggen är INTE intakt: {len(report['problems'])} fel "
+            f"({report['cases']} ärenden, {report['records']} poster, {report['checkpoints']} kontrollpunkter).",
+            f"The audit log is NOT intact: {len(report['problems'])} problem(s) "
+            f"({report['cases']} cases, {report['records']} records, {report['checkpoints']} checkpoints).",
+        )
+    )
+    for problem in report["problems"]:
+        if problem.get("case_ref"):
+            where = f"{problem['case_ref']} #{problem.get('case_seq') or problem.get('seq') or '-'}"
+        else:
+            where = f"{state.say('kontrollpunkt', 'checkpoint')} {problem.get('checkpoint')}"
+        field = f" [{problem['field']}]" if problem.get("field") else ""
+        click.echo(f"  - {where}{field}: {problem['problem']}")
+
+
+@audit.command("checkpoint")
+@pass_state
+def audit_checkpoint(state: State) -> None:
+    """Verify the log, then append a checkpoint over every chain head; prints its digest to file outside."""
+    cp = state.iop.checkpoint(actor=state.actor).as_dict()
+    if state.json:
+        emit_json(cp)
+        return
+    click.echo(
+        state.say(
+            f"Kontrollpunkt {cp['seq']}: {cp['cases']} ärenden, {cp['records']} poster. "
+            "Diarieför kontrollsumman:",
+            f"Checkpoint {cp['seq']}: {cp['cases']} cases, {cp['records']} records. File the digest:",
+        )
+    )
+    click.echo(cp["digest"])
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--since", metavar="DATE", help="From this local date (inclusive).")
+@click.option("--until", metavar="DATE", help="To this local date (inclusive).")
+@click.option("--case", "case_ref", metavar="REF", help="Only this case.")
+@click.option("--output", metavar="FILE", help="Write to FILE (replaced whole at the end) instead of stdout.")
+@click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
+@pass_state
+def audit_export(
+    state: State, /, *, fmt: str, since: str | None, until: str | None, case_ref: str | None,
+    output: str | None, include_protected: bool,
+) -> None:  # fmt: skip
+    """Stream the log's records in seq order (JSON lines in the audit stream's shape, or CSV)."""
+    from iop_workflow.audit.export import csv_header, csv_line, jsonl_line  # noqa: PLC0415
+
+    export = state.iop.export(since=since, until=until, case=case_ref, include_protected=include_protected,
+                              actor=state.actor)  # fmt: skip
+    total = export.count() if sys.stderr.isatty() else None
+    records = _with_progress(export, total) if total is not None and total >= PROGRESS_FROM else export
+    lines: Iterable[str] = (csv_line(r) if fmt == "csv" else jsonl_line(r) + "\n" for r in records)
+    header = csv_header() if fmt == "csv" else ""
+    if output is None:
+        _write(sys.stdout, header, lines)
+        sys.stdout.flush()
+        return
+    count = _to_file(Path(output), header, lines)
+    summary = {"output": output, "format": fmt, "records": count}
+    if state.json:
+        emit_json(summary)
+    else:
+        click.echo(state.say(f"{count} poster skrivna till {output}.", f"{count} records written to {output}."))
+
+
+def _write(stream: IO[str], header: str, lines: Iterable[str]) -> int:
+    stream.write(header)
+    count = 0
+    for line in lines:
+        stream.write(line)
+        count += 1
+    return count
+
+
+def _to_file(path: Path, header: str, lines: Iterable[str]) -> int:
+    partial = path.with_name(path.name + ".partial")
+    try:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInput(field="output", value=str(path), problem_sv=f"kan inte skrivas ({exc.strerror})",
+                           problem_en=f"cannot be written ({exc.strerror})") from None  # fmt: skip
+    try:
+        with handle:
+            count = _write(handle, header, lines)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
+
+
+def _with_progress(records: Iterable[dict[str, Any]], total: int) -> Iterable[dict[str, Any]]:
+    """The records, with a progress line on stderr (only used when stderr is a terminal)."""
+    for done, record in enumerate(records, start=1):
+        yield record
+        if done % 5000 == 0 or done == total:
+            click.echo(f"\r  {done:,} / {total:,} ({100 * done // max(total, 1)} %)", err=True, nl=done == total)

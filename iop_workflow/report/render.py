@@ -1,0 +1,64 @@
+"""Rendering report rows as Markdown or CSV (pure: rows in, text out)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Column = tuple[str, str, str]  # (key, Swedish heading, English heading)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def markdown_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]], lang: str) -> str:
+    heads = [en if lang == "en" else sv for _, sv, en in columns]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for row in rows:
+        cells = [_cell(row.get(key)).replace("|", "\\|").replace("\n", " ") for key, _, _ in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([key for key, _, _ in columns])
+    for row in rows:
+        writer.writerow([_cell(row.get(key)) for key, _, _ in columns])
+    return buffer.getvalue()
+
+
+REGISTER_COLUMNS: tuple[Column, ...] = (
+    ("municipality", "Kommun", "Municipality"),
+    ("organisation", "Organisation", "Organisation"),
+    ("org_number", "Org.nr", "Org. no."),
+    ("title", "Verksamhet", "Activity"),
+    ("committee", "Ansvarig nämnd", "Responsible committee"),
+    ("unit", "Förvaltning", "Unit"),
+    ("start_on", "Från", "From"),
+    ("end_on", "Till", "To"),
+    ("state", "Läge", "State"),
+    ("contact_name", "Kontaktperson", "Contact"),
+    ("contact_email", "E-post", "E-mail"),
+    ("contact_phone", "Telefon", "Phone"),
+    ("address", "Adress", "Address"),
+    ("ref", "Ärende", "Case"),
+)
+
+
+def register_markdown(rows: Sequence[Mapping[str, Any]], lang: str) -> str:
+    title = "Förteckning över idéburna offentliga partnerskap"
+    if lang == "en":
+        title = "Public register of IOP partnerships"
+    if not rows:
+        empty = "No partnerships." if lang == "en" else "Inga partnerskap."
+        return f"# {title}\n\n{empty}\n"
+    return f"# {title}\n\n" + markdown_table(REGISTER_COLUMNS, rows, lang)
+
+
+def register_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    return csv_table(REGISTER_COLUMNS, rows)

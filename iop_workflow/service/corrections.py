@@ -1,0 +1,148 @@
+"""Correcting a recorded fact: never an edit, always a new logged correction.
+
+The fact's row stays as it was; a ``corrections`` row and a ``record:correction``
+log record (in the case's chain) say which field of which recorded fact now
+reads what, who said so and why. Views and reports read facts through them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from iop_workflow.audit.chain import LogRecord, record_from_row
+from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, TransitionNotAllowed, Unmet
+from iop_workflow.service import correctable, validate
+from iop_workflow.service.changes import record_fact
+from iop_workflow.service.context import Actor, App
+from iop_workflow.service.records import RULES
+from iop_workflow.store import cases as repo
+from iop_workflow.store import corrections as store
+
+
+def correct(
+    app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, field: str, value: object, reason: str
+) -> LogRecord:
+    """Correct ``field`` of the fact recorded by log entry ``entry`` (its ``case_seq``) of case ``ref``.
+
+    Raises InvalidInput (unknown kind or field, a bad value, the value it already has,
+    an entry that recorded another kind), NotFound (case or entry) and
+    TransitionNotAllowed (the actor may not record that kind of fact).
+    """
+    spec = correctable.spec(kind, field)
+    new = spec.parse(field, value)
+    reason = validate.text("reason", reason, max_len=4000)
+    number = validate.whole("entry", entry, low=1, high=2_000_000_000)
+    table = correctable.FACTS[kind][0]
+    with app.db.write() as s:
+        case = repo.case_row(s, ref)
+        _admit(actor, case, kind)
+        target = _entry(s, ref, number, kind)
+        fact = _fact_row(s, case, table, kind, target)
+        fixes = store.latest(s, kind, [fact["id"]]).get(fact["id"], {})
+        current = fixes.get(field, correctable.as_json(fact[field]))
+        if current == new:
+            raise InvalidInput(field="value", value=value, problem_sv=f"{field} har redan det värdet",
+                               problem_en=f"{field} already has that value")  # fmt: skip
+        _consistent(kind, correctable.corrected(kind, fact, {**fixes, field: new}))
+        data = {"correction": {
+            "kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"], "field": field,
+            "from": current, "to": new,
+        }}  # fmt: skip
+        record = record_fact(app, s, case, actor=actor, kind="correction", data=data, guideline_ref=None,
+                             reason=reason)  # fmt: skip
+        store.insert(s, {
+            "case_id": case["id"], "case_ref": ref, "fact_kind": kind, "fact_id": fact["id"],
+            "corrects_case_seq": number, "field": field, "old_value": current, "new_value": new,
+            "reason": reason, "log_seq": record.seq, "corrected_by": actor.name, "corrected_at": app.clock.now(),
+        })  # fmt: skip
+    app.sink.emit(record)
+    return record
+
+
+def _admit(actor: Actor, case: sa.RowMapping, kind: str) -> None:
+    roles = RULES[kind].roles | {"admin"}
+    if actor.roles & roles:
+        return
+    needs = ", ".join(sorted(roles))
+    raise TransitionNotAllowed(case_ref=case["ref"], trigger="record:correction", state=case["state"], reasons=[
+        Unmet(code="role_not_allowed", sv=f"{actor.name} får inte rätta {kind}; det kräver någon av: {needs}",
+              en=f"{actor.name} may not correct a {kind}; it needs one of: {needs}"),
+    ])  # fmt: skip
+
+
+def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
+    row = s.execute(
+        sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref, repo.LOG.c.case_seq == number)
+    ).mappings().first()
+    if row is None:
+        raise NotFound(kind="record", key=f"{ref} #{number}")
+    rec = record_from_row(row)
+    if rec.trigger != f"record:{kind}":
+        raise InvalidInput(
+            field="entry", value=number, problem_sv=f"post #{number} är {rec.trigger}, inte record:{kind}",
+            problem_en=f"entry #{number} is {rec.trigger}, not record:{kind}",
+        )  # fmt: skip
+    return rec
+
+
+def _fact_row(s: Connection, case: sa.RowMapping, table: str, kind: str, target: LogRecord) -> sa.RowMapping:
+    """The fact row a ``record:<kind>`` entry wrote: the n-th such entry wrote the n-th such row.
+
+    Both are written in one transaction, one each, and a case's writes are
+    serialised by its version check, so their orders agree.
+    """
+    ordinal = s.execute(
+        sa.select(sa.func.count()).select_from(repo.LOG).where(
+            repo.LOG.c.case_ref == case["ref"], repo.LOG.c.trigger == f"record:{kind}",
+            repo.LOG.c.case_seq <= target.case_seq,
+        )
+    ).scalar_one()  # fmt: skip
+    facts = repo._T[table]
+    row = s.execute(
+        sa.select(facts).where(facts.c.case_id == case["id"]).order_by(facts.c.id).offset(ordinal - 1).limit(1)
+    ).mappings().first()
+    if row is None:
+        raise IntegrityError(problems=[{"case_ref": case["ref"], "case_seq": target.case_seq, "field": "fact",
+                                        "problem": f"no {table} row for this record:{kind} entry"}])  # fmt: skip
+    return row
+
+
+def _consistent(kind: str, fact: dict[str, Any]) -> None:
+    if kind == "agreement" and fact["end_on"] <= fact["start_on"]:
+        start, end = fact["start_on"], fact["end_on"]
+        raise InvalidInput(
+            field="value", value=str(end),
+            problem_sv=f"slutdatum {end} ligger inte efter startdatum {start}",
+            problem_en=f"end date {end} is not after start date {start}",
+        )  # fmt: skip
+
+
+def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
+    """The case's recorded facts as logged, with every correction applied and listed."""
+    rows = s.execute(
+        sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref, repo.LOG.c.trigger.like("record:%"))
+        .order_by(repo.LOG.c.case_seq)
+    ).mappings().all()  # fmt: skip
+    entry_of = {r["seq"]: r["case_seq"] for r in rows}
+    fixes: dict[int, dict[str, Any]] = {}
+    for c in store.for_case(s, ref):
+        fixes.setdefault(c["corrects_case_seq"], {})[c["field"]] = {
+            "from": c["old_value"], "to": c["new_value"], "entry": entry_of.get(c["log_seq"]),
+            "by": c["corrected_by"], "reason": c["reason"],
+        }  # fmt: skip
+    out = []
+    for row in rows:
+        rec = record_from_row(row)
+        kind = rec.trigger.removeprefix("record:")
+        if kind == "correction":
+            continue
+        body = rec.data.get(kind.replace("-", "_"), {})
+        values = dict(body) if isinstance(body, dict) else {"value": body}
+        mine = fixes.get(rec.case_seq, {})
+        values.update({field: c["to"] for field, c in mine.items()})
+        out.append({"kind": kind, "entry": rec.case_seq, "at": rec.at, "actor": rec.actor, "values": values,
+                    "corrections": mine})  # fmt: skip
+    return out

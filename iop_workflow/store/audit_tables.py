@@ -1,0 +1,71 @@
+"""Tables of the audit trail beside the transition log: checkpoints, corrections, access events.
+
+All three are append-only like ``transition_log``: migration 0002 installs the
+triggers that refuse UPDATE and DELETE on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field
+
+from iop_workflow.store.tables import _TS, _Table
+
+
+class CheckpointRow(_Table, table=True):
+    """A ledger digest: every case's chain head, chained to the previous checkpoint."""
+
+    __tablename__ = "checkpoints"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: str = Field(max_length=32)
+    actor: str = Field(max_length=100)
+    cases: int
+    records: int
+    max_seq: int
+    heads: str  # canonical JSON: [[case_ref, case_seq, hash], ...] sorted by case_ref
+    prev_digest: str = Field(max_length=64, unique=True)  # unique: the checkpoints never fork
+    digest: str = Field(max_length=64, unique=True)
+
+
+class CorrectionRow(_Table, table=True):
+    """A logged correction of one field of one recorded fact; the fact's row is never changed."""
+
+    __tablename__ = "corrections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    case_ref: str = Field(max_length=40)
+    fact_kind: str = Field(max_length=20)
+    fact_id: int
+    corrects_case_seq: int  # the record:<kind> log record of the fact
+    field: str = Field(max_length=60)
+    old_value: str  # JSON
+    new_value: str  # JSON
+    reason: str
+    log_seq: int  # the record:correction log record
+    corrected_by: str = Field(max_length=100)
+    corrected_at: datetime = Field(sa_type=_TS)
+
+
+class AccessEventRow(_Table, table=True):
+    """Someone read protected data (``--include-protected``)."""
+
+    __tablename__ = "access_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: str = Field(max_length=32, index=True)
+    actor: str = Field(max_length=100)
+    os_user: str | None = Field(default=None, max_length=100)
+    roles: str  # JSON array
+    source: str = Field(max_length=20)
+    action: str = Field(max_length=60)
+    scope: str  # JSON object: the command's parameters
+    include_protected: bool
+
+
+CHECKPOINTS = CheckpointRow.__table__  # type: ignore[attr-defined]
+CORRECTIONS = CorrectionRow.__table__  # type: ignore[attr-defined]
+ACCESS_EVENTS = AccessEventRow.__table__  # type: ignore[attr-defined]
+APPEND_ONLY = ("checkpoints", "corrections", "access_events")

@@ -1,0 +1,76 @@
+"""Playing the attacker: drop the append-only triggers inside a transaction and change the log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from iop_workflow import Iop
+from iop_workflow.audit.chain import GENESIS, LogRecord, record_from_row, seal
+
+_SQLITE = ("transition_log_no_update", "transition_log_no_delete", "checkpoints_no_update", "checkpoints_no_delete")
+
+
+def drop_guards(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        for name in _SQLITE:
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS transition_log_no_change ON transition_log")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS checkpoints_no_change ON checkpoints")
+
+
+@contextmanager
+def attacker(iop: Iop, *, commit: bool = True) -> Iterator[Connection]:
+    """A connection with the log's guards dropped; committed (guards gone for good) or rolled back."""
+    with iop.app.db.engine.connect() as conn:
+        tx = conn.begin()
+        drop_guards(conn)
+        try:
+            yield conn
+        finally:
+            if commit:
+                tx.commit()
+            else:
+                tx.rollback()
+
+
+def records(conn: Connection, ref: str) -> list[LogRecord]:
+    rows = conn.execute(sa.text("SELECT * FROM transition_log WHERE case_ref = :r ORDER BY case_seq"), {"r": ref})
+    return [record_from_row(r) for r in rows.mappings()]
+
+
+def insert(conn: Connection, rec: LogRecord) -> None:
+    values = rec.hashed_content()
+    values.update(roles=json.dumps(values["roles"]), data=json.dumps(values["data"]), hash=rec.hash)
+    if rec.seq is not None:
+        values["seq"] = rec.seq
+    cols = ", ".join(values)
+    conn.execute(sa.text(f"INSERT INTO transition_log ({cols}) VALUES ({', '.join(':' + c for c in values)})"), values)
+
+
+def forge_next(conn: Connection, ref: str, **changes: object) -> LogRecord:
+    """A perfectly chained record after the case's last one (the attacker knows the algorithm)."""
+    last = records(conn, ref)[-1]
+    draft = replace(last, case_seq=last.case_seq + 1, prev_hash=last.hash or GENESIS, from_state=last.to_state,
+                    trigger="record:meeting", actor="mallory", data={"meeting": {"held_on": "2026-01-01"}},
+                    seq=None, hash="")  # fmt: skip
+    return seal(replace(draft, **changes))  # type: ignore[arg-type]
+
+
+def rechain(conn: Connection, ref: str, start: int, **changes: object) -> None:
+    """Rewrite record ``start`` of the chain and recompute every hash after it (a careful attacker)."""
+    chain = records(conn, ref)
+    prev = chain[start - 2].hash if start > 1 else GENESIS
+    for rec in chain[start - 1 :]:
+        new = seal(replace(rec, prev_hash=prev, **(changes if rec.case_seq == start else {})))  # type: ignore[arg-type]
+        conn.execute(
+            sa.text("UPDATE transition_log SET actor = :a, prev_hash = :p, hash = :h WHERE seq = :s"),
+            {"a": new.actor, "p": new.prev_hash, "h": new.hash, "s": rec.seq},
+        )
+        prev = new.hash

@@ -1,0 +1,90 @@
+"""Corrections are new logged records; the recorded facts stay as they were (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from iop_workflow import Iop
+from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
+from tests.helpers import add_orgs, to_signed
+
+
+def entry(iop: Iop, ref: str, trigger: str, nth: int = 0) -> int:
+    return int([r for r in iop.history(ref) if r["trigger"] == trigger][nth]["case_seq"])
+
+
+def test_a_correction_is_logged_shown_and_leaves_the_fact_row(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    decision = entry(iop, ref, "record:decision")
+    logged = iop.correct(ref, "decision", decision, field="decided_on", value="2026-01-09",
+                         reason="Protokollet visar 9 januari", actor="anna")  # fmt: skip
+    assert logged["trigger"] == "record:correction" and logged["reason"] == "Protokollet visar 9 januari"
+    fix = logged["data"]["correction"]
+    assert (fix["kind"], fix["entry"], fix["field"], fix["from"], fix["to"]) == (
+        "decision", decision, "decided_on", "2026-01-12", "2026-01-09")
+    original = next(r for r in iop.history(ref) if r["case_seq"] == decision)
+    assert fix["entry_hash"] == original["hash"]
+    assert original["data"]["decision"]["decided_on"] == "2026-01-12"  # history shows both
+    shown = next(f for f in iop.case(ref)["facts"] if f["entry"] == decision)
+    assert shown["values"]["decided_on"] == "2026-01-09"
+    assert shown["corrections"]["decided_on"]["entry"] == logged["case_seq"]
+    with iop.app.db.engine.connect() as conn:
+        assert str(conn.execute(sa.text("SELECT decided_on FROM decisions")).scalar_one()) == "2026-01-12"
+    assert iop.verify().ok
+
+
+def test_a_second_correction_of_the_same_field_starts_from_the_corrected_value(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    money = entry(iop, ref, "record:contribution")
+    iop.correct(ref, "contribution", money, field="amount", value="350000", reason="Fel belopp", actor="anna")
+    again = iop.correct(ref, "contribution", money, field="amount", value="360 000", reason="Igen", actor="anna")
+    assert (again["data"]["correction"]["from"], again["data"]["correction"]["to"]) == ("350000.00", "360000.00")
+    agreement = entry(iop, ref, "record:agreement")
+    iop.correct(ref, "agreement", agreement, field="end_on", value="2027-12-31", reason="Ett år kortare", actor="anna")
+    assert iop.register()[0]["end_on"] == "2027-12-31"
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "error"),
+    [
+        ("decision", "colour", "x", InvalidInput),  # unknown field
+        ("decision", "decided_on", "2026-02-30", InvalidInput),  # impossible date
+        ("decision", "decided_on", "2026-01-12", InvalidInput),  # already that value
+        ("meeting", "held_on", "2026-01-01", InvalidInput),  # the entry is a decision, not a meeting
+        ("agreement", "end_on", "2020-01-01", InvalidInput),  # end before start (entry resolved below)
+    ],
+)
+def test_bad_corrections_write_nothing(iop: Iop, kind: str, field: str, value: str, error: type[Exception]) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    which = entry(iop, ref, "record:agreement" if kind == "agreement" else "record:decision")
+    before = iop.history(ref)
+    with pytest.raises(error):
+        iop.correct(ref, kind, which, field=field, value=value, reason="x", actor="anna")
+    assert iop.history(ref) == before
+
+
+def test_refusals_name_what_is_wrong(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    with pytest.raises(NotFound):
+        iop.correct(ref, "decision", 999, field="body", value="KS", reason="x", actor="anna")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        iop.correct(ref, "agreement", entry(iop, ref, "record:agreement"), field="purpose", value="x", reason="x",
+                    actor="eva")  # fmt: skip
+    assert refused.value.reasons[0].code == "role_not_allowed"
+    with pytest.raises(InvalidInput):
+        iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="KS", reason=" ",
+                    actor="anna")  # fmt: skip
+
+
+def test_corrections_are_append_only(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="KS", reason="x", actor="anna")
+    for sql in ("UPDATE corrections SET new_value = '\"x\"'", "DELETE FROM corrections"):
+        with pytest.raises(sa.exc.DBAPIError), iop.app.db.engine.begin() as conn:
+            conn.execute(sa.text(sql))
