@@ -16,19 +16,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iop_workflow.audit.sink import AuditSink
-from iop_workflow.audit.verify import ChainReport
 from iop_workflow.clock import Clock, SystemClock
 from iop_workflow.domain.definition import WorkflowDefinition
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.machine import Engine
 from iop_workflow.resources import shipped_definition
-from iop_workflow.service import admin, records, views, workflow
+from iop_workflow.service import views, workflow
 from iop_workflow.service.context import Actor, App, audit_path
 from iop_workflow.settings import Settings, load_settings
 from iop_workflow.store.engine import Database, default_sqlite_path
+
+# Reads (case, options, history) need views and workflow only; every other service
+# module is imported by the method that uses it, so `iop case show` does not load
+# the set-up, recording, sweep and alert code.
+if TYPE_CHECKING:
+    from iop_workflow.audit.checkpoint import Checkpoint
+    from iop_workflow.audit.verify import ChainReport
+    from iop_workflow.service.audit import Export
 
 ActorLike = str | Actor | None
 
@@ -87,30 +94,46 @@ class Iop:
 
     # -- set-up ---------------------------------------------------------------
     def init(self) -> dict[str, Any]:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.init(self.app)
 
     def load_guideline_file(self, path: Path) -> dict[str, str]:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.load_guideline_file(self.app, path)
 
     def guidelines(self) -> list[Guideline]:
         """Every guideline in the database, as domain values."""
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.guidelines(self.app)
 
     def guideline(self, ref: str) -> Guideline:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.guideline(self.app, ref)
 
     def guideline_dicts(self, *, criteria: bool = False) -> list[dict[str, Any]]:
         """The documented JSON shape of ``guideline list`` (in_force as of today)."""
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         today = self.app.clock.today()
         return [admin.guideline_dict(g, today, criteria=criteria) for g in self.guidelines()]
 
     def add_organisation(self, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.add_org(self.app, self.actor(actor), **fields)
 
     def organisations(self) -> list[dict[str, Any]]:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.orgs(self.app)
 
     def organisation(self, org_number: str) -> dict[str, Any]:
+        from iop_workflow.service import admin  # noqa: PLC0415
+
         return admin.org(self.app, org_number)
 
     # -- the workflow ---------------------------------------------------------
@@ -166,6 +189,8 @@ class Iop:
         participants: str = "",
         notes: str = "",
     ) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.meeting(
             self.app,
             self.actor(actor),
@@ -177,25 +202,120 @@ class Iop:
         ).as_dict()
 
     def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.assessment(
             self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note
         ).as_dict()
 
     def record_legal_check(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.legal_check(self.app, self.actor(actor), ref, **fields).as_dict()
 
     def record_agreement(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.agreement(self.app, self.actor(actor), ref, **fields).as_dict()
 
     def record_contribution(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.contribution(self.app, self.actor(actor), ref, **fields).as_dict()
 
     def record_decision(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.decision(self.app, self.actor(actor), ref, **fields).as_dict()
 
     def record_review(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+        from iop_workflow.service import records  # noqa: PLC0415
+
         return records.review(self.app, self.actor(actor), ref, **fields).as_dict()
 
+    def correct(
+        self, ref: str, kind: str, entry: int | str, *, field: str, value: object, reason: str,
+        actor: ActorLike = None,
+    ) -> dict[str, Any]:
+        """Correct ``field`` of the fact recorded by log entry ``entry`` (its case_seq); returns the
+        ``record:correction`` log record. The fact's row is never changed."""
+        from iop_workflow.service import corrections  # noqa: PLC0415
+
+        return corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
+                                   value=value, reason=reason).as_dict()  # fmt: skip
+
     # -- audit ----------------------------------------------------------------
-    def verify(self) -> ChainReport:
-        return admin.verify(self.app)
+    def verify(self, *, case: str | None = None, digest: str | None = None) -> ChainReport:
+        """Recompute every chain (or ``case``'s) and every checkpoint; ``digest``: one filed outside."""
+        from iop_workflow.service import audit  # noqa: PLC0415
+
+        return audit.verify(self.app, case_ref=case, digest=digest)
+
+    def checkpoint(self, *, actor: ActorLike = None) -> Checkpoint:
+        """Append a checkpoint over every chain head; ``.digest`` is the value to file outside."""
+        from iop_workflow.service import audit  # noqa: PLC0415
+
+        return audit.checkpoint(self.app, self.actor(actor))
+
+    def export(
+        self, *, since: date | str | None = None, until: date | str | None = None, case: str | None = None,
+        include_protected: bool = False, actor: ActorLike = None,
+    ) -> Export:
+        """The log's records in seq order, page by page (iterate; ``.count()``); protected data masked
+        unless ``include_protected`` (auditors only, logged)."""
+        from iop_workflow.service import audit  # noqa: PLC0415
+
+        return audit.export(self.app, self.actor(actor), since=since, until=until, case_ref=case,
+                            include_protected=include_protected)  # fmt: skip
+
+    def register(
+        self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
+    ) -> list[dict[str, Any]]:
+        """The public list of partnerships (protected contact data masked unless an auditor asks, logged)."""
+        from iop_workflow.service import register  # noqa: PLC0415
+
+        return register.register(self.app, self.actor(actor), municipality=municipality,
+                                 include_protected=include_protected)  # fmt: skip
+
+    def access_events(self) -> list[dict[str, Any]]:
+        """Every logged read of protected data."""
+        from iop_workflow.service import access  # noqa: PLC0415
+
+        return access.access_events(self.app)
+
+    # -- deadlines --------------------------------------------------------------
+    def tick(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``)."""
+        from iop_workflow.service import sweep  # noqa: PLC0415
+
+        return sweep.tick(self.app, dry_run=dry_run).as_dict()
+
+    def sweep_timers(self, *, dry_run: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+        """``batch_size``: timers per transaction (default ``service.sweep.BATCH``)."""
+        from iop_workflow.service import sweep  # noqa: PLC0415
+
+        size = sweep.BATCH if batch_size is None else batch_size
+        return sweep.sweep_timers(self.app, dry_run=dry_run, batch_size=size).as_dict()
+
+    def sweep_guidelines(self, *, dry_run: bool = False) -> dict[str, Any]:
+        from iop_workflow.service import sweep  # noqa: PLC0415
+
+        return sweep.sweep_guidelines(self.app, dry_run=dry_run).as_dict()
+
+    def upcoming(self, until: date) -> list[dict[str, Any]]:
+        """Every deadline from now until ``until`` (the shape of ``iop scheduler plan --json``)."""
+        from iop_workflow.service import sweep  # noqa: PLC0415
+
+        return sweep.upcoming(self.app, until)
+
+    def alerts(
+        self, *, lang: str = "sv", include_acknowledged: bool = False, recipient: str | None = None
+    ) -> list[dict[str, Any]]:
+        from iop_workflow.service import alerts  # noqa: PLC0415
+
+        return alerts.listing(self.app, lang=lang, include_acknowledged=include_acknowledged, recipient=recipient)
+
+    def acknowledge_alert(self, alert_id: int, *, actor: ActorLike = None, lang: str = "sv") -> dict[str, Any]:
+        from iop_workflow.service import alerts  # noqa: PLC0415
+
+        return alerts.acknowledge(self.app, self.actor(actor), alert_id, lang=lang)

@@ -16,32 +16,60 @@ from iop_workflow.audit.chain import LogRecord
 
 
 class AuditSink:
+    """Transition records to the audit stream; operational events (sweeps, alerts) beside it.
+
+    Events go to ``<audit stem>.events.jsonl`` next to the audit file, so the audit
+    stream holds transition records only, and to stderr where configured.
+    """
+
     def __init__(self, path: Path | None, *, to_stderr: bool = False) -> None:
         self.path = path
         self.to_stderr = to_stderr
         self._lock = threading.Lock()
         self._loggers: list[Any] | None = None
+        self._event_loggers: list[Any] | None = None
         self._files: list[IO[str]] = []
 
-    def _open(self) -> list[Any]:
+    @property
+    def events_path(self) -> Path | None:
+        return self.path.with_name(self.path.stem + ".events.jsonl") if self.path is not None else None
+
+    def _open(self, path: Path | None) -> list[Any]:
         import structlog  # noqa: PLC0415 - only writing commands pay for structlog
 
-        processors = [structlog.processors.JSONRenderer(sort_keys=True, ensure_ascii=False)]
+        processors: list[Any] = [structlog.processors.JSONRenderer(sort_keys=True, ensure_ascii=False)]
         loggers = []
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a", encoding="utf-8")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a", encoding="utf-8")
             self._files.append(handle)
             loggers.append(structlog.wrap_logger(structlog.WriteLogger(handle), processors=processors))
         if self.to_stderr:
             loggers.append(structlog.wrap_logger(structlog.WriteLogger(sys.stderr), processors=processors))
         return loggers
 
+    def event(self, name: str, **fields: Any) -> None:
+        """An operational event (a sweep's figures, an alert); failures to write are ignored."""
+        import structlog  # noqa: PLC0415
+
+        with self._lock:
+            if self._event_loggers is None:
+                try:
+                    self._event_loggers = self._open(self.events_path)
+                except OSError:
+                    self._event_loggers = []
+            stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+            for logger in self._event_loggers:
+                try:
+                    logger.info(name, **stamp(None, "", dict(fields)))
+                except OSError:
+                    continue
+
     def emit(self, record: LogRecord) -> None:
         """Write the record; a failure here never undoes the committed change."""
         with self._lock:
             if self._loggers is None:
-                self._loggers = self._open()
+                self._loggers = self._open(self.path)
             for logger in self._loggers:
                 try:
                     logger.info("transition", **record.as_dict())
@@ -53,3 +81,4 @@ class AuditSink:
             handle.close()
         self._files.clear()
         self._loggers = None
+        self._event_loggers = None

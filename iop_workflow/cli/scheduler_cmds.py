@@ -1,0 +1,157 @@
+"""``iop scheduler run | tick | plan`` and ``iop alerts list | ack``."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.render import table
+
+if TYPE_CHECKING:
+    from iop_workflow.api import Iop
+
+EXIT_SWEEP_FAILED = 1
+
+
+@click.group()
+def scheduler() -> None:
+    """The clock: timers, guideline validity, the daemon."""
+
+
+def _connect(state: State, *, at: date | None = None, dry_run: bool = False, to_stderr: bool = False) -> Iop:
+    """The API with a system clock, moved to ``at`` when given (``tick --at``)."""
+    from iop_workflow.clock import ShiftedClock, SystemClock  # noqa: PLC0415
+    from iop_workflow.errors import UsageError  # noqa: PLC0415
+
+    clock: Any = SystemClock(state.settings.tz)
+    if at is not None:
+        days = (at - clock.today()).days
+        if days < 0 and not dry_run:
+            raise UsageError(
+                problem=state.say(
+                    f"--at {at} ligger före i dag; loggen kan inte bakdateras (använd --dry-run för att se)",
+                    f"--at {at} is before today; the log cannot be backdated (use --dry-run to look)",
+                )
+            )
+        clock = ShiftedClock(clock, days)
+    return state.connect(clock=clock, audit_to_stderr=to_stderr)
+
+
+@scheduler.command("tick")
+@click.option("--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Run as of this date (today or later; any date with --dry-run).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="List what would fire; write nothing.")
+@pass_state
+def tick(state: State, /, *, at: Any, dry_run: bool) -> int:
+    """Run every sweep once and exit (for cron, tests and simulations)."""
+    day = at.date() if at is not None else None
+    iop = _connect(state, at=day, dry_run=dry_run)
+    report = iop.tick(dry_run=dry_run)
+    if state.json:
+        emit_json(report)
+    else:
+        _print_tick(state, report)
+    return EXIT_SWEEP_FAILED if report["failed"] else 0
+
+
+def _print_tick(state: State, report: dict[str, Any]) -> None:
+    items = [item for sweep in report["sweeps"] for item in sweep["items"]]
+    if items:
+        table(
+            [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"),
+             state.say("Åtgärd", "Action"), state.say("Utfall", "Outcome")],
+            [(i["due_on"], i.get("case_ref") or i.get("guideline_ref"), i.get("action", ""), i["outcome"])
+             for i in items],
+        )  # fmt: skip
+    verb = state.say("skulle", "would") if report["dry_run"] else ""
+    click.echo(
+        state.say(
+            f"{report['on']}: {report['due']} förfallna{' (torrkörning)' if verb else ''}; "
+            f"{report['fired']} händelser, {report['alerts']} larm, {report['skipped']} överhoppade, "
+            f"{report['refused']} nekade, {report['failed']} misslyckade.",
+            f"{report['on']}: {report['due']} due{' (dry run)' if verb else ''}; {report['fired']} fired, "
+            f"{report['alerts']} alerts, {report['skipped']} skipped, {report['refused']} refused, "
+            f"{report['failed']} failed.",
+        )
+    )
+
+
+@scheduler.command("plan")
+@click.option("--until", "until", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="List deadlines up to this date (default: 90 days ahead).")  # fmt: skip
+@pass_state
+def plan(state: State, /, *, until: Any) -> None:
+    """Upcoming deadlines: open timers and guideline expiries, earliest first."""
+    iop = state.iop
+    last = until.date() if until is not None else iop.app.clock.today() + timedelta(days=90)
+    rows = iop.upcoming(last)
+    if state.json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(state.say(f"Inga tidsgränser till och med {last}.", f"No deadlines up to {last}."))
+        return
+    table(
+        [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"), state.say("Typ", "Kind"),
+         state.say("Åtgärd", "Action"), state.say("Vem", "Who")],
+        [(r["due_on"], r["case_ref"] or r["guideline_ref"], r["kind"], r["action"], r["who"]) for r in rows],
+    )  # fmt: skip
+
+
+@scheduler.command("run")
+@click.option("--every", "every", type=click.IntRange(1, 86400), default=900, show_default=True, metavar="SECONDS",
+              help="How often the timer sweep runs.")  # fmt: skip
+@click.option("--guidelines-hour", type=click.IntRange(0, 23), default=6, show_default=True,
+              help="Local hour of the daily guideline sweep (it also runs at start).")  # fmt: skip
+@pass_state
+def run(state: State, /, *, every: int, guidelines_hour: int) -> int:
+    """Run the scheduler daemon until SIGINT or SIGTERM (structured log lines on stderr)."""
+    from iop_workflow.scheduling.daemon import DaemonConfig  # noqa: PLC0415
+    from iop_workflow.scheduling.daemon import run as run_daemon  # noqa: PLC0415
+
+    iop = _connect(state, to_stderr=True)
+    return run_daemon(iop.app, DaemonConfig(every_seconds=every, guidelines_hour=guidelines_hour))
+
+
+@click.group()
+def alerts() -> None:
+    """Alerts raised by deadlines: who must act, on what, by when."""
+
+
+@alerts.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Include acknowledged alerts.")
+@click.option("--for", "recipient", metavar="WHO", help="Only alerts to this person (or role:NAME).")
+@pass_state
+def alerts_list(state: State, /, *, include_all: bool, recipient: str | None) -> None:
+    """Open alerts, earliest deadline first."""
+    rows = state.iop.alerts(lang=state.lang, include_acknowledged=include_all, recipient=recipient)
+    if state.json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(state.say("Inga öppna larm.", "No open alerts."))
+        return
+    table(
+        ["ID", state.say("Förfaller", "Due"), state.say("Typ", "Kind"), state.say("Ärende/riktlinje", "Case/guideline"),
+         state.say("Till", "To"), state.say("Meddelande", "Message")],
+        [(r["id"], r["due_on"], r["kind"], r["case_ref"] or r["guideline_ref"], r["recipient"],
+          r["message"] + (f" [{state.say('kvitterat', 'acknowledged')}: {r['acknowledged_by']}]"
+                          if r["acknowledged"] else ""))
+         for r in rows],
+    )  # fmt: skip
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int, metavar="ID")
+@pass_state
+def alerts_ack(state: State, /, *, alert_id: int) -> None:
+    """Acknowledge an alert (it leaves the open list; the row is kept)."""
+    row = state.iop.acknowledge_alert(alert_id, actor=state.actor, lang=state.lang)
+    if state.json:
+        emit_json(row)
+    else:
+        click.echo(state.say(f"Larm {alert_id} kvitterat av {row['acknowledged_by']}.",
+                             f"Alert {alert_id} acknowledged by {row['acknowledged_by']}."))  # fmt: skip

@@ -1,0 +1,1 @@
+"""Adapters that drive the sweep services on a clock (APScheduler)."""

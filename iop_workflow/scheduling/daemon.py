@@ -1,0 +1,104 @@
+"""``iop scheduler run``: APScheduler 3 drives the sweeps; the timers themselves are rows.
+
+One ``BlockingScheduler`` per process with its own in-memory job store (never
+shared: several daemons on one database are safe because the sweeps are, not
+because the schedulers coordinate). One job per sweep kind with a fixed id,
+``coalesce=True`` so a daemon that was suspended runs a job once, not once per
+missed interval, a generous ``misfire_grace_time``, and a catch-up run of the
+sweeps at start; the daily audit checkpoint runs at 23:50. A single worker
+thread runs the jobs, so sweeps never overlap in one process. SIGINT and
+SIGTERM shut down cleanly: a running sweep finishes its batch, then the process
+exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from iop_workflow.errors import IopError
+from iop_workflow.service import audit, sweep
+from iop_workflow.service.context import App
+
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonConfig:
+    every_seconds: int = 900
+    guidelines_hour: int = 6
+    checkpoint_hour: int = 23
+
+
+def _guarded(app: App, name: str, work: Callable[[], Any]) -> Callable[[], None]:
+    """A job that reports a failure as an event and lets the next run retry; never kills the daemon."""
+
+    def job() -> None:
+        started = time.perf_counter()
+        try:
+            work()
+        except IopError as exc:
+            app.sink.event("sweep_failed", job=name, code=exc.code, error=exc.message("en"),
+                           seconds=round(time.perf_counter() - started, 4))  # fmt: skip
+        except Exception as exc:  # a bug: log it, keep the schedule alive, retry next run
+            import traceback  # noqa: PLC0415
+
+            app.sink.event("sweep_failed", job=name, code="internal_error", error=f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc())  # fmt: skip
+
+    return job
+
+
+def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
+    """Block until SIGINT or SIGTERM; return the exit status (0 on a clean shutdown)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor  # noqa: PLC0415 - only the daemon loads APScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler  # noqa: PLC0415
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
+    from apscheduler.triggers.interval import IntervalTrigger  # noqa: PLC0415
+
+    tz = app.settings.tz
+    scheduler = BlockingScheduler(
+        timezone=tz,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+    )
+    start = datetime.now(tz)
+    scheduler.add_job(
+        _guarded(app, "sweep-guidelines", lambda: sweep.sweep_guidelines(app)),
+        CronTrigger(hour=config.guidelines_hour, minute=0, timezone=tz),
+        id="sweep-guidelines", name="guideline validity", next_run_time=start, replace_existing=True,
+    )  # fmt: skip
+    scheduler.add_job(
+        _guarded(app, "sweep-timers", lambda: sweep.sweep_timers(app)),
+        IntervalTrigger(seconds=config.every_seconds, timezone=tz),
+        id="sweep-timers", name="due timers", next_run_time=start, replace_existing=True,
+    )  # fmt: skip
+
+    scheduler.add_job(
+        _guarded(app, "audit-checkpoint", lambda: audit.checkpoint(app, sweep.scheduler_actor(app))),
+        CronTrigger(hour=config.checkpoint_hour, minute=50, timezone=tz),
+        id="audit-checkpoint", name="daily audit checkpoint", replace_existing=True,
+    )  # fmt: skip
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        app.sink.event("scheduler_stopping", signal=signal.Signals(signum).name)
+        scheduler.shutdown(wait=True)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    app.sink.event(
+        "scheduler_started", jobs=[job.id for job in scheduler.get_jobs()], every_seconds=config.every_seconds,
+        timezone=str(tz),
+    )  # fmt: skip
+    try:
+        scheduler.start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    app.sink.event("scheduler_stopped")
+    return 0
+

@@ -1,0 +1,166 @@
+"""The scheduler from the outside: ``iop scheduler tick|plan|run`` and ``iop alerts`` as real processes.
+
+Cases are prepared through the Python API with a FakeClock in January 2026, so their
+deadlines lie before the real date the subprocesses' system clock sees.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from iop_workflow import FakeClock, Iop
+from iop_workflow.settings import Settings
+from tests.cli_helpers import IOP, Backend, Cli, make_backend, today
+from tests.conftest import STOCKHOLM
+from tests.helpers import add_orgs, open_case, to_signed
+
+EXPECTED_ALERT_KEYS = {"id", "kind", "case_ref", "guideline_ref", "due_on", "message", "acknowledged"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend(request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_backend(tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("postgresql", tmp_path)
+
+
+def prepare(url: str, settings: Settings, *, signed: int = 1, idle: int = 0) -> list[str]:
+    """Cases made in January 2026: ``signed`` waiting for activation, ``idle`` ones left in initiative."""
+    clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        add_orgs(iop)
+        refs = [to_signed(iop) for _ in range(signed)]
+        for _ in range(idle):
+            open_case(iop)
+    return refs
+
+
+def state_of(url: str, settings: Settings, ref: str) -> str:
+    with Iop.connect(url, settings=settings, audit_log=False) as iop:
+        return str(iop.case(ref)["state"])
+
+
+def test_tick_plan_and_alerts_from_the_command_line(backend: Backend, tmp_path: Path, settings: Settings) -> None:
+    [ref] = prepare(backend.url, settings, signed=1, idle=1)
+    cli = Cli(tmp_path, backend.url)
+    plan = cli.ok("--json", "scheduler", "plan", "--until", str(today())).json()
+    assert [(p["case_ref"] is not None, p["action"]) for p in plan if p["case_ref"] == ref] == [(True, "fire:activate")]
+    dry = cli.ok("--json", "scheduler", "tick", "--dry-run").json()
+    assert dry["dry_run"] and dry["fired"] == 0 and state_of(backend.url, settings, ref) == "signed"
+    report = cli.ok("--json", "scheduler", "tick").json()
+    assert {"fired", "skipped", "alerts", "failed"} <= report.keys()
+    assert (report["fired"], report["failed"]) == (1, 0)
+    assert report["alerts"] >= 2  # the idle case, and Kungälv's expired guideline
+    assert state_of(backend.url, settings, ref) == "active"
+    again = cli.ok("--json", "scheduler", "tick").json()
+    assert (again["fired"], again["alerts"]) == (0, 0)
+    alerts = cli.ok("--json", "--lang", "en", "alerts", "list").json()
+    assert all(a.keys() >= EXPECTED_ALERT_KEYS for a in alerts)
+    idle = next(a for a in alerts if a["kind"] == "case_idle")
+    assert "idle" in idle["message"] and not idle["acknowledged"]
+    text = cli.ok("alerts", "list").out
+    assert "case_idle" in text and "KS2019/2069" in text
+    acked = cli.ok("--json", "--actor", "kim", "alerts", "ack", str(idle["id"])).json()
+    assert acked["acknowledged"] and acked["acknowledged_by"] == "kim"
+    assert all(a["id"] != idle["id"] for a in cli.ok("--json", "alerts", "list").json())
+    twice = cli("alerts", "ack", str(idle["id"]))
+    assert twice.status == 6 and "redan kvitterat" in twice.err and "Traceback" not in twice.text
+    missing = cli("alerts", "ack", "99999")
+    assert missing.status == 4 and "Traceback" not in missing.text
+
+
+def test_tick_refuses_to_backdate_but_may_look_back(tmp_path: Path, settings: Settings) -> None:
+    url = f"sqlite:///{tmp_path / 'iop.db'}"
+    prepare(url, settings, signed=1)
+    cli = Cli(tmp_path, url)
+    past = str(today() - timedelta(days=1))
+    refused = cli("scheduler", "tick", "--at", past)
+    assert refused.status == 2 and "bakdateras" in refused.err and "Traceback" not in refused.text
+    looked = cli.ok("--json", "scheduler", "tick", "--at", "2026-01-20", "--dry-run").json()
+    assert looked["on"] == "2026-01-20" and looked["due"] >= 1  # Kungälv's expiry is due; nothing fired
+    future = cli.ok("--json", "scheduler", "tick", "--at", str(today() + timedelta(days=400))).json()
+    assert future["fired"] >= 1
+    bad = cli("scheduler", "tick", "--at", "2026-02-30")
+    assert bad.status == 2 and "Traceback" not in bad.text
+
+
+@pytest.mark.postgres
+def test_two_processes_fire_each_timer_exactly_once_postgres(
+    pg_backend: Backend, tmp_path: Path, settings: Settings
+) -> None:
+    """Two ``iop scheduler tick`` processes at once over 1,000 due alert timers and 3 activations."""
+    backend = pg_backend
+    refs = prepare(backend.url, settings, signed=3, idle=1000)
+    cli = Cli(tmp_path, backend.url)
+    command = [*IOP, "--json", "scheduler", "tick"]
+    pipe = subprocess.PIPE
+    procs = [subprocess.Popen(command, env=cli.env, stdout=pipe, stderr=pipe, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    reports = [json.loads(out) for out, _err in outs]
+    assert sum(r["fired"] for r in reports) == sum(_count(backend, "transition_log WHERE source = 'scheduler'"))
+    assert _count(backend, "alerts WHERE kind = 'case_idle'") == [1000]
+    assert _count(backend, "alerts WHERE kind = 'guideline_expired'") == [1]
+    assert _count(backend, "timers WHERE fired_at IS NOT NULL AND action LIKE 'fire:%'") == _count(
+        backend, "transition_log WHERE source = 'scheduler'"
+    )
+    assert all(state_of(backend.url, settings, ref) in {"active", "review", "ended"} for ref in refs)
+    with Iop.connect(backend.url, settings=settings, audit_log=False) as iop:
+        assert iop.verify().ok
+
+
+def _count(backend: Backend, where: str) -> list[int]:
+    engine = sa.create_engine(backend.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return [int(conn.execute(sa.text(f"SELECT count(*) FROM {where}")).scalar_one())]
+    finally:
+        engine.dispose()
+
+
+def test_daemon_fires_a_due_timer_and_stops_cleanly_on_sigterm(tmp_path: Path, settings: Settings) -> None:
+    """The real ``iop scheduler run``: catch-up sweep at start, a structlog line per sweep, exit 0."""
+    url = f"sqlite:///{tmp_path / 'iop.db'}"
+    [ref] = prepare(url, settings, signed=1)
+    cli = Cli(tmp_path, url)
+    proc = subprocess.Popen([*IOP, "scheduler", "run", "--every", "1"], env=cli.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    watchdog = threading.Timer(120, proc.kill)  # a hung daemon fails the test instead of hanging it
+    watchdog.start()
+    events: list[dict[str, Any]] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("{"):
+                events.append(json.loads(line))
+            if any(e["event"] == "sweep" and e["kind"] == "timers" and e["fired"] >= 1 for e in events):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _out, rest = proc.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+    events += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, rest
+    names = [e["event"] for e in events]
+    assert names[0] == "scheduler_started"
+    assert set(events[0]["jobs"]) == {"sweep-timers", "sweep-guidelines", "audit-checkpoint"}
+    assert "transition" in names and names[-1] == "scheduler_stopped"
+    assert "Traceback" not in rest
+    assert state_of(url, settings, ref) == "active"
+    with Iop.connect(url, settings=settings, audit_log=False) as iop:
+        last = iop.history(ref)[-1]
+        assert (last["trigger"], last["source"], last["actor"]) == ("activate", "scheduler", "system")
