@@ -32,6 +32,7 @@ from iop_workflow.errors import ConcurrentUpdate, IopError, TransitionNotAllowed
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.workflow import fire_on
 from iop_workflow.store import alerts as alert_repo
+from iop_workflow.store import cases as case_repo
 from iop_workflow.store import timers as timer_repo
 
 SCHEDULER = "system"
@@ -113,8 +114,13 @@ def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH) ->
             if not rows:
                 break
     report.seconds = time.perf_counter() - started
-    app.sink.event("sweep", **{k: v for k, v in report.as_dict().items() if k not in {"items", "items_omitted"}})
+    _announce(app, report)
     return report
+
+
+def _announce(app: App, report: SweepReport) -> None:
+    """One structlog line per sweep: its figures, without the per-timer list."""
+    app.sink.event("sweep", **{k: v for k, v in report.as_dict().items() if k not in {"items", "items_omitted"}})
 
 
 def _count(report: SweepReport, outcome: str) -> None:
@@ -167,7 +173,7 @@ def _run_timer(app: App, s: Connection, actor: Actor, row: sa.RowMapping, batch:
 
 
 def _apply(app: App, s: Connection, actor: Actor, row: sa.RowMapping, *, now: datetime, batch: _Batch) -> str:
-    case = timer_repo.case_by_id(s, row["case_id"])
+    case = case_repo.case_row_by_id(s, row["case_id"])
     if case["state"] != row["state"]:
         # Leaving a state cancels its timers, so only a race or a hand edit gets here.
         timer_repo.mark(s, row["id"], now, outcome=f"skipped: case is in {case['state']}", cancelled=True)
@@ -189,7 +195,7 @@ def _refused(
     """A refused timer is closed and handed to a person: never a silent pass."""
     codes = ", ".join(r.code for r in exc.reasons)
     timer_repo.mark(s, row["id"], now, outcome=f"refused: {codes}")
-    case = timer_repo.case_by_id(s, row["case_id"])
+    case = case_repo.case_row_by_id(s, row["case_id"])
     draft = drafts.timer_refused(
         _subject(case), exc.trigger, row["due_on"],
         "; ".join(r.sv for r in exc.reasons), "; ".join(r.en for r in exc.reasons),
@@ -242,7 +248,7 @@ def sweep_guidelines(app: App, *, dry_run: bool = False) -> SweepReport:
     report.due = len(pending)
     _emit(app, batch)
     report.seconds = time.perf_counter() - started
-    app.sink.event("sweep", **{k: v for k, v in report.as_dict().items() if k not in {"items", "items_omitted"}})
+    _announce(app, report)
     return report
 
 
@@ -308,6 +314,7 @@ def tick(app: App, *, dry_run: bool = False) -> TickReport:
 def upcoming(app: App, until: date) -> list[dict[str, Any]]:
     """Every deadline from now until ``until``: open timers, guideline warnings and expiries."""
     warn = timedelta(days=app.settings.lead_times.guideline_warning_days)
+    today = app.clock.today()
     out: list[dict[str, Any]] = []
     with app.db.read() as s:
         for t in timer_repo.upcoming(s, until):
@@ -321,7 +328,7 @@ def upcoming(app: App, until: date) -> list[dict[str, Any]]:
             expiring, expired = g["valid_until"] - warn, g["valid_until"] + timedelta(days=1)
             for kind, day in (("guideline_expiring", expiring), ("guideline_expired", expired)):
                 # An expiry not yet flagged is listed even when overdue; a moot warning is not.
-                if day <= until and (kind == "guideline_expired" or g["valid_until"] >= app.clock.today()):
+                if day <= until and (kind == "guideline_expired" or g["valid_until"] >= today):
                     out.append({
                         "due_on": day.isoformat(), "case_ref": None, "guideline_ref": g["ref"],
                         "kind": kind, "action": f"alert:{kind}", "who": g["owner"],

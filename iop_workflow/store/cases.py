@@ -72,6 +72,7 @@ _T = {
 # The write path's statements, built once: each execution then only binds its parameters, and
 # SQLAlchemy finds the compiled form in its cache without rebuilding or re-keying a statement.
 _CASE_BY_REF = sa.select(CASES).where(CASES.c.ref == sa.bindparam("ref"))
+_CASE_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("case_id"))
 _ORG_BY_ID = sa.select(ORGS).where(ORGS.c.id == sa.bindparam("org_id"))
 _ORG_BY_NUMBER = sa.select(ORGS).where(ORGS.c.org_number == sa.bindparam("org_number"))
 _FACT_ROWS = {
@@ -88,8 +89,9 @@ _CHAIN_HEAD = (
     .limit(1)
 )  # one probe of the unique (case_ref, case_seq) index
 _INSERT_LOG = sa.insert(LOG).returning(LOG.c.seq)
-_OPEN = sa.and_(TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
-_CANCEL_TIMERS = sa.update(TIMERS).where(TIMERS.c.case_id == sa.bindparam("w_case_id"), _OPEN)
+# A timer neither fired nor cancelled (the predicate of the partial index ix_timers_open_due).
+TIMER_IS_OPEN = sa.and_(TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
+_CANCEL_TIMERS = sa.update(TIMERS).where(TIMERS.c.case_id == sa.bindparam("w_case_id"), TIMER_IS_OPEN)
 _INSERT_TIMER = sa.insert(TIMERS)
 _BUMP_COUNTER = (
     sa.update(COUNTERS)
@@ -110,6 +112,11 @@ def case_row(s: Connection, ref: str) -> sa.RowMapping:
     if row is None:
         raise NotFound(kind="case", key=ref)
     return row._mapping
+
+
+def case_row_by_id(s: Connection, case_id: int) -> sa.RowMapping:
+    """The case a row refers to by id (a timer's case: it exists, the foreign key says so)."""
+    return s.execute(_CASE_BY_ID, {"case_id": case_id}).mappings().one()
 
 
 def org_row(s: Connection, *, org_id: int | None = None, org_number: str | None = None) -> sa.RowMapping:
@@ -314,7 +321,7 @@ def insert_timers(s: Connection, case_id: int, state: str, timers: Iterable[Plan
 def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:
     rows = s.execute(
         sa.select(TIMERS.c.kind, TIMERS.c.due_on, TIMERS.c.action)
-        .where(TIMERS.c.case_id == case_id, TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
+        .where(TIMERS.c.case_id == case_id, TIMER_IS_OPEN)
         .order_by(TIMERS.c.due_on, TIMERS.c.id)
     ).mappings()
     return [{"kind": r["kind"], "due_on": r["due_on"].isoformat(), "action": r["action"]} for r in rows]

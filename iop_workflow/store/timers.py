@@ -9,9 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from iop_workflow.store.cases import CASES, TIMERS
+from iop_workflow.store.cases import CASES, TIMER_IS_OPEN, TIMERS
 
-_OPEN = sa.and_(TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
 _COLUMNS = (
     TIMERS.c.id,
     TIMERS.c.case_id,
@@ -27,7 +26,7 @@ def _due_query(today: date, limit: int) -> sa.Select[Any]:
     return (
         sa.select(*_COLUMNS, CASES.c.ref.label("case_ref"))
         .join(CASES, CASES.c.id == TIMERS.c.case_id)
-        .where(TIMERS.c.due_on <= today, _OPEN)
+        .where(TIMERS.c.due_on <= today, TIMER_IS_OPEN)
         .order_by(TIMERS.c.due_on, TIMERS.c.id)
         .limit(limit)
     )
@@ -50,15 +49,18 @@ def claim_due(s: Connection, today: date, *, limit: int, exclude: Collection[int
 
 
 # The per-timer statements are built once: the sweep runs them for every timer.
-_ANY_DUE = sa.select(TIMERS.c.id).where(TIMERS.c.due_on <= sa.bindparam("today"), _OPEN).limit(1)
-_CASE_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("case_id"))
+_ANY_DUE = sa.select(TIMERS.c.id).where(TIMERS.c.due_on <= sa.bindparam("today"), TIMER_IS_OPEN).limit(1)
 _CLOSE = {
     column: sa.update(TIMERS)
-    .where(TIMERS.c.id == sa.bindparam("timer_id"), _OPEN)
+    .where(TIMERS.c.id == sa.bindparam("timer_id"), TIMER_IS_OPEN)
     .values({column: sa.bindparam("now"), "outcome": sa.bindparam("outcome")})
     for column in ("fired_at", "cancelled_at")
 }
-_NOTE = sa.update(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"), _OPEN).values(outcome=sa.bindparam("outcome"))
+_NOTE = (
+    sa.update(TIMERS)
+    .where(TIMERS.c.id == sa.bindparam("timer_id"), TIMER_IS_OPEN)
+    .values(outcome=sa.bindparam("outcome"))
+)
 
 
 def any_due(s: Connection, today: date) -> bool:
@@ -85,7 +87,7 @@ def upcoming(s: Connection, until: date, *, limit: int | None = None) -> list[di
     query = (
         sa.select(*_COLUMNS, CASES.c.ref.label("case_ref"), CASES.c.officer)
         .join(CASES, CASES.c.id == TIMERS.c.case_id)
-        .where(TIMERS.c.due_on <= until, _OPEN)
+        .where(TIMERS.c.due_on <= until, TIMER_IS_OPEN)
         .order_by(TIMERS.c.due_on, TIMERS.c.id)
     )
     if limit is not None:
@@ -102,7 +104,3 @@ def mark(s: Connection, timer_id: int, now: datetime, *, outcome: str, cancelled
 def note_failure(s: Connection, timer_id: int, outcome: str) -> None:
     """Leave an open timer open (it is retried) but say why the last attempt failed."""
     s.execute(_NOTE, {"timer_id": timer_id, "outcome": outcome[:200]})
-
-
-def case_by_id(s: Connection, case_id: int) -> sa.RowMapping:
-    return s.execute(_CASE_BY_ID, {"case_id": case_id}).mappings().one()
