@@ -350,6 +350,8 @@ class Recorder:
     _started: float = 0.0
 
     def before(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+        if many and parameters and not isinstance(parameters[0], (tuple, list)):
+            many = False  # SQLAlchemy's "insertmanyvalues": one multi-row INSERT, run by cursor.execute
         if many:
             rows = [tuple(p) for p in parameters]
             self.pending.append((EXECUTEMANY, statement, rows))

@@ -35,15 +35,38 @@ def append_record(
 ) -> LogRecord:
     """Append one hash-chained record to the case's chain (inside the caller's transaction)."""
     last_seq, prev_hash = repo.chain_head(s, case_ref)
-    roles = sorted(actor.roles)
-    # The hashed content, as LogRecord.hashed_content() gives it: hashed, stored, then wrapped.
-    content: dict[str, Any] = {
+    content = record_content(
+        app, case_ref=case_ref, case_seq=last_seq + 1, prev_hash=prev_hash, actor=actor, trigger=trigger,
+        from_state=from_state, to_state=to_state, reason=reason, data=data, guideline_ref=guideline_ref, now=now,
+    )  # fmt: skip
+    digest = content_hash(content)
+    seq = repo.insert_log_content(s, content, digest)
+    return sealed(content, digest, seq)
+
+
+def record_content(
+    app: App,
+    *,
+    case_ref: str,
+    case_seq: int,
+    prev_hash: str,
+    actor: Actor,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    reason: str | None,
+    data: Mapping[str, Any],
+    guideline_ref: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A record's hashed content, as ``LogRecord.hashed_content()`` gives it: hashed, stored, then wrapped."""
+    return {
         "case_ref": case_ref,
-        "case_seq": last_seq + 1,
+        "case_seq": case_seq,
         "at": utc_iso(now),
         "actor": actor.name,
         "os_user": actor.recorded_os_user,
-        "roles": roles,
+        "roles": sorted(actor.roles),
         "source": actor.source,
         "trigger": trigger,
         "from_state": from_state,
@@ -54,9 +77,11 @@ def append_record(
         "workflow_version": app.definition.version,
         "prev_hash": prev_hash,
     }
-    digest = content_hash(content)
-    seq = repo.insert_log_content(s, content, digest)
-    return LogRecord(**{**content, "roles": tuple(roles)}, hash=digest, seq=seq)
+
+
+def sealed(content: Mapping[str, Any], digest: str, seq: int) -> LogRecord:
+    """The stored record as a ``LogRecord``."""
+    return LogRecord(**{**content, "roles": tuple(content["roles"])}, hash=digest, seq=seq)
 
 
 def record_fact(

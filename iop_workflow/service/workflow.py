@@ -15,7 +15,7 @@ from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.facts import CaseFacts
 from iop_workflow.domain.guidelines import in_force_for
 from iop_workflow.domain.machine import Option
-from iop_workflow.domain.timers import plan
+from iop_workflow.domain.timers import PlannedTimer, plan
 from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
 from iop_workflow.service import validate
@@ -107,6 +107,12 @@ def fire(
     """Fire ``trigger`` on case ``ref``: guards, state, log record and timers in one transaction."""
     reason = validate.optional_text("reason", reason, max_len=4000)
     extra = validate.data(dict(data) if data is not None else None)
+    if clash := sorted(set(extra) & SNAPSHOT_KEYS):
+        raise InvalidInput(
+            field=f"data.{clash[0]}", value=extra[clash[0]],
+            problem_sv="nyckeln skrivs av arbetsflödet självt (beslut, kriterier, avtal, avslutsorsak)",
+            problem_en="the workflow writes this key itself (decision, criteria, agreement, end reason)",
+        )  # fmt: skip
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         if expected_version is not None and case["version"] != expected_version:
@@ -132,28 +138,63 @@ def fire_on(
     The caller commits (and emits the record after commit): ``fire`` for one
     command, the scheduler's sweep for each due timer. Inputs are validated.
     """
-    ref = case["ref"]
-    spec = app.engine.resolve(trigger, case["state"], ref)
-    chosen = _end_reason(spec, end_reason)
-    _require_inputs(spec, reason)
+    spec = app.engine.resolve(trigger, case["state"], case["ref"])
     # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
     # transaction; the case row is always there.
     facts = repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
+    step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason)
+    now = app.clock.now()
+    version = repo.update_case(s, case, {**step.values, "updated_at": now})
+    record = append_record(
+        app, s, case_ref=case["ref"], actor=actor, trigger=trigger, from_state=case["state"], to_state=step.dest,
+        reason=reason, data=step.data, guideline_ref=step.guideline_ref, now=now,
+    )  # fmt: skip
+    repo.cancel_open_timers(s, case["id"], now)
+    repo.insert_timers(s, case["id"], step.dest, step.timers, now)
+    return Fired(record=record, version=version)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """A transition decided on a case's facts: what firing it writes."""
+
+    spec: TransitionSpec
+    dest: str
+    values: dict[str, Any]  # the case's new column values (without version and updated_at)
+    data: dict[str, Any]  # the log record's data
+    guideline_ref: str | None
+    timers: tuple[PlannedTimer, ...]  # the destination state's timers
+
+
+def decide(
+    app: App,
+    s: Connection,
+    actor: Actor,
+    case: sa.RowMapping,
+    *,
+    spec: TransitionSpec,
+    facts: CaseFacts,
+    reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    end_reason: str | None = None,
+) -> Step:
+    """Check ``spec``'s guards on ``facts`` and work out its effects; refuses with every reason.
+
+    Writes nothing: ``fire_on`` writes one step, the sweep's batch path many at once.
+    """
+    chosen = _end_reason(spec, end_reason)
+    _require_inputs(spec, reason)
     ctx = app.guard_context(actor)
     reasons = app.engine.check(facts, ctx, spec)
     if reasons:
-        raise TransitionNotAllowed(case_ref=ref, trigger=trigger, state=case["state"], reasons=reasons)
-    dest = app.engine.apply(case["state"], trigger)
+        raise TransitionNotAllowed(case_ref=case["ref"], trigger=spec.trigger, state=case["state"], reasons=reasons)
+    dest = app.engine.apply(case["state"], spec.trigger)
     values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
-    now = app.clock.now()
-    version = repo.update_case(s, case, {**values, "updated_at": now})
-    record = append_record(
-        app, s, case_ref=ref, actor=actor, trigger=trigger, from_state=case["state"], to_state=dest,
-        reason=reason, data={**_snapshot(spec, facts, chosen), **(extra or {})},
-        guideline_ref=_guideline_ref(app, s, case, values, after), now=now,
+    return Step(
+        spec=spec, dest=dest, values=values, data={**_snapshot(spec, facts, chosen), **(extra or {})},
+        guideline_ref=_guideline_ref(app, s, case, values, after),
+        timers=plan(app.definition.state(dest), after, app.settings.lead_times),
     )  # fmt: skip
-    _replan(app, s, case_id=case["id"], state=dest, after=after, now=now)
-    return Fired(record=record, version=version)
 
 
 def _guideline_ref(
@@ -164,11 +205,6 @@ def _guideline_ref(
         return after.guideline.ref if after.guideline is not None else None
     gid = case["guideline_id"]
     return None if gid is None else app.guidelines.ref_of(s, gid)
-
-
-def _replan(app: App, s: Connection, *, case_id: int, state: str, after: CaseFacts, now: Any) -> None:
-    repo.cancel_open_timers(s, case_id, now)
-    repo.insert_timers(s, case_id, state, plan(app.definition.state(state), after, app.settings.lead_times), now)
 
 
 def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
@@ -219,6 +255,10 @@ def _effects(
             values.update(period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
             after = replace(after, period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
     return values, after
+
+
+# The keys _snapshot writes into a record's data: a caller's data may not replace them.
+SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement"})
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:

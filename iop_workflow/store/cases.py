@@ -152,19 +152,51 @@ def build_facts(
     are left not loaded: a rule touching them raises ``FactNotLoaded`` instead of seeing nothing.
     """
     want = FACT_KINDS if kinds is None else frozenset(kinds)
-    case_id = case["id"]
+    org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
+    rows = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
+    municipal = cache.for_municipality(s, case["municipality"]) if want & NEEDS_GUIDELINES else None
+    return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal)
+
+
+def fact_tables(want: frozenset[str]) -> tuple[str, ...]:
+    """The fact tables (keys of ``_T``) to read for the fact kinds ``want``."""
+    tables = [kind for kind in _SIMPLE_FACTS if kind in want]
+    if "agreements" in want:
+        tables.append("agreements")
+        if "contributions" in want:
+            tables.append("contributions")
+    return tuple(tables)
+
+
+def fact_rows_query(table: str) -> sa.Select[Any]:
+    """Every row of fact table ``table`` of the cases in the expanding parameter ``case_ids``."""
+    t = _T[table]
+    return sa.select(t).where(t.c.case_id.in_(sa.bindparam("case_ids", expanding=True))).order_by(t.c.case_id, t.c.id)
+
+
+def assemble_facts(
+    s: Connection,
+    case: sa.RowMapping,
+    cache: GuidelineCache,
+    want: frozenset[str],
+    *,
+    org: sa.RowMapping | None,
+    rows: Mapping[str, Sequence[sa.RowMapping]],
+    municipal: dict[int, Guideline] | None,
+) -> CaseFacts:
+    """The snapshot of ``case`` from rows already read (``rows`` by table, ``municipal`` guidelines)."""
     values: dict[str, Any] = dict(NOT_LOADED)
-    if "organisation" in want:
-        values["organisation"] = org_facts(org_row(s, org_id=case["organisation_id"]))
+    if org is not None:
+        values["organisation"] = org_facts(org)
     ref_of: dict[int, str] = {}
-    if want & _NEEDS_GUIDELINES:
-        municipal, bound, ref_of = _guidelines(s, case, cache)
+    if municipal is not None:
+        bound, ref_of = _bound(s, case, cache, municipal)
         values.update(guideline=bound, municipal_guidelines=tuple(municipal.values()))
     if "agreements" in want:
-        values["agreements"] = _agreements(s, case_id, with_contributions="contributions" in want)
+        values["agreements"] = _agreements(rows["agreements"], rows.get("contributions"))
     for kind, fact in _SIMPLE_FACTS.items():
         if kind in want:
-            values[kind] = tuple(fact(row, ref_of) for row in _rows(s, kind, case_id))
+            values[kind] = tuple(fact(row, ref_of) for row in rows[kind])
     return CaseFacts(
         ref=case["ref"],
         state=case["state"],
@@ -181,14 +213,13 @@ def build_facts(
 
 
 # Assessments name their guideline by id; the facts name it by ref, found among these.
-_NEEDS_GUIDELINES = frozenset({"guideline", "municipal_guidelines", "assessments"})
+NEEDS_GUIDELINES = frozenset({"guideline", "municipal_guidelines", "assessments"})
 
 
-def _guidelines(
-    s: Connection, case: sa.RowMapping, cache: GuidelineCache
-) -> tuple[dict[int, Guideline], Guideline | None, dict[int, str]]:
-    """The municipality's guidelines, the bound one, and the ref of each guideline id seen."""
-    municipal = cache.for_municipality(s, case["municipality"])
+def _bound(
+    s: Connection, case: sa.RowMapping, cache: GuidelineCache, municipal: dict[int, Guideline]
+) -> tuple[Guideline | None, dict[int, str]]:
+    """The guideline the case is bound to, and the ref of each guideline id seen."""
     gid = case["guideline_id"]
     bound = municipal.get(gid) if gid is not None else None
     if gid is not None and bound is None:
@@ -196,7 +227,7 @@ def _guidelines(
     ref_of = {i: g.ref for i, g in municipal.items()}
     if bound is not None:
         ref_of[gid] = bound.ref
-    return municipal, bound, ref_of
+    return bound, ref_of
 
 
 def _meeting(m: sa.RowMapping, _ref_of: dict[int, str]) -> MeetingFacts:
@@ -243,16 +274,17 @@ _SIMPLE_FACTS: dict[str, Callable[[sa.RowMapping, dict[int, str]], Any]] = {
 }
 
 
-def _agreements(s: Connection, case_id: int, *, with_contributions: bool) -> tuple[AgreementFacts, ...]:
-    rows = _rows(s, "agreements", case_id)
+def _agreements(
+    rows: Sequence[sa.RowMapping], contribution_rows: Sequence[sa.RowMapping] | None
+) -> tuple[AgreementFacts, ...]:
+    """The agreements, each with its period's contributions (not loaded when those were not read)."""
     contributions: dict[int, list[ContributionFacts]] = {}
-    if with_contributions and rows:
-        for c in _rows(s, "contributions", case_id):
-            contributions.setdefault(c["period"], []).append(
-                ContributionFacts(
-                    party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"]
-                )
+    for c in contribution_rows or ():
+        contributions.setdefault(c["period"], []).append(
+            ContributionFacts(
+                party=Party(c["party"]), kind=ContributionKind(c["kind"]), amount=c["amount"], unit=c["unit"]
             )
+        )
     return tuple(
         AgreementFacts(
             period=a["period"],
@@ -260,7 +292,7 @@ def _agreements(s: Connection, case_id: int, *, with_contributions: bool) -> tup
             end_on=a["end_on"],
             notice_months=a["notice_months"],
             contributions=tuple(contributions.get(a["period"], ()))
-            if with_contributions
+            if contribution_rows is not None
             else NotLoaded("contributions"),
         )
         for a in rows
@@ -298,11 +330,16 @@ def insert_log(s: Connection, rec: LogRecord) -> int:
 
 def insert_log_content(s: Connection, content: Mapping[str, Any], digest: str) -> int:
     """Insert a record given as its hashed content (``LogRecord.hashed_content``) and hash; its seq."""
+    return int(s.execute(_INSERT_LOG, log_values(content, digest)).scalar_one())
+
+
+def log_values(content: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    """A record's row: its hashed content with the JSON fields as text, and its hash."""
     values = dict(content)
     values["roles"] = json.dumps(values["roles"], ensure_ascii=False)
     values["data"] = json.dumps(values["data"], sort_keys=True, ensure_ascii=False, default=str)
     values["hash"] = digest
-    return int(s.execute(_INSERT_LOG, values).scalar_one())
+    return values
 
 
 def cancel_open_timers(s: Connection, case_id: int, now: datetime) -> None:
@@ -310,12 +347,17 @@ def cancel_open_timers(s: Connection, case_id: int, now: datetime) -> None:
 
 
 def insert_timers(s: Connection, case_id: int, state: str, timers: Iterable[PlannedTimer], now: datetime) -> None:
-    rows = [
+    rows = timer_rows(case_id, state, timers, now)
+    if rows:
+        s.execute(_INSERT_TIMER, rows)
+
+
+def timer_rows(case_id: int, state: str, timers: Iterable[PlannedTimer], now: datetime) -> list[dict[str, Any]]:
+    """The rows of the timers ``state`` planned for case ``case_id``."""
+    return [
         {"case_id": case_id, "kind": t.kind, "state": state, "due_on": t.due_on, "action": t.action, "planned_at": now}
         for t in timers
     ]
-    if rows:
-        s.execute(_INSERT_TIMER, rows)
 
 
 def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:

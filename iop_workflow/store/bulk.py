@@ -1,0 +1,152 @@
+"""Many cases at once: the sweep's batch path reads and writes a batch in a few statements.
+
+Each function here is the set-wise twin of a one-case function in ``store/cases.py``
+and ``store/timers.py``, with the same checks: a write that does not touch exactly
+the rows it expects raises, so the caller can roll the batch back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from iop_workflow.audit.chain import GENESIS
+from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
+from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.store.cases import (
+    CASES,
+    LOG,
+    NEEDS_GUIDELINES,
+    ORGS,
+    TIMER_IS_OPEN,
+    TIMERS,
+    assemble_facts,
+    fact_rows_query,
+    fact_tables,
+    log_values,
+)
+from iop_workflow.store.guidelines import GuidelineCache
+
+
+class BulkMismatch(Exception):
+    """A set-wise write touched other rows than it expected (a race the locks should prevent)."""
+
+
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_CASES_BY_ID = sa.select(CASES).where(CASES.c.id.in_(_IDS))
+_ORGS_BY_ID = sa.select(ORGS).where(ORGS.c.id.in_(_IDS))
+_FACT_ROWS = {table: fact_rows_query(table) for table in fact_tables(FACT_KINDS)}
+_HEADS = (
+    sa.select(LOG.c.case_ref, sa.func.max(LOG.c.case_seq).label("case_seq"))
+    .where(LOG.c.case_ref.in_(sa.bindparam("refs", expanding=True)))
+    .group_by(LOG.c.case_ref)
+    .subquery("heads")
+)
+_CHAIN_HEADS = sa.select(LOG.c.case_ref, LOG.c.case_seq, LOG.c.hash).join(
+    _HEADS, sa.and_(LOG.c.case_ref == _HEADS.c.case_ref, LOG.c.case_seq == _HEADS.c.case_seq)
+)
+_MARK_FIRED = (
+    sa.update(TIMERS)
+    .where(TIMERS.c.id == sa.bindparam("w_id"), TIMER_IS_OPEN)
+    .values(fired_at=sa.bindparam("w_now"), outcome=sa.bindparam("w_outcome"))
+)
+_CANCEL = (
+    sa.update(TIMERS)
+    .where(TIMERS.c.case_id == sa.bindparam("w_case_id"), TIMER_IS_OPEN)
+    .values(cancelled_at=sa.bindparam("w_now"))
+)
+_UPDATE_CASE = sa.update(CASES).where(CASES.c.id == sa.bindparam("w_id"), CASES.c.version == sa.bindparam("w_version"))
+# Multi-row VALUES with RETURNING (SQLAlchemy's "insertmanyvalues"); the rows come back in no promised
+# order, so each names its case: a batch holds one record per case.
+_INSERT_LOG = sa.insert(LOG).returning(LOG.c.case_ref, LOG.c.seq)
+_INSERT_TIMER = sa.insert(TIMERS)
+
+
+def cases_by_id(s: Connection, ids: Collection[int]) -> dict[int, sa.RowMapping]:
+    return {row["id"]: row for row in s.execute(_CASES_BY_ID, {"ids": list(ids)}).mappings()}
+
+
+def build_facts_many(
+    s: Connection, cases: Sequence[sa.RowMapping], cache: GuidelineCache, kinds: Collection[str]
+) -> dict[int, CaseFacts]:
+    """``store.cases.build_facts`` for many cases: one query per fact table, not per case."""
+    want = frozenset(kinds)
+    ids = [case["id"] for case in cases]
+    rows: dict[str, dict[int, list[sa.RowMapping]]] = {}
+    for table in fact_tables(want):
+        by_case: dict[int, list[sa.RowMapping]] = defaultdict(list)
+        for row in s.execute(_FACT_ROWS[table], {"case_ids": ids}).mappings():
+            by_case[row["case_id"]].append(row)
+        rows[table] = by_case
+    orgs: dict[int, sa.RowMapping] = {}
+    if "organisation" in want:
+        org_ids = list({case["organisation_id"] for case in cases})
+        orgs = {row["id"]: row for row in s.execute(_ORGS_BY_ID, {"ids": org_ids}).mappings()}
+    municipal: dict[str, dict[int, Guideline]] = {}
+    if want & NEEDS_GUIDELINES:
+        for name in {case["municipality"] for case in cases}:
+            municipal[name] = cache.for_municipality(s, name)
+    out = {}
+    for case in cases:
+        out[case["id"]] = assemble_facts(
+            s, case, cache, want,
+            org=orgs[case["organisation_id"]] if orgs else None,
+            rows={table: by_case.get(case["id"], ()) for table, by_case in rows.items()},
+            municipal=municipal.get(case["municipality"]) if municipal else None,
+        )  # fmt: skip
+    return out
+
+
+def chain_heads(s: Connection, refs: Collection[str]) -> dict[str, tuple[int, str]]:
+    """Each case's last (case_seq, hash); a case without records starts at (0, genesis)."""
+    found = {row.case_ref: (int(row.case_seq), str(row.hash)) for row in s.execute(_CHAIN_HEADS, {"refs": list(refs)})}
+    return {ref: found.get(ref, (0, GENESIS)) for ref in refs}
+
+
+def _expect(result: sa.CursorResult[Any], expected: int, what: str) -> None:
+    if result.rowcount != expected:
+        raise BulkMismatch(f"{what}: {result.rowcount} rows changed, {expected} expected")
+
+
+def mark_fired(s: Connection, fired: Sequence[tuple[int, str]], now: datetime) -> None:
+    """Close the open timers ``(id, outcome)`` as fired; every one must still be open."""
+    params = [{"w_id": timer_id, "w_now": now, "w_outcome": outcome[:200]} for timer_id, outcome in fired]
+    _expect(s.execute(_MARK_FIRED, params), len(params), "marking timers fired")
+
+
+def update_cases(s: Connection, updates: Sequence[tuple[sa.RowMapping, Mapping[str, Any]]]) -> None:
+    """Write each case's new values if it still has the version read; bump the version.
+
+    One executemany per set of columns (the statement's SET clause follows the parameters).
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for case, values in updates:
+        params = {**values, "version": int(case["version"]) + 1, "w_id": case["id"], "w_version": case["version"]}
+        groups[tuple(sorted(params))].append(params)
+    for params_list in groups.values():
+        _expect(s.execute(_UPDATE_CASE, params_list), len(params_list), "updating cases")
+
+
+def insert_logs(s: Connection, records: Sequence[tuple[Mapping[str, Any], str]]) -> list[int]:
+    """Insert records given as (hashed content, hash), at most one per case; their seqs, in order."""
+    if not records:
+        return []
+    rows = [log_values(content, digest) for content, digest in records]
+    seqs = {row.case_ref: int(row.seq) for row in s.execute(_INSERT_LOG, rows)}
+    if len(seqs) != len(rows):
+        raise BulkMismatch(f"inserting log records: {len(seqs)} seqs for {len(rows)} records (one per case)")
+    return [seqs[row["case_ref"]] for row in rows]
+
+
+def replace_timers(s: Connection, case_ids: Iterable[int], new: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    """Cancel the open timers of ``case_ids`` and insert the ``new`` timer rows."""
+    cancel = [{"w_case_id": case_id, "w_now": now} for case_id in case_ids]
+    if cancel:
+        s.execute(_CANCEL, cancel)
+    if new:
+        s.execute(_INSERT_TIMER, list(new))
