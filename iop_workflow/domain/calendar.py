@@ -25,6 +25,7 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _swedish_holidays(day.year)
 
 
+@lru_cache(maxsize=8192)  # pure, and a sweep plans many timers on the same few dates
 def next_working_day(day: date) -> date:
     """``day`` itself if it is a working day, else the first working day after it."""
     while not is_working_day(day):
@@ -32,6 +33,7 @@ def next_working_day(day: date) -> date:
     return day
 
 
+@lru_cache(maxsize=8192)
 def add_months(day: date, months: int) -> date:
     """Calendar month arithmetic; the 31st becomes the last day of a shorter month."""
     index = day.month - 1 + months
