@@ -277,6 +277,21 @@ class Iop:
         return register.register(self.app, self.actor(actor), municipality=municipality,
                                  include_protected=include_protected)  # fmt: skip
 
+    def annual_report(
+        self,
+        *,
+        year: int | str,
+        municipality: str | None = None,
+        include_protected: bool = False,
+        actor: ActorLike = None,
+    ) -> dict[str, Any]:
+        """The yearly follow-up report to the committee (the ``iop report annual --json`` shape), computed by
+        replaying the log up to the year's end; protected contact data masked unless an auditor asks (logged)."""
+        from iop_workflow.service import annual  # noqa: PLC0415
+
+        return annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
+                             include_protected=include_protected)  # fmt: skip
+
     def access_events(self) -> list[dict[str, Any]]:
         """Every logged read of protected data."""
         from iop_workflow.service import access  # noqa: PLC0415

@@ -109,6 +109,7 @@ class NotFound(IopError):
         "alert": "Larmet",
         "timer": "Bevakningen",
         "record": "Loggposten",
+        "municipality": "Kommunen",
     }
 
     def __init__(self, *, kind: str, key: str) -> None:
@@ -121,10 +122,10 @@ class NotFound(IopError):
 
     def _sv(self) -> str:
         noun = self._KINDS_SV.get(self.kind, self.kind)
-        return f"{noun} {self.key} finns inte."
+        return f"{noun} {_short(self.key, 500)} finns inte."
 
     def _en(self) -> str:
-        return f"No {self.kind} {self.key} exists."
+        return f"No {self.kind} {_short(self.key, 500)} exists."
 
 
 class TransitionNotAllowed(IopError):

@@ -1,6 +1,8 @@
-"""``iop report``: the public register of partnerships."""
+"""``iop report``: the public register of partnerships, and the yearly follow-up to the committee."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -9,7 +11,7 @@ from iop_workflow.cli.context import State, emit_json, pass_state
 
 @click.group()
 def report() -> None:
-    """Reports: the public register of partnerships."""
+    """Reports: the public register of partnerships, the yearly follow-up."""
 
 
 @report.command("register")
@@ -28,3 +30,55 @@ def report_register(state: State, /, *, fmt: str, municipality: str | None, incl
         click.echo(register_csv(rows), nl=False)
     else:
         click.echo(register_markdown(rows, state.lang), nl=False)
+
+
+@report.command("annual")
+@click.option("--year", type=int, required=True, metavar="YYYY", help="The calendar year (2000-2100).")
+@click.option("--municipality", metavar="M", help="Only this municipality (default: every one).")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "json"]), default="md", show_default=True)
+@click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
+@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of standard output.")
+@pass_state
+def report_annual(
+    state: State, /, *, year: int, municipality: str | None, fmt: str, include_protected: bool, output: str | None
+) -> None:
+    """The yearly follow-up to the committee: cases by state at the year's end and month by month, what
+    was opened, signed, renewed and ended (and why), reviews due, held and overdue, contributions by
+    party and kind, guidelines in force and expiring. Computed from the transition log up to the
+    year's end, so it reads the same whenever it is run. Exit 6 for a year outside 2000-2100, 4 for
+    an unknown municipality, 3 for --include-protected by anyone but an auditor."""
+    from pathlib import Path  # noqa: PLC0415
+
+    target = Path(output) if output else None
+    if target is not None and not target.parent.is_dir():
+        from iop_workflow.errors import InvalidInput  # noqa: PLC0415
+
+        raise InvalidInput(field="--output", value=output, problem_sv="mappen finns inte",
+                           problem_en="the directory does not exist")  # fmt: skip
+    report = state.iop.annual_report(year=year, municipality=municipality, include_protected=include_protected,
+                                     actor=state.actor)  # fmt: skip
+    text = _render_annual(report, "json" if state.json else fmt, state.lang)
+    if target is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from iop_workflow.errors import InvalidInput  # noqa: PLC0415
+
+        raise InvalidInput(field="--output", value=output, problem_sv=f"kan inte skrivas: {exc.strerror}",
+                           problem_en=f"cannot be written: {exc.strerror}") from exc  # fmt: skip
+
+
+def _render_annual(report: dict[str, Any], fmt: str, lang: str) -> str:
+    if fmt == "json":
+        import json  # noqa: PLC0415 - the report holds JSON types only (dates and amounts as text)
+
+        return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "html":
+        from iop_workflow.report.annual_html import annual_html  # noqa: PLC0415
+
+        return annual_html(report, lang)
+    from iop_workflow.report.annual_render import annual_csv, annual_markdown  # noqa: PLC0415
+
+    return annual_csv(report) if fmt == "csv" else annual_markdown(report, lang)
