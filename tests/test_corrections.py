@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
-from iop_workflow import Iop
+from iop_workflow import FakeClock, Iop
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
 from tests.helpers import add_orgs, to_signed
 
@@ -23,7 +25,12 @@ def test_a_correction_is_logged_shown_and_leaves_the_fact_row(iop: Iop) -> None:
     assert logged["trigger"] == "record:correction" and logged["reason"] == "Protokollet visar 9 januari"
     fix = logged["data"]["correction"]
     assert (fix["kind"], fix["entry"], fix["field"], fix["from"], fix["to"]) == (
-        "decision", decision, "decided_on", "2026-01-12", "2026-01-09")
+        "decision",
+        decision,
+        "decided_on",
+        "2026-01-12",
+        "2026-01-09",
+    )
     original = next(r for r in iop.history(ref) if r["case_seq"] == decision)
     assert fix["entry_hash"] == original["hash"]
     assert original["data"]["decision"]["decided_on"] == "2026-01-12"  # history shows both
@@ -88,3 +95,40 @@ def test_corrections_are_append_only(iop: Iop) -> None:
     for sql in ("UPDATE corrections SET new_value = '\"x\"'", "DELETE FROM corrections"):
         with pytest.raises(sa.exc.DBAPIError), iop.app.db.engine.begin() as conn:
             conn.execute(sa.text(sql))
+
+
+def open_timers(iop: Iop, ref: str) -> dict[str, str]:
+    return {t["kind"]: t["due_on"] for t in iop.case(ref)["timers"]}
+
+
+def test_a_corrected_agreement_date_moves_the_deadline_and_the_guards_see_it(iop: Iop, clock: FakeClock) -> None:
+    """The rules decide on corrected facts: activation waits for the corrected start date."""
+    add_orgs(iop)
+    ref = to_signed(iop)  # agreement 2026-02-01 .. 2028-01-31: activation due 2026-02-01
+    assert open_timers(iop, ref) == {"agreement_start": "2026-02-01"}
+    iop.correct(ref, "agreement", entry(iop, ref, "record:agreement"), field="start_on", value="2026-03-02",
+                reason="Avtalet börjar en månad senare", actor="anna")  # fmt: skip
+    assert open_timers(iop, ref) == {"agreement_start": "2026-03-02"}
+    with iop.app.db.engine.connect() as conn:
+        moved = conn.execute(sa.text("SELECT kind, due_on FROM timers WHERE outcome = 'moved by a correction'")).all()
+    assert [(k, str(d)) for k, d in moved] == [("agreement_start", "2026-02-01")]
+    clock.set_date(date(2026, 2, 10))
+    assert iop.sweep_timers()["due"] == 0
+    with pytest.raises(TransitionNotAllowed, match="2026-03-02"):  # the guard reads the corrected start
+        iop.fire(ref, "activate", actor="anna")
+    clock.set_date(date(2026, 3, 2))
+    assert iop.sweep_timers()["fired"] == 1  # the batch path reads the corrections too
+    assert iop.case(ref)["state"] == "active"
+    # The active state's deadlines are planned from the corrected period (start 2026-03-02).
+    assert open_timers(iop, ref)["review_due"] == "2027-03-02"
+    assert iop.verify().ok
+
+
+def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = to_signed(iop)
+    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="Kommunstyrelsen",
+                reason="Fel nämnd", actor="anna")  # fmt: skip
+    assert open_timers(iop, ref) == {"agreement_start": "2026-02-01"}
+    with iop.app.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM timers WHERE outcome LIKE 'moved%'")).scalar_one() == 0

@@ -2,7 +2,8 @@
 
 The fact's row stays as it was; a ``corrections`` row and a ``record:correction``
 log record (in the case's chain) say which field of which recorded fact now
-reads what, who said so and why. Views and reports read facts through them.
+reads what, who said so and why. Views, reports, the guards and the timers read
+facts through them: a corrected agreement date moves the case's open deadlines.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, record_from_row
+from iop_workflow.domain.timers import ANCHOR_READS, plan
 from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
@@ -20,6 +22,7 @@ from iop_workflow.service.context import Actor, App
 from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections as store
+from iop_workflow.store import timers as timer_repo
 
 
 def correct(
@@ -58,6 +61,7 @@ def correct(
             "corrects_case_seq": number, "field": field, "old_value": current, "new_value": new,
             "reason": reason, "log_seq": record.seq, "corrected_by": actor.name, "corrected_at": app.clock.now(),
         })  # fmt: skip
+        _move_deadlines(app, s, ref)
     app.sink.emit(record)
     return record
 
@@ -74,9 +78,11 @@ def _admit(actor: Actor, case: sa.RowMapping, kind: str) -> None:
 
 
 def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
-    row = s.execute(
-        sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref, repo.LOG.c.case_seq == number)
-    ).mappings().first()
+    row = (
+        s.execute(sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref, repo.LOG.c.case_seq == number))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(kind="record", key=f"{ref} #{number}")
     rec = record_from_row(row)
@@ -101,9 +107,13 @@ def _fact_row(s: Connection, case: sa.RowMapping, table: str, kind: str, target:
         )
     ).scalar_one()  # fmt: skip
     facts = repo._T[table]
-    row = s.execute(
-        sa.select(facts).where(facts.c.case_id == case["id"]).order_by(facts.c.id).offset(ordinal - 1).limit(1)
-    ).mappings().first()
+    row = (
+        s.execute(
+            sa.select(facts).where(facts.c.case_id == case["id"]).order_by(facts.c.id).offset(ordinal - 1).limit(1)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise IntegrityError(problems=[{"case_ref": case["ref"], "case_seq": target.case_seq, "field": "fact",
                                         "problem": f"no {table} row for this record:{kind} entry"}])  # fmt: skip
@@ -146,3 +156,27 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
         out.append({"kind": kind, "entry": rec.case_seq, "at": rec.at, "actor": rec.actor, "values": values,
                     "corrections": mine})  # fmt: skip
     return out
+
+
+def _move_deadlines(app: App, s: Connection, ref: str) -> None:
+    """Re-plan the open timers of the case's state on the corrected facts.
+
+    A timer whose deadline moved is cancelled (outcome ``moved by a correction``) and
+    planned anew; one that no longer applies is cancelled; fired timers stay as they were.
+    """
+    case = repo.case_row(s, ref)
+    state = app.definition.state(case["state"])
+    if not state.timers:
+        return
+    kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
+    planned = {
+        t.kind: t for t in plan(state, repo.build_facts(s, case, app.guidelines, kinds), app.settings.lead_times)
+    }
+    now = app.clock.now()
+    for timer in timer_repo.open_for_case(s, case["id"]):
+        new = planned.get(timer["kind"])
+        if new is not None and new.due_on == timer["due_on"]:
+            continue
+        timer_repo.mark(s, timer["id"], now, outcome="moved by a correction", cancelled=True)
+        if new is not None:
+            repo.insert_timers(s, case["id"], case["state"], [new], now)

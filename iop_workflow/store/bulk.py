@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import GENESIS
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
 from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.store import corrections
 from iop_workflow.store.cases import (
     CASES,
     LOG,
@@ -29,6 +30,7 @@ from iop_workflow.store.cases import (
     fact_rows_query,
     fact_tables,
     log_values,
+    with_corrections,
 )
 from iop_workflow.store.guidelines import GuidelineCache
 
@@ -91,12 +93,14 @@ def build_facts_many(
     if want & NEEDS_GUIDELINES:
         for name in {case["municipality"] for case in cases}:
             municipal[name] = cache.for_municipality(s, name)
+    fixes = corrections.fixes_for(s, ids) if rows else {}
     out = {}
     for case in cases:
+        mine = {table: by_case.get(case["id"], ()) for table, by_case in rows.items()}
         out[case["id"]] = assemble_facts(
             s, case, cache, want,
             org=orgs[case["organisation_id"]] if orgs else None,
-            rows={table: by_case.get(case["id"], ()) for table, by_case in rows.items()},
+            rows=with_corrections(mine, fixes),
             municipal=municipal.get(case["municipality"]) if municipal else None,
         )  # fmt: skip
     return out

@@ -36,6 +36,7 @@ from iop_workflow.domain.values import (
     Verdict,
 )
 from iop_workflow.errors import ConcurrentUpdate, NotFound
+from iop_workflow.store import corrections
 from iop_workflow.store.guidelines import GuidelineCache
 from iop_workflow.store.tables import (
     Agreement,
@@ -153,9 +154,42 @@ def build_facts(
     """
     want = FACT_KINDS if kinds is None else frozenset(kinds)
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
-    rows = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
+    rows: dict[str, Sequence[FactRow]] = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
+    if rows:
+        rows = with_corrections(rows, corrections.fixes_for(s, [case["id"]]))
     municipal = cache.for_municipality(s, case["municipality"]) if want & NEEDS_GUIDELINES else None
     return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal)
+
+
+FactRow = Mapping[Any, Any]  # a fact table's row: as read (a RowMapping), or corrected (a dict)
+
+
+def with_corrections(rows: Mapping[str, Sequence[FactRow]], fixes: corrections.Fixes) -> dict[str, Sequence[FactRow]]:
+    """The fact rows with their corrections applied: the rules decide on corrected facts.
+
+    A correction is stored as JSON; it is read back in its column's type (a date, an amount).
+    """
+    if not fixes:
+        return dict(rows)
+    out: dict[str, Sequence[FactRow]] = {}
+    for table, table_rows in rows.items():
+        columns = _T[table].c
+        fixed: list[FactRow] = []
+        for row in table_rows:
+            mine = fixes.get((table, row["id"]))
+            typed = {field: _typed(columns[field], value) for field, value in (mine or {}).items()}
+            fixed.append({**row, **typed} if typed else row)
+        out[table] = fixed
+    return out
+
+
+def _typed(column: sa.Column[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    kind = column.type.python_type
+    if kind is date:
+        return date.fromisoformat(value)
+    return kind(value)
 
 
 def fact_tables(want: frozenset[str]) -> tuple[str, ...]:
@@ -181,7 +215,7 @@ def assemble_facts(
     want: frozenset[str],
     *,
     org: sa.RowMapping | None,
-    rows: Mapping[str, Sequence[sa.RowMapping]],
+    rows: Mapping[str, Sequence[FactRow]],
     municipal: dict[int, Guideline] | None,
 ) -> CaseFacts:
     """The snapshot of ``case`` from rows already read (``rows`` by table, ``municipal`` guidelines)."""
@@ -230,11 +264,11 @@ def _bound(
     return bound, ref_of
 
 
-def _meeting(m: sa.RowMapping, _ref_of: dict[int, str]) -> MeetingFacts:
+def _meeting(m: FactRow, _ref_of: dict[int, str]) -> MeetingFacts:
     return MeetingFacts(held_on=m["held_on"], joint_challenge=m["joint_challenge"])
 
 
-def _assessment(a: sa.RowMapping, ref_of: dict[int, str]) -> AssessmentFacts:
+def _assessment(a: FactRow, ref_of: dict[int, str]) -> AssessmentFacts:
     return AssessmentFacts(
         criterion=a["criterion_code"],
         guideline_ref=ref_of.get(a["guideline_id"], "?"),
@@ -244,7 +278,7 @@ def _assessment(a: sa.RowMapping, ref_of: dict[int, str]) -> AssessmentFacts:
     )
 
 
-def _legal_check(c: sa.RowMapping, _ref_of: dict[int, str]) -> LegalCheckFacts:
+def _legal_check(c: FactRow, _ref_of: dict[int, str]) -> LegalCheckFacts:
     return LegalCheckFacts(
         period=c["period"],
         competence=c["competence"],
@@ -256,16 +290,16 @@ def _legal_check(c: sa.RowMapping, _ref_of: dict[int, str]) -> LegalCheckFacts:
     )
 
 
-def _decision(d: sa.RowMapping, _ref_of: dict[int, str]) -> DecisionFacts:
+def _decision(d: FactRow, _ref_of: dict[int, str]) -> DecisionFacts:
     return DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"])
 
 
-def _review(r: sa.RowMapping, _ref_of: dict[int, str]) -> ReviewFacts:
+def _review(r: FactRow, _ref_of: dict[int, str]) -> ReviewFacts:
     return ReviewFacts(period=r["period"], round=r["round"], held_on=r["held_on"], report_received=r["report_received"])
 
 
 # Fact kinds read from their own table, one value per row, in row order.
-_SIMPLE_FACTS: dict[str, Callable[[sa.RowMapping, dict[int, str]], Any]] = {
+_SIMPLE_FACTS: dict[str, Callable[[FactRow, dict[int, str]], Any]] = {
     "meetings": _meeting,
     "assessments": _assessment,
     "legal_checks": _legal_check,
@@ -274,9 +308,7 @@ _SIMPLE_FACTS: dict[str, Callable[[sa.RowMapping, dict[int, str]], Any]] = {
 }
 
 
-def _agreements(
-    rows: Sequence[sa.RowMapping], contribution_rows: Sequence[sa.RowMapping] | None
-) -> tuple[AgreementFacts, ...]:
+def _agreements(rows: Sequence[FactRow], contribution_rows: Sequence[FactRow] | None) -> tuple[AgreementFacts, ...]:
     """The agreements, each with its period's contributions (not loaded when those were not read)."""
     contributions: dict[int, list[ContributionFacts]] = {}
     for c in contribution_rows or ():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,3 +38,24 @@ def latest(s: Connection, kind: str, fact_ids: Iterable[int] | None = None) -> d
 
 def _decode(row: sa.RowMapping) -> dict[str, Any]:
     return {**dict(row), "old_value": json.loads(row["old_value"]), "new_value": json.loads(row["new_value"])}
+
+
+# A fact kind as corrections name it (``iop case correct REF KIND``) -> the table of its rows.
+KIND_TABLES = {
+    "meeting": "meetings", "assessment": "assessments", "legal-check": "legal_checks", "agreement": "agreements",
+    "contribution": "contributions", "decision": "decisions", "review": "reviews",
+}  # fmt: skip
+Fixes = dict[tuple[str, int], dict[str, Any]]  # (table, fact id) -> {field: latest corrected value (JSON)}
+_FIXES = (
+    sa.select(CORRECTIONS.c.fact_kind, CORRECTIONS.c.fact_id, CORRECTIONS.c.field, CORRECTIONS.c.new_value)
+    .where(CORRECTIONS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+    .order_by(CORRECTIONS.c.id)
+)
+
+
+def fixes_for(s: Connection, case_ids: Collection[int]) -> Fixes:
+    """Every correction of the cases' facts, the latest per field (one probe of the case_id index)."""
+    out: Fixes = {}
+    for row in s.execute(_FIXES, {"case_ids": list(case_ids)}):
+        out.setdefault((KIND_TABLES[row.fact_kind], int(row.fact_id)), {})[row.field] = json.loads(row.new_value)
+    return out

@@ -104,3 +104,9 @@ def mark(s: Connection, timer_id: int, now: datetime, *, outcome: str, cancelled
 def note_failure(s: Connection, timer_id: int, outcome: str) -> None:
     """Leave an open timer open (it is retried) but say why the last attempt failed."""
     s.execute(_NOTE, {"timer_id": timer_id, "outcome": outcome[:200]})
+
+
+def open_for_case(s: Connection, case_id: int) -> list[sa.RowMapping]:
+    """The case's open timers (id, kind, due date, action)."""
+    query = sa.select(*_COLUMNS).where(TIMERS.c.case_id == case_id, TIMER_IS_OPEN).order_by(TIMERS.c.id)
+    return list(s.execute(query).mappings())
