@@ -6,9 +6,11 @@ because the schedulers coordinate). One job per sweep kind with a fixed id,
 ``coalesce=True`` so a daemon that was suspended runs a job once, not once per
 missed interval, a generous ``misfire_grace_time``, and a catch-up run of the
 sweeps at start; the daily audit checkpoint runs at 23:50. A single worker
-thread runs the jobs, so sweeps never overlap in one process. SIGINT and
-SIGTERM shut down cleanly: a running sweep finishes its batch, then the process
-exits 0.
+thread runs the jobs, so sweeps never overlap in one process. A job that
+fails because the database is unavailable is retried soon (after 1, 2, 4, ...
+seconds, at most ``retry_max_seconds``) instead of at its next regular run,
+which for the daily jobs is a day away. SIGINT and SIGTERM shut down cleanly:
+a running sweep finishes its batch, then the process exits 0.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from iop_workflow.errors import IopError
+from iop_workflow.errors import DatabaseUnavailable, IopError
 from iop_workflow.service import audit, sweep
 from iop_workflow.service.context import App
 
@@ -33,23 +35,51 @@ class DaemonConfig:
     every_seconds: int = 900
     guidelines_hour: int = 6
     checkpoint_hour: int = 23
+    retry_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
 
 
-def _guarded(app: App, name: str, work: Callable[[], Any]) -> Callable[[], None]:
-    """A job that reports a failure as an event and lets the next run retry; never kills the daemon."""
+class _Retries:
+    """One-off retries of jobs that failed because the database was unavailable, backing off."""
+
+    def __init__(self, scheduler: Any, config: DaemonConfig) -> None:
+        self.scheduler = scheduler
+        self.config = config
+        self.failures: dict[str, int] = {}
+
+    def failed(self, name: str, job: Callable[[], None]) -> float:
+        """Plan a retry of ``job``; return its delay in seconds."""
+        n = self.failures[name] = self.failures.get(name, 0) + 1
+        delay = min(self.config.retry_seconds * 2.0 ** (n - 1), self.config.retry_max_seconds)
+        when = datetime.now(self.scheduler.timezone) + timedelta(seconds=delay)
+        self.scheduler.add_job(job, "date", run_date=when, id=f"{name}-retry", name=f"retry {name}",
+                               replace_existing=True)  # fmt: skip
+        return delay
+
+    def succeeded(self, name: str) -> None:
+        if self.failures.pop(name, None) is not None and self.scheduler.get_job(f"{name}-retry") is not None:
+            self.scheduler.remove_job(f"{name}-retry")
+
+
+def _guarded(app: App, name: str, work: Callable[[], Any], retries: _Retries | None = None) -> Callable[[], None]:
+    """A job that reports a failure as an event and is retried; never kills the daemon."""
 
     def job() -> None:
         started = time.perf_counter()
         try:
             work()
         except IopError as exc:
-            app.sink.event("sweep_failed", job=name, code=exc.code, error=exc.message("en"),
+            retry = retries.failed(name, job) if retries is not None and isinstance(exc, DatabaseUnavailable) else None
+            app.sink.event("sweep_failed", job=name, code=exc.code, error=exc.message("en"), retry_in=retry,
                            seconds=round(time.perf_counter() - started, 4))  # fmt: skip
         except Exception as exc:  # a bug: log it, keep the schedule alive, retry next run
             import traceback  # noqa: PLC0415
 
             app.sink.event("sweep_failed", job=name, code="internal_error", error=f"{type(exc).__name__}: {exc}",
                            traceback=traceback.format_exc())  # fmt: skip
+        else:
+            if retries is not None:
+                retries.succeeded(name)
 
     return job
 
@@ -68,19 +98,20 @@ def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
     )
     start = datetime.now(tz)
+    retries = _Retries(scheduler, config)
     scheduler.add_job(
-        _guarded(app, "sweep-guidelines", lambda: sweep.sweep_guidelines(app)),
+        _guarded(app, "sweep-guidelines", lambda: sweep.sweep_guidelines(app), retries),
         CronTrigger(hour=config.guidelines_hour, minute=0, timezone=tz),
         id="sweep-guidelines", name="guideline validity", next_run_time=start, replace_existing=True,
     )  # fmt: skip
     scheduler.add_job(
-        _guarded(app, "sweep-timers", lambda: sweep.sweep_timers(app)),
+        _guarded(app, "sweep-timers", lambda: sweep.sweep_timers(app), retries),
         IntervalTrigger(seconds=config.every_seconds, timezone=tz),
         id="sweep-timers", name="due timers", next_run_time=start, replace_existing=True,
     )  # fmt: skip
 
     scheduler.add_job(
-        _guarded(app, "audit-checkpoint", lambda: audit.checkpoint(app, sweep.scheduler_actor(app))),
+        _guarded(app, "audit-checkpoint", lambda: audit.checkpoint(app, sweep.scheduler_actor(app)), retries),
         CronTrigger(hour=config.checkpoint_hour, minute=50, timezone=tz),
         id="audit-checkpoint", name="daily audit checkpoint", replace_existing=True,
     )  # fmt: skip
@@ -101,4 +132,3 @@ def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
             signal.signal(sig, handler)
     app.sink.event("scheduler_stopped")
     return 0
-

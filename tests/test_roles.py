@@ -1,0 +1,199 @@
+"""Every trigger and every recorded fact against every role, and the protected reads.
+
+One database per back-end is built once for the module (tests/roles_world.py; lazily,
+so the order tests run in does not matter): for each trigger, a case in the trigger's
+source state with every other rule met, one per role that may fire it and one that
+every other role is refused on, so the role is the only reason for a refusal. The
+expected matrix below is written out from DESIGN.md, not read from the definition; a
+test checks the two agree.
+A refusal lists the role rule with the actor and the roles that may, exits 3, and
+leaves every table (and the audit stream) as it was; a refused read of protected data
+leaves one ``access_denied`` event and nothing else, an allowed one one access event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from iop_workflow import Iop, TransitionNotAllowed
+from iop_workflow.errors import AccessDenied
+from iop_workflow.resources import shipped_definition
+from iop_workflow.service.records import RULES
+from tests.helpers import ORG
+from tests.roles_world import ACTOR, BACKENDS, ON, ROLES, SECRET, World, Worlds, dump, files
+
+# Who may fire what (DESIGN.md, "Roles"; states/partnership.toml), and where it leads.
+ALLOWED: dict[str, frozenset[str]] = {
+    "open": frozenset({"registrar", "officer", "admin"}),
+    "start_dialogue": frozenset({"officer", "admin"}),
+    "submit_for_assessment": frozenset({"officer", "admin"}),
+    "return_to_dialogue": frozenset({"officer", "legal", "signatory", "admin"}),
+    "sign": frozenset({"signatory"}),
+    "decline": frozenset({"officer", "signatory", "admin"}),
+    "withdraw": frozenset({"officer", "registrar", "admin"}),
+    "activate": frozenset({"officer", "system", "admin"}),
+    "start_review": frozenset({"officer", "coordinator", "system", "admin"}),
+    "continue": frozenset({"officer", "coordinator", "admin"}),
+    "renew": frozenset({"signatory"}),
+    "end": frozenset({"officer", "signatory", "admin"}),
+    "terminate": frozenset({"signatory", "admin"}),
+    "expire": frozenset({"system", "officer", "admin"}),
+}
+DEST = {"open": "initiative", "start_dialogue": "dialogue", "submit_for_assessment": "assessment",
+        "return_to_dialogue": "dialogue", "sign": "signed", "decline": "ended", "withdraw": "ended",
+        "activate": "active", "start_review": "review", "continue": "active", "renew": "renewed", "end": "ended",
+        "terminate": "ended", "expire": "ended"}  # fmt: skip
+RECORDS: dict[str, frozenset[str]] = {
+    "meeting": frozenset({"officer", "coordinator", "admin"}),
+    "assessment": frozenset({"officer", "legal", "coordinator", "admin"}),
+    "legal-check": frozenset({"legal", "officer", "admin"}),
+    "agreement": frozenset({"officer", "admin"}),
+    "contribution": frozenset({"officer", "admin"}),
+    "decision": frozenset({"signatory", "registrar", "officer", "admin"}),
+    "review": frozenset({"officer", "coordinator", "admin"}),
+}
+
+
+def case_for(world: World, trigger: str, role: str) -> str:
+    """The case of ``role`` if it may fire ``trigger``, else the one every refused role shares."""
+    pool = world.cases[trigger]
+    allowed = sorted(ALLOWED[trigger])
+    return pool[allowed.index(role)] if role in allowed else pool[-1]
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worlds]:
+    with ExitStack() as stack:
+        yield Worlds(tmp_path_factory.mktemp("roles"), stack, {t: len(r) + 1 for t, r in ALLOWED.items()})
+
+
+def test_the_matrix_is_the_definitions() -> None:
+    """The hand-written matrix and the shipped definition say the same (a change must be deliberate)."""
+    definition = shipped_definition()
+    assert {t.trigger: t.roles for t in definition.transitions} == ALLOWED
+    assert {t.trigger: t.dest for t in definition.transitions} == DEST
+    assert {kind: rule.roles for kind, rule in RULES.items()} == RECORDS
+    assert set(ROLES) == {r for roles in ALLOWED.values() for r in roles} | {"auditor"}
+
+
+def fire(world: World, trigger: str, role: str) -> dict[str, Any]:
+    actor = ACTOR[role]
+    if trigger == "open":
+        ref = world.iop.open_case(org_number=ORG, municipality="Stenungsund", title="Mötesplats",
+                                  challenge="Ensamhet bland äldre", actor=actor)  # fmt: skip
+        return world.iop.history(ref)[-1]
+    end_reason = "completed" if trigger == "end" else None
+    return world.iop.fire(case_for(world, trigger, role), trigger, actor=actor, reason="Enligt beslut",
+                          end_reason=end_reason)  # fmt: skip
+
+
+def assert_refused(reasons: tuple[Any, ...], actor: str, allowed: frozenset[str], what: str) -> None:
+    """Exactly one reason, the role rule, naming who, with which role, and who may."""
+    assert [r.code for r in reasons] == ["role_not_allowed"]
+    for text in (reasons[0].sv, reasons[0].en):
+        assert actor in text and what in text
+        assert all(r in text for r in allowed)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("trigger", sorted(ALLOWED))
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_every_trigger_against_every_role(worlds: Worlds, kind: str, trigger: str, role: str) -> None:
+    world = worlds.get(kind)
+    if role in ALLOWED[trigger]:
+        record = fire(world, trigger, role)
+        assert (record["trigger"], record["to_state"], record["actor"], record["roles"]) == (
+            trigger, DEST[trigger], ACTOR[role], [role])  # fmt: skip
+        assert world.iop.case(record["case_ref"])["state"] == DEST[trigger]
+        return
+    before, streams = dump(world.iop), files(world.audit)
+    with pytest.raises(TransitionNotAllowed) as refused:
+        fire(world, trigger, role)
+    assert refused.value.exit_status == 3 and refused.value.trigger == trigger
+    assert_refused(refused.value.reasons, ACTOR[role], ALLOWED[trigger], f"'{trigger}'")
+    assert f"roles: {role}" in refused.value.reasons[0].en
+    assert dump(world.iop) == before
+    assert files(world.audit) == streams
+
+
+RECORD_CALLS: dict[str, Callable[[Iop, str, str], object]] = {
+    "meeting": lambda iop, ref, who: iop.record_meeting(ref, actor=who, held_on=ON, joint_challenge="Ensamhet"),
+    "assessment": lambda iop, ref, who: iop.assess(ref, "not_a_company", "met", note="Bedömt", actor=who),
+    "legal-check": lambda iop, ref, who: iop.record_legal_check(
+        ref, actor=who, competence=True, procurement_not_required=True, no_competition_distortion=True,
+        state_aid_basis="non_economic", rationale="Icke-ekonomisk verksamhet"),
+    "agreement": lambda iop, ref, who: iop.record_agreement(ref, actor=who, start_on="2029-03-01",
+                                                            end_on="2031-02-28", notice_months=3),
+    "contribution": lambda iop, ref, who: iop.record_contribution(ref, actor=who, party="municipality",
+                                                                  kind="money", amount="1000", unit="SEK"),
+    "decision": lambda iop, ref, who: iop.record_decision(ref, actor=who, body="Socialnämnden", decided_on=ON,
+                                                          minutes_ref="SN § 3/2027"),
+    "review": lambda iop, ref, who: iop.record_review(ref, actor=who, held_on=ON, report_received=True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("record", sorted(RECORDS))
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_every_recorded_fact_against_every_role(worlds: Worlds, kind: str, record: str, role: str) -> None:
+    """A case in review takes every kind of fact: the role is the only thing that can refuse one."""
+    world = worlds.get(kind)
+    ref, call = world.review_case, RECORD_CALLS[record]
+    if role in RECORDS[record]:
+        before = world.iop.case(ref)["version"]
+        call(world.iop, ref, ACTOR[role])
+        last = world.iop.history(ref)[-1]
+        assert (last["trigger"], last["actor"], last["roles"], last["to_state"]) == (
+            f"record:{record}", ACTOR[role], [role], "review")  # fmt: skip
+        assert world.iop.case(ref)["version"] == before + 1
+        return
+    before_rows, streams = dump(world.iop), files(world.audit)
+    with pytest.raises(TransitionNotAllowed) as refused:
+        call(world.iop, ref, ACTOR[role])
+    assert refused.value.exit_status == 3
+    assert_refused(refused.value.reasons, ACTOR[role], RECORDS[record], record)
+    assert dump(world.iop) == before_rows
+    assert files(world.audit) == streams
+
+
+READS: dict[str, Callable[[Iop, str], object]] = {
+    "audit export": lambda iop, who: list(iop.export(include_protected=True, actor=who)),
+    "report register": lambda iop, who: iop.register(include_protected=True, actor=who),
+}
+
+
+def events(world: World) -> list[dict[str, Any]]:
+    path = world.audit.with_name(world.audit.stem + ".events.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("read", sorted(READS))
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_protected_reads_against_every_role(worlds: Worlds, kind: str, read: str, role: str) -> None:
+    """Only an auditor reads protected data, and it is logged; a refusal writes one event and nothing else."""
+    world = worlds.get(kind)
+    who = ACTOR[role]
+    before, seen = dump(world.iop), len(events(world))
+    if role == "auditor":
+        assert SECRET in json.dumps(READS[read](world.iop, who), ensure_ascii=False, default=str)
+        after = dump(world.iop)
+        assert {t for t in before if before[t] != after[t]} == {"access_events"}
+        assert len(after["access_events"]) == len(before["access_events"]) + 1
+        assert world.iop.access_events()[-1]["actor"] == who and world.iop.access_events()[-1]["action"] == read
+        new = events(world)[seen:]
+        assert [(e["event"], e["actor"], e["action"]) for e in new] == [("access", who, read)]
+        return
+    with pytest.raises(AccessDenied) as refused:
+        READS[read](world.iop, who)
+    error = refused.value
+    assert error.exit_status == 3 and error.needs == "auditor" and error.roles == (role,)
+    assert who in error.message("sv") and role in error.message("en") and "auditor" in error.message("en")
+    assert dump(world.iop) == before
+    new = events(world)[seen:]
+    assert [(e["event"], e["actor"], e["action"], e["roles"]) for e in new] == [("access_denied", who, read, [role])]
