@@ -298,6 +298,24 @@ class Iop:
 
         return access.access_events(self.app)
 
+    # -- recovery ---------------------------------------------------------------
+    def backup(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
+        """Copy the live SQLite database to ``path`` (SQLite's online backup API: a consistent snapshot
+        while others write), integrity-checked; PostgreSQL: raises the pg_dump commands (exit 2)."""
+        from iop_workflow.service import backup  # noqa: PLC0415
+
+        return backup.backup(self.app.db.url, Path(path), force=force)
+
+    def restore(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
+        """Replace this SQLite database with the backup at ``path``, once its audit log verifies."""
+        from iop_workflow.service import backup  # noqa: PLC0415
+        from iop_workflow.store.guidelines import GuidelineCache  # noqa: PLC0415
+
+        self.app.db.dispose()
+        result = backup.restore(self.app.db.url, Path(path), force=force)
+        self.app.guidelines = GuidelineCache()  # row ids may differ in the restored database
+        return result
+
     # -- deadlines --------------------------------------------------------------
     def tick(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``)."""

@@ -42,6 +42,7 @@ COMMANDS = {
     "audit": "iop_workflow.cli.audit_cmds:audit",
     "report": "iop_workflow.cli.report_cmds:report",
     "workflow": "iop_workflow.cli.workflow_cmds:workflow",
+    "db": "iop_workflow.cli.db_cmds:db",
 }
 
 

@@ -1,0 +1,68 @@
+"""``iop db backup | restore``: copies of the SQLite database; the pg_dump commands for PostgreSQL.
+
+Exit statuses: 0 done; 2 the database is PostgreSQL (the message gives the exact
+pg_dump / pg_restore commands); 6 FILE exists (without ``--force``), is missing,
+or its directory cannot be written; 7 the copy or the file to restore is not an
+intact iop database (nothing was replaced); 8 there is no database to back up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iop_workflow.cli.context import State, emit_json, pass_state
+
+
+@click.group()
+def db() -> None:
+    """Back up and restore the database (SQLite; for PostgreSQL: the pg_dump commands)."""
+
+
+@db.command("backup")
+@click.argument("file", metavar="FILE")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@pass_state
+def db_backup(state: State, /, *, file: str, force: bool) -> None:
+    """Copy the live database to FILE, consistent while others write; integrity-checked."""
+    result = state.iop.backup(Path(file), force=force)
+    if state.json:
+        emit_json(result)
+        return
+    click.echo(
+        state.say(
+            f"Säkerhetskopia skriven till {result['file']}: {_size(result)}, integritetskontroll ok; "
+            f"{result['cases']} ärenden, {result['records']} loggposter.",
+            f"Backup written to {result['file']}: {_size(result)}, integrity check ok; "
+            f"{result['cases']} cases, {result['records']} log records.",
+        )
+    )
+
+
+@db.command("restore")
+@click.argument("file", metavar="FILE")
+@click.option("--force", is_flag=True, help="Replace the database if it exists.")
+@pass_state
+def db_restore(state: State, /, *, file: str, force: bool) -> None:
+    """Replace the database with FILE once its audit log verifies (else exit 7)."""
+    result = state.iop.restore(Path(file), force=force)
+    if state.json:
+        emit_json(result)
+        return
+    click.echo(
+        state.say(
+            f"{result['file']} återställd till {result['database']}: granskningsloggen är intakt "
+            f"({result['cases']} ärenden, {result['records']} poster, {result['checkpoints']} kontrollpunkter).",
+            f"{result['file']} restored to {result['database']}: the audit log is intact "
+            f"({result['cases']} cases, {result['records']} records, {result['checkpoints']} checkpoints).",
+        )
+    )
+    if not result["schema_current"]:
+        click.echo(state.say("Schemat är äldre än programmet: kör `iop init`.",
+                             "The schema is older than this version: run `iop init`."))  # fmt: skip
+
+
+def _size(result: dict[str, Any]) -> str:
+    return f"{result['pages']} × {result['page_size']} B = {result['bytes']:,} B".replace(",", " ")
