@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
+from iop_workflow.store.cases import build_facts, case_row
 from tests.helpers import add_orgs, to_signed
 
 
@@ -132,3 +134,12 @@ def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     assert open_timers(iop, ref) == {"agreement_start": "2026-02-01"}
     with iop.app.db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM timers WHERE outcome LIKE 'moved%'")).scalar_one() == 0
+    # Every kind of fact is read through its corrections: a corrected text and amount keep their types.
+    money = entry(iop, ref, "record:contribution")
+    iop.correct(ref, "contribution", money, field="amount", value="350000", reason="Fel belopp", actor="anna")
+    with iop.app.db.read() as s:
+        facts = build_facts(s, case_row(s, ref), iop.app.guidelines)
+    [decision] = facts.decisions
+    assert decision.body == "Kommunstyrelsen"
+    assert facts.agreements[0].contributions[0].amount == Decimal("350000")
+    assert iop.options(ref, actor="eva")  # every rule runs on the corrected facts

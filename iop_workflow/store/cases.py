@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -184,12 +185,18 @@ def with_corrections(rows: Mapping[str, Sequence[FactRow]], fixes: corrections.F
 
 
 def _typed(column: sa.Column[Any], value: Any) -> Any:
+    """A corrected value (JSON) in its column's type: dates and amounts are stored as text."""
     if value is None:
         return None
-    kind = column.type.python_type
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:  # a type that does not say: the JSON value is the value
+        return value
     if kind is date:
         return date.fromisoformat(value)
-    return kind(value)
+    if kind is Decimal:
+        return Decimal(value)
+    return value  # text, whole numbers and yes/no are JSON's own (SQLModel's text type says ``object``)
 
 
 def fact_tables(want: frozenset[str]) -> tuple[str, ...]:
