@@ -6,6 +6,8 @@ Unknown keys and wrong types are load errors naming the file (or variable) and k
 from __future__ import annotations
 
 import os
+import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,10 @@ _IOP_KEYS: dict[str, type] = {
     "audit_log": str,
 }
 _LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
+# Whole numbers are days or months added to dates: a century keeps every sum a valid date.
+MAX_WHOLE = 36_500
+MAX_CASE_REF = 40  # the width of cases.ref
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +74,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
     return _build(data, file, env)
 
 
@@ -86,7 +94,7 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
         actors=roles[1],
         source=file,
     )
-    _check(settings, file)
+    _check(settings, file, env)
     return settings
 
 
@@ -117,8 +125,14 @@ def _typed(value: Any, kind: type, file: str, key: str) -> Any:
         raise DefinitionError(file=file, key=key, problem=f"must be a whole number, not {value!r}")
     if kind is int and value < 0:
         raise DefinitionError(file=file, key=key, problem=f"must not be negative ({value})")
+    if kind is int and value > MAX_WHOLE:
+        raise DefinitionError(file=file, key=key, problem=f"must be at most {MAX_WHOLE} ({value})")
     if kind is str and not isinstance(value, str):
         raise DefinitionError(file=file, key=key, problem=f"must be a string, not {value!r}")
+    if kind is str and _CONTROL.search(value):
+        raise DefinitionError(
+            file=file, key=key, problem=f"contains control characters or invalid UTF-8: {value[:80]!r}"
+        )
     return value
 
 
@@ -131,7 +145,7 @@ def _from_env(raw: str, kind: type, name: str) -> Any:
                 file="environment", key=name, problem=f"must be a whole number, not {raw!r}"
             ) from None
         return _typed(value, int, "environment", name)
-    return raw
+    return _typed(raw, str, "environment", name)
 
 
 def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
@@ -162,18 +176,38 @@ def _role_list(value: Any, file: str, key: str) -> frozenset[str]:
     return frozenset(value)
 
 
-def _check(settings: Settings, file: str) -> None:
+def _check(settings: Settings, file: str, env: Mapping[str, str]) -> None:
+    def where(key: str) -> tuple[str, str]:
+        """The file and key a value came from: an IOP_* variable overrides the file."""
+        name = _env_name("iop", key)
+        return ("environment", name) if name in env else (file, f"iop.{key}")
+
     try:
         settings.tz  # noqa: B018 - resolving the zone is the check
     except (ZoneInfoNotFoundError, ValueError):
-        raise DefinitionError(
-            file=file, key="iop.timezone", problem=f"unknown time zone {settings.timezone!r}"
-        ) from None
+        source, key = where("timezone")
+        raise DefinitionError(file=source, key=key, problem=f"unknown time zone {settings.timezone!r}") from None
     if settings.lang not in {"sv", "en"}:
-        raise DefinitionError(file=file, key="iop.lang", problem=f"must be sv or en, not {settings.lang!r}")
+        source, key = where("lang")
+        raise DefinitionError(file=source, key=key, problem=f"must be sv or en, not {settings.lang!r}")
+    _check_case_ref(settings, *where("case_ref_pattern"))
+
+
+def _check_case_ref(settings: Settings, file: str, key: str) -> None:
+    """The pattern must give every case its own ref, short enough for the column."""
     try:
-        settings.case_ref(2026, 1)
-    except (KeyError, IndexError, ValueError) as exc:
+        for _text, name, spec, _conversion in string.Formatter().parse(settings.case_ref_pattern):
+            if name is not None and name not in {"year", "seq"}:
+                raise ValueError(f"unknown field {name!r}")
+            if any(int(width) > MAX_CASE_REF for width in re.findall(r"\d+", spec or "")):
+                raise ValueError(f"width {spec!r} is over {MAX_CASE_REF}")
+        refs = {settings.case_ref(year, seq) for year in (2026, 2027) for seq in (1, 2, 9999)}
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        raise DefinitionError(file=file, key=key, problem=f"needs only {{year}} and {{seq}}: {exc}") from None
+    if len(refs) < 6:
+        raise DefinitionError(file=file, key=key, problem="must contain {year} and {seq}: refs would repeat")
+    longest = max(refs, key=len)
+    if len(longest) > MAX_CASE_REF or _CONTROL.search(longest):
         raise DefinitionError(
-            file=file, key="iop.case_ref_pattern", problem=f"needs only {{year}} and {{seq}}: {exc}"
-        ) from None
+            file=file, key=key, problem=f"gives refs like {longest[:60]!r}: at most {MAX_CASE_REF} printable characters"
+        )

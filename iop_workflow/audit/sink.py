@@ -40,10 +40,14 @@ class AuditSink:
         processors: list[Any] = [structlog.processors.JSONRenderer(sort_keys=True, ensure_ascii=False)]
         loggers = []
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.open("a", encoding="utf-8")
-            self._files.append(handle)
-            loggers.append(structlog.wrap_logger(structlog.WriteLogger(handle), processors=processors))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = path.open("a", encoding="utf-8")
+            except OSError:  # as for a failed write: the database holds the record
+                pass
+            else:
+                self._files.append(handle)
+                loggers.append(structlog.wrap_logger(structlog.WriteLogger(handle), processors=processors))
         if self.to_stderr:
             loggers.append(structlog.wrap_logger(structlog.WriteLogger(sys.stderr), processors=processors))
         return loggers

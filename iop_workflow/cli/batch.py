@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from iop_workflow.cli.context import State, emit_json
+from iop_workflow.cli.context import State, emit_json, printable
 from iop_workflow.errors import (
     EXIT_CONFLICT,
     EXIT_INVALID,
@@ -64,11 +64,19 @@ def read_lines(path: Path) -> list[Line]:
 
 def _parse(file: str, number: int, raw: str) -> Line:
     try:
-        item = json.loads(raw)
+        item = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise DefinitionError(file=file, key=f"line {number}", problem=f"not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise DefinitionError(file=file, key=f"line {number}", problem="not valid JSON: nested too deeply") from None
     if not isinstance(item, dict):
         raise DefinitionError(file=file, key=f"line {number}", problem="must be a JSON object")
+    try:  # an escaped lone surrogate ("\udce5") is valid JSON but no valid text
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DefinitionError(
+            file=file, key=f"line {number}", problem="not valid JSON: an escape names a lone surrogate"
+        ) from None
     for key, value in item.items():
         if key not in _KEYS:
             raise DefinitionError(
@@ -80,6 +88,11 @@ def _parse(file: str, number: int, raw: str) -> Line:
         if not item.get(key):
             raise DefinitionError(file=file, key=f"line {number}.{key}", problem="missing")
     return Line(number=number, ref=item["ref"], trigger=item["trigger"], values=item)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity: Python's json reads them, JSON has no such values."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def _fire(state: State, line: Line) -> dict[str, Any]:
@@ -114,7 +127,7 @@ def _fire(state: State, line: Line) -> dict[str, Any]:
 
 
 def _show(state: State, result: dict[str, Any]) -> None:
-    head = f"{state.say('rad', 'line')} {result['line']}: {result['ref']} {result['trigger']}: "
+    head = f"{state.say('rad', 'line')} {result['line']}: {printable(result['ref'])} {printable(result['trigger'])}: "
     if result["status"] == "done":
         click.echo(head + state.say(f"klart ({result['state']})", f"done ({result['state']})"))
         return
@@ -123,7 +136,7 @@ def _show(state: State, result: dict[str, Any]) -> None:
         "conflict": state.say("konflikt", "conflict"),
         "failed": state.say("misslyckades", "failed"),
     }[result["status"]]
-    click.echo(f"{head}{word}: {result['error']['message']}")
+    click.echo(f"{head}{word}: {printable(result['error']['message'])}")
 
 
 def fire_from_file(state: State, file: str) -> None:

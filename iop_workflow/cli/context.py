@@ -116,7 +116,24 @@ def emit_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout: UTF-8, dates ISO-8601, decimals as text."""
     import json  # noqa: PLC0415
 
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default))
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=_json_default)
+    # A lone surrogate (an echoed non-UTF-8 argument) is written as its JSON escape,
+    # so stdout stays valid UTF-8 and the document stays parseable.
+    click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but tab and newline) shown as escapes such as ``\\x1b``.
+
+    An error message echoes what the user gave; this keeps an escape sequence in
+    that input from driving the terminal.
+    """
+    return "".join(repr(ch)[1:-1] if _is_control(ch) else ch for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return (code < 0x20 and ch not in "\t\n") or 0x7F <= code <= 0x9F
 
 
 def _json_default(value: Any) -> Any:

@@ -6,14 +6,23 @@ import importlib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import click
 
 from iop_workflow import __version__
-from iop_workflow.cli.context import LANGS, State, emit_json
-from iop_workflow.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, DatabaseUnavailable, InternalError, IopError
+from iop_workflow.cli.context import LANGS, State, emit_json, printable
+from iop_workflow.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    DatabaseUnavailable,
+    InternalError,
+    InvalidInput,
+    IopError,
+)
 
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
@@ -151,7 +160,7 @@ def _report(error: IopError, state: State, as_json: bool) -> int:
     if as_json:
         emit_json({"error": {"code": error.code, "message": message, "details": error.details()}})
     else:
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)
     return error.exit_status
 
 
@@ -177,6 +186,9 @@ def _database_error(exc: BaseException, state: State) -> IopError | None:
 
 
 def _usage(exc: click.ClickException, as_json: bool) -> int:
+    # Click's message quotes what was typed: escape its control characters (``message``
+    # is typed Final, but click sets it per instance, like any attribute).
+    vars(exc)["message"] = printable(exc.message)
     if as_json:
         ctx = getattr(exc, "ctx", None)
         details: dict[str, Any] = {"command": ctx.command_path if ctx is not None else "iop"}
@@ -188,11 +200,31 @@ def _usage(exc: click.ClickException, as_json: bool) -> int:
     return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
 
 
+def _check_encoding(args: Sequence[str], state: State) -> None:
+    """Refuse an argument that is not valid UTF-8 before anything runs.
+
+    Python hands such bytes over as lone surrogates; no database driver or
+    UTF-8 stream can carry them, so they would fail late, as a bug.
+    """
+    for number, arg in enumerate(args, start=1):
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            state.lang_option = next(
+                (lang for flag, lang in pairwise(args) if flag == "--lang" and lang in LANGS), None
+            )
+            raise InvalidInput(
+                field=f"argument {number}",
+                value=arg,
+                problem_sv="är inte giltig UTF-8 (kontrollera terminalens teckenkodning)",
+                problem_en="is not valid UTF-8 (check the terminal's character encoding)",
+            )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status. The ONE place errors become statuses."""
     args = list(sys.argv[1:] if argv is None else argv)
     state = State()
     try:
+        _check_encoding(args, state)
         try:
             result = cli.main(args=args, prog_name="iop", standalone_mode=False, obj=state)
         finally:
@@ -233,7 +265,7 @@ def _bug(exc: Exception, state: State, args: Sequence[str]) -> int:
         details = {**bug.details(), "log": where}
         emit_json({"error": {"code": bug.code, "message": text, "details": details}})
     else:
-        click.echo(text, err=True)
+        click.echo(printable(text), err=True)
     return EXIT_INTERNAL
 
 

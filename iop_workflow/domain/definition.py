@@ -127,6 +127,8 @@ def parse_definition(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
     built = _Validator(file, frozenset(guards), frozenset(anchors)).build(data)
     return replace(built, content=text)
 
@@ -152,6 +154,12 @@ class _Validator:
         value = table.get(name, default)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(f"{key}.{name}", "must be a non-empty string")
+        return value
+
+    def optional(self, table: Mapping[str, Any], key: str, name: str, default: str) -> str:
+        value = table.get(name, default)
+        if not isinstance(value, str):
+            raise self.fail(f"{key}.{name}", "must be a string")
         return value
 
     def strings(self, table: Mapping[str, Any], key: str, name: str) -> tuple[str, ...]:
@@ -186,8 +194,8 @@ class _Validator:
             self.check_timers(value, state, transitions)
         return WorkflowDefinition(
             name=self.text(head, "workflow", "name"),
-            title_sv=str(head.get("title_sv", head["name"])),
-            title_en=str(head.get("title_en", head["name"])),
+            title_sv=self.optional(head, "workflow", "title_sv", self.text(head, "workflow", "name")),
+            title_en=self.optional(head, "workflow", "title_en", self.text(head, "workflow", "name")),
             file=self.file,
             version=canonical_version(data),
             content="",
@@ -225,7 +233,7 @@ class _Validator:
             value=value,
             label_sv=self.text(spec, key, "label_sv"),
             label_en=self.text(spec, key, "label_en"),
-            description_sv=str(spec.get("description_sv", "")),
+            description_sv=self.optional(spec, key, "description_sv", ""),
             terminal=terminal,
             end_reasons=end_reasons,
             timers=timers,
@@ -289,8 +297,8 @@ class _Validator:
             effects=effects,
             end_reason=end_reason,
             end_reason_choices=choices,
-            label_sv=str(spec.get("label_sv", trigger)),
-            label_en=str(spec.get("label_en", trigger)),
+            label_sv=self.optional(spec, key, "label_sv", trigger),
+            label_en=self.optional(spec, key, "label_en", trigger),
         )
 
     def check_names(self, key: str, field: str, names: Iterable[str], known: frozenset[str], what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +17,10 @@ _GUIDELINE_KEYS = {
 }  # fmt: skip
 _GUIDELINE_REQUIRED = {"ref", "municipality", "title", "decided_on", "decided_by", "valid_from", "owner"}
 _CRITERION_KEYS = {"code", "kind", "text_sv", "text_en"}
+# The longest text each field may hold (the widths of the database columns).
+_MAX_LEN = {"ref": 100, "municipality": 100, "title": 500, "decided_by": 300, "owner": 300, "source": 500, "code": 80}
+_MAX_TEXT = 10_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines are text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +72,8 @@ def parse_guideline(text: str, *, file: str) -> Guideline:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
     return _GuidelineReader(file).build(data)
 
 
@@ -109,16 +116,21 @@ class _GuidelineReader:
             valid_until=valid_until,
             follow_up_months=months,
             owner=self.text(head, "owner"),
-            source=str(head.get("source", "")),
-            note=str(head.get("note", "")),
+            source=self.text(head, "source", required=False),
+            note=self.text(head, "note", required=False),
             criteria=self.criteria(data.get("criteria")),
         )
 
-    def text(self, table: dict[str, Any], name: str, prefix: str = "guideline") -> str:
-        value = table.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{prefix}.{name}", "must be a non-empty string")
-        return value.strip()
+    def text(self, table: dict[str, Any], name: str, prefix: str = "guideline", *, required: bool = True) -> str:
+        value = table.get(name, None if required else "")
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(f"{prefix}.{name}", "must be a non-empty string" if required else "must be a string")
+        limit = _MAX_LEN.get(name, _MAX_TEXT)
+        if len(value.strip()) > limit:
+            raise self.fail(f"{prefix}.{name}", f"is {len(value.strip())} characters long; at most {limit} are allowed")
+        if _CONTROL.search(value):
+            raise self.fail(f"{prefix}.{name}", "contains control characters")
+        return value.strip() if required else value  # optional texts are kept as written
 
     def date(self, table: dict[str, Any], name: str) -> date:
         value = table.get(name)
@@ -146,14 +158,14 @@ class _GuidelineReader:
                 raise self.fail(f"{key}.code", f"duplicate criterion code {code!r}")
             seen.add(code)
             kind = spec.get("kind")
-            if kind not in {k.value for k in CriterionKind}:
+            if not isinstance(kind, str) or kind not in {k.value for k in CriterionKind}:
                 raise self.fail(f"{key}.kind", f"unknown kind {kind!r} (eligibility, required, consideration)")
             out.append(
                 Criterion(
                     code=code,
                     kind=CriterionKind(kind),
                     text_sv=self.text(spec, "text_sv", key),
-                    text_en=str(spec.get("text_en", "")),
+                    text_en=self.text(spec, "text_en", key, required=False),
                 )
             )
         return tuple(out)

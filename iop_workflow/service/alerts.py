@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from iop_workflow.service import validate
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import alerts as repo
 
@@ -41,6 +42,7 @@ def listing(
 
 def acknowledge(app: App, actor: Actor, alert_id: int, *, lang: str = "sv") -> dict[str, Any]:
     """Mark an alert as seen by ``actor``: it leaves the open list, the row stays."""
+    alert_id = validate.whole("alert_id", alert_id, low=1, high=2_000_000_000)  # an INTEGER column
     with app.db.write() as s:
         row = repo.acknowledge(s, alert_id, actor.name, app.clock.now())
     app.sink.event("alert_acknowledged", id=alert_id, kind=row["kind"], by=actor.name)

@@ -12,6 +12,7 @@ from iop_workflow.clock import Clock
 from iop_workflow.domain.definition import WorkflowDefinition
 from iop_workflow.domain.facts import GuardContext
 from iop_workflow.domain.machine import Engine
+from iop_workflow.service import validate
 from iop_workflow.settings import Settings
 from iop_workflow.store.engine import Database
 from iop_workflow.store.guidelines import GuidelineCache
@@ -54,7 +55,8 @@ class App:
 
     def actor(self, name: str | None = None, *, source: str = "api", roles: frozenset[str] | None = None) -> Actor:
         login = os_login()
-        who = name or login
+        # Recorded in every log row (columns of 100 characters): checked like any text.
+        who = validate.text("actor", name, max_len=100) if name else login
         return Actor(
             name=who,
             roles=roles if roles is not None else self.settings.roles_of(who),

@@ -79,13 +79,16 @@ def amount(field: str, value: object) -> Decimal:
         number = Decimal(str(value).strip().replace(" ", "").replace(",", "."))
     except InvalidOperation:
         number = Decimal("NaN")
+    # Checked after rounding to öre: 0.004 would otherwise be stored as a positive 0.00.
+    if number.is_finite() and 0 < number <= MAX_AMOUNT:
+        number = number.quantize(Decimal("0.01"))
     if not number.is_finite() or number <= 0 or number > MAX_AMOUNT:
         raise InvalidInput(
             field=field, value=value,
             problem_sv=f"måste vara ett positivt belopp, högst {MAX_AMOUNT}",
             problem_en=f"must be a positive amount, at most {MAX_AMOUNT}",
         )  # fmt: skip
-    return number.quantize(Decimal("0.01"))
+    return number
 
 
 def whole(field: str, value: object, *, low: int, high: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,8 @@ class Database:
             problem = f"the schema is missing or out of date; run `iop init` ({describe(exc)})"
             raise DatabaseUnavailable(url=redact(self.url), problem=problem) from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            # 25006: a read-only transaction (a hot standby, or a role that may only read).
+            if exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) == "25006":
                 raise DatabaseUnavailable(url=redact(self.url), problem=describe(exc)) from exc
             raise
 
@@ -143,16 +144,22 @@ class Database:
         self.engine.dispose()
 
 
+# What a driver's message means, in words an officer can act on (first match wins).
+_EXPLAINED: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda t: "locked" in t or "busy" in t, f"locked by another writer for longer than {BUSY_TIMEOUT_MS // 1000} s"),
+    (lambda t: "readonly" in t or "read-only" in t, "the database is read-only"),
+    (lambda t: "no such table" in t, "the schema is missing; run `iop init`"),
+    (lambda t: "disk" in t and "full" in t, "the disk is full"),
+    (lambda t: "disk i/o error" in t, "the disk cannot be written: full, over a size limit or failing"),
+    (
+        lambda t: "unable to open database file" in t,
+        "the database file cannot be opened: check its directory, permissions and disk",
+    ),
+)
+
+
 def describe(exc: DBAPIError) -> str:
     """A one-line, human description of a driver error."""
     text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
-        return f"locked by another writer for longer than {BUSY_TIMEOUT_MS // 1000} s ({text})"
-    if "readonly" in lowered or "read-only" in lowered:
-        return f"the database is read-only ({text})"
-    if "no such table" in lowered:
-        return f"the schema is missing; run `iop init` ({text})"
-    if "disk" in lowered and "full" in lowered:
-        return f"the disk is full ({text})"
-    return text
+    return next((f"{why} ({text})" for test, why in _EXPLAINED if test(lowered)), text)
