@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
-from iop_workflow.store.cases import build_facts, case_row
+from iop_workflow.store.cases import case_row
+from iop_workflow.store.facts import build_facts
 from tests.helpers import add_orgs, to_signed
 
 

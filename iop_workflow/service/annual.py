@@ -97,7 +97,7 @@ def _transitions(s: Connection, window: Window, place: str | None) -> Iterator[T
 
 def _facts(s: Connection, kind: str, window: Window, place: str | None) -> Iterator[dict[str, Any]]:
     """Facts of ``kind`` recorded before the year's end, corrections applied, each with its ``case_ref``."""
-    table = repo._T[correctable.FACTS[kind][0]]
+    table = repo.FACT_TABLES[correctable.FACTS[kind][0]]
     query = sa.select(table, CASES.c.ref.label("case_ref")).join(CASES, CASES.c.id == table.c.case_id)
     if place is not None:
         query = query.where(CASES.c.municipality == place)

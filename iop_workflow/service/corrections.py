@@ -22,6 +22,7 @@ from iop_workflow.service.context import Actor, App
 from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections as store
+from iop_workflow.store import facts as fact_repo
 from iop_workflow.store import timers as timer_repo
 
 
@@ -106,7 +107,7 @@ def _fact_row(s: Connection, case: sa.RowMapping, table: str, kind: str, target:
             repo.LOG.c.case_seq <= target.case_seq,
         )
     ).scalar_one()  # fmt: skip
-    facts = repo._T[table]
+    facts = repo.FACT_TABLES[table]
     row = (
         s.execute(
             sa.select(facts).where(facts.c.case_id == case["id"]).order_by(facts.c.id).offset(ordinal - 1).limit(1)
@@ -170,7 +171,7 @@ def _move_deadlines(app: App, s: Connection, ref: str) -> None:
         return
     kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
     planned = {
-        t.kind: t for t in plan(state, repo.build_facts(s, case, app.guidelines, kinds), app.settings.lead_times)
+        t.kind: t for t in plan(state, fact_repo.build_facts(s, case, app.guidelines, kinds), app.settings.lead_times)
     }
     now = app.clock.now()
     for timer in timer_repo.open_for_case(s, case["id"]):

@@ -53,7 +53,7 @@ def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) 
 
 def period_fact(s: Connection, kind: str, case_id: int, period: int) -> dict[str, Any] | None:
     """The latest ``kind`` fact of the case's period, with its corrections applied."""
-    table = repo._T[correctable.FACTS[kind][0]]
+    table = repo.FACT_TABLES[correctable.FACTS[kind][0]]
     row = s.execute(
         sa.select(table)
         .where(table.c.case_id == case_id, table.c.period == period)

@@ -22,6 +22,7 @@ from iop_workflow.service import validate
 from iop_workflow.service.changes import append_record
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
+from iop_workflow.store import facts as fact_repo
 from iop_workflow.store.orgs import normalise_org_number
 
 
@@ -58,7 +59,7 @@ def open_case(
         facts = CaseFacts(
             ref="(nytt ärende)", state="", municipality=municipality, initiated_by=initiator,
             opened_on=today, state_entered_on=today,
-            organisation=repo.org_facts(org),
+            organisation=fact_repo.org_facts(org),
         )  # fmt: skip
         reasons = app.engine.check(facts, app.guard_context(actor), spec)
         if reasons:
@@ -89,7 +90,7 @@ def open_case(
 
 def options(app: App, actor: Actor, ref: str) -> tuple[CaseFacts, tuple[Option, ...]]:
     with app.db.read() as s:
-        facts = repo.build_facts(s, repo.case_row(s, ref), app.guidelines)
+        facts = fact_repo.build_facts(s, repo.case_row(s, ref), app.guidelines)
     return facts, app.engine.options(facts, app.guard_context(actor))
 
 
@@ -141,7 +142,7 @@ def fire_on(
     spec = app.engine.resolve(trigger, case["state"], case["ref"])
     # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
     # transaction; the case row is always there.
-    facts = repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
+    facts = fact_repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
     step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason)
     now = app.clock.now()
     version = repo.update_case(s, case, {**step.values, "updated_at": now})

@@ -18,20 +18,18 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import GENESIS
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
 from iop_workflow.domain.guidelines import Guideline
-from iop_workflow.store import corrections
+from iop_workflow.store import corrections, timers
 from iop_workflow.store.cases import (
+    CANCEL_TIMERS,
     CASES,
+    INSERT_TIMER,
     LOG,
-    NEEDS_GUIDELINES,
     ORGS,
-    TIMER_IS_OPEN,
-    TIMERS,
-    assemble_facts,
-    fact_rows_query,
-    fact_tables,
+    UPDATE_CASE,
     log_values,
-    with_corrections,
+    update_params,
 )
+from iop_workflow.store.facts import NEEDS_GUIDELINES, assemble_facts, fact_rows_query, fact_tables, with_corrections
 from iop_workflow.store.guidelines import GuidelineCache
 
 
@@ -52,21 +50,9 @@ _HEADS = (
 _CHAIN_HEADS = sa.select(LOG.c.case_ref, LOG.c.case_seq, LOG.c.hash).join(
     _HEADS, sa.and_(LOG.c.case_ref == _HEADS.c.case_ref, LOG.c.case_seq == _HEADS.c.case_seq)
 )
-_MARK_FIRED = (
-    sa.update(TIMERS)
-    .where(TIMERS.c.id == sa.bindparam("w_id"), TIMER_IS_OPEN)
-    .values(fired_at=sa.bindparam("w_now"), outcome=sa.bindparam("w_outcome"))
-)
-_CANCEL = (
-    sa.update(TIMERS)
-    .where(TIMERS.c.case_id == sa.bindparam("w_case_id"), TIMER_IS_OPEN)
-    .values(cancelled_at=sa.bindparam("w_now"))
-)
-_UPDATE_CASE = sa.update(CASES).where(CASES.c.id == sa.bindparam("w_id"), CASES.c.version == sa.bindparam("w_version"))
 # Multi-row VALUES with RETURNING (SQLAlchemy's "insertmanyvalues"); the rows come back in no promised
 # order, so each names its case: a batch holds one record per case.
 _INSERT_LOG = sa.insert(LOG).returning(LOG.c.case_ref, LOG.c.seq)
-_INSERT_TIMER = sa.insert(TIMERS)
 
 
 def cases_by_id(s: Connection, ids: Collection[int]) -> dict[int, sa.RowMapping]:
@@ -76,7 +62,7 @@ def cases_by_id(s: Connection, ids: Collection[int]) -> dict[int, sa.RowMapping]
 def build_facts_many(
     s: Connection, cases: Sequence[sa.RowMapping], cache: GuidelineCache, kinds: Collection[str]
 ) -> dict[int, CaseFacts]:
-    """``store.cases.build_facts`` for many cases: one query per fact table, not per case."""
+    """``store.facts.build_facts`` for many cases: one query per fact table, not per case."""
     want = frozenset(kinds)
     ids = [case["id"] for case in cases]
     rows: dict[str, dict[int, list[sa.RowMapping]]] = {}
@@ -119,8 +105,8 @@ def _expect(result: sa.CursorResult[Any], expected: int, what: str) -> None:
 
 def mark_fired(s: Connection, fired: Sequence[tuple[int, str]], now: datetime) -> None:
     """Close the open timers ``(id, outcome)`` as fired; every one must still be open."""
-    params = [{"w_id": timer_id, "w_now": now, "w_outcome": outcome[:200]} for timer_id, outcome in fired]
-    _expect(s.execute(_MARK_FIRED, params), len(params), "marking timers fired")
+    params = [{"timer_id": timer_id, "now": now, "outcome": outcome[:200]} for timer_id, outcome in fired]
+    _expect(s.execute(timers.CLOSE["fired_at"], params), len(params), "marking timers fired")
 
 
 def update_cases(s: Connection, updates: Sequence[tuple[sa.RowMapping, Mapping[str, Any]]]) -> None:
@@ -130,10 +116,10 @@ def update_cases(s: Connection, updates: Sequence[tuple[sa.RowMapping, Mapping[s
     """
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for case, values in updates:
-        params = {**values, "version": int(case["version"]) + 1, "w_id": case["id"], "w_version": case["version"]}
+        params = update_params(case, values)
         groups[tuple(sorted(params))].append(params)
     for params_list in groups.values():
-        _expect(s.execute(_UPDATE_CASE, params_list), len(params_list), "updating cases")
+        _expect(s.execute(UPDATE_CASE, params_list), len(params_list), "updating cases")
 
 
 def insert_logs(s: Connection, records: Sequence[tuple[Mapping[str, Any], str]]) -> list[int]:
@@ -149,8 +135,8 @@ def insert_logs(s: Connection, records: Sequence[tuple[Mapping[str, Any], str]])
 
 def replace_timers(s: Connection, case_ids: Iterable[int], new: Sequence[Mapping[str, Any]], now: datetime) -> None:
     """Cancel the open timers of ``case_ids`` and insert the ``new`` timer rows."""
-    cancel = [{"w_case_id": case_id, "w_now": now} for case_id in case_ids]
+    cancel = [{"w_case_id": case_id, "cancelled_at": now} for case_id in case_ids]
     if cancel:
-        s.execute(_CANCEL, cancel)
+        s.execute(CANCEL_TIMERS, cancel)
     if new:
-        s.execute(_INSERT_TIMER, list(new))
+        s.execute(INSERT_TIMER, list(new))

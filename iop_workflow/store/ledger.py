@@ -99,9 +99,7 @@ def protected_secrets(s: Connection, case_ref: str | None = None) -> dict[str, t
     """For each case of a protected organisation: its contact and address values, to mask."""
     cols = (ORGS.c.contact_name, ORGS.c.contact_email, ORGS.c.contact_phone, ORGS.c.address)
     query = (
-        sa.select(CASES.c.ref, *cols)
-        .join(ORGS, ORGS.c.id == CASES.c.organisation_id)
-        .where(ORGS.c.protected.is_(True))
+        sa.select(CASES.c.ref, *cols).join(ORGS, ORGS.c.id == CASES.c.organisation_id).where(ORGS.c.protected.is_(True))
     )
     if case_ref is not None:
         query = query.where(CASES.c.ref == case_ref)

@@ -50,7 +50,7 @@ def claim_due(s: Connection, today: date, *, limit: int, exclude: Collection[int
 
 # The per-timer statements are built once: the sweep runs them for every timer.
 _ANY_DUE = sa.select(TIMERS.c.id).where(TIMERS.c.due_on <= sa.bindparam("today"), TIMER_IS_OPEN).limit(1)
-_CLOSE = {
+CLOSE = {
     column: sa.update(TIMERS)
     .where(TIMERS.c.id == sa.bindparam("timer_id"), TIMER_IS_OPEN)
     .values({column: sa.bindparam("now"), "outcome": sa.bindparam("outcome")})
@@ -97,7 +97,7 @@ def upcoming(s: Connection, until: date, *, limit: int | None = None) -> list[di
 
 def mark(s: Connection, timer_id: int, now: datetime, *, outcome: str, cancelled: bool = False) -> bool:
     """Close an open timer as fired (or cancelled); False if someone else closed it first."""
-    statement = _CLOSE["cancelled_at" if cancelled else "fired_at"]
+    statement = CLOSE["cancelled_at" if cancelled else "fired_at"]
     return s.execute(statement, {"timer_id": timer_id, "now": now, "outcome": outcome[:200]}).rowcount == 1
 
 
