@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.pg import PG_URL, fresh_schema, require_postgres
+from tests.pg import PG_URL, fresh_schema, require_postgres, schema_url
 
 IOP = [sys.executable, "-m", "iop_workflow"]
 ROLES_CONFIG = """\
@@ -78,7 +78,7 @@ def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
         return
     require_postgres()
     with fresh_schema() as schema:
-        yield Backend(kind, f"{PG_URL}?options=-csearch_path%3D{schema}", schema=schema)
+        yield Backend(kind, schema_url(schema), schema=schema)
 
 
 class Cli:

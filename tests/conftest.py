@@ -12,7 +12,8 @@ import pytest
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.settings import Settings
-from tests.pg import PG_URL, fresh_schema, require_postgres
+from tests.cli_helpers import Backend, make_backend
+from tests.pg import fresh_schema, require_postgres, schema_url
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -25,9 +26,8 @@ def pg_available() -> None:
 @pytest.fixture
 def pg_schema_url(pg_available: None) -> Iterator[str]:
     """A fresh, empty schema on the PostgreSQL server, dropped afterwards."""
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     with fresh_schema() as schema:
-        yield f"{base}?options=-csearch_path%3D{schema}"
+        yield schema_url(schema, driver=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -35,6 +35,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'iop.db'}"
     return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A database for the real ``iop`` in a subprocess: its URL, and raw SQL (tests/cli_helpers.py)."""
+    yield from make_backend(request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_backend(tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("postgresql", tmp_path)
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from iop_workflow import Iop
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from iop_workflow import FakeClock, Iop
+from iop_workflow.settings import Settings
 
 ORG = "802479-1322"
 COMPANY = "556036-0793"
@@ -50,3 +54,16 @@ def to_signed(iop: Iop) -> str:
     prepare_signing(iop, ref)
     iop.fire(ref, "sign", actor="eva")
     return ref
+
+
+def seed_due(url: str, settings: Settings, *, signed: int = 1, idle: int = 0) -> list[str]:
+    """A database made in January 2026: ``signed`` cases awaiting activation, ``idle`` ones left in
+    initiative (their idle alerts come due); the signed cases' refs."""
+    clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=ZoneInfo("Europe/Stockholm")))
+    with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        add_orgs(iop)
+        refs = [to_signed(iop) for _ in range(signed)]
+        for _ in range(idle):
+            open_case(iop)
+    return refs

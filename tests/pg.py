@@ -12,6 +12,12 @@ import pytest
 PG_URL = os.environ.get("IOP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def schema_url(schema: str, *, driver: bool = False) -> str:
+    """The test server's URL with ``schema`` first on the search path (``driver``: name psycopg for SQLAlchemy)."""
+    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) if driver else PG_URL
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
 def pg_problem() -> str | None:
     """Why the server cannot be used, or None when it answers."""
     import psycopg

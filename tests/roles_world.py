@@ -21,7 +21,7 @@ from iop_workflow import FakeClock, Iop
 from iop_workflow.settings import Settings
 from tests.conftest import STOCKHOLM
 from tests.helpers import add_orgs, open_case, prepare_signing, to_assessment
-from tests.pg import PG_URL, fresh_schema, require_postgres
+from tests.pg import fresh_schema, require_postgres, schema_url
 
 ROLES = ("registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system")
 ACTOR = {"registrar": "rut", "officer": "olle", "legal": "lars", "signatory": "eva", "coordinator": "kim",
@@ -149,7 +149,7 @@ class Worlds:
             else:
                 require_postgres()
                 schema = self.stack.enter_context(fresh_schema())
-                url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+                url = schema_url(schema)
             clock = FakeClock(at_nine(START))
             audit = self.tmp / f"{kind}.audit.jsonl"
             iop = self.stack.enter_context(Iop.connect(url, clock=clock, settings=role_settings(), audit_log=audit))

@@ -197,11 +197,6 @@ def test_restore_with_force_replaces_the_database_an_open_api_then_sees(
     assert cli.ok("--json", "audit", "verify").json()["records"] == snapshot["records"] + 1
 
 
-@pytest.fixture
-def pg_backend(tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend("postgresql", tmp_path)
-
-
 @pytest.mark.postgres
 def test_postgresql_gets_the_pg_dump_commands_and_they_work(pg_backend: Backend, tmp_path: Path) -> None:
     backend = pg_backend

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from iop_workflow.audit.export import record_schema
-from tests.cli_helpers import Backend, Cli, make_backend, prepare_signing, sqlite_dump, to_assessment, today
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
+from tests.cli_helpers import Backend, Cli, prepare_signing, sqlite_dump, to_assessment, today
 
 
 @pytest.fixture

@@ -5,23 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import FORBIDDEN_AT_START, Backend, Cli, make_backend, prepare_signing, to_assessment, today
+from tests.cli_helpers import FORBIDDEN_AT_START, Backend, Cli, prepare_signing, to_assessment, today
 
 LOG_FIELDS = {"seq", "case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger", "from_state"}
 LOG_FIELDS |= {"to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash"}
 CASE_KEYS = {"ref", "state", "state_label", "end_reason", "municipality", "title", "version", "organisation"}
 CASE_KEYS |= {"guideline", "timers"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from iop_workflow import FakeClock, Iop, TransitionNotAllowed
-from tests.cli_helpers import Backend, Cli, make_backend, today
+from tests.cli_helpers import Backend, Cli, today
 from tests.helpers import add_orgs, prepare_signing, to_assessment
-from tests.roles_world import BACKENDS, START, at_nine, dump, role_settings
+from tests.roles_world import START, at_nine, dump, role_settings
 
 FOUR_EYES = role_settings(sigrid=frozenset({"officer", "signatory"}))  # may both assess and sign
 
@@ -81,11 +81,6 @@ sigrid = ["officer", "signatory"]
 kim = ["coordinator"]
 system = ["system"]
 """
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
 
 
 def test_refusals_from_the_command_line_exit_3_and_write_nothing(backend: Backend, tmp_path: Path) -> None:

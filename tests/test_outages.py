@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,37 +25,15 @@ import sqlalchemy as sa
 from iop_workflow import FakeClock, Iop
 from iop_workflow.service.sweep import BATCH
 from iop_workflow.settings import Settings
-from tests.cli_helpers import Backend, Cli, make_backend, today
+from tests.cli_helpers import Backend, Cli, today
 from tests.conftest import STOCKHOLM
-from tests.helpers import add_orgs, open_case, prepare_signing, to_assessment, to_signed
+from tests.helpers import add_orgs, open_case, prepare_signing, seed_due, to_assessment
 from tests.pg import PG_URL
 from tests.procs import Daemon, Gate
 from tests.tcp_proxy import Proxy
 
 TIMERS = int(os.environ.get("IOP_OUTAGE_TIMERS", str(BATCH + 200)))  # a second batch, at least
 SIGNED = 5
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
-
-
-@pytest.fixture
-def pg_backend(tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend("postgresql", tmp_path)
-
-
-def prepare(url: str, settings: Settings, *, idle: int, signed: int) -> list[str]:
-    """``idle`` cases whose idle alert is due, and ``signed`` ones whose activation is due; the signed refs."""
-    clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM))
-    with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
-        iop.init()
-        add_orgs(iop)
-        refs = [to_signed(iop) for _ in range(signed)]
-        for _ in range(idle):
-            open_case(iop)
-    return refs
 
 
 def query(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -151,7 +129,7 @@ def test_database_lost_mid_sweep_daemon_logs_retries_and_resumes(
     pg_backend: Backend, tmp_path: Path, settings: Settings
 ) -> None:
     backend = pg_backend
-    signed = prepare(backend.url, settings, idle=TIMERS, signed=SIGNED)
+    signed = seed_due(backend.url, settings, idle=TIMERS, signed=SIGNED)
     total = TIMERS + SIGNED
     # Held at the alert of a timer in the middle of the sweep's second batch: the first has committed.
     assert total > BATCH
@@ -203,7 +181,7 @@ def test_a_failed_sweep_is_retried_soon_not_at_the_next_interval(
 ) -> None:
     """The database is down when the daemon starts; an hour-long interval must not mean an hour's wait."""
     backend = pg_backend
-    signed = prepare(backend.url, settings, idle=3, signed=1)
+    signed = seed_due(backend.url, settings, idle=3, signed=1)
     proxy = Proxy(backend.url)
     proxy.cut()
     cli = Cli(tmp_path, proxy.url())
@@ -229,7 +207,7 @@ def test_two_daemons_on_one_database_fire_each_timer_once(
 ) -> None:
     """Two ``iop scheduler run`` processes released at once on one schema; their catch-up sweeps overlap."""
     backend = pg_backend
-    signed = prepare(backend.url, settings, idle=TIMERS, signed=SIGNED)
+    signed = seed_due(backend.url, settings, idle=TIMERS, signed=SIGNED)
     cli = Cli(tmp_path, backend.url)
     gate = Gate(tmp_path)
     daemons = [Daemon(cli.env, "--every", "1", gate=gate) for _ in range(2)]

@@ -14,16 +14,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from iop_workflow import ConcurrentUpdate, FakeClock, Iop
 from iop_workflow.settings import Settings
-from tests.cli_helpers import Backend, Cli, Result, make_backend
+from tests.cli_helpers import Backend, Cli, Result
 from tests.conftest import STOCKHOLM
 from tests.helpers import add_orgs, open_case
 from tests.procs import Gang
@@ -35,11 +32,6 @@ STEPS: tuple[tuple[str, int, dict[str, Any]], ...] = (
     ("start_dialogue", 1, {}),
     ("withdraw", 2, {"reason": "Organisationen har ändrat sina planer"}),
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
 
 
 def prepare(url: str, settings: Settings, n: int) -> list[str]:

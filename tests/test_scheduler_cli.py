@@ -10,43 +10,19 @@ import json
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from iop_workflow import FakeClock, Iop
+from iop_workflow import Iop
 from iop_workflow.settings import Settings
-from tests.cli_helpers import IOP, Backend, Cli, make_backend, today
-from tests.conftest import STOCKHOLM
-from tests.helpers import add_orgs, open_case, to_signed
+from tests.cli_helpers import IOP, Backend, Cli, today
+from tests.helpers import seed_due
 
 EXPECTED_ALERT_KEYS = {"id", "kind", "case_ref", "guideline_ref", "due_on", "message", "acknowledged"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend(request.param, tmp_path)
-
-
-@pytest.fixture
-def pg_backend(tmp_path: Path) -> Iterator[Backend]:
-    yield from make_backend("postgresql", tmp_path)
-
-
-def prepare(url: str, settings: Settings, *, signed: int = 1, idle: int = 0) -> list[str]:
-    """Cases made in January 2026: ``signed`` waiting for activation, ``idle`` ones left in initiative."""
-    clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM))
-    with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
-        iop.init()
-        add_orgs(iop)
-        refs = [to_signed(iop) for _ in range(signed)]
-        for _ in range(idle):
-            open_case(iop)
-    return refs
 
 
 def state_of(url: str, settings: Settings, ref: str) -> str:
@@ -55,7 +31,7 @@ def state_of(url: str, settings: Settings, ref: str) -> str:
 
 
 def test_tick_plan_and_alerts_from_the_command_line(backend: Backend, tmp_path: Path, settings: Settings) -> None:
-    [ref] = prepare(backend.url, settings, signed=1, idle=1)
+    [ref] = seed_due(backend.url, settings, signed=1, idle=1)
     cli = Cli(tmp_path, backend.url)
     plan = cli.ok("--json", "scheduler", "plan", "--until", str(today())).json()
     assert [(p["case_ref"] is not None, p["action"]) for p in plan if p["case_ref"] == ref] == [(True, "fire:activate")]
@@ -85,7 +61,7 @@ def test_tick_plan_and_alerts_from_the_command_line(backend: Backend, tmp_path: 
 
 def test_tick_refuses_to_backdate_but_may_look_back(tmp_path: Path, settings: Settings) -> None:
     url = f"sqlite:///{tmp_path / 'iop.db'}"
-    prepare(url, settings, signed=1)
+    seed_due(url, settings, signed=1)
     cli = Cli(tmp_path, url)
     past = str(today() - timedelta(days=1))
     refused = cli("scheduler", "tick", "--at", past)
@@ -104,7 +80,7 @@ def test_two_processes_fire_each_timer_exactly_once_postgres(
 ) -> None:
     """Two ``iop scheduler tick`` processes at once over 1,000 due alert timers and 3 activations."""
     backend = pg_backend
-    refs = prepare(backend.url, settings, signed=3, idle=1000)
+    refs = seed_due(backend.url, settings, signed=3, idle=1000)
     cli = Cli(tmp_path, backend.url)
     command = [*IOP, "--json", "scheduler", "tick"]
     pipe = subprocess.PIPE
@@ -135,7 +111,7 @@ def _count(backend: Backend, where: str) -> list[int]:
 def test_daemon_fires_a_due_timer_and_stops_cleanly_on_sigterm(tmp_path: Path, settings: Settings) -> None:
     """The real ``iop scheduler run``: catch-up sweep at start, a structlog line per sweep, exit 0."""
     url = f"sqlite:///{tmp_path / 'iop.db'}"
-    [ref] = prepare(url, settings, signed=1)
+    [ref] = seed_due(url, settings, signed=1)
     cli = Cli(tmp_path, url)
     proc = subprocess.Popen([*IOP, "scheduler", "run", "--every", "1"], env=cli.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip

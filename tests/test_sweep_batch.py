@@ -24,7 +24,7 @@ from iop_workflow.settings import Settings
 from iop_workflow.store import bulk
 from tests.conftest import STOCKHOLM
 from tests.helpers import add_orgs, open_case, prepare_signing, to_assessment
-from tests.pg import PG_URL, fresh_schema, require_postgres
+from tests.pg import fresh_schema, require_postgres, schema_url
 
 # (start, end) of each signed case's agreement: activations, renewal reviews and expiries
 # spread over the sweep dates below, several due on one day.
@@ -89,9 +89,8 @@ def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         yield f"sqlite:///{tmp_path / 'batched.db'}", f"sqlite:///{tmp_path / 'one_by_one.db'}"
         return
     require_postgres()
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     with fresh_schema() as first, fresh_schema() as second:
-        yield f"{base}?options=-csearch_path%3D{first}", f"{base}?options=-csearch_path%3D{second}"
+        yield schema_url(first, driver=True), schema_url(second, driver=True)
 
 
 def connect(url: str, settings: Settings) -> tuple[Iop, FakeClock]:

@@ -25,7 +25,7 @@ from iop_workflow.clock import SystemClock
 from iop_workflow.settings import load_settings
 from tests.cli_helpers import Cli
 from tests.helpers import open_case, prepare_signing, to_assessment
-from tests.pg import PG_URL, fresh_schema, pg_problem
+from tests.pg import PG_URL, fresh_schema, pg_problem, schema_url
 
 OFFICER = "anna"
 SIGNATORY = "eva.lind"  # a signatory in tests/cli_helpers.py ROLES_CONFIG
@@ -132,7 +132,7 @@ def open_world(backend: str, workdir: Path, kills: int, stack: ExitStack) -> Wor
         if problem is not None:
             raise SystemExit(f"crash: {problem}")
         schema = stack.enter_context(fresh_schema())
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        url = schema_url(schema)
         app_name = f"iopcrash_{uuid.uuid4().hex[:10]}"
         cli_url = f"{url}&application_name={app_name}"
         raw = Raw("postgresql", schema=schema)
