@@ -234,7 +234,7 @@ class TransitionLog(_Table, table=True):
     __table_args__ = (sa.UniqueConstraint("case_ref", "case_seq"),)
 
     seq: int | None = Field(default=None, primary_key=True)
-    case_ref: str = Field(max_length=40, index=True)
+    case_ref: str = Field(max_length=40)  # looked up through UNIQUE (case_ref, case_seq)
     case_seq: int
     at: str = Field(max_length=32, index=True)
     actor: str = Field(max_length=100)
@@ -249,7 +249,7 @@ class TransitionLog(_Table, table=True):
     guideline_ref: str | None = Field(default=None, max_length=100)
     workflow_version: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)  # unique through (case_ref, case_seq), which it covers (migration 0003)
 
 
 class Timer(_Table, table=True):
