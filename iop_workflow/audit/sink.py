@@ -52,6 +52,17 @@ class AuditSink:
             loggers.append(structlog.wrap_logger(structlog.WriteLogger(sys.stderr), processors=processors))
         return loggers
 
+    def open(self) -> None:
+        """Open the audit stream and the event stream now rather than at their first line."""
+        with self._lock:
+            if self._loggers is None:
+                self._loggers = self._open(self.path)
+            if self._event_loggers is None:
+                try:
+                    self._event_loggers = self._open(self.events_path)
+                except OSError:
+                    self._event_loggers = []
+
     def event(self, name: str, **fields: Any) -> None:
         """An operational event (a sweep's figures, an alert); failures to write are ignored."""
         import structlog  # noqa: PLC0415

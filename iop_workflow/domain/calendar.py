@@ -20,6 +20,12 @@ def _swedish_holidays(year: int) -> frozenset[date]:
     return frozenset(table.keys())
 
 
+def load_years(*years: int) -> None:
+    """Build the holiday tables of ``years`` now (a long-running process, before its first sweep)."""
+    for year in years:
+        _swedish_holidays(year)
+
+
 def is_working_day(day: date) -> bool:
     """False on Saturdays, Sundays, Swedish public holidays and de facto holidays."""
     return day.weekday() < 5 and day not in _swedish_holidays(day.year)

@@ -190,15 +190,26 @@ class CaseFacts:
     def preparing_period(self) -> int:
         return preparing_period(self.state, self.period)
 
+    # The latest of a kind for a period. Plain loops: the timer anchors ask for the agreement
+    # several times per transition, and a sweep plans thousands of transitions.
     def agreement(self, period: int | None = None) -> AgreementFacts | None:
         wanted = self.period if period is None else period
-        return next((a for a in reversed(self.agreements) if a.period == wanted), None)
+        for a in reversed(self.agreements):
+            if a.period == wanted:
+                return a
+        return None
 
     def decision(self, period: int) -> DecisionFacts | None:
-        return next((d for d in reversed(self.decisions) if d.period == period), None)
+        for d in reversed(self.decisions):
+            if d.period == period:
+                return d
+        return None
 
     def legal_check(self, period: int) -> LegalCheckFacts | None:
-        return next((c for c in reversed(self.legal_checks) if c.period == period), None)
+        for c in reversed(self.legal_checks):
+            if c.period == period:
+                return c
+        return None
 
     def verdicts(self, period: int, guideline_ref: str) -> dict[str, AssessmentFacts]:
         """Latest verdict per criterion for a period under one guideline."""

@@ -87,7 +87,7 @@ def _first_fire_per_case(timers: Sequence[sa.RowMapping]) -> list[sa.RowMapping]
 
 def _write(app: App, s: Connection, actor: Actor, planned: Sequence[Planned], now: datetime) -> list[LogRecord]:
     """The batch's writes, in the order one transition makes them (``workflow.fire_on``)."""
-    bulk.mark_fired(s, [(row["id"], row["action"]) for row, _, _ in planned], now)
+    bulk.mark_fired(s, [row["id"] for row, _, _ in planned], now)
     bulk.update_cases(s, [(case, {**step.values, "updated_at": now}) for _, case, step in planned])
     heads = bulk.chain_heads(s, [case["ref"] for _, case, _ in planned])
     contents = []

@@ -8,7 +8,7 @@ the rows it expects raises, so the caller can roll the batch back.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,13 +18,14 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import GENESIS
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
 from iop_workflow.domain.guidelines import Guideline
-from iop_workflow.store import corrections, timers
+from iop_workflow.store import corrections
 from iop_workflow.store.cases import (
-    CANCEL_TIMERS,
     CASES,
     INSERT_TIMER,
     LOG,
     ORGS,
+    TIMER_IS_OPEN,
+    TIMERS,
     UPDATE_CASE,
     log_values,
     update_params,
@@ -53,6 +54,15 @@ _CHAIN_HEADS = sa.select(LOG.c.case_ref, LOG.c.case_seq, LOG.c.hash).join(
 # Multi-row VALUES with RETURNING (SQLAlchemy's "insertmanyvalues"); the rows come back in no promised
 # order, so each names its case: a batch holds one record per case.
 _INSERT_LOG = sa.insert(LOG).returning(LOG.c.case_ref, LOG.c.seq)
+# Closing timers names them in one expanding IN list: one statement for the batch.
+_FIRE_TIMERS = (
+    sa.update(TIMERS)
+    .where(TIMERS.c.id.in_(_IDS), TIMER_IS_OPEN)
+    .values(fired_at=sa.bindparam("now"), outcome=TIMERS.c.action)  # a fired timer's outcome is its action
+)
+_CANCEL_TIMERS = (
+    sa.update(TIMERS).where(TIMERS.c.case_id.in_(_IDS), TIMER_IS_OPEN).values(cancelled_at=sa.bindparam("now"))
+)
 
 
 def cases_by_id(s: Connection, ids: Collection[int]) -> dict[int, sa.RowMapping]:
@@ -103,10 +113,10 @@ def _expect(result: sa.CursorResult[Any], expected: int, what: str) -> None:
         raise BulkMismatch(f"{what}: {result.rowcount} rows changed, {expected} expected")
 
 
-def mark_fired(s: Connection, fired: Sequence[tuple[int, str]], now: datetime) -> None:
-    """Close the open timers ``(id, outcome)`` as fired; every one must still be open."""
-    params = [{"timer_id": timer_id, "now": now, "outcome": outcome[:200]} for timer_id, outcome in fired]
-    _expect(s.execute(timers.CLOSE["fired_at"], params), len(params), "marking timers fired")
+def mark_fired(s: Connection, timer_ids: Sequence[int], now: datetime) -> None:
+    """Close the open timers ``timer_ids`` as fired (outcome: their action); every one must still be open."""
+    if timer_ids:
+        _expect(s.execute(_FIRE_TIMERS, {"ids": list(timer_ids), "now": now}), len(timer_ids), "marking timers fired")
 
 
 def update_cases(s: Connection, updates: Sequence[tuple[sa.RowMapping, Mapping[str, Any]]]) -> None:
@@ -133,10 +143,9 @@ def insert_logs(s: Connection, records: Sequence[tuple[Mapping[str, Any], str]])
     return [seqs[row["case_ref"]] for row in rows]
 
 
-def replace_timers(s: Connection, case_ids: Iterable[int], new: Sequence[Mapping[str, Any]], now: datetime) -> None:
+def replace_timers(s: Connection, case_ids: Collection[int], new: Sequence[Mapping[str, Any]], now: datetime) -> None:
     """Cancel the open timers of ``case_ids`` and insert the ``new`` timer rows."""
-    cancel = [{"w_case_id": case_id, "cancelled_at": now} for case_id in case_ids]
-    if cancel:
-        s.execute(CANCEL_TIMERS, cancel)
+    if case_ids:
+        s.execute(_CANCEL_TIMERS, {"ids": list(case_ids), "now": now})
     if new:
         s.execute(INSERT_TIMER, list(new))
