@@ -235,3 +235,39 @@ def test_a_read_only_postgresql_database(pg: Backend, tmp_path: Path) -> None:
     assert _run(read_only, ["case", "show", ref]).status == 0  # reading works
     assert pg_rows(pg) == before
     assert _run(cli, ["--actor", "anna", "case", "fire", ref, "decline", "--reason", "Ingen budget"]).status == 0
+
+
+@pytest.mark.postgres
+def test_a_locked_postgresql_row(pg: Backend, tmp_path: Path) -> None:
+    """Another session holds the case's row lock: the write gives up after lock_timeout, exit 8, nothing changed.
+
+    PostgreSQL's own default is to wait forever. The engine sets 10 s (as SQLite's busy timeout)
+    where nothing else sets one; a lock_timeout from the server, the role or the URL wins, which
+    is how this test waits 0.3 s instead of 10.
+    """
+    import psycopg
+
+    from iop_workflow.store.engine import Database
+
+    cli = Cli(tmp_path, pg.url)
+    ref = to_assessment(InProcessCli(tmp_path, pg.url))
+    before = pg_rows(pg)
+    fire = ["--actor", "anna", "case", "fire", ref, "decline", "--reason", "Ingen budget"]
+    with psycopg.connect(pg.url) as holder:
+        holder.execute("SELECT 1 FROM cases WHERE ref = %s FOR UPDATE", (ref,))
+        started = time.monotonic()
+        result = _run(Cli(tmp_path, pg.url + "%20-clock_timeout%3D300"), fire)
+        waited = time.monotonic() - started
+        assert result.status == 8 and "Traceback" not in result.text, result.text
+        assert "locked by another session for longer than the lock timeout (lock_timeout)" in result.err, result.err
+        assert 0.3 <= waited < 9, waited  # the URL's 300 ms, not the engine's default
+        assert _run(cli, ["case", "show", ref]).status == 0  # reading is not blocked by a row lock
+    assert not (cli.data_dir / "cli-errors.log").exists()
+    assert pg_rows(pg) == before
+    database = Database(pg.url)
+    try:
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
+    finally:
+        database.dispose()
+    assert _run(cli, fire).status == 0

@@ -50,9 +50,29 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise DatabaseUnavailable(url=redact(url), problem=str(exc)) from None
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _pg_lock_timeout)
+    return engine
+
+
+# PostgreSQL waits for another session's lock forever by default. A write gives up after the
+# same time SQLite's busy timeout allows, unless the server, database, role or URL (options=-c
+# lock_timeout=...) sets a lock_timeout of its own: the operator's setting wins.
+_PG_LOCK_TIMEOUT = (
+    f"SELECT set_config('lock_timeout', '{BUSY_TIMEOUT_MS}', false) WHERE current_setting('lock_timeout') = '0'"
+)
+
+
+def _pg_lock_timeout(dbapi_conn: Any, _record: Any) -> None:
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a session setting, outside any transaction
+    try:
+        dbapi_conn.execute(_PG_LOCK_TIMEOUT)
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 def _sqlite_engine(url: sa.URL) -> Engine:
@@ -147,6 +167,7 @@ class Database:
 # What a driver's message means, in words an officer can act on (first match wins).
 _EXPLAINED: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda t: "locked" in t or "busy" in t, f"locked by another writer for longer than {BUSY_TIMEOUT_MS // 1000} s"),
+    (lambda t: "lock timeout" in t, "locked by another session for longer than the lock timeout (lock_timeout)"),
     (lambda t: "readonly" in t or "read-only" in t, "the database is read-only"),
     (lambda t: "no such table" in t, "the schema is missing; run `iop init`"),
     (lambda t: "disk" in t and "full" in t, "the disk is full"),
