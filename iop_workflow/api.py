@@ -13,6 +13,7 @@ lost races raise :class:`~iop_workflow.errors.ConcurrentUpdate`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -60,22 +61,27 @@ class Iop:
         settings: Settings | None = None,
         clock: Clock | None = None,
         definition: WorkflowDefinition | None = None,
-        audit_log: Path | bool | None = True,
+        audit_log: str | os.PathLike[str] | bool | None = True,
         audit_to_stderr: bool = False,
         source: str = "api",
     ) -> Iop:
-        """Open the database at ``url``. ``audit_log``: True = default file, False = none."""
+        """Open the database at ``url``. ``audit_log``: True = default file, False or None = none, else its path."""
         settings = settings or load_settings()
         url = resolve_url(url, settings)
         definition = definition or shipped_definition()
-        path = audit_path(settings, url) if audit_log is True else (audit_log or None)
+        if audit_log is True:
+            path = audit_path(settings, url)
+        elif audit_log is False or audit_log is None:
+            path = None
+        else:
+            path = Path(audit_log).expanduser()
         app = App(
             db=Database(url),
             settings=settings,
             clock=clock or SystemClock(settings.tz),
             definition=definition,
             engine=Engine(definition),
-            sink=AuditSink(path if isinstance(path, Path) else None, to_stderr=audit_to_stderr),
+            sink=AuditSink(path, to_stderr=audit_to_stderr),
         )
         return cls(app, source=source)
 

@@ -150,3 +150,19 @@ def test_the_progress_line_goes_to_stderr_only(capsys: pytest.CaptureFixture[str
     assert list(_with_progress(records, len(records))) == records
     out, err = capsys.readouterr()
     assert out == "" and "10,001 / 10,001 (100 %)" in err and "5,000 / 10,001" in err
+
+
+@pytest.mark.parametrize("as_text", [True, False], ids=["str", "Path"])
+def test_the_stream_goes_where_audit_log_points_given_as_text_or_path(
+    tmp_path: Path, clock: Any, settings: Any, as_text: bool
+) -> None:
+    """``Iop.connect(audit_log=...)`` takes a path as text too (it was silently dropped: no stream at all)."""
+    target = tmp_path / "elsewhere" / "stream.jsonl"
+    with Iop.connect(
+        f"sqlite:///{tmp_path / 'iop.db'}", clock=clock, settings=settings, audit_log=str(target) if as_text else target
+    ) as iop:
+        iop.init()
+        add_orgs(iop)
+        ref = open_case(iop)
+    records = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [(r["case_ref"], r["trigger"]) for r in records] == [(ref, "open")]
