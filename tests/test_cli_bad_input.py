@@ -121,6 +121,13 @@ CASES = {
         files={"batch.jsonl": json.dumps({"ref": REF, "trigger": "sign", "if_version": "3"}).encode()},
         stream="out",
     ),
+    "jsonl-version-zero": Bad(
+        ["--json", "case", "fire", "--from-file", "{tmp}/batch.jsonl"],
+        6,
+        '"field": "expected_version"',
+        files={"batch.jsonl": json.dumps({"ref": REF, "trigger": "decline", "reason": "x", "if_version": 0}).encode()},
+        stream="out",
+    ),
     "config-wrong-type": Bad(
         ["case", "show", REF],
         6,

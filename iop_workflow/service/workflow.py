@@ -108,6 +108,11 @@ def fire(
     """Fire ``trigger`` on case ``ref``: guards, state, log record and timers in one transaction."""
     reason = validate.optional_text("reason", reason, max_len=4000)
     extra = validate.data(dict(data) if data is not None else None)
+    if expected_version is not None and (isinstance(expected_version, bool) or expected_version < 1):
+        raise InvalidInput(
+            field="expected_version", value=expected_version,
+            problem_sv="en version är ett heltal från 1 och uppåt", problem_en="a version is a whole number from 1 up",
+        )  # fmt: skip
     if clash := sorted(set(extra) & SNAPSHOT_KEYS):
         raise InvalidInput(
             field=f"data.{clash[0]}", value=extra[clash[0]],
