@@ -173,3 +173,25 @@ def test_daemon_prepare_loads_calendar_and_streams_then_freezes(tmp_path: Path, 
     assert out["frozen"] > 10_000 and out["gc_on"]  # start-up objects frozen; the collector still runs
     assert audit.exists() and audit.with_name("stream.events.jsonl").exists()  # both streams opened up front
     assert out["swept"] == 1 and state_of(url, settings, ref) == "active"
+
+
+def test_apscheduler_warnings_are_json_events_while_the_daemon_runs(tmp_path: Path, settings: Settings) -> None:
+    """APScheduler logs a missed or skipped run with the logging module; the daemon's stream stays JSON."""
+    import logging
+
+    from iop_workflow.scheduling.daemon import apscheduler_events
+
+    stream = tmp_path / "audit.jsonl"
+    events = stream.with_name("audit.events.jsonl")
+    logger = logging.getLogger("apscheduler.executors.default")
+    with Iop.connect(f"sqlite:///{tmp_path / 'iop.db'}", settings=settings, audit_log=stream) as iop:
+        with apscheduler_events(iop.app):
+            logger.warning("Run time of job %r was missed by %s", "due timers", "0:00:07")
+            logger.info("Running job %r", "due timers")  # below WARNING: not an event
+        logger.warning("after the daemon: not ours")
+        iop.app.sink.close()
+    lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    assert [(e["event"], e["level"], e["logger"], e["message"]) for e in lines] == [
+        ("apscheduler", "warning", "apscheduler.executors.default", "Run time of job 'due timers' was missed by 0:00:07")
+    ]
+    assert logging.getLogger("apscheduler").handlers == [] and logging.getLogger("apscheduler").propagate

@@ -16,9 +16,11 @@ a running sweep finishes its batch, then the process exits 0.
 from __future__ import annotations
 
 import gc
+import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
@@ -86,6 +88,39 @@ def _guarded(app: App, name: str, work: Callable[[], Any], retries: _Retries | N
     return job
 
 
+class _EventLines(logging.Handler):
+    """APScheduler's own warnings and errors as events in the daemon's JSON stream."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__(level=logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.app.sink.event("apscheduler", level=record.levelname.lower(), logger=record.name,
+                                message=record.getMessage())  # fmt: skip
+        except Exception:  # logging must never stop the daemon
+            self.handleError(record)
+
+
+@contextmanager
+def apscheduler_events(app: App) -> Iterator[None]:
+    """While the daemon runs, APScheduler's warnings (a run missed, a run skipped because the last one
+    still runs) are JSON events like every other line it writes, not plain text among them."""
+    logger = logging.getLogger("apscheduler")
+    handler = _EventLines(app)
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
 def prepare(app: App) -> None:
     """Set up a process that will run sweeps for its lifetime, before its first sweep.
 
@@ -148,7 +183,8 @@ def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
         timezone=str(tz),
     )  # fmt: skip
     try:
-        scheduler.start()
+        with apscheduler_events(app):
+            scheduler.start()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
