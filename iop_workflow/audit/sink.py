@@ -52,29 +52,33 @@ class AuditSink:
             loggers.append(structlog.wrap_logger(structlog.WriteLogger(sys.stderr), processors=processors))
         return loggers
 
+    # Each stream opens at its first line (or at open()); the caller holds the lock.
+    def _record_loggers(self) -> list[Any]:
+        if self._loggers is None:
+            self._loggers = self._open(self.path)
+        return self._loggers
+
+    def _event_lines(self) -> list[Any]:
+        if self._event_loggers is None:
+            try:
+                self._event_loggers = self._open(self.events_path)
+            except OSError:
+                self._event_loggers = []
+        return self._event_loggers
+
     def open(self) -> None:
         """Open the audit stream and the event stream now rather than at their first line."""
         with self._lock:
-            if self._loggers is None:
-                self._loggers = self._open(self.path)
-            if self._event_loggers is None:
-                try:
-                    self._event_loggers = self._open(self.events_path)
-                except OSError:
-                    self._event_loggers = []
+            self._record_loggers()
+            self._event_lines()
 
     def event(self, name: str, **fields: Any) -> None:
         """An operational event (a sweep's figures, an alert); failures to write are ignored."""
         import structlog  # noqa: PLC0415
 
         with self._lock:
-            if self._event_loggers is None:
-                try:
-                    self._event_loggers = self._open(self.events_path)
-                except OSError:
-                    self._event_loggers = []
             stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-            for logger in self._event_loggers:
+            for logger in self._event_lines():
                 try:
                     logger.info(name, **stamp(None, "", dict(fields)))
                 except OSError:
@@ -83,9 +87,7 @@ class AuditSink:
     def emit(self, record: LogRecord) -> None:
         """Write the record; a failure here never undoes the committed change."""
         with self._lock:
-            if self._loggers is None:
-                self._loggers = self._open(self.path)
-            for logger in self._loggers:
+            for logger in self._record_loggers():
                 try:
                     logger.info("transition", **record.as_dict())
                 except OSError:  # the database holds the record; export regenerates it
