@@ -5,11 +5,11 @@ The store assembles a :class:`CaseFacts` from its rows; the domain never sees a 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
@@ -56,6 +56,23 @@ class NotLoaded(tuple):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"<{self.kind} not loaded>"
+
+
+class _OfAPeriod(Protocol):
+    @property
+    def period(self) -> int: ...
+
+
+_P = TypeVar("_P", bound=_OfAPeriod)
+
+
+def _latest(items: Sequence[_P], period: int) -> _P | None:
+    """The last of ``items`` for ``period``. A plain loop: the timer anchors ask for the agreement
+    several times per transition, and a sweep plans thousands of transitions."""
+    for item in reversed(items):
+        if item.period == period:
+            return item
+    return None
 
 
 def preparing_period(state: str, period: int) -> int:
@@ -190,26 +207,14 @@ class CaseFacts:
     def preparing_period(self) -> int:
         return preparing_period(self.state, self.period)
 
-    # The latest of a kind for a period. Plain loops: the timer anchors ask for the agreement
-    # several times per transition, and a sweep plans thousands of transitions.
     def agreement(self, period: int | None = None) -> AgreementFacts | None:
-        wanted = self.period if period is None else period
-        for a in reversed(self.agreements):
-            if a.period == wanted:
-                return a
-        return None
+        return _latest(self.agreements, self.period if period is None else period)
 
     def decision(self, period: int) -> DecisionFacts | None:
-        for d in reversed(self.decisions):
-            if d.period == period:
-                return d
-        return None
+        return _latest(self.decisions, period)
 
     def legal_check(self, period: int) -> LegalCheckFacts | None:
-        for c in reversed(self.legal_checks):
-            if c.period == period:
-                return c
-        return None
+        return _latest(self.legal_checks, period)
 
     def verdicts(self, period: int, guideline_ref: str) -> dict[str, AssessmentFacts]:
         """Latest verdict per criterion for a period under one guideline."""
