@@ -99,10 +99,12 @@ class Iop:
         return who if isinstance(who, Actor) else self.app.actor(who, source=self.source)
 
     # -- set-up ---------------------------------------------------------------
-    def init(self) -> dict[str, Any]:
-        from iop_workflow.service import admin  # noqa: PLC0415
+    def init(self, *, admin: str | None = None) -> dict[str, Any]:
+        """Create/upgrade the schema, load the shipped guidelines; on a database without an admin, import
+        the old ``[roles]`` settings as grants and make ``admin`` (default: the OS login) its admin."""
+        from iop_workflow.service import admin as admin_service  # noqa: PLC0415
 
-        return admin.init(self.app)
+        return admin_service.init(self.app, admin=admin)
 
     def load_guideline_file(self, path: Path) -> dict[str, str]:
         from iop_workflow.service import admin  # noqa: PLC0415
@@ -141,6 +143,53 @@ class Iop:
         from iop_workflow.service import admin  # noqa: PLC0415
 
         return admin.org(self.app, org_number)
+
+    # -- roles and tokens (admin) ----------------------------------------------
+    def grant(
+        self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
+    ) -> dict[str, Any]:
+        """Grant ``role`` to ``login`` (in ``municipality``, else everywhere); a record of the @admin chain."""
+        from iop_workflow.service import identity  # noqa: PLC0415
+
+        return identity.grant(self.app, self.actor(actor), login, role, municipality)
+
+    def revoke(
+        self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
+    ) -> dict[str, Any]:
+        from iop_workflow.service import identity  # noqa: PLC0415
+
+        return identity.revoke(self.app, self.actor(actor), login, role, municipality)
+
+    def grants(self, login: str | None = None) -> list[dict[str, Any]]:
+        from iop_workflow.service import identity  # noqa: PLC0415
+
+        return identity.list_grants(self.app, login)
+
+    def bootstrap(self, *, admin: str | None = None) -> dict[str, Any]:
+        """Make ``admin`` (default: the OS login) admin, registrar, officer and coordinator, logged."""
+        from iop_workflow.service import identity  # noqa: PLC0415
+
+        return identity.bootstrap(self.app, admin=admin)
+
+    def create_token(
+        self, *, name: str, roles: list[str], municipalities: list[str] | None = None,
+        expires: date | str | None = None, actor: ActorLike = None,
+    ) -> dict[str, Any]:
+        """A new API token; the result's ``token`` is the only time it is shown."""
+        from iop_workflow.service import tokens  # noqa: PLC0415
+
+        return tokens.create(self.app, self.actor(actor), name=name, roles=roles, municipalities=municipalities,
+                             expires=expires)  # fmt: skip
+
+    def tokens(self) -> list[dict[str, Any]]:
+        from iop_workflow.service import tokens  # noqa: PLC0415
+
+        return tokens.listing(self.app)
+
+    def revoke_token(self, token_id: int | str, *, actor: ActorLike = None) -> dict[str, Any]:
+        from iop_workflow.service import tokens  # noqa: PLC0415
+
+        return tokens.revoke(self.app, self.actor(actor), token_id)
 
     # -- the workflow ---------------------------------------------------------
     def open_case(self, *, actor: ActorLike = None, **fields: Any) -> str:

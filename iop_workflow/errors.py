@@ -21,6 +21,7 @@ EXIT_CONFLICT = 5
 EXIT_INVALID = 6
 EXIT_INTEGRITY = 7
 EXIT_UNAVAILABLE = 8
+EXIT_UNAUTHENTICATED = 9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,3 +317,53 @@ class AccessDenied(IopError):
             f"{self.actor} (roles: {', '.join(self.roles) or 'none'}) may not {self.action}; "
             f"it needs the role {self.needs}. Without the flag, protected data is shown masked."
         )
+
+
+class NotPermitted(IopError):
+    """The actor lacks the role an action needs (administration, acting as another login)."""
+
+    code = "not_permitted"
+    exit_status = EXIT_NOT_ALLOWED
+
+    def __init__(self, *, actor: str, roles: Sequence[str], action_sv: str, action_en: str, needs: str) -> None:
+        super().__init__(actor, action_en)
+        self.actor = actor
+        self.roles = tuple(sorted(roles))
+        self.action_sv = action_sv
+        self.action_en = action_en
+        self.needs = needs
+
+    def details(self) -> dict[str, Any]:
+        return {"actor": self.actor, "roles": list(self.roles), "action": self.action_en, "needs": self.needs}
+
+    def _sv(self) -> str:
+        return (
+            f"{self.actor} (roller: {', '.join(self.roles) or 'inga'}) får inte {self.action_sv}; "
+            f"det kräver rollen {self.needs}. En administratör ger roller med `iop role grant LOGIN {self.needs}`."
+        )
+
+    def _en(self) -> str:
+        return (
+            f"{self.actor} (roles: {', '.join(self.roles) or 'none'}) may not {self.action_en}; "
+            f"it needs the role {self.needs}. An admin grants roles with `iop role grant LOGIN {self.needs}`."
+        )
+
+
+class NotAuthenticated(IopError):
+    """No credential, or the credential was refused (expired, revoked, bad signature, wrong issuer ...)."""
+
+    code = "not_authenticated"
+    exit_status = EXIT_UNAUTHENTICATED
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+    def details(self) -> dict[str, Any]:
+        return {"problem": self.problem}
+
+    def _sv(self) -> str:
+        return f"Inte autentiserad: {self.problem}"
+
+    def _en(self) -> str:
+        return f"Not authenticated: {self.problem}"

@@ -29,6 +29,42 @@ _IOP_KEYS: dict[str, type] = {
     "audit_log": str,
 }
 _LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """``[server]``: what ``iop serve`` listens on and accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+    # Client addresses whose X-Forwarded-For is believed (the reverse proxy); nobody else's.
+    trusted_proxies: tuple[str, ...] = ()
+    auth_failures_per_minute: int = 20
+    idempotency_hours: int = 24
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OidcSettings:
+    """``[auth.oidc]``: the identity provider whose bearer JWTs people present. Empty issuer: off."""
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_url: str = ""  # empty: from the issuer's /.well-known/openid-configuration
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    login_claim: str = "preferred_username"
+    leeway_seconds: int = 30
+    jwks_cache_seconds: int = 300
+
+
+def _schema_of(cls: type) -> dict[str, type]:
+    """The typed keys of a settings dataclass (str, int, or tuple of str)."""
+    kinds = {"str": str, "int": int, "tuple[str, ...]": tuple}
+    return {name: kinds[str(f.type)] for name, f in cls.__dataclass_fields__.items()}  # type: ignore[attr-defined]
+
+
+_SERVER_KEYS = _schema_of(ServerSettings)
+_OIDC_KEYS = _schema_of(OidcSettings)
 # Whole numbers are days or months added to dates: a century keeps every sum a valid date.
 MAX_WHOLE = 36_500
 MAX_CASE_REF = 40  # the width of cases.ref
@@ -44,16 +80,17 @@ class Settings:
     lang: str = "sv"
     audit_log: str = ""
     lead_times: LeadTimes = field(default_factory=LeadTimes)
-    default_roles: frozenset[str] = frozenset({"registrar", "officer"})
-    actors: Mapping[str, frozenset[str]] = field(default_factory=lambda: {"system": frozenset({"system"})})
+    server: ServerSettings = field(default_factory=ServerSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
+    # The old role settings: imported once as logged grants by the first ``iop init`` of a
+    # database without an admin (service/identity.py), never read to decide a role.
+    default_roles: frozenset[str] = frozenset()
+    actors: Mapping[str, frozenset[str]] = field(default_factory=dict)
     source: str = "(defaults)"
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    def roles_of(self, actor: str) -> frozenset[str]:
-        return self.actors.get(actor, self.default_roles)
 
     def case_ref(self, year: int, seq: int) -> str:
         return self.case_ref_pattern.format(year=year, seq=seq)
@@ -81,15 +118,25 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     for key in data:
-        if key not in {"iop", "lead_times", "roles"}:
+        if key not in {"iop", "lead_times", "roles", "server", "auth"}:
             raise DefinitionError(file=file, key=key, problem="unknown section")
     iop = _section(data, "iop", _IOP_KEYS, file, env)
     lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
+    server = _section(data, "server", _SERVER_KEYS, file, env)
+    auth = data.get("auth", {})
+    if not isinstance(auth, dict):
+        raise DefinitionError(file=file, key="auth", problem="must be a table")
+    for key in auth:
+        if key != "oidc":
+            raise DefinitionError(file=file, key=f"auth.{key}", problem="unknown key")
+    oidc = _section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
     roles = _roles(data.get("roles", {}), file, env)
     values: dict[str, Any] = {k: v for k, v in iop.items()}
     settings = Settings(
         **values,
         lead_times=LeadTimes(**lead),
+        server=ServerSettings(**server),
+        oidc=OidcSettings(**oidc),
         default_roles=roles[0],
         actors=roles[1],
         source=file,
@@ -99,13 +146,15 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
 
 
 def _env_name(section: str, key: str) -> str:
-    return f"IOP_{key}".upper() if section == "iop" else f"IOP_{section}_{key}".upper()
+    return f"IOP_{key}".upper() if section == "iop" else f"IOP_{section}_{key}".upper().replace(".", "_")
 
 
 def _section(
-    data: dict[str, Any], section: str, schema: dict[str, type], file: str, env: Mapping[str, str]
+    data: dict[str, Any], section: str, schema: dict[str, type], file: str, env: Mapping[str, str], *,
+    prefix: str = "",
 ) -> dict[str, Any]:
     table = data.get(section, {})
+    section = prefix + section
     if not isinstance(table, dict):
         raise DefinitionError(file=file, key=section, problem="must be a table")
     out: dict[str, Any] = {}
@@ -121,6 +170,10 @@ def _section(
 
 
 def _typed(value: Any, kind: type, file: str, key: str) -> Any:
+    if kind is tuple:
+        if not isinstance(value, list):
+            raise DefinitionError(file=file, key=key, problem=f"must be a list of strings, not {value!r}")
+        return tuple(_typed(item, str, file, key) for item in value)
     if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise DefinitionError(file=file, key=key, problem=f"must be a whole number, not {value!r}")
     if kind is int and value < 0:
@@ -137,6 +190,8 @@ def _typed(value: Any, kind: type, file: str, key: str) -> Any:
 
 
 def _from_env(raw: str, kind: type, name: str) -> Any:
+    if kind is tuple:  # a comma-separated list
+        return tuple(_typed(item.strip(), str, "environment", name) for item in raw.split(",") if item.strip())
     if kind is int:
         try:
             value = int(raw)
@@ -154,10 +209,8 @@ def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str
     for key in table:
         if key not in {"default_roles", "actors"}:
             raise DefinitionError(file=file, key=f"roles.{key}", problem="unknown key")
-    default = _role_list(table.get("default_roles", ["registrar", "officer"]), file, "roles.default_roles")
-    if "IOP_ROLES_DEFAULT_ROLES" in env:
-        items = [r.strip() for r in env["IOP_ROLES_DEFAULT_ROLES"].split(",") if r.strip()]
-        default = _role_list(items, "environment", "IOP_ROLES_DEFAULT_ROLES")
+    # No environment variable grants a role: IOP_ROLES_* is not read.
+    default = _role_list(table.get("default_roles", []), file, "roles.default_roles")
     actors_raw = table.get("actors", {})
     if not isinstance(actors_raw, dict):
         raise DefinitionError(file=file, key="roles.actors", problem="must be a table")
@@ -204,6 +257,8 @@ def _check_case_ref(settings: Settings, file: str, key: str) -> None:
         refs = {settings.case_ref(year, seq) for year in (2026, 2027) for seq in (1, 2, 9999)}
     except (KeyError, IndexError, ValueError, TypeError) as exc:
         raise DefinitionError(file=file, key=key, problem=f"needs only {{year}} and {{seq}}: {exc}") from None
+    if any(ref.startswith("@") for ref in refs):  # "@": chains of no case (the administration chain)
+        raise DefinitionError(file=file, key=key, problem="must not start with @ (reserved for the log's own chains)")
     if len(refs) < 6:
         raise DefinitionError(file=file, key=key, problem="must contain {year} and {seq}: refs would repeat")
     longest = max(refs, key=len)

@@ -19,6 +19,9 @@ from tests.pg import PG_URL, fresh_schema, require_postgres, schema_url
 
 IOP = [sys.executable, "-m", "iop_workflow"]
 ROLES_CONFIG = """\
+[roles]
+default_roles = ["registrar", "officer"]
+
 [roles.actors]
 "eva.lind" = ["signatory"]
 "lars" = ["legal"]

@@ -57,6 +57,7 @@ def clock() -> FakeClock:
 def settings() -> Settings:
     return dataclasses.replace(
         Settings(),
+        default_roles=frozenset({"registrar", "officer"}),
         actors={
             "eva": frozenset({"signatory"}),
             "lars": frozenset({"legal"}),

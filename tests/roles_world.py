@@ -34,7 +34,8 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 def role_settings(**extra: frozenset[str]) -> Settings:
     """One single-role actor per role (anna, not listed, gets the default roles registrar and officer)."""
-    return dataclasses.replace(Settings(), actors={**{ACTOR[r]: frozenset({r}) for r in ROLES}, **extra})
+    return dataclasses.replace(Settings(), default_roles=frozenset({"registrar", "officer"}),
+                               actors={**{ACTOR[r]: frozenset({r}) for r in ROLES}, **extra})  # fmt: skip
 
 
 def at_nine(day: date) -> datetime:

@@ -13,7 +13,7 @@ import pytest
 from tests.cli_helpers import FORBIDDEN_AT_START, Backend, Cli, prepare_signing, to_assessment, today
 
 LOG_FIELDS = {"seq", "case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger", "from_state"}
-LOG_FIELDS |= {"to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash"}
+LOG_FIELDS |= {"to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash", "auth", "format"}
 CASE_KEYS = {"ref", "state", "state_label", "end_reason", "municipality", "title", "version", "organisation"}
 CASE_KEYS |= {"guideline", "timers"}
 

@@ -44,7 +44,7 @@ class Workflow(RuleBasedStateMachine):
         roles = {"eva": frozenset({"signatory"}), "kim": frozenset({"coordinator"}),
                  "lars": frozenset({"legal"}), "system": frozenset({"system"})}  # fmt: skip
         self.iop = Iop.connect(f"sqlite:///{self.dir / 'iop.db'}", clock=self.clock,
-                               settings=dataclasses.replace(Settings(), actors=roles), audit_log=False)  # fmt: skip
+                               settings=dataclasses.replace(Settings(), default_roles=frozenset({"registrar", "officer"}), actors=roles), audit_log=False)  # fmt: skip
         self.iop.init()
         add_orgs(self.iop)
         self.records = 0

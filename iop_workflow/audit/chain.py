@@ -10,6 +10,17 @@ from typing import Any
 
 GENESIS = "0" * 64
 
+# Record formats. A format names the fields its hash covers, so that adding a field never
+# changes what an older record's hash covers: every record ever written verifies unchanged.
+#   1: HASHED_FIELDS
+#   2: HASHED_FIELDS + ``auth`` (how the actor was established) + ``format`` itself
+FORMAT_V1 = 1
+FORMAT_AUTH = 2
+CURRENT_FORMAT = FORMAT_AUTH
+
+# Chains that belong to no case (the administration chain ``@admin``) start with this; no case ref does.
+NON_CASE_PREFIX = "@"
+
 # The fields a record's hash covers, in the order DESIGN.md lists them (the
 # canonical JSON sorts keys anyway). `seq` is the database's global order and
 # is deliberately outside the hash; `case_seq` is inside, so reordering shows.
@@ -49,11 +60,16 @@ class LogRecord:
     prev_hash: str
     hash: str = ""
     seq: int | None = None
+    auth: Mapping[str, Any] | None = None
+    format: int = FORMAT_V1
 
     def hashed_content(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in HASHED_FIELDS}
         out["roles"] = list(self.roles)
         out["data"] = dict(self.data)
+        if self.format >= FORMAT_AUTH:
+            out["auth"] = dict(self.auth) if self.auth is not None else None
+            out["format"] = self.format
         return out
 
     def compute_hash(self) -> str:
@@ -92,4 +108,6 @@ def record_from_row(row: Any) -> LogRecord:
         workflow_version=row["workflow_version"],
         prev_hash=row["prev_hash"],
         hash=row["hash"],
+        auth=json.loads(row["auth"]) if row["auth"] is not None else None,
+        format=row["record_format"],
     )

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from iop_workflow import txscope
 from iop_workflow.audit.chain import LogRecord
 
 
@@ -85,7 +86,14 @@ class AuditSink:
                     continue
 
     def emit(self, record: LogRecord) -> None:
-        """Write the record; a failure here never undoes the committed change."""
+        """Write the record after its commit; a failure here never undoes the committed change.
+
+        Inside a unit of work that spans several commands' writes (``txscope.deferring``),
+        the line waits for that unit's commit.
+        """
+        txscope.after_commit(lambda: self._emit_now(record))
+
+    def _emit_now(self, record: LogRecord) -> None:
         with self._lock:
             for logger in self._record_loggers():
                 try:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iop_workflow.audit.chain import GENESIS, LogRecord
+from iop_workflow.audit.chain import GENESIS, NON_CASE_PREFIX, LogRecord
 from iop_workflow.audit.checkpoint import Checkpoint
 from iop_workflow.audit.ledger import LedgerCheck
 
@@ -72,7 +72,7 @@ def verify_chains(
         heads[rec.case_ref] = rec
     report.problems.extend(_state_problems(heads, states, broken))
     report.problems.extend(ledger.finish(broken | {p["case_ref"] for p in report.problems if p.get("case_ref")}))
-    report.cases = len(states.keys() | heads.keys())
+    report.cases = len(states.keys() | {ref for ref in heads if not ref.startswith(NON_CASE_PREFIX)})
     report.checkpoints = ledger.count
     if ledger.last is not None:
         report.last_checkpoint = {"seq": ledger.last.seq, "at": ledger.last.at, "digest": ledger.last.digest}
@@ -93,6 +93,8 @@ def _state_problems(
                 "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
             })  # fmt: skip
     for ref in sorted(heads.keys() - states.keys()):
+        if ref.startswith(NON_CASE_PREFIX):  # the administration chain (and other non-case chains)
+            continue
         out.append({"case_ref": ref, "seq": None, "field": "case", "problem": "records for a case that does not exist"})
     return out
 

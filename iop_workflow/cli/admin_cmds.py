@@ -13,10 +13,11 @@ from iop_workflow.domain.values import LegalForm
 
 
 @click.command()
+@click.option("--admin", "admin", metavar="LOGIN", help="Who becomes admin of a database without one (default: you).")
 @pass_state
-def init(state: State) -> None:
-    """Create/upgrade the schema; load the shipped guidelines."""
-    result = state.iop.init()
+def init(state: State, /, *, admin: str | None) -> None:
+    """Create/upgrade the schema; load the shipped guidelines; bootstrap the first admin."""
+    result = state.iop.init(admin=admin)
     if state.json:
         emit_json(result)
         return
@@ -25,6 +26,14 @@ def init(state: State) -> None:
     )
     for ref, outcome in result["guidelines"].items():
         click.echo(f"  {ref}: {outcome}")
+    for g in result["grants_imported"]:
+        click.echo(state.say(f"Roll från inställningarna, nu loggad: {g['login']} {g['role']}",
+                             f"Role from the settings, now a logged grant: {g['login']} {g['role']}"))  # fmt: skip
+    boot = result["bootstrap"]
+    if boot["bootstrapped"]:
+        roles = ", ".join(boot["roles"])
+        click.echo(state.say(f"{boot['login']} är administratör ({roles}); se `iop role grant`.",
+                             f"{boot['login']} is admin ({roles}); see `iop role grant`."))  # fmt: skip
 
 
 # -- guidelines -----------------------------------------------------------------

@@ -33,7 +33,7 @@ Officers move cases from initiative to an active partnership; every change is
 checked against the workflow in states/ and the municipality's guideline, and
 written to a hash-chained log. Exit status: 0 done, 1 internal error (a bug),
 2 usage error, 3 not allowed, 4 not found, 5 conflict, 6 invalid input,
-7 integrity failure, 8 database unavailable.
+7 integrity failure, 8 database unavailable, 9 not authenticated.
 """
 
 
@@ -52,6 +52,9 @@ COMMANDS = {
     "report": "iop_workflow.cli.report_cmds:report",
     "workflow": "iop_workflow.cli.workflow_cmds:workflow",
     "db": "iop_workflow.cli.db_cmds:db",
+    "role": "iop_workflow.cli.identity_cmds:role",
+    "token": "iop_workflow.cli.identity_cmds:token",
+    "serve": "iop_workflow.cli.serve_cmd:serve",
 }
 
 
@@ -75,7 +78,9 @@ class _LazyGroup(click.Group):
 )
 @click.option("--json", "json_output", is_flag=True, help="Print JSON on stdout (errors too).")
 @click.option("--db", metavar="URL", help="Database URL (default: IOP_DATABASE_URL, the config, or a SQLite file).")
-@click.option("--actor", metavar="NAME", help="Who acts (default: your OS login); recorded in the log.")
+@click.option(
+    "--actor", metavar="NAME", help="Act as NAME with NAME's roles (admins only; recorded beside your OS login)."
+)
 @click.option("--lang", type=click.Choice(LANGS), help="Language of messages (default: IOP_LANG, else sv).")
 @click.option("--config", metavar="FILE", help="Settings file instead of the shipped config/iop.toml (or IOP_CONFIG).")
 @click.version_option(__version__, prog_name="iop")

@@ -71,14 +71,6 @@ def report_annual(
 
 
 def _render_annual(report: dict[str, Any], fmt: str, lang: str) -> str:
-    if fmt == "json":
-        import json  # noqa: PLC0415 - the report holds JSON types only (dates and amounts as text)
+    from iop_workflow.report.formats import render_annual  # noqa: PLC0415
 
-        return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
-    if fmt == "html":
-        from iop_workflow.report.annual_html import annual_html  # noqa: PLC0415
-
-        return annual_html(report, lang)
-    from iop_workflow.report.annual_render import annual_csv, annual_markdown  # noqa: PLC0415
-
-    return annual_csv(report) if fmt == "csv" else annual_markdown(report, lang)
+    return render_annual(report, fmt, lang)

@@ -21,12 +21,21 @@ from iop_workflow.store.guidelines import save_guideline
 from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
 
 
-def init(app: App) -> dict[str, Any]:
-    """Create or upgrade the schema, then load the shipped guidelines."""
+def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
+    """Create or upgrade the schema, load the shipped guidelines, and give a database without an admin one.
+
+    On a database with no admin yet, the old ``[roles]`` settings are imported as
+    logged grants, then ``admin`` (default: the OS login running this) becomes
+    admin, registrar, officer and coordinator (``identity.bootstrap``).
+    """
+    from iop_workflow.service import identity  # noqa: PLC0415
     from iop_workflow.store import migrate  # noqa: PLC0415 - only `init` pays for Alembic
 
     migrate.upgrade(app.db)
-    return {"schema": migrate.head_revision(), "guidelines": load_guidelines(app, shipped_guidelines())}
+    loaded = load_guidelines(app, shipped_guidelines())
+    imported = identity.import_settings_roles(app)
+    boot = identity.bootstrap(app, admin=admin, only_if_none=True)
+    return {"schema": migrate.head_revision(), "guidelines": loaded, "grants_imported": imported, "bootstrap": boot}
 
 
 def load_guidelines(app: App, guidelines: Iterable[Guideline]) -> dict[str, str]:

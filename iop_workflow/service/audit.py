@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from iop_workflow.audit.chain import GENESIS
+from iop_workflow.audit.chain import GENESIS, NON_CASE_PREFIX
 from iop_workflow.audit.checkpoint import Checkpoint
 from iop_workflow.audit.masking import mask_record
 from iop_workflow.audit.verify import ChainReport, verify_chains
@@ -71,7 +71,8 @@ def checkpoint(app: App, actor: Actor) -> Checkpoint:
         heads = ledger.heads(s)
         records, max_seq = ledger.log_totals(s)
         cp = Checkpoint(
-            at=utc_iso(app.clock.now()), actor=actor.name, cases=len(heads), records=records, max_seq=max_seq,
+            at=utc_iso(app.clock.now()), actor=actor.name, records=records, max_seq=max_seq,
+            cases=sum(1 for ref, _n, _h in heads if not ref.startswith(NON_CASE_PREFIX)),  # heads: every chain
             heads=tuple(heads), prev_digest=prev.digest if prev is not None else GENESIS,
         )  # fmt: skip
         cp = replace(cp, digest=cp.compute_digest())

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from iop_workflow.audit.chain import LogRecord, content_hash
+from iop_workflow.audit.chain import CURRENT_FORMAT, LogRecord, content_hash
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
 
@@ -76,6 +76,8 @@ def record_content(
         "guideline_ref": guideline_ref,
         "workflow_version": app.definition.version,
         "prev_hash": prev_hash,
+        "auth": actor.auth.as_dict(),
+        "format": CURRENT_FORMAT,
     }
 
 

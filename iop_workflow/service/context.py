@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import functools
-import getpass
-from dataclasses import dataclass, field
+import os
+import pwd
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import RowMapping
 
 from iop_workflow.audit.sink import AuditSink
 from iop_workflow.clock import Clock
 from iop_workflow.domain.definition import WorkflowDefinition
 from iop_workflow.domain.facts import GuardContext
 from iop_workflow.domain.machine import Engine
+from iop_workflow.errors import NotFound
 from iop_workflow.service import validate
 from iop_workflow.settings import Settings
 from iop_workflow.store.engine import Database
@@ -22,25 +28,86 @@ SOURCES = frozenset({"cli", "api", "scheduler"})
 
 @functools.cache
 def os_login() -> str:
+    """The login of the process's real uid, from the kernel (never LOGNAME/USER, which anyone sets)."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (containers)
+        return f"uid:{uid}"
+
+
+# How an actor was established (DESIGN.md "Identity and roles"); recorded in every new log record.
+AUTH_METHODS = frozenset({"oidc", "token", "local", "local-asserted", "system"})
+WILDCARD = "*"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth:
+    """The credential behind an actor: what an auditor needs to tell a proven identity from a claim."""
+
+    method: str
+    issuer: str | None = None
+    subject: str | None = None
+    token_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "issuer": self.issuer, "subject": self.subject, "token_id": self.token_id}
+
+
+SYSTEM_AUTH = Auth(method="system", subject="scheduler")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Actor:
-    """Who acts. On a CLI the name is asserted, not authenticated; the OS login is kept too."""
+    """Who acts, how that was established, and which roles they hold where.
+
+    ``roles`` are the roles that apply to the command at hand; ``grants`` (role,
+    municipality or ``*``) are where they apply. ``grants=None`` is an actor
+    without a municipality scope (the scheduler). :meth:`within` narrows an actor
+    to one case's municipality.
+    """
 
     name: str
     roles: frozenset[str]
     source: str = "api"
     os_user: str | None = None
+    auth: Auth = SYSTEM_AUTH
+    grants: tuple[tuple[str, str], ...] | None = None
 
     @property
     def recorded_os_user(self) -> str | None:
-        """The OS login, recorded only when it differs from the asserted name."""
+        """The OS login, recorded only when it differs from the actor's name."""
         return self.os_user if self.os_user and self.os_user != self.name else None
+
+    def covers(self, municipality: str) -> bool:
+        """Whether any of the actor's grants reaches ``municipality``."""
+        return self.grants is None or bool(self._roles_in(municipality))
+
+    def within(self, municipality: str) -> Actor:
+        """The actor with the roles it holds in ``municipality`` (grants there or everywhere)."""
+        return self if self.grants is None else replace(self, roles=self._roles_in(municipality))
+
+    def _roles_in(self, municipality: str) -> frozenset[str]:
+        place = municipality.casefold()
+        return frozenset(r for r, m in self.grants or () if m == WILDCARD or m.casefold() == place)
+
+    @property
+    def municipalities(self) -> frozenset[str] | None:
+        """The municipalities the actor may see, or None for all."""
+        if self.grants is None or any(m == WILDCARD for _r, m in self.grants):
+            return None
+        return frozenset(m for _r, m in self.grants)
+
+
+def case_actor(actor: Actor, case: Mapping[str, Any] | RowMapping) -> Actor:
+    """``actor`` with the roles it holds in the case's municipality.
+
+    A case outside every grant of the actor does not exist for it: NotFound, as
+    for a ref that was never issued, so scope reveals nothing.
+    """
+    if not actor.covers(case["municipality"]):
+        raise NotFound(kind="case", key=case["ref"])
+    return actor.within(case["municipality"])
 
 
 @dataclass(slots=True, kw_only=True)
@@ -53,16 +120,18 @@ class App:
     sink: AuditSink
     guidelines: GuidelineCache = field(default_factory=GuidelineCache)
 
-    def actor(self, name: str | None = None, *, source: str = "api", roles: frozenset[str] | None = None) -> Actor:
-        login = os_login()
+    def actor(self, name: str | None = None, *, source: str = "api") -> Actor:
+        """The local principal: the OS login of this process, or ``name`` asserted by an admin.
+
+        Local mode holds the database itself; what it records is ``local`` (or
+        ``local-asserted``, naming both logins), never an authenticated identity.
+        Roles come from the grants in the database, never from settings.
+        """
+        from iop_workflow.service import identity  # noqa: PLC0415
+
         # Recorded in every log row (columns of 100 characters): checked like any text.
-        who = validate.text("actor", name, max_len=100) if name else login
-        return Actor(
-            name=who,
-            roles=roles if roles is not None else self.settings.roles_of(who),
-            source=source,
-            os_user=login,
-        )
+        who = validate.text("actor", name, max_len=100) if name else None
+        return identity.local_actor(self, who, source=source)
 
     def guard_context(self, actor: Actor) -> GuardContext:
         return GuardContext(

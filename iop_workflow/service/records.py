@@ -19,7 +19,7 @@ from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, V
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import validate
 from iop_workflow.service.changes import record_fact
-from iop_workflow.service.context import Actor, App
+from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 
 _OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
@@ -32,13 +32,13 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "meeting": Rule(_OPEN, frozenset({"officer", "coordinator", "admin"})),
-    "assessment": Rule(("assessment", "review"), frozenset({"officer", "legal", "coordinator", "admin"})),
-    "legal-check": Rule(("assessment", "review"), frozenset({"legal", "officer", "admin"})),
-    "agreement": Rule(("dialogue", "assessment", "review"), frozenset({"officer", "admin"})),
-    "contribution": Rule(("dialogue", "assessment", "review"), frozenset({"officer", "admin"})),
-    "decision": Rule(("assessment", "review"), frozenset({"signatory", "registrar", "officer", "admin"})),
-    "review": Rule(("review",), frozenset({"officer", "coordinator", "admin"})),
+    "meeting": Rule(_OPEN, frozenset({"officer", "coordinator"})),
+    "assessment": Rule(("assessment", "review"), frozenset({"officer", "legal", "coordinator"})),
+    "legal-check": Rule(("assessment", "review"), frozenset({"legal", "officer"})),
+    "agreement": Rule(("dialogue", "assessment", "review"), frozenset({"officer"})),
+    "contribution": Rule(("dialogue", "assessment", "review"), frozenset({"officer"})),
+    "decision": Rule(("assessment", "review"), frozenset({"signatory", "registrar", "officer"})),
+    "review": Rule(("review",), frozenset({"officer", "coordinator"})),
 }
 
 
@@ -80,6 +80,7 @@ def _record(
     """Admit, store (the callback returns the logged data and guideline ref), log, emit."""
     with app.db.write() as s:
         case = repo.case_row(s, ref)
+        actor = case_actor(actor, case)
         _admit(app, actor, case, kind)
         logged, guideline_ref = store(s, case, _period(case))
         record = record_fact(app, s, case, actor=actor, kind=kind, data=logged, guideline_ref=guideline_ref)

@@ -30,7 +30,7 @@ from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain import alerts as drafts
 from iop_workflow.domain.alerts import AlertDraft, CaseSubject
 from iop_workflow.errors import ConcurrentUpdate, IopError, TransitionNotAllowed
-from iop_workflow.service.context import Actor, App
+from iop_workflow.service.context import SYSTEM_AUTH, Actor, App
 from iop_workflow.service.sweep_batch import fire_batch
 from iop_workflow.service.workflow import fire_on
 from iop_workflow.store import alerts as alert_repo
@@ -84,7 +84,7 @@ class _Batch:
 
 
 def scheduler_actor(app: App) -> Actor:
-    return Actor(name=SCHEDULER, roles=frozenset({"system"}), source="scheduler", os_user=None)
+    return Actor(name=SCHEDULER, roles=frozenset({"system"}), source="scheduler", os_user=None, auth=SYSTEM_AUTH)
 
 
 def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH, batched: bool = True) -> SweepReport:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import record_from_row
 from iop_workflow.domain.machine import Option
 from iop_workflow.errors import InvalidInput
-from iop_workflow.service.context import App
+from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store.guidelines import G
 
@@ -44,15 +44,27 @@ def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail
     return out
 
 
-def show(app: App, ref: str, lang: str) -> dict[str, Any]:
+def visible_case(s: Connection, ref: str, actor: Actor | None) -> sa.RowMapping:
+    """The case row, when ``actor`` (None: the database's own user) may see it; else NotFound."""
+    case = repo.case_row(s, ref)
+    if actor is not None:
+        case_actor(actor, case)
+    return case
+
+
+def show(app: App, ref: str, lang: str, *, actor: Actor | None = None) -> dict[str, Any]:
     """A case with its recorded facts (``facts``: corrected values, and the corrections made)."""
     from iop_workflow.service.corrections import recorded_facts  # noqa: PLC0415 - only `case show` needs it
 
     with app.db.read() as s:
-        return {**case_dict(app, s, repo.case_row(s, ref), lang), "facts": recorded_facts(s, ref)}
+        return {**case_dict(app, s, visible_case(s, ref, actor), lang), "facts": recorded_facts(s, ref)}
 
 
-def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, Any]]:
+def list_cases(
+    app: App, lang: str, state: str | None = None, *, actor: Actor | None = None, municipality: str | None = None,
+    limit: int | None = None, after: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cases in ref order (a stable cursor: ``after`` a ref), within ``actor``'s municipalities."""
     if state is not None and state not in app.definition.states:
         known = ", ".join(app.definition.states)
         raise InvalidInput(
@@ -61,13 +73,24 @@ def list_cases(app: App, lang: str, state: str | None = None) -> list[dict[str, 
     query = sa.select(repo.CASES).order_by(repo.CASES.c.ref)
     if state is not None:
         query = query.where(repo.CASES.c.state == state)
+    if municipality is not None:
+        query = query.where(repo.CASES.c.municipality == municipality)
+    places = actor.municipalities if actor is not None else None
+    if places is not None:
+        query = query.where(repo.CASES.c.municipality.in_(sorted(places)))
+    if after is not None:
+        query = query.where(repo.CASES.c.ref > after)
+    if limit is not None:
+        query = query.limit(limit)
     with app.db.read() as s:
-        return [case_dict(app, s, row, lang, detail=False) for row in s.execute(query).mappings().all()]
+        rows = s.execute(query).mappings().all()
+        seen = [row for row in rows if actor is None or actor.covers(row["municipality"])]
+        return [case_dict(app, s, row, lang, detail=False) for row in seen]
 
 
-def history(app: App, ref: str) -> list[dict[str, Any]]:
+def history(app: App, ref: str, *, actor: Actor | None = None) -> list[dict[str, Any]]:
     with app.db.read() as s:
-        repo.case_row(s, ref)
+        visible_case(s, ref, actor)
         rows = s.execute(sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref).order_by(repo.LOG.c.case_seq)).mappings()
         return [record_from_row(r).as_dict() for r in rows]
 

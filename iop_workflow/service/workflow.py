@@ -20,7 +20,7 @@ from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_record
-from iop_workflow.service.context import Actor, App
+from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store import facts as fact_repo
 from iop_workflow.store.orgs import normalise_org_number
@@ -90,7 +90,9 @@ def open_case(
 
 def options(app: App, actor: Actor, ref: str) -> tuple[CaseFacts, tuple[Option, ...]]:
     with app.db.read() as s:
-        facts = fact_repo.build_facts(s, repo.case_row(s, ref), app.guidelines)
+        case = repo.case_row(s, ref)
+        actor = case_actor(actor, case)
+        facts = fact_repo.build_facts(s, case, app.guidelines)
     return facts, app.engine.options(facts, app.guard_context(actor))
 
 
@@ -121,6 +123,7 @@ def fire(
         )  # fmt: skip
     with app.db.write() as s:
         case = repo.case_row(s, ref)
+        actor = case_actor(actor, case)
         if expected_version is not None and case["version"] != expected_version:
             raise ConcurrentUpdate(case_ref=ref, expected_version=expected_version, found_version=case["version"])
         fired = fire_on(app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason)
@@ -144,6 +147,7 @@ def fire_on(
     The caller commits (and emits the record after commit): ``fire`` for one
     command, the scheduler's sweep for each due timer. Inputs are validated.
     """
+    actor = case_actor(actor, case)
     spec = app.engine.resolve(trigger, case["state"], case["ref"])
     # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
     # transaction; the case row is always there.

@@ -145,6 +145,10 @@ def log_values(content: Mapping[str, Any], digest: str) -> dict[str, Any]:
     values["roles"] = json.dumps(values["roles"], ensure_ascii=False)
     values["data"] = json.dumps(values["data"], sort_keys=True, ensure_ascii=False, default=str)
     values["hash"] = digest
+    # Format 1 records hash neither field; the columns hold NULL and 1 for them.
+    auth = values.pop("auth", None)
+    values["auth"] = None if auth is None else json.dumps(auth, sort_keys=True, ensure_ascii=False)
+    values["record_format"] = values.pop("format", 1)
     return values
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from iop_workflow import txscope
 from iop_workflow.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
@@ -125,8 +126,14 @@ class Database:
         takes the write lock up front (BEGIN IMMEDIATE), so its reads and its version check
         see the same, latest data and it never fails late with SQLITE_BUSY_SNAPSHOT;
         readers stay deferred and never block.
+
+        Inside a write this database already has open in the same context (the HTTP
+        layer's, see ``txscope``), it joins that transaction: no second BEGIN, no commit.
         """
-        with self._guard(), self.engine.connect() as conn:
+        if (outer := txscope.joined(self)) is not None:
+            yield outer
+            return
+        with self._guard(), self.engine.connect() as conn, txscope.holding(self, conn):
             if self._immediate:
                 conn.connection.info[_CALLER_BEGINS] = True
             try:
@@ -140,6 +147,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
+        """A read-only unit of work; inside an open write of this database, that write (it sees its changes)."""
+        if (outer := txscope.joined(self)) is not None:
+            yield outer
+            return
         with self._guard(), self.engine.begin() as conn:
             yield conn
 

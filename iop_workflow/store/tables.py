@@ -250,6 +250,9 @@ class TransitionLog(_Table, table=True):
     workflow_version: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)  # unique through (case_ref, case_seq), which it covers (migration 0003)
+    # Record format 2 (migration 0004): how the actor was established, inside the hash.
+    auth: str | None = None  # canonical JSON object, NULL for format 1
+    record_format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Timer(_Table, table=True):

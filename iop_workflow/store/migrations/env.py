@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import iop_workflow.store.audit_tables  # registers the audit-trail tables too
+import iop_workflow.store.identity_tables  # grants, tokens, bindings, idempotency keys
 import iop_workflow.store.tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,1 @@
+"""The HTTP server: ``iop serve`` (FastAPI over the same services as the CLI)."""

@@ -1,0 +1,176 @@
+"""The FastAPI application: middleware, the one error boundary, and the routers.
+
+``create_app(iop)`` serves an open :class:`~iop_workflow.api.Iop`; with none, it
+connects as the settings say (``IOP_DATABASE_URL``, ``IOP_CONFIG``): that is what
+each uvicorn worker does. Handlers are sync (FastAPI runs them in a thread pool)
+and call the same services as the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from iop_workflow import __version__
+from iop_workflow.api import Iop
+from iop_workflow.errors import InternalError, IopError
+from iop_workflow.server import problems
+from iop_workflow.server.metrics import Metrics, database_reader
+from iop_workflow.server.oidc import OidcVerifier
+from iop_workflow.server.ratelimit import FailureLimiter
+from iop_workflow.server.state import Server
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# One JSON line per request on stderr (what a log shipper reads), whatever structlog's global
+# configuration says. Never a header, a query string or a body: credentials travel there.
+log = structlog.wrap_logger(
+    structlog.PrintLogger(sys.stderr),
+    processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=True)],
+    logger_name="iop.http",
+)  # fmt: skip
+
+
+def language(request: Request) -> str:
+    """sv unless English is preferred over Swedish in Accept-Language."""
+    best, best_q = "sv", -1.0
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower()[:2]
+        if lang not in {"sv", "en"}:
+            continue
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes (413) before a handler reads it, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> Response:
+    return problems.problem(413, "request_too_large", "Content too large",
+                            f"The request body is over {limit} bytes.")  # fmt: skip
+
+
+def create_app(iop: Iop | None = None) -> FastAPI:
+    """The application over ``iop`` (default: connect as the settings say)."""
+    iop = iop or Iop.connect(source="api")
+    settings = iop.app.settings
+    server = Server(
+        iop=iop, settings=settings,
+        limiter=FailureLimiter(settings.server.auth_failures_per_minute),
+        oidc=OidcVerifier(settings.oidc) if settings.oidc.issuer else None,
+        metrics=Metrics(database_reader(iop)),
+    )  # fmt: skip
+    app = FastAPI(
+        title="iop-workflow", version=__version__,
+        description="Case workflow for idéburet offentligt partnerskap (IOP). Every route but /healthz, /readyz "
+        "and /openapi.json needs `Authorization: Bearer <token>` (an API token `iop_...` or an OIDC JWT).",
+        docs_url=None, redoc_url=None,
+    )  # fmt: skip
+    app.state.server = server
+    _boundary(app)
+    app.middleware("http")(_observe)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    from iop_workflow.server import routes_admin, routes_cases, routes_misc  # noqa: PLC0415
+
+    for module in (routes_misc, routes_cases, routes_admin):
+        app.include_router(module.router)
+    return app
+
+
+def _boundary(app: FastAPI) -> None:
+    """The ONE place errors become responses."""
+
+    @app.exception_handler(IopError)
+    def _iop_error(request: Request, exc: IopError) -> JSONResponse:
+        return problems.from_error(exc, language(request))
+
+    @app.exception_handler(problems.HttpProblem)
+    def _http_problem(request: Request, exc: problems.HttpProblem) -> JSONResponse:
+        return problems.from_http(exc, language(request))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
+                  for e in exc.errors()]  # fmt: skip
+        first = errors[0] if errors else {"field": "body", "problem": "invalid"}
+        sv = f"Ogiltigt värde för {first['field']}: {first['problem']}"
+        en = f"Invalid value for {first['field']}: {first['problem']}"
+        return problems.problem(422, "invalid_input", "Invalid input", en if language(request) == "en" else sv,
+                                reasons=[], details={"errors": errors})  # fmt: skip
+
+    @app.exception_handler(Exception)
+    def _bug(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception("unhandled", request_id=request_id, error=type(exc).__name__)
+        bug = InternalError(detail=f"{type(exc).__name__} (request {request_id})")
+        return problems.problem(500, bug.code, "Internal error", bug.message(language(request)), reasons=[],
+                                details={"request_id": request_id})  # fmt: skip
+
+
+async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Request id, one structlog access line, and the request metrics."""
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request.state.request_id = request_id
+    start = time.perf_counter()
+    response = await call_next(request)
+    elapsed = time.perf_counter() - start
+    route = getattr(request.scope.get("route"), "path", "(unmatched)")
+    server: Server = request.app.state.server
+    server.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+    server.metrics.latency.labels(request.method, route).observe(elapsed)
+    response.headers["X-Request-Id"] = request_id
+    fields: dict[str, Any] = {"request_id": request_id, "method": request.method, "route": route,
+                              "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+                              "principal": getattr(request.state, "principal", None)}  # fmt: skip
+    log.info("request", **fields)
+    return response

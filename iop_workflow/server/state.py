@@ -1,0 +1,20 @@
+"""What every request shares: the API object, settings, the limiter, the OIDC verifier, the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iop_workflow.api import Iop
+from iop_workflow.server.metrics import Metrics
+from iop_workflow.server.oidc import OidcVerifier
+from iop_workflow.server.ratelimit import FailureLimiter
+from iop_workflow.settings import Settings
+
+
+@dataclass(slots=True, kw_only=True)
+class Server:
+    iop: Iop
+    settings: Settings
+    limiter: FailureLimiter
+    oidc: OidcVerifier | None
+    metrics: Metrics

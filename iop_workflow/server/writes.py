@@ -1,0 +1,193 @@
+"""Every write over HTTP: idempotency key, If-Match, the service call and the stored response, one transaction.
+
+The order, for a POST:
+1. a replay (same principal, same key, same method, path and body) is answered
+   from the stored first response, before any other check, and writes nothing;
+   the same key with another body is 422;
+2. the key is claimed (a row inserted first, so a concurrent twin waits on it and
+   then replays), the case is locked and its version checked against If-Match
+   (428 missing, 412 stale), the service runs inside this transaction (its own
+   ``db.write()`` joins it), and the response is stored with the key;
+3. after commit, the audit stream's lines go out.
+A refusal (any 4xx) rolls everything back: no change, no key stored, so a
+corrected retry with the same key is a new attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
+
+from iop_workflow import txscope
+from iop_workflow.errors import ConcurrentUpdate, IopError
+from iop_workflow.server.auth import server_of
+from iop_workflow.server.problems import HttpProblem
+from iop_workflow.service.context import Actor, case_actor
+from iop_workflow.store import cases as repo
+from iop_workflow.store.identity import IDEMPOTENCY
+
+MAX_KEY = 200
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def principal_key(actor: Actor) -> str:
+    a = actor.auth
+    return f"{a.method}|{a.issuer or ''}|{a.subject or ''}|{a.token_id or ''}|{actor.name}"[:300]
+
+
+def _key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY or not key.isprintable():
+        raise HttpProblem(400, "bad_idempotency_key", "Bad request", f"Idempotency-Key: 1–{MAX_KEY} synliga tecken.",
+                          f"Idempotency-Key: 1 to {MAX_KEY} printable characters.")  # fmt: skip
+    return key
+
+
+def _fingerprint(request: Request, body: Any) -> str:
+    text = json.dumps([request.method, request.url.path, body], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stored(s: Connection, who: str, key: str) -> sa.RowMapping | None:
+    query = sa.select(IDEMPOTENCY).where(IDEMPOTENCY.c.principal == who, IDEMPOTENCY.c.key == key)
+    return s.execute(query).mappings().first()
+
+
+def _replay(row: sa.RowMapping, fingerprint: str) -> Response:
+    if row["body_hash"] != fingerprint:
+        raise HttpProblem(422, "idempotency_key_reused", "Invalid input",
+                          "Idempotency-Key användes redan för en annan begäran.",
+                          "The Idempotency-Key was already used for another request.")  # fmt: skip
+    headers = {**json.loads(row["headers"]), "Idempotent-Replayed": "true"}
+    return Response(row["body"], status_code=row["status"], headers=headers, media_type="application/json")
+
+
+def if_match(request: Request, ref: str, version: int) -> None:
+    """428 without If-Match, 412 when it names another version (``*`` matches any)."""
+    header = request.headers.get("if-match")
+    if header is None:
+        raise HttpProblem(428, "if_match_required", "Precondition required",
+                          "If-Match krävs: hämta ärendet och skicka dess ETag.",
+                          "If-Match is required: fetch the case and send its ETag.")  # fmt: skip
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    if "*" not in tags and str(version) not in tags:
+        found = tags[0] if tags else ""
+        expected = int(found) if found.isdigit() else 0
+        raise ConcurrentUpdate(case_ref=ref, expected_version=expected, found_version=version)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def run(
+    request: Request, actor: Actor, body: Any, action: Callable[[], Reply], *, case_ref: str | None = None
+) -> Response:
+    """Do ``action`` as one transaction with the idempotency key and If-Match (for ``case_ref``)."""
+    server = server_of(request)
+    key = _key(request)
+    who = principal_key(actor)
+    fingerprint = _fingerprint(request, body)
+    if key is not None:
+        with server.iop.app.db.read() as s:
+            row = _stored(s, who, key)
+        if row is not None:
+            return _replay(row, fingerprint)
+    try:
+        claim = None if key is None else (who, key, fingerprint)
+        reply = _commit(request, actor, action, case_ref=case_ref, claim=claim)
+    except (IopError, HttpProblem, sa_exc.IntegrityError):
+        if key is None:
+            raise
+        with server.iop.app.db.read() as s:  # a concurrent twin committed first: answer with its response
+            row = _stored(s, who, key)
+        if row is None:
+            raise
+        return _replay(row, fingerprint)
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+def _commit(
+    request: Request, actor: Actor, action: Callable[[], Reply], *, case_ref: str | None,
+    claim: tuple[str, str, str] | None,
+) -> Reply:
+    """One transaction: claim the key, lock and check the case, act, store the response; then the stream."""
+    app = server_of(request).iop.app
+    with txscope.deferring() as after:
+        with app.db.write() as s:
+            if claim is not None:
+                _claim(s, claim, request, app.clock.now())
+            if case_ref is not None:
+                case = _lock_case(s, case_ref)
+                case_actor(actor, case)
+                if_match(request, case_ref, int(case["version"]))
+            reply = action()
+            if case_ref is not None:
+                reply.headers["ETag"] = etag(_version(s, case_ref))
+            if claim is not None:
+                _store(s, claim, reply)
+        for done in after:
+            done()
+    return reply
+
+
+def _claim(s: Connection, claim: tuple[str, str, str], request: Request, now: Any) -> None:
+    who, key, fingerprint = claim
+    s.execute(sa.insert(IDEMPOTENCY).values(
+        principal=who, key=key, method=request.method, path=request.url.path[:500], body_hash=fingerprint,
+        status=0, headers="{}", body="", created_at=now,
+    ))  # fmt: skip
+
+
+def _store(s: Connection, claim: tuple[str, str, str], reply: Reply) -> None:
+    who, key, _fingerprint = claim
+    body = json.dumps(reply.body, ensure_ascii=False, default=_default)
+    headers = {k: v for k, v in reply.headers.items() if k in {"ETag", "Location"}}
+    s.execute(sa.update(IDEMPOTENCY).where(IDEMPOTENCY.c.principal == who, IDEMPOTENCY.c.key == key).values(
+        status=reply.status, headers=json.dumps(headers, sort_keys=True), body=body))  # fmt: skip
+
+
+def _default(value: Any) -> Any:
+    iso = getattr(value, "isoformat", None)
+    return iso() if callable(iso) else str(value)
+
+
+def _lock_case(s: Connection, ref: str) -> sa.RowMapping:
+    """The case row, locked until commit (FOR UPDATE on PostgreSQL; SQLite's write lock is already held)."""
+    query = sa.select(repo.CASES).where(repo.CASES.c.ref == ref).with_for_update()
+    row = s.execute(query).mappings().first()
+    if row is None:
+        from iop_workflow.errors import NotFound  # noqa: PLC0415
+
+        raise NotFound(kind="case", key=ref)
+    return row
+
+
+def _version(s: Connection, ref: str) -> int:
+    return int(s.execute(sa.select(repo.CASES.c.version).where(repo.CASES.c.ref == ref)).scalar_one())
+
+
+def purge_expired(request: Request, hours: int) -> None:
+    """Forget idempotency keys older than ``hours`` (kept at least that long)."""
+    server = server_of(request)
+    cutoff = server.iop.app.clock.now() - timedelta(hours=hours)
+    with server.iop.app.db.write() as s:
+        s.execute(sa.delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))
