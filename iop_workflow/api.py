@@ -300,11 +300,15 @@ class Iop:
                                    value=value, reason=reason).as_dict()  # fmt: skip
 
     # -- audit ----------------------------------------------------------------
-    def verify(self, *, case: str | None = None, digest: str | None = None) -> ChainReport:
-        """Recompute every chain (or ``case``'s) and every checkpoint; ``digest``: one filed outside."""
+    def verify(
+        self, *, case: str | None = None, digest: str | None = None, authenticated_since: date | str | None = None
+    ) -> ChainReport:
+        """Recompute every chain (or ``case``'s) and every checkpoint; ``digest``: one filed outside;
+        ``authenticated_since``: also list the records from that local date on that the server did not
+        authenticate (``unauthenticated``)."""
         from iop_workflow.service import audit  # noqa: PLC0415
 
-        return audit.verify(self.app, case_ref=case, digest=digest)
+        return audit.verify(self.app, case_ref=case, digest=digest, authenticated_since=authenticated_since)
 
     def checkpoint(self, *, actor: ActorLike = None) -> Checkpoint:
         """Append a checkpoint over every chain head; ``.digest`` is the value to file outside."""

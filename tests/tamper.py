@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -12,6 +11,7 @@ from sqlalchemy import Connection
 
 from iop_workflow import Iop
 from iop_workflow.audit.chain import GENESIS, LogRecord, record_from_row, seal
+from iop_workflow.store.cases import log_values
 
 _SQLITE = ("transition_log_no_update", "transition_log_no_delete", "checkpoints_no_update", "checkpoints_no_delete")
 
@@ -46,8 +46,7 @@ def records(conn: Connection, ref: str) -> list[LogRecord]:
 
 
 def insert(conn: Connection, rec: LogRecord) -> None:
-    values = rec.hashed_content()
-    values.update(roles=json.dumps(values["roles"]), data=json.dumps(values["data"]), hash=rec.hash)
+    values = log_values(rec.hashed_content(), rec.hash)  # the row as the product writes it
     if rec.seq is not None:
         values["seq"] = rec.seq
     cols = ", ".join(values)

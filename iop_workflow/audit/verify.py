@@ -24,6 +24,7 @@ class ChainReport:
     problems: list[dict[str, Any]] = field(default_factory=list)
     last_checkpoint: dict[str, Any] | None = None
     digest: dict[str, Any] | None = None
+    unauthenticated: list[dict[str, Any]] | None = None  # with --authenticated-since only
 
     @property
     def ok(self) -> bool:
@@ -34,6 +35,8 @@ class ChainReport:
                "problems": self.problems, "last_checkpoint": self.last_checkpoint}  # fmt: skip
         if self.digest is not None:
             out["digest"] = self.digest
+        if self.unauthenticated is not None:
+            out["unauthenticated"] = self.unauthenticated
         return out
 
 

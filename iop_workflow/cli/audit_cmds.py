@@ -24,10 +24,12 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--case", "case_ref", metavar="REF", help="Only this case's chain (checkpoints are checked too).")
 @click.option("--digest", metavar="HEX", help="A checkpoint digest kept outside the database: it must still match.")
+@click.option("--authenticated-since", "since", metavar="DATE",
+              help="Also list records from DATE on whose actor the server did not authenticate (local mode).")
 @pass_state
-def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None) -> None:
+def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, since: str | None) -> None:
     """Recompute every chain and checkpoint; exit 7 and name the first bad record of each broken chain."""
-    report = state.iop.verify(case=case_ref, digest=digest).as_dict()
+    report = state.iop.verify(case=case_ref, digest=digest, authenticated_since=since).as_dict()
     if state.json:
         emit_json(report)
     elif report["ok"]:
@@ -45,8 +47,18 @@ def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None) -
                                  f"The digest matches checkpoint {seq}."))  # fmt: skip
     else:
         _problems(state, report)
+    if not state.json and report.get("unauthenticated") is not None:
+        _unauthenticated(state, report["unauthenticated"], since)
     if not report["ok"]:
         raise click.exceptions.Exit(EXIT_INTEGRITY)
+
+
+def _unauthenticated(state: State, rows: list[dict[str, Any]], since: str | None) -> None:
+    click.echo(state.say(f"Poster sedan {since} som servern inte autentiserade: {len(rows)}",
+                         f"Records since {since} the server did not authenticate: {len(rows)}"))  # fmt: skip
+    for r in rows:
+        who = f"{r['actor']} ({r['method']}" + (f", {r['os_user']})" if r["os_user"] else ")")
+        click.echo(f"  - {r['case_ref']} #{r['case_seq']} {r['at']} {r['trigger']}: {who}")
 
 
 def _problems(state: State, report: dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ class State:
         if self._iop is None:
             self._iop = api_class().connect(self.db, settings=self.settings, source="cli")
             self._closers.append(self._iop.close)
+            if self.actor is not None:  # acting as another login is refused up front unless you are an admin
+                self._iop.actor(self.actor)
         return self._iop
 
     def connect(self, **options: Any) -> Iop:

@@ -128,6 +128,12 @@ def demo(state: State) -> None:
                 f"Guidelines loaded: {', '.join(init['guidelines'])}",
             )
         )
+        held: dict[str, list[str]] = {}
+        for g in init["grants_imported"]:
+            held.setdefault(g["login"], []).append(g["role"])
+        people = "; ".join(f"{login} {', '.join(sorted(roles))}" for login, roles in sorted(held.items()))
+        click.echo(state.say(f"Roller givna i demodatabasen (loggade): {people}",
+                             f"Roles granted in the demo database (logged): {people}"))  # fmt: skip
     for fields in ORGS:
         iop.add_organisation(actor=OFFICER, **fields)
     d = Demo(iop, clock, state)

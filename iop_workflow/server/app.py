@@ -13,18 +13,20 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iop_workflow import __version__
 from iop_workflow.api import Iop
 from iop_workflow.errors import InternalError, IopError
-from iop_workflow.server import problems
+from iop_workflow.server import openapi, problems
 from iop_workflow.server.metrics import Metrics, database_reader
 from iop_workflow.server.oidc import OidcVerifier
 from iop_workflow.server.ratelimit import FailureLimiter
@@ -123,6 +125,7 @@ def create_app(iop: Iop | None = None) -> FastAPI:
 
     for module in (routes_misc, routes_cases, routes_admin):
         app.include_router(module.router)
+    openapi.install(app)
     return app
 
 
@@ -136,6 +139,15 @@ def _boundary(app: FastAPI) -> None:
     @app.exception_handler(problems.HttpProblem)
     def _http_problem(request: Request, exc: problems.HttpProblem) -> JSONResponse:
         return problems.from_http(exc, language(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's and FastAPI's own refusals (an unparsable body, no such route, a wrong method)."""
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        title = next((s.phrase for s in HTTPStatus if s.value == exc.status_code), "Error")
+        detail = str(exc.detail) if language(request) == "en" else f"Begäran avvisades: {exc.detail}"
+        return problems.problem(exc.status_code, code, title, detail, headers=dict(exc.headers or {}), reasons=[],
+                                details={})  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

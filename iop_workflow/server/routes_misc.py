@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import Field
 
 from iop_workflow.errors import NotFound, NotPermitted
@@ -22,13 +22,19 @@ Principal = Annotated[Actor, Depends(principal)]
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 
 
+def _texts(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI document's other media types of a route's 200 response (text, by ``format``)."""
+    return {200: {"content": {m: {"schema": {"type": "string"}} for m in media_types}}}
+
+
 # -- health ---------------------------------------------------------------------------------
 @router.get("/healthz", tags=["health"], summary="The process is up (no database access, no authentication)")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"], summary="The database answers and its schema is at head")
+@router.get("/readyz", tags=["health"], summary="The database answers and its schema is at head",
+            responses={503: {"description": "The database does not answer, or its schema is not at head"}})
 def readyz(request: Request) -> JSONResponse:
     from iop_workflow.store import migrate  # noqa: PLC0415
 
@@ -42,7 +48,8 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", tags=["health"], summary="Prometheus text format (authenticated)")
+@router.get("/metrics", tags=["health"], summary="Prometheus text format (authenticated)",
+            response_class=PlainTextResponse)  # fmt: skip
 def metrics(request: Request, _actor: Principal) -> Response:
     return Response(server_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
@@ -157,7 +164,8 @@ def verify(request: Request, actor: Principal, *, case: Annotated[str | None, Qu
     return server_of(request).iop.verify(case=case, digest=digest).as_dict()
 
 
-@router.get("/v1/audit/export", tags=["audit"], summary="The log's records in seq order, streamed")
+@router.get("/v1/audit/export", tags=["audit"], summary="The log's records in seq order, streamed",
+            response_class=StreamingResponse, responses=_texts("application/x-ndjson", "text/csv"))  # fmt: skip
 def export(
     request: Request, actor: Principal, *, format: Literal["jsonl", "csv"] = "jsonl",
     since: Annotated[str | None, Query(max_length=10)] = None,
@@ -198,7 +206,8 @@ def _place(actor: Actor, municipality: str | None) -> str | None:
     return municipality
 
 
-@router.get("/v1/reports/register", tags=["reports"], summary="The public register of partnerships")
+@router.get("/v1/reports/register", tags=["reports"], summary="The public register of partnerships",
+            responses=_texts("text/markdown", "text/csv"))  # fmt: skip
 def register(
     request: Request, actor: Principal, *, format: Literal["json", "md", "csv"] = "json",
     municipality: Annotated[str | None, Query(max_length=100)] = None, include_protected: bool = False,
@@ -214,7 +223,8 @@ def register(
     return JSONResponse(rows)
 
 
-@router.get("/v1/reports/annual", tags=["reports"], summary="The yearly follow-up to the committee")
+@router.get("/v1/reports/annual", tags=["reports"], summary="The yearly follow-up to the committee",
+            responses=_texts("text/markdown", "text/csv", "text/html"))  # fmt: skip
 def annual(
     request: Request, actor: Principal, *, year: Annotated[int, Query(ge=2000, le=2100)],
     format: Literal["json", "md", "csv", "html"] = "json",

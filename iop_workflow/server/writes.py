@@ -159,7 +159,8 @@ def _claim(s: Connection, claim: tuple[str, str, str], request: Request, now: An
 
 def _store(s: Connection, claim: tuple[str, str, str], reply: Reply) -> None:
     who, key, _fingerprint = claim
-    body = json.dumps(reply.body, ensure_ascii=False, default=_default)
+    # Byte for byte what JSONResponse sent the first time (its separators), so a replay is the same response.
+    body = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"), default=_default)
     headers = {k: v for k, v in reply.headers.items() if k in {"ETag", "Location"}}
     s.execute(sa.update(IDEMPOTENCY).where(IDEMPOTENCY.c.principal == who, IDEMPOTENCY.c.key == key).values(
         status=reply.status, headers=json.dumps(headers, sort_keys=True), body=body))  # fmt: skip

@@ -30,11 +30,25 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 PAGE = 1000
 
 
-def verify(app: App, *, case_ref: str | None = None, digest: str | None = None) -> ChainReport:
-    """Recompute every chain (or one case's) and every checkpoint; ``digest`` must be a checkpoint's."""
+def verify(
+    app: App, *, case_ref: str | None = None, digest: str | None = None,
+    authenticated_since: date | str | None = None,
+) -> ChainReport:
+    """Recompute every chain (or one case's) and every checkpoint; ``digest`` must be a checkpoint's.
+
+    ``authenticated_since`` (a local date): the report also lists, in ``unauthenticated``,
+    every record from that date on whose actor the server did not authenticate: written
+    in local mode (``local``, ``local-asserted``) or before records said (format 1). The
+    scheduler's ``system`` records are the service's own and are not listed.
+    """
     wanted = _digest(digest) if digest is not None else None
+    since = validate.day("authenticated_since", authenticated_since) if authenticated_since is not None else None
     with app.db.read() as s:
-        return verify_on(s, case_ref=case_ref, digest=wanted)
+        report = verify_on(s, case_ref=case_ref, digest=wanted)
+        if since is not None:
+            start = datetime.combine(since, time.min, tzinfo=app.settings.tz)
+            report.unauthenticated = list(ledger.unauthenticated(s, utc_iso(start), case_ref))
+    return report
 
 
 def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None = None) -> ChainReport:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy import exc as sa_exc
 
 from iop_workflow.audit.chain import LogRecord
@@ -27,6 +27,7 @@ from iop_workflow.store import identity as store
 
 ADMIN_CHAIN = "@admin"  # the administration chain's ref: no case ref starts with "@"
 ADMIN_STATE = "admin"
+ADMIN_CHAIN_LOCK = 0x10A_AD31  # pg_advisory_xact_lock key of the @admin chain
 ADMIN = "admin"
 SYSTEM = "system"
 BOOTSTRAP_ROLES = (ADMIN, "registrar", "officer", "coordinator")
@@ -54,8 +55,10 @@ def local_actor(app: App, name: str | None, *, source: str) -> Actor:
             actor=login, roles=sorted({r for r, _m in own}), needs=ADMIN,
             action_sv=f"agera som {name} (--actor)", action_en=f"act as {name} (--actor)",
         )  # fmt: skip
-    return build_actor(name, held[name] | held[WILDCARD], source=source, os_user=login,
-                       auth=Auth(method="local-asserted", subject=login))  # fmt: skip
+    asserted = Auth(method="local-asserted", subject=login)
+    if name == SYSTEM:  # an admin doing by hand what the scheduler does: its role, everywhere, recorded as such
+        return Actor(name=SYSTEM, roles=frozenset({SYSTEM}), source=source, os_user=login, auth=asserted)
+    return build_actor(name, held[name] | held[WILDCARD], source=source, os_user=login, auth=asserted)
 
 
 def operator(app: App, *, source: str = "cli") -> Actor:
@@ -66,6 +69,11 @@ def operator(app: App, *, source: str = "cli") -> Actor:
 
 
 def admin_record(app: App, s: Connection, actor: Actor, trigger: str, data: Mapping[str, Any]) -> LogRecord:
+    # No case row serialises the @admin chain: on PostgreSQL two admin changes at once would both
+    # take the same case_seq (a unique violation, an internal error). One appender at a time, until
+    # commit; SQLite's write lock (BEGIN IMMEDIATE) already is one.
+    if s.dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMIN_CHAIN_LOCK})
     return append_record(
         app, s, case_ref=ADMIN_CHAIN, actor=actor, trigger=trigger, from_state=ADMIN_STATE, to_state=ADMIN_STATE,
         reason=None, data=data, guideline_ref=None, now=app.clock.now(),

@@ -1,0 +1,229 @@
+"""Identity in local mode: roles as logged grants, bootstrap, --actor only for admins, the kernel's login,
+record format 2 (auth inside the hash) beside format-1 records that verify unchanged (both back-ends)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from iop_workflow import FakeClock, Iop
+from iop_workflow.audit.chain import FORMAT_V1, GENESIS, LogRecord, seal
+from iop_workflow.settings import Settings
+from iop_workflow.store import migrate
+from iop_workflow.store.cases import insert_log
+from tests.cli_helpers import Backend, Cli
+from tests.helpers import add_orgs, open_case
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+
+
+@pytest.fixture
+def cli(backend: Backend, tmp_path: Path) -> Cli:
+    return Cli(tmp_path, backend.url)
+
+
+def admin_chain(iop: Iop) -> list[dict[str, object]]:
+    return list(iop.export(case="@admin"))
+
+
+def test_init_imports_the_old_role_settings_once_and_bootstraps_the_os_login(iop: Iop) -> None:
+    """The conftest settings list roles; init turned them into logged grants, then made the OS login admin."""
+    grants = {(g["login"], g["role"], g["municipality"]) for g in iop.grants()}
+    assert {("eva", "signatory", "*"), ("*", "officer", "*"), ("*", "registrar", "*"), ("lars", "legal", "*")} <= grants
+    assert ("system", "system", "*") not in grants  # the scheduler's role is never granted
+    assert {(ME, r, "*") for r in ("admin", "registrar", "officer", "coordinator")} <= grants
+    chain = admin_chain(iop)
+    assert chain[-1]["trigger"] == "admin:bootstrap" and chain[-1]["actor"] == ME
+    assert all(r["auth"]["method"] == "local" and r["auth"]["subject"] == ME for r in chain)
+    again = iop.init()
+    assert again["grants_imported"] == [] and again["bootstrap"]["bootstrapped"] is False
+    assert admin_chain(iop) == chain  # a second init writes nothing to the administration chain
+    assert iop.verify().ok
+
+
+def test_grant_and_revoke_are_logged_and_need_an_admin(iop: Iop) -> None:
+    granted = iop.grant("olle", "auditor", municipality="Kungälv")
+    assert granted["changed"] is True
+    assert iop.grant("olle", "auditor", municipality="Kungälv")["changed"] is False  # no second record
+    last = admin_chain(iop)[-1]
+    assert (last["trigger"], last["data"]) == ("admin:grant", {"login": "olle", "role": "auditor",
+                                                                "municipality": "Kungälv"})  # fmt: skip
+    from iop_workflow.errors import InvalidInput, NotFound, NotPermitted
+
+    with pytest.raises(NotPermitted):  # anna holds registrar and officer, not admin
+        iop.grant("olle", "signatory", actor="anna")
+    with pytest.raises(NotPermitted):  # no admin grants itself a role
+        iop.grant(ME, "auditor")
+    with pytest.raises(InvalidInput):
+        iop.grant("olle", "system")  # the scheduler's role
+    with pytest.raises(InvalidInput):
+        iop.grant("olle", "superuser")
+    iop.revoke("olle", "auditor", municipality="Kungälv")
+    assert ("olle", "auditor") not in {(g["login"], g["role"]) for g in iop.grants()}
+    with pytest.raises(NotFound):
+        iop.revoke("olle", "auditor", municipality="Kungälv")
+    assert iop.verify().ok
+
+
+def test_a_municipality_grant_limits_what_the_actor_sees_and_does(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = open_case(iop, "Mark")
+    for role in ("registrar", "officer"):  # the settings' default roles, imported as grants to every login
+        iop.revoke("*", role)
+    iop.grant("ulla", "officer", municipality="Kungälv")
+    from iop_workflow.errors import NotFound
+
+    ulla = iop.actor("ulla")
+    assert ulla.covers("Kungälv") and not ulla.covers("Mark")
+    with pytest.raises(NotFound):
+        iop.fire(ref, "start_dialogue", actor=ulla)
+    with pytest.raises(NotFound):
+        iop.options(ref, actor=ulla)
+    assert iop.case(ref)["version"] == 1  # nothing written
+
+
+def test_admin_fires_no_workflow_trigger(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = open_case(iop)
+    for role in ("registrar", "officer"):
+        iop.revoke("*", role)
+    iop.grant("adam", "admin")
+    from iop_workflow.errors import TransitionNotAllowed
+
+    with pytest.raises(TransitionNotAllowed) as refused:
+        iop.fire(ref, "start_dialogue", actor="adam")
+    assert [r.code for r in refused.value.reasons] == ["role_not_allowed"]
+    assert all("admin" not in t.roles for t in iop.app.definition.transitions)
+
+
+def test_records_carry_how_the_actor_was_established(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = open_case(iop)  # as anna, asserted by the OS login (an admin)
+    mine = iop.fire(ref, "start_dialogue")  # the OS login itself
+    history = iop.history(ref)
+    assert history[0]["auth"] == {"method": "local-asserted", "issuer": None, "subject": ME, "token_id": None}
+    assert (history[0]["actor"], history[0]["os_user"], history[0]["format"]) == ("anna", ME, 2)
+    assert mine["auth"]["method"] == "local" and mine["actor"] == ME and mine["os_user"] is None
+    unproven = iop.verify(authenticated_since=iop.app.clock.today()).as_dict()["unauthenticated"]
+    assert {(r["case_ref"], r["method"]) for r in unproven} >= {(ref, "local-asserted"), (ref, "local")}
+
+
+def test_tampering_with_auth_breaks_the_hash(iop: Iop) -> None:
+    add_orgs(iop)
+    ref = open_case(iop)
+    with iop.app.db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER transition_log_no_update")
+        else:
+            conn.exec_driver_sql("ALTER TABLE transition_log DISABLE TRIGGER USER")
+        conn.execute(sa.text("UPDATE transition_log SET auth = :a WHERE case_ref = :r"),
+                     {"a": json.dumps({"issuer": "https://idp", "method": "oidc", "subject": "x", "token_id": None}),
+                      "r": ref})  # fmt: skip
+    problems = iop.verify().problems
+    assert [(p["case_ref"], p["field"]) for p in problems] == [(ref, "hash")]
+
+
+def test_format_1_records_of_the_previous_release_verify_unchanged(db_url: str, clock: FakeClock,
+                                                                    settings: Settings, tmp_path: Path) -> None:  # fmt: skip
+    """A log written before record format 2 (schema 0003) verifies after the upgrade, beside new records."""
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        migrate.upgrade(iop.app.db, "0003")
+        old = seal(LogRecord(
+            case_ref="@legacy", case_seq=1, at="2025-06-01T10:00:00.000000Z", actor="anna", os_user=None,
+            roles=("officer",), source="cli", trigger="record:note", from_state=None, to_state="x", reason=None,
+            data={"n": 1}, guideline_ref=None, workflow_version="a" * 64, prev_hash=GENESIS,
+        ))  # fmt: skip
+        assert old.format == FORMAT_V1 and "auth" not in old.hashed_content()
+        with iop.app.db.engine.begin() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("transition_log")}
+            assert "auth" not in columns  # really the previous release's schema
+            values = {k: v for k, v in old.hashed_content().items()}
+            values.update(roles=json.dumps(values["roles"]), data=json.dumps(values["data"]), hash=old.hash)
+            conn.execute(sa.text(f"INSERT INTO transition_log ({', '.join(values)}) "
+                                 f"VALUES ({', '.join(':' + k for k in values)})"), values)  # fmt: skip
+        iop.init()
+        add_orgs(iop)
+        open_case(iop)
+        report = iop.verify()
+        assert report.ok, report.problems
+        legacy = list(iop.export(case="@legacy"))
+        assert legacy[0]["hash"] == old.hash and "format" not in legacy[0] and "auth" not in legacy[0]
+        unproven = iop.verify(authenticated_since=date(2025, 1, 1)).as_dict()["unauthenticated"]
+        assert unproven[0]["method"] == "(format 1: not recorded)"
+
+
+def test_insert_log_writes_format_2_as_the_product_does(iop: Iop) -> None:
+    """The known-answer shape: a format-2 record's hash covers auth and format (changing either shows)."""
+    rec = seal(LogRecord(
+        case_ref="@probe", case_seq=1, at="2026-01-12T08:00:00.000000Z", actor="anna", os_user=None,
+        roles=("officer",), source="api", trigger="record:note", from_state=None, to_state="x", reason=None,
+        data={}, guideline_ref=None, workflow_version="a" * 64, prev_hash=GENESIS,
+        auth={"method": "token", "issuer": None, "subject": None, "token_id": 7}, format=2,
+    ))  # fmt: skip
+    canonical = (
+        '{"actor":"anna","at":"2026-01-12T08:00:00.000000Z","auth":{"issuer":null,"method":"token","subject":null,'
+        '"token_id":7},"case_ref":"@probe","case_seq":1,"data":{},"format":2,"from_state":null,"guideline_ref":null,'
+        '"os_user":null,"prev_hash":"' + "0" * 64 + '","reason":null,"roles":["officer"],"source":"api","to_state":"x",'
+        '"trigger":"record:note","workflow_version":"' + "a" * 64 + '"}'
+    )
+    assert hashlib.sha256(canonical.encode()).hexdigest() == rec.hash
+    assert rec.hash == "fdcc22c858d6a19147d7a16faeb33ce61366f0baa1a61d0f8a997b50a5239d9e"
+    with iop.app.db.write() as s:
+        insert_log(s, rec)
+    assert iop.verify().ok
+
+
+def test_the_cli_acts_as_another_login_only_for_an_admin(cli: Cli) -> None:
+    cli.ok("init")
+    cli.sh_ok("role grant adam admin")
+    cli.sh_ok("--actor adam role revoke root admin".replace("root", ME))  # the OS login is no admin now
+    refused = cli("--actor", "anna", "org", "list")
+    assert refused.status == 3 and "--actor" in refused.err and "iop role grant" in refused.err
+    refused_json = cli("--json", "--actor", "anna", "org", "list")
+    assert refused_json.json()["error"]["code"] == "not_permitted"
+    boot = cli.ok("--json", "role", "bootstrap").json()  # whoever holds the database can, logged
+    assert boot["login"] == ME and boot["roles"] == ["admin"]
+    assert cli("--actor", "anna", "org", "list").status == 0
+    chain = [r["trigger"] for r in map(json.loads, cli.ok("audit", "export", "--case", "@admin").out.splitlines())]
+    assert chain[-3:] == ["admin:grant", "admin:revoke", "admin:bootstrap"]
+
+
+def test_the_recorded_os_user_comes_from_the_kernel_not_the_environment(cli: Cli) -> None:
+    cli.ok("init")
+    cli.sh_ok("org add --name 'Läxhjälpen' --org-number 802479-1322 --legal-form ideell_forening")
+    spoof = {"LOGNAME": "anna", "USER": "anna", "HOME": "/home/anna", "LNAME": "anna", "USERNAME": "anna"}
+    ref = cli.sh_ok("--actor eva.lind case open --org 802479-1322 --municipality Kungälv --title T --challenge C",
+                    env=spoof).out.strip()  # fmt: skip
+    record = cli.ok("--json", "case", "history", ref).json()[0]
+    assert (record["actor"], record["os_user"]) == ("eva.lind", ME)
+    assert record["auth"] == {"method": "local-asserted", "issuer": None, "subject": ME, "token_id": None}
+
+
+def test_role_and_token_commands_and_their_json_shapes(cli: Cli) -> None:
+    cli.ok("init")
+    cli.sh_ok("role grant revisor auditor --municipality Kungälv")
+    rows = cli.ok("--json", "role", "list", "revisor").json()
+    assert [{k: r[k] for k in ("login", "role", "municipality", "granted_by")} for r in rows] == [
+        {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}]
+    assert set(rows[0]) == {"login", "role", "municipality", "granted_by", "granted_at"}
+    made = cli.ok("--json", "token", "create", "--name", "diariet", "--roles", "registrar,officer",
+                  "--municipality", "Kungälv", "--expires", "2099-12-31").json()  # fmt: skip
+    assert set(made) == {"id", "name", "token", "roles", "municipalities", "expires"}
+    assert made["token"].startswith("iop_") and made["roles"] == ["officer", "registrar"]
+    listed = cli.ok("--json", "token", "list").json()
+    assert set(listed[0]) >= {"id", "name", "roles", "municipalities", "expires", "revoked", "last_used"}
+    assert "token" not in listed[0] and listed[0]["revoked"] is False
+    assert made["token"] not in cli.ok("audit", "export").out  # only its hash is kept and logged
+    cli.ok("token", "revoke", str(made["id"]))
+    assert cli.ok("--json", "token", "list").json()[0]["revoked"] is True
+    assert cli("token", "create", "--name", "x", "--roles", "superuser").status == 6
+    assert cli("token", "revoke", "999").status == 4
+    assert cli("--actor", "anna", "token", "list").status == 0  # listing is harmless; creating is not:
+    assert cli("--actor", "anna", "token", "create", "--name", "y", "--roles", "officer").status == 3
