@@ -190,22 +190,27 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Server:
+        """Start the process; :meth:`wait_ready` waits for it to answer."""
         self.port = free_port()
         env = {**os.environ, "XDG_DATA_HOME": str(self.xdg)}
         argv = [sys.executable, "-m", "iop_workflow", "--db", self.url, "serve", "--port", str(self.port)]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 60
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"iop serve exited ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise SystemExit("iop serve did not answer /healthz within 60 s")
+        raise SystemExit(f"iop serve did not answer /healthz within {timeout:.0f} s")
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is None:

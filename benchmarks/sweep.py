@@ -791,8 +791,10 @@ def report(result: dict[str, Any]) -> None:
                   f"{f['service_ms_min_max'][1]:.3f} ms, raw {f['raw_ms_min_max'][0]:.3f}.."
                   f"{f['raw_ms_min_max'][1]:.3f} ms); statements: {', '.join(f['statements'])}")  # fmt: skip
     s, r, c = result["fire"]["service"], result["fire"]["raw"], result["fire"]["capture"]
-    print(f"(b) service {s['seconds']:.2f} s for {s['fired']:,} fired (after daemon.prepare, {s['prepare_s']:.2f} s); "
-          f"raw {r['seconds']:.2f} s for {r['statements']:,} statements in {r['transactions']} transactions")
+    print(
+        f"(b) service {s['seconds']:.2f} s for {s['fired']:,} fired (after daemon.prepare, {s['prepare_s']:.2f} s); "
+        f"raw {r['seconds']:.2f} s for {r['statements']:,} statements in {r['transactions']} transactions"
+    )
     cold = result["fire"]["cold"]
     print(f"(b) cold, the first sweep of a fresh process without daemon.prepare (as a one-off `iop scheduler tick` "
           f"through the library): {cold['seconds']:.2f} s, {cold['per_s']:,.0f} /s")  # fmt: skip

@@ -76,10 +76,7 @@ WORKLOAD: tuple[tuple[str, str | None], ...] = (
     ("start_dialogue", None),
     ("decline", "Ingen gemensam samhällsutmaning"),
 )
-WORKLOAD_TEXT = (
-    "fresh cases: start_dialogue (initiative -> dialogue), then decline with a reason "
-    "(dialogue -> ended)"
-)
+WORKLOAD_TEXT = "fresh cases: start_dialogue (initiative -> dialogue), then decline with a reason (dialogue -> ended)"
 SCRATCH_CASES = 2  # warm-up: the first fills caches, the second is captured
 COMPARED_TABLES = ("cases", "transition_log", "timers")
 
@@ -233,22 +230,14 @@ SQL_UPDATE_CASE = (
     "UPDATE cases SET state = ?, end_reason = ?, version = ?, state_entered_on = ?, "
     "updated_at = ? WHERE id = ? AND version = ?"
 )
-SQL_HEAD = (
-    "SELECT case_seq, hash FROM transition_log WHERE case_ref = ? ORDER BY case_seq DESC LIMIT 1"
-)
+SQL_HEAD = "SELECT case_seq, hash FROM transition_log WHERE case_ref = ? ORDER BY case_seq DESC LIMIT 1"
 SQL_INSERT_LOG = (
     'INSERT INTO transition_log (case_ref, case_seq, at, actor, os_user, roles, source, "trigger", '
     "from_state, to_state, reason, data, guideline_ref, workflow_version, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
 )
-SQL_CANCEL_TIMERS = (
-    "UPDATE timers SET cancelled_at = ? "
-    "WHERE case_id = ? AND fired_at IS NULL AND cancelled_at IS NULL"
-)
-SQL_INSERT_TIMER = (
-    "INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+SQL_CANCEL_TIMERS = "UPDATE timers SET cancelled_at = ? WHERE case_id = ? AND fired_at IS NULL AND cancelled_at IS NULL"
+SQL_INSERT_TIMER = "INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) VALUES (?, ?, ?, ?, ?, ?)"
 GENESIS = "0" * 64
 LOG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # the log's fixed-width UTC time (service.changes.utc_iso)
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
@@ -312,9 +301,7 @@ class RawWorkflow:
 
     def _steps(self, trigger: str, shapes: list[str]) -> list[Step]:
         if shapes[:1] != ["BEGIN IMMEDIATE"] or shapes[-1:] != ["COMMIT"]:
-            raise SystemExit(
-                f"the service's '{trigger}' is not BEGIN IMMEDIATE ... COMMIT: {shapes}"
-            )
+            raise SystemExit(f"the service's '{trigger}' is not BEGIN IMMEDIATE ... COMMIT: {shapes}")
         known: dict[str, Step] = {
             "SELECT cases": self._read_case,
             "SELECT organisations": self._read_org,
@@ -329,9 +316,7 @@ class RawWorkflow:
             known[f"SELECT {table}"] = self._fact_reader(sql)
         unknown = [s for s in shapes[1:-1] if s not in known]
         if unknown:
-            raise SystemExit(
-                f"the service's '{trigger}' now issues {unknown}; teach RawWorkflow the same work"
-            )
+            raise SystemExit(f"the service's '{trigger}' now issues {unknown}; teach RawWorkflow the same work")
         return [known[s] for s in shapes[1:-1]]
 
     def fire(self, ref: str, trigger: str, reason: str | None) -> int:
@@ -413,9 +398,7 @@ class RawWorkflow:
             "workflow_version": self.workflow_version,
             "prev_hash": t.head[1],
         }
-        canonical = json.dumps(
-            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        )
+        canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
         record["hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         record["roles"] = json.dumps(record["roles"])
         record["data"] = json.dumps(data, sort_keys=True, ensure_ascii=False)
@@ -525,9 +508,7 @@ def one_round(workdir: Path, i: int, cases: int, block: int, captured: Captured)
 def differing_tables(a: Path, b: Path) -> list[str]:
     def dump(path: Path) -> dict[str, list[Any]]:
         with sqlite3.connect(path) as conn:
-            return {
-                t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in COMPARED_TABLES
-            }
+            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in COMPARED_TABLES}
 
     left, right = dump(a), dump(b)
     return [t for t in COMPARED_TABLES if left[t] != right[t]]
@@ -535,11 +516,7 @@ def differing_tables(a: Path, b: Path) -> list[str]:
 
 def compare_shapes(captured: Captured) -> list[str]:
     service, raw = split_transactions(captured.service), split_transactions(captured.raw)
-    problems = (
-        [f"{len(service)} service transactions vs {len(raw)} raw"]
-        if len(service) != len(raw)
-        else []
-    )
+    problems = [f"{len(service)} service transactions vs {len(raw)} raw"] if len(service) != len(raw) else []
     for (trigger, _reason), a, b in zip(WORKLOAD, service, raw, strict=False):
         sa, sb = [shape(x) for x in a], [shape(x) for x in b]
         if sa != sb:
@@ -561,10 +538,7 @@ def summary(runs: Sequence[Run]) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> None:
     s, r = result["service"], result["raw_sqlite3"]
-    print(
-        f"Durable transitions: Iop.fire() vs raw sqlite3 (SQLite {result['sqlite_version']}, "
-        "WAL, synchronous=FULL)"
-    )
+    print(f"Durable transitions: Iop.fire() vs raw sqlite3 (SQLite {result['sqlite_version']}, WAL, synchronous=FULL)")
     print(f"workload: {result['cases']} {WORKLOAD_TEXT}")
     print(
         f"{result['transitions_per_round']} commits per side and round, {result['runs']} rounds, "
@@ -585,9 +559,7 @@ def report(result: dict[str, Any]) -> None:
         f"{verdict}   (per round: {rounds})"
     )
     same = "yes" if result["statements_match"] else "NO: " + "; ".join(result["statement_mismatch"])
-    rows = (
-        "yes" if not result["differing_tables"] else "NO: " + ", ".join(result["differing_tables"])
-    )
+    rows = "yes" if not result["differing_tables"] else "NO: " + ", ".join(result["differing_tables"])
     print(f"raw baseline issued the service's statements: {same}")
     print(f"raw baseline wrote identical cases/transition_log/timers rows: {rows}")
 
@@ -597,9 +569,7 @@ def print_sql(captured: Captured) -> None:
         ("through the service (SQLAlchemy before_cursor_execute + commit)", captured.service),
         ("by the raw sqlite3 baseline (sqlite3 trace callback)", captured.raw),
     ):
-        for (trigger, _reason), stmts in zip(
-            WORKLOAD, split_transactions(statements), strict=False
-        ):
+        for (trigger, _reason), stmts in zip(WORKLOAD, split_transactions(statements), strict=False):
             print(f"\nstatements of one warm fire('{trigger}') {title}: {len(stmts)}")
             for i, sql in enumerate(stmts, 1):
                 print(f"  {i:2d}. {one_line(sql)}")

@@ -57,8 +57,8 @@ def clock() -> FakeClock:
 def settings() -> Settings:
     return dataclasses.replace(
         Settings(),
-        default_roles=frozenset({"registrar", "officer"}),
-        actors={
+        actors={  # each login exactly its roles (default_roles would become grants to every login)
+            "anna": frozenset({"registrar", "officer"}),
             "eva": frozenset({"signatory"}),
             "lars": frozenset({"legal"}),
             "kim": frozenset({"coordinator"}),

@@ -31,7 +31,6 @@ import pytest
 from iop_workflow import Iop
 from iop_workflow.clock import Clock
 from iop_workflow.settings import load_settings
-
 from tests.cli_helpers import Backend, make_backend
 from tests.pg import PG_URL
 
@@ -73,8 +72,9 @@ def rows(backend: Backend, sql: str) -> list[tuple[Any, ...]]:
 
 
 def counts(backend: Backend, tables: tuple[str, ...] = WRITTEN_TABLES) -> dict[str, int]:
-    """Row count of each table (those that exist in this schema)."""
-    return {t: int(rows(backend, f"SELECT count(*) FROM {t}")[0][0]) for t in tables}
+    """Row count of each table, in one query."""
+    counted = ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+    return dict(zip(tables, (int(n) for n in rows(backend, f"SELECT {counted}")[0]), strict=True))
 
 
 def log_count(backend: Backend) -> int:

@@ -42,7 +42,8 @@ def test_checkpoint_verify_digest_and_export(cli: Cli, backend: Backend, tmp_pat
         validator.validate(json.loads(line))
     assert len(lines) == ok["records"]
     csv = cli.ok("audit", "export", "--format", "csv", "--case", ref).out.splitlines()
-    assert len(csv) == len(lines) + 1 and csv[0].startswith("seq,case_ref,")
+    case_lines = [line for line in lines if json.loads(line)["case_ref"] == ref]
+    assert len(csv) == len(case_lines) + 1 and csv[0].startswith("seq,case_ref,")
     out = tmp_path / "export.jsonl"
     written = cli.ok("--json", "audit", "export", "--output", str(out), "--since", str(today())).json()
     assert written == {"output": str(out), "format": "jsonl", "records": len(lines)}

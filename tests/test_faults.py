@@ -32,9 +32,7 @@ import pytest
 from tests.cli_helpers import IOP, Backend, Cli, Result, copy_sqlite, make_backend, sqlite_dump, to_assessment
 from tests.fuzz_support import InProcessCli, build_template, pg_rows
 
-WRITE = [
-    "--actor",
-    "anna",
+WRITE = [  # as the OS login itself: the user nobody may not act as anyone else (--actor needs admin)
     "org",
     "add",
     "--name",

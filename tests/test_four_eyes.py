@@ -25,6 +25,7 @@ def fresh(db_url: str, tmp_path: Path) -> Iterator[tuple[Iop, FakeClock]]:
     clock = FakeClock(at_nine(START))
     with Iop.connect(db_url, clock=clock, settings=FOUR_EYES, audit_log=tmp_path / "audit.jsonl") as iop:
         iop.init()
+        iop.bootstrap()  # the settings make adam admin, so init bootstrapped nobody
         add_orgs(iop)
         yield iop, clock
 
@@ -87,10 +88,13 @@ def test_refusals_from_the_command_line_exit_3_and_write_nothing(backend: Backen
     """The role rule and four eyes through a real ``iop`` process: exit 3, every reason, no change."""
     with Iop.connect(backend.url, clock=FakeClock(at_nine(today())), settings=FOUR_EYES, audit_log=False) as iop:
         iop.init()
+        iop.bootstrap()  # the settings make adam admin, so init bootstrapped nobody
         add_orgs(iop)
         ref = to_assessment(iop)
         prepare_signing(iop, ref, start=str(today() + timedelta(days=30)), end=str(today() + timedelta(days=759)))
         iop.assess(ref, "not_a_company", "met", note="Kontrollerat", actor="sigrid")
+        iop.grant("eva.lind", "signatory")  # roles are grants in the database, not the CLI's settings
+        iop.grant("kim", "coordinator")
         before = dump(iop)
     cli = Cli(tmp_path, backend.url)
     cli.config.write_text(CLI_ROLES, encoding="utf-8")

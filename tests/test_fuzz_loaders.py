@@ -167,7 +167,7 @@ def environments() -> st.SearchStrategy[dict[str, str]]:
         st.tuples(st.sampled_from(ints), bad_int).map(lambda t: {t[0]: t[1]}),
         bad.bad_choice(frozenset({"sv", "en"})).map(lambda v: {"IOP_LANG": v}),
         bad.plain.filter(_not_a_zone).map(lambda v: {"IOP_TIMEZONE": v}),
-        NAMES.map(lambda r: {"IOP_ROLES_DEFAULT_ROLES": f"officer,{r}"}),
+        st.sampled_from(["", "many", "-1", "1.5"]).map(lambda v: {"IOP_SERVER_PORT": v}),  # IOP_ROLES_* is not read any more
         st.sampled_from(["IOP", "{seq}", "{x}{seq}{year}"]).map(lambda v: {"IOP_CASE_REF_PATTERN": v}),
         st.tuples(st.sampled_from(["IOP_DATABASE_URL", "IOP_AUDIT_LOG", "IOP_TIMEZONE", "IOP_LANG"]), st.one_of(bad.with_control(), bad.not_utf8())).map(lambda t: {t[0]: t[1]}),
     ).filter(lambda env: all("\x00" not in v for v in env.values()))  # os.environ cannot hold NUL  # fmt: skip

@@ -43,13 +43,15 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                "ideell_forening"]  # fmt: skip
         with ThreadPoolExecutor(max_workers=1) as pool:
             added = pool.submit(runner.ok, *org)
-            tokens = runner.tokens({
-                "officer": ("handlaggare", "officer,registrar", None),
-                "assessor": ("bedomare", "officer,signatory", None),  # assesses, then may not sign
-                "legal": ("jurist", "legal", None),
-                "signatory": ("ordforande", "signatory", None),
-                "auditor": ("revisor", "auditor", None),
-            })
+            tokens = runner.tokens(
+                {
+                    "officer": ("handlaggare", "officer,registrar", None),
+                    "assessor": ("bedomare", "officer,signatory", None),  # assesses, then may not sign
+                    "legal": ("jurist", "legal", None),
+                    "signatory": ("ordforande", "signatory", None),
+                    "auditor": ("revisor", "auditor", None),
+                }
+            )
             added.result()
         with serving(runner) as served:
             yield World(runner, served, tokens)
@@ -186,7 +188,7 @@ def test_claims_of_another_actor_change_nothing(world: World) -> None:
         assert sorted(record["roles"]) == ["officer", "registrar"]
         me = officer.get("/v1/me", headers={"X-Actor": "eva", "X-User": "eva"}).json()
         assert me["login"] == "token:handlaggare"
-    stored = rows(world.runner.backend, f"SELECT actor FROM transition_log WHERE case_ref = '{ref}'")  # noqa: S608
+    stored = rows(world.runner.backend, f"SELECT actor FROM transition_log WHERE case_ref = '{ref}'")
     assert {a for (a,) in stored} == {"token:handlaggare"}
 
 

@@ -41,11 +41,12 @@ def tables_read(seen: list[str]) -> set[str]:
 def test_a_fire_reads_only_the_facts_its_rules_need(iop: Iop) -> None:
     add_orgs(iop)
     ref = open_case(iop)
+    anna = iop.actor("anna")  # resolved (her grants read) before the write path is watched
     with statements(iop) as seen:
-        iop.fire(ref, "start_dialogue", actor="anna")
+        iop.fire(ref, "start_dialogue", actor=anna)
     assert tables_read(seen) & FACT_TABLES == {"organisations"}  # org_eligible
     with statements(iop) as seen:
-        iop.fire(ref, "decline", actor="anna", reason="Inte aktuellt")
+        iop.fire(ref, "decline", actor=anna, reason="Inte aktuellt")
     assert tables_read(seen) & FACT_TABLES == set()
     assert tables_read(seen) == {"cases", "transition_log"}  # the case and its chain head
     if iop.app.db.dialect == "sqlite":

@@ -42,8 +42,8 @@ class ApiTokenRow(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
     token_hash: str = Field(max_length=64, unique=True)
-    roles: str  # canonical JSON array
-    municipalities: str  # canonical JSON array; empty: every municipality
+    roles: str = Field(sa_type=sa.Text)  # canonical JSON array
+    municipalities: str = Field(sa_type=sa.Text)  # canonical JSON array; empty: every municipality
     expires_on: date | None = None
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(sa_type=_TS)
@@ -82,6 +82,6 @@ class IdempotencyKeyRow(_Table, table=True):
     path: str = Field(max_length=500)
     body_hash: str = Field(max_length=64)
     status: int
-    headers: str  # canonical JSON object: the response headers to replay (Location, ETag)
-    body: str
+    headers: str = Field(sa_type=sa.Text)  # canonical JSON object: the response headers to replay (Location, ETag)
+    body: str = Field(sa_type=sa.Text)
     created_at: datetime = Field(sa_type=_TS, index=True)

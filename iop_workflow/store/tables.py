@@ -251,7 +251,7 @@ class TransitionLog(_Table, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)  # unique through (case_ref, case_seq), which it covers (migration 0003)
     # Record format 2 (migration 0004): how the actor was established, inside the hash.
-    auth: str | None = None  # canonical JSON object, NULL for format 1
+    auth: str | None = Field(default=None, sa_type=sa.Text)  # canonical JSON object, NULL for format 1
     record_format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 

@@ -28,9 +28,13 @@ _TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # A downgrade keeps these two columns (see downgrade), so they may be here already.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("transition_log")}
     with op.batch_alter_table("transition_log", recreate="never") as batch_op:
-        batch_op.add_column(sa.Column("auth", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("record_format", sa.Integer(), server_default="1", nullable=False))
+        if "auth" not in present:
+            batch_op.add_column(sa.Column("auth", sa.Text(), nullable=True))
+        if "record_format" not in present:
+            batch_op.add_column(sa.Column("record_format", sa.Integer(), server_default="1", nullable=False))
     op.create_table(
         "grants",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -92,6 +96,5 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_index("ix_grants_login", table_name="grants")
     op.drop_table("grants")
-    with op.batch_alter_table("transition_log", recreate="never") as batch_op:
-        batch_op.drop_column("record_format")
-        batch_op.drop_column("auth")
+    # transition_log keeps auth and record_format: format-2 records' hashes cover them, and a
+    # downgrade must never destroy what proves the log (upgrade finds them and adds nothing).
