@@ -223,3 +223,29 @@ def test_role_and_token_commands_and_their_json_shapes(cli: Cli) -> None:
     assert cli("token", "revoke", "999").status == 4
     assert cli("--actor", "anna", "token", "list").status == 0  # listing is harmless; creating is not:
     assert cli("--actor", "anna", "token", "create", "--name", "y", "--roles", "officer").status == 3
+
+
+def test_idempotency_keys_are_kept_their_hours_then_forgotten(iop: Iop) -> None:
+    """A replay within [server] idempotency_hours is answered from the store; a key older is purged."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from iop_workflow.server.app import create_app
+    from iop_workflow.store.identity import IDEMPOTENCY
+
+    token = iop.create_token(name="keys", roles=["registrar", "officer"])["token"]
+    client = TestClient(create_app(iop))
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-1"}
+    org = {"name": "Läxhjälpen", "org_number": "802500-1119", "legal_form": "ideell_forening"}
+    assert client.post("/v1/organisations", headers=headers, json=org).status_code == 201
+    clock = iop.app.clock
+    clock.advance(timedelta(hours=23))  # type: ignore[attr-defined]
+    again = client.post("/v1/organisations", headers=headers, json=org)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    clock.advance(timedelta(hours=2))  # type: ignore[attr-defined]
+    other = {**headers, "Idempotency-Key": "k-2"}
+    client.post("/v1/organisations", headers=other, json={**org, "org_number": "802014-5671"})
+    with iop.app.db.read() as s:
+        keys = {row.key for row in s.execute(sa.select(IDEMPOTENCY.c.key))}
+    assert keys == {"k-2"}  # k-1 was 25 h old at the purge

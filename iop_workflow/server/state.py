@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from iop_workflow.api import Iop
 from iop_workflow.server.metrics import Metrics
@@ -18,3 +19,4 @@ class Server:
     limiter: FailureLimiter
     oidc: OidcVerifier | None
     metrics: Metrics
+    purged_at: datetime | None = None  # when this process last forgot expired idempotency keys

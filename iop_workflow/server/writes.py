@@ -122,6 +122,8 @@ def run(
         if row is None:
             raise
         return _replay(row, fingerprint)
+    if key is not None:
+        purge_expired(request)
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
@@ -186,9 +188,13 @@ def _version(s: Connection, ref: str) -> int:
     return int(s.execute(sa.select(repo.CASES.c.version).where(repo.CASES.c.ref == ref)).scalar_one())
 
 
-def purge_expired(request: Request, hours: int) -> None:
-    """Forget idempotency keys older than ``hours`` (kept at least that long)."""
+def purge_expired(request: Request) -> None:
+    """Forget idempotency keys older than ``[server] idempotency_hours``, at most once an hour per process."""
     server = server_of(request)
-    cutoff = server.iop.app.clock.now() - timedelta(hours=hours)
+    now = server.iop.app.clock.now()
+    if server.purged_at is not None and now - server.purged_at < timedelta(hours=1):
+        return
+    server.purged_at = now
+    cutoff = now - timedelta(hours=server.settings.server.idempotency_hours)
     with server.iop.app.db.write() as s:
         s.execute(sa.delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))
