@@ -103,3 +103,39 @@ def test_sqlite_writes_take_the_lock_up_front_and_reads_are_transactions(tmp_pat
         other.close()
     finally:
         db.dispose()
+
+
+def test_writers_of_one_process_queue_for_the_file_instead_of_polling_sqlite(tmp_path: Path) -> None:
+    """Every Database on one SQLite file shares one writer queue; a thread waits there, not in SQLite's busy loop."""
+    import threading
+
+    path = tmp_path / "q.db"
+    first, second = Database(f"sqlite:///{path}"), Database(f"sqlite:///{tmp_path}/./q.db")
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert first._writer is not None and first._writer is second._writer
+        assert other._writer is not first._writer
+        with first.write() as s:
+            s.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        order: list[str] = []
+        waiting = threading.Event()
+
+        def late_writer() -> None:
+            waiting.set()
+            with second.write() as s2:
+                order.append("second")
+                s2.exec_driver_sql("INSERT INTO t VALUES (2)")
+
+        with first.write() as s:
+            thread = threading.Thread(target=late_writer)
+            thread.start()
+            assert waiting.wait(5)
+            order.append("first")
+            s.exec_driver_sql("INSERT INTO t VALUES (1)")
+        thread.join(10)
+        assert order == ["first", "second"]
+        with first.read() as s:
+            assert [x for (x,) in s.exec_driver_sql("SELECT x FROM t ORDER BY rowid")] == [1, 2]
+    finally:
+        for db in (first, second, other):
+            db.dispose()

@@ -159,7 +159,8 @@ def fire(request: Request, actor: Principal, ref: str, body: Transition) -> Resp
         fired = workflow.fire(server.iop.app, actor, ref, body.trigger, reason=body.reason, data=body.data,
                               end_reason=body.end_reason)  # fmt: skip
         server.metrics.transitions.labels(body.trigger).inc()
-        return Reply(200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()})
+        return Reply(200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()},
+                     {"ETag": etag(fired.version)})
 
     return run(request, actor, body.model_dump(mode="json"), act, case_ref=ref)
 

@@ -1,11 +1,12 @@
 """Every write over HTTP: idempotency key, If-Match, the service call and the stored response, one transaction.
 
 The order, for a POST:
-1. a replay (same principal, same key, same method, path and body) is answered
-   from the stored first response, before any other check, and writes nothing;
-   the same key with another body is 422;
-2. the key is claimed (a row inserted first, so a concurrent twin waits on it and
-   then replays), the case is locked and its version checked against If-Match
+1. the key is claimed: a row inserted as the transaction's first statement. When the
+   key is already stored (or a concurrent twin holds it, which the insert waits for),
+   the insert fails, the transaction rolls back, and the request is a replay: same
+   principal, key, method, path and body is answered from the stored first response,
+   before any other check, and writes nothing; the same key with another body is 422;
+2. the case is locked and its version checked against If-Match
    (428 missing, 412 stale), the service runs inside this transaction (its own
    ``db.write()`` joins it), and the response is stored with the key;
 3. after commit, the audit stream's lines go out.
@@ -106,11 +107,6 @@ def run(
     key = _key(request)
     who = principal_key(actor)
     fingerprint = _fingerprint(request, body)
-    if key is not None:
-        with server.iop.app.db.read() as s:
-            row = _stored(s, who, key)
-        if row is not None:
-            return _replay(row, fingerprint)
     try:
         claim = None if key is None else (who, key, fingerprint)
         reply = _commit(request, actor, action, case_ref=case_ref, claim=claim)
@@ -142,7 +138,7 @@ def _commit(
                 case_actor(actor, case)
                 if_match(request, case_ref, int(case["version"]))
             reply = action()
-            if case_ref is not None:
+            if case_ref is not None and "ETag" not in reply.headers:
                 reply.headers["ETag"] = etag(_version(s, case_ref))
             if claim is not None:
                 _store(s, claim, reply)
