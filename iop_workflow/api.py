@@ -106,10 +106,11 @@ class Iop:
 
         return admin_service.init(self.app, admin=admin)
 
-    def load_guideline_file(self, path: Path) -> dict[str, str]:
+    def load_guideline_file(self, path: Path, *, actor: ActorLike = None) -> dict[str, str]:
+        """Load a guideline file (role coordinator in its municipality): each changed content a new, logged version."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.load_guideline_file(self.app, path)
+        return admin.load_guideline_file(self.app, self.actor(actor), path)
 
     def guidelines(self) -> list[Guideline]:
         """Every guideline in the database, as domain values."""
@@ -122,12 +123,11 @@ class Iop:
 
         return admin.guideline(self.app, ref)
 
-    def guideline_dicts(self, *, criteria: bool = False) -> list[dict[str, Any]]:
-        """The documented JSON shape of ``guideline list`` (in_force as of today)."""
+    def guideline_dicts(self, *, criteria: bool = False, ref: str | None = None) -> list[dict[str, Any]]:
+        """The documented JSON shape of ``guideline list`` (in_force as of today); ``ref``: only that one."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        today = self.app.clock.today()
-        return [admin.guideline_dict(g, today, criteria=criteria) for g in self.guidelines()]
+        return admin.guideline_dicts(self.app, criteria=criteria, ref=ref)
 
     def add_organisation(self, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
         from iop_workflow.service import admin  # noqa: PLC0415

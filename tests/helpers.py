@@ -6,11 +6,21 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from iop_workflow import FakeClock, Iop
+from iop_workflow.resources import shipped_guidelines
 from iop_workflow.settings import Settings
 
 ORG = "802479-1322"
 COMPANY = "556036-0793"
 SHELTER = "802014-5671"
+
+
+GUIDELINE_CHAINS = frozenset(f"@guideline:{g.ref}" for g in shipped_guidelines())
+
+
+def outside_cases(iop: Iop) -> int:
+    """The records of the chains that are not cases': init's ``@admin`` and ``@guideline:<ref>`` records."""
+    chains = ["@admin", *GUIDELINE_CHAINS]
+    return sum(iop.export(case=chain).count() for chain in chains)
 
 
 def add_orgs(iop: Iop) -> None:

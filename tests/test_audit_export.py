@@ -14,7 +14,7 @@ import pytest
 from iop_workflow import Iop
 from iop_workflow.audit.chain import GENESIS, LogRecord, seal
 from iop_workflow.audit.export import csv_header, csv_line, jsonl_line, record_schema
-from tests.helpers import SHELTER, add_orgs, open_case, to_assessment, to_signed
+from tests.helpers import GUIDELINE_CHAINS, SHELTER, add_orgs, open_case, outside_cases, to_assessment, to_signed
 
 VALIDATOR = jsonschema.Draft202012Validator(record_schema())
 
@@ -49,8 +49,8 @@ def test_filters_and_csv(iop: Iop) -> None:
     assert {r["case_ref"] for r in iop.export(case=second)} == {second}
     later = list(iop.export(since="2026-01-15"))
     assert [r["case_ref"] for r in later] == [second]
-    # init's grants and bootstrap are records of the administration chain, exported like a case's
-    assert {r["case_ref"] for r in iop.export(until="2026-01-12")} == {first, "@admin"}
+    # init's grants, bootstrap and guideline loads are records of their own chains, exported like a case's
+    assert {r["case_ref"] for r in iop.export(until="2026-01-12")} == {first, "@admin"} | GUIDELINE_CHAINS
     assert iop.export(since="2026-01-13", until="2026-01-14").count() == 0
     lines = [csv_header(), *(csv_line(r) for r in everything)]
     assert lines[0].startswith("seq,case_ref,case_seq,at,") and len(lines) == len(everything) + 1
@@ -139,8 +139,8 @@ def test_exporting_100_000_records_takes_constant_memory(iop: Iop) -> None:
     assert _invalid(iop, every=1) == 0
     _bulk_insert(iop, _chained_rows(100, 900, 100))
     big, big_peak = _peak_of_export(iop)
-    admin = iop.export(case="@admin").count()  # init's grants: the administration chain
-    assert (small, big) == (10_000 + admin, 100_000 + admin)
+    outside = outside_cases(iop)  # init's @admin and @guideline records
+    assert (small, big) == (10_000 + outside, 100_000 + outside)
     assert big_peak < small_peak * 1.5 + 256 * 1024, (small_peak, big_peak)
     assert _invalid(iop, every=20) == 0
 
@@ -167,5 +167,5 @@ def test_the_stream_goes_where_audit_log_points_given_as_text_or_path(
         add_orgs(iop)
         ref = open_case(iop)
     records = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
-    assert [(r["case_ref"], r["trigger"]) for r in records if r["case_ref"] != "@admin"] == [(ref, "open")]
+    assert [(r["case_ref"], r["trigger"]) for r in records if not r["case_ref"].startswith("@")] == [(ref, "open")]
     assert records[-2]["trigger"] == "admin:bootstrap"  # init's administration records went there too

@@ -26,7 +26,12 @@ def populate(iop: Iop) -> list[str]:
 
 
 def where(report: Any) -> list[tuple[Any, ...]]:
-    return [(p.get("case_ref"), p.get("case_seq"), p["field"]) for p in report.problems]
+    """The chain's problems (the fact tables' are :func:`fact_problems`)."""
+    return [(p.get("case_ref"), p.get("case_seq"), p["field"]) for p in report.problems if p["field"] != "fact"]
+
+
+def fact_problems(report: Any) -> list[tuple[Any, ...]]:
+    return [(p["case_ref"], p["case_seq"], p["problem"]) for p in report.problems if p["field"] == "fact"]
 
 
 def test_an_untouched_log_verifies_with_its_counts(iop: Iop) -> None:
@@ -65,6 +70,7 @@ def test_deleting_the_last_fact_record_is_caught_by_the_checkpoint(iop: Iop) -> 
     report = iop.verify()
     assert where(report) == [(ref, n, "chain")]
     assert f"the chain ends at {n - 1}" in report.problems[0]["problem"]
+    assert fact_problems(report) == [(ref, None, "fact_without_record")]  # the meeting's row lost its record
 
 
 def test_removing_a_whole_case_is_caught(iop: Iop) -> None:
@@ -89,7 +95,10 @@ def test_reordering_is_caught(iop: Iop) -> None:
         conn.execute(sa.text("UPDATE transition_log SET seq = -1 WHERE seq = :s"), {"s": a.seq})
         conn.execute(sa.text("UPDATE transition_log SET seq = :a WHERE seq = :b"), {"a": a.seq, "b": b.seq})
         conn.execute(sa.text("UPDATE transition_log SET seq = :b WHERE seq = -1"), {"b": b.seq})
-    assert where(iop.verify()) == [(ref, 4, "seq")]
+    report = iop.verify()
+    assert where(report) == [(ref, 4, "seq")]
+    # The meeting's row names its seq, which now holds another record; the meeting's record no row names.
+    assert {p for _r, _s, p in fact_problems(report)} == {"fact_record_mismatch", "record_without_fact"}
     with attacker(iop) as conn:
         conn.execute(sa.text("UPDATE transition_log SET case_seq = -case_seq WHERE case_ref = :r AND case_seq IN (5, 6)"),
                      {"r": ref})  # fmt: skip
@@ -104,7 +113,9 @@ def test_a_naively_forged_record_is_caught(iop: Iop) -> None:
     with attacker(iop) as conn:
         forged = forge_next(conn, ref)
         insert(conn, replace(forged, hash="ab" * 32))
-    assert where(iop.verify()) == [(ref, forged.case_seq, "hash")]
+    report = iop.verify()
+    assert where(report) == [(ref, forged.case_seq, "hash")]
+    assert fact_problems(report) == [(ref, forged.case_seq, "record_without_fact")]  # a meeting with no row
 
 
 def test_a_perfectly_chained_record_behind_the_checkpoint_is_caught(iop: Iop) -> None:
@@ -113,7 +124,8 @@ def test_a_perfectly_chained_record_behind_the_checkpoint_is_caught(iop: Iop) ->
     with attacker(iop) as conn:
         insert(conn, replace(forge_next(conn, ref), seq=0))  # slipped in below every covered seq
     report = iop.verify()
-    assert [(p["case_ref"], p["field"]) for p in report.problems] == [(ref, "seq")]
+    assert [(p["case_ref"], p["field"]) for p in report.problems if p["field"] != "fact"] == [(ref, "seq")]
+    assert [p["problem"] for p in report.problems if p["field"] == "fact"] == ["record_without_fact"]
 
 
 def test_records_after_a_checkpoint_are_fine_when_chained(iop: Iop) -> None:

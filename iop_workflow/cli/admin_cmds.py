@@ -25,7 +25,10 @@ def init(state: State, /, *, admin: str | None) -> None:
         state.say(f"Databasschemat är på version {result['schema']}.", f"Schema at revision {result['schema']}.")
     )
     for ref, outcome in result["guidelines"].items():
-        click.echo(f"  {ref}: {outcome}")
+        click.echo(f"  {ref}: {tr('load_' + outcome, state.lang)}")
+    for name in result["guidelines_recorded"]:
+        click.echo(state.say(f"  {name}: inläst före schema 0005, nu loggad som den ser ut i dag",
+                             f"  {name}: loaded before schema 0005, now logged as it stands"))  # fmt: skip
     for g in result["grants_imported"]:
         click.echo(state.say(f"Roll från inställningarna, nu loggad: {g['login']} {g['role']}",
                              f"Role from the settings, now a logged grant: {g['login']} {g['role']}"))  # fmt: skip
@@ -83,14 +86,15 @@ def guideline_list(state: State) -> None:
 @pass_state
 def guideline_show(state: State, /, *, ref: str) -> None:
     """A guideline with its criteria."""
-    state.iop.guideline(ref)  # NotFound (exit 4) names the ref
-    found = next(g for g in state.iop.guideline_dicts(criteria=True) if g["ref"] == ref)
+    found = state.iop.guideline_dicts(criteria=True, ref=ref)[0]  # NotFound (exit 4) names the ref
     if state.json:
         emit_json(found)
         return
     lang = state.lang
     click.echo(f"{found['ref']}  {found['title']} ({found['municipality']})")
     click.echo(f"  {state.say('Beslutad', 'Decided')} {found['decided_on']}: {found['decided_by']}")
+    version, by, at = found["version"], found["loaded_by"], found["loaded_at"]
+    click.echo(state.say(f"  Version {version}, inläst av {by} {at}", f"  Version {version}, loaded by {by} {at}"))
     until = found["valid_until"] or "–"
     click.echo(
         f"  {tr('valid_from', lang)} {found['valid_from']}, "
@@ -113,12 +117,12 @@ def guideline_show(state: State, /, *, ref: str) -> None:
 @pass_state
 def guideline_load(state: State, /, *, file: str) -> None:
     """Load (add or update) a guideline from a TOML file."""
-    result = state.iop.load_guideline_file(Path(file))
+    result = state.iop.load_guideline_file(Path(file), actor=state.actor)
     if state.json:
         emit_json(result)
         return
     for ref, outcome in result.items():
-        click.echo(f"{ref}: {outcome}")
+        click.echo(f"{ref}: {tr('load_' + outcome, state.lang)}")
 
 
 # -- organisations --------------------------------------------------------------

@@ -73,10 +73,13 @@ def _problems(state: State, report: dict[str, Any]) -> None:
     for problem in report["problems"]:
         if problem.get("case_ref"):
             where = f"{problem['case_ref']} #{problem.get('case_seq') or problem.get('seq') or '-'}"
+        elif problem.get("guideline_ref"):
+            where = f"{state.say('riktlinje', 'guideline')} {problem['guideline_ref']} v{problem.get('version')}"
         else:
             where = f"{state.say('kontrollpunkt', 'checkpoint')} {problem.get('checkpoint')}"
         field = f" [{problem['field']}]" if problem.get("field") else ""
-        click.echo(f"  - {where}{field}: {problem['problem']}")
+        detail = f" ({problem['detail']})" if problem.get("detail") else ""
+        click.echo(f"  - {where}{field}: {problem['problem']}{detail}")
 
 
 @audit.command("checkpoint")

@@ -49,6 +49,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_cases": ("Inga ärenden.", "No cases."),
     "no_orgs": ("Inga organisationer.", "No organisations."),
     "no_guidelines": ("Inga riktlinjer. Kör `iop init`.", "No guidelines. Run `iop init`."),
+    # what loading a guideline did (service/guidelines.load)
+    "load_added": ("inläst", "added"),
+    "load_updated": ("ny version inläst", "new version loaded"),
+    "load_unchanged": ("oförändrad", "unchanged"),
+    "load_skipped": ("behålls: en lokalt inläst version gäller", "kept: a locally loaded version is current"),
 }
 
 

@@ -111,8 +111,7 @@ def guidelines(request: Request, _actor: Principal) -> list[dict[str, Any]]:
 def guideline(request: Request, _actor: Principal, ref: str) -> dict[str, Any]:
     from iop_workflow.service import admin  # noqa: PLC0415
 
-    iop = server_of(request).iop
-    return admin.guideline_dict(iop.guideline(ref), iop.app.clock.today(), criteria=True)
+    return admin.guideline_dicts(server_of(request).iop.app, criteria=True, ref=ref)[0]
 
 
 # -- alerts ------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,9 @@ from iop_workflow.domain.values import LegalForm
 from iop_workflow.errors import NotFound
 from iop_workflow.resources import load_guideline, shipped_guidelines
 from iop_workflow.service import validate
+from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
-from iop_workflow.store.guidelines import save_guideline
 from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
 
 
@@ -28,32 +28,49 @@ def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
     logged grants, then ``admin`` (default: the OS login running this) becomes
     admin, registrar, officer and coordinator (``identity.bootstrap``).
     """
-    from iop_workflow.service import identity  # noqa: PLC0415
+    from iop_workflow.service import guidelines, identity  # noqa: PLC0415
     from iop_workflow.store import migrate  # noqa: PLC0415 - only `init` pays for Alembic
 
     migrate.upgrade(app.db)
-    loaded = load_guidelines(app, shipped_guidelines())
+    system = identity.system_actor(app)
+    recorded = guidelines.record_unrecorded(app, system)
+    loaded = guidelines.load(app, system, shipped_guidelines(), shipped=True)
     imported = identity.import_settings_roles(app)
     boot = identity.bootstrap(app, admin=admin, only_if_none=True)
-    return {"schema": migrate.head_revision(), "guidelines": loaded, "grants_imported": imported, "bootstrap": boot}
+    skipped = sorted(ref for ref, outcome in loaded.items() if outcome == "skipped")
+    return {"schema": migrate.head_revision(), "guidelines": loaded, "guidelines_skipped": skipped,
+            "guidelines_recorded": recorded, "grants_imported": imported, "bootstrap": boot}  # fmt: skip
 
 
-def load_guidelines(app: App, guidelines: Iterable[Guideline]) -> dict[str, str]:
-    now = app.clock.now()
-    with app.db.write() as s:
-        return {g.ref: save_guideline(s, g, now) for g in guidelines}
+def load_guideline_file(app: App, actor: Actor, path: Path) -> dict[str, str]:
+    from iop_workflow.service import guidelines  # noqa: PLC0415
+
+    return guidelines.load(app, actor, [load_guideline(path)])
 
 
-def load_guideline_file(app: App, path: Path) -> dict[str, str]:
-    return load_guidelines(app, [load_guideline(path)])
+def guideline_dicts(app: App, *, criteria: bool = False, ref: str | None = None) -> list[dict[str, Any]]:
+    """The documented JSON shape of ``guideline list``/``show``: each current version, in force as of today."""
+    from iop_workflow.store.guidelines import current_versions  # noqa: PLC0415
+
+    today = app.clock.today()
+    with app.db.read() as s:
+        found = [g for g in app.guidelines.all(s).values() if ref is None or g.ref == ref]
+        versions = current_versions(s)
+    if ref is not None and not found:
+        raise NotFound(kind="guideline", key=ref)
+    return [guideline_dict(g, today, criteria=criteria, loaded=versions.get(g.ref)) for g in found]
 
 
-def guideline_dict(g: Guideline, today: date, *, criteria: bool = False) -> dict[str, Any]:
+def guideline_dict(
+    g: Guideline, today: date, *, criteria: bool = False, loaded: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ref": g.ref, "municipality": g.municipality, "title": g.title,
         "valid_from": g.valid_from.isoformat(), "valid_until": g.valid_until.isoformat() if g.valid_until else None,
         "in_force": g.in_force(today),
     }  # fmt: skip
+    if loaded is not None:
+        out.update(version=loaded["version"], loaded_by=loaded["loaded_by"], loaded_at=utc_iso(loaded["loaded_at"]))
     if criteria:
         out.update(
             decided_on=g.decided_on.isoformat(), decided_by=g.decided_by, owner=g.owner,

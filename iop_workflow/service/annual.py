@@ -25,7 +25,7 @@ from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections
-from iop_workflow.store.guidelines import G
+from iop_workflow.store.guidelines import CURRENT_VERSION, G
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 PAGE = 1000
@@ -132,7 +132,7 @@ def _contributions(s: Connection, window: Window, place: str | None) -> Iterator
 
 
 def _guidelines(s: Connection, place: str | None) -> Iterator[GuidelineFact]:
-    query = sa.select(G.c.ref, G.c.municipality, G.c.title, G.c.valid_from, G.c.valid_until)
+    query = sa.select(G.c.ref, G.c.municipality, G.c.title, G.c.valid_from, G.c.valid_until).where(CURRENT_VERSION)
     if place is not None:
         query = query.where(G.c.municipality == place)
     for g in s.execute(query).mappings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +16,11 @@ from iop_workflow.store import cases as repo
 
 
 def utc_iso(when: datetime) -> str:
-    """Fixed-width ISO-8601 in UTC: sorts as text and hashes the same everywhere."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width ISO-8601 in UTC: sorts as text and hashes the same everywhere.
+
+    A naive value is a database timestamp, which is stored in UTC (SQLite drops the zone)."""
+    aware = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def append_record(
@@ -42,6 +46,31 @@ def append_record(
     digest = content_hash(content)
     seq = repo.insert_log_content(s, content, digest)
     return sealed(content, digest, seq)
+
+
+def append_chain_record(
+    app: App, s: Connection, chain: str, *, actor: Actor, trigger: str, state: str, data: Mapping[str, Any],
+    guideline_ref: str | None = None,
+) -> LogRecord:
+    """Append to a chain with no case row (``@admin``, ``@guideline:<ref>``), one appender at a time.
+
+    A case's own row serialises its chain; these chains have none, so on PostgreSQL two
+    appends at once would take the same case_seq (a unique violation). A transaction-scoped
+    advisory lock per chain orders them; SQLite's write lock (BEGIN IMMEDIATE) already does.
+    """
+    lock_chain(s, chain)
+    return append_record(
+        app, s, case_ref=chain, actor=actor, trigger=trigger, from_state=state, to_state=state, reason=None,
+        data=data, guideline_ref=guideline_ref, now=app.clock.now(),
+    )  # fmt: skip
+
+
+def lock_chain(s: Connection, chain: str) -> None:
+    """Hold chain ``chain`` for this transaction (PostgreSQL; re-entrant). Take it before reading
+    what the append depends on (a guideline's current version, say), so that read stays true."""
+    if s.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(chain.encode("utf-8")).digest()[:8], "big", signed=True)
+        s.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def record_content(

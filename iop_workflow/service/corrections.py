@@ -97,28 +97,13 @@ def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
 
 
 def _fact_row(s: Connection, case: sa.RowMapping, table: str, kind: str, target: LogRecord) -> sa.RowMapping:
-    """The fact row a ``record:<kind>`` entry wrote: the n-th such entry wrote the n-th such row.
-
-    Both are written in one transaction, one each, and a case's writes are
-    serialised by its version check, so their orders agree.
-    """
-    ordinal = s.execute(
-        sa.select(sa.func.count()).select_from(repo.LOG).where(
-            repo.LOG.c.case_ref == case["ref"], repo.LOG.c.trigger == f"record:{kind}",
-            repo.LOG.c.case_seq <= target.case_seq,
-        )
-    ).scalar_one()  # fmt: skip
+    """The fact row a ``record:<kind>`` entry wrote: the row bound to it (``log_seq``)."""
     facts = repo.FACT_TABLES[table]
-    row = (
-        s.execute(
-            sa.select(facts).where(facts.c.case_id == case["id"]).order_by(facts.c.id).offset(ordinal - 1).limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
+    row = s.execute(sa.select(facts).where(facts.c.log_seq == target.seq)).mappings().first()
+    if row is None or row["case_id"] != case["id"]:
+        problem = f"no {table} row is bound to this record:{kind} entry"
         raise IntegrityError(problems=[{"case_ref": case["ref"], "case_seq": target.case_seq, "field": "fact",
-                                        "problem": f"no {table} row for this record:{kind} entry"}])  # fmt: skip
+                                        "problem": problem}])  # fmt: skip
     return row
 
 

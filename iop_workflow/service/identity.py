@@ -14,20 +14,19 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.values import ROLES
 from iop_workflow.errors import InvalidInput, NotAuthenticated, NotFound, NotPermitted
 from iop_workflow.service import validate
-from iop_workflow.service.changes import append_record
+from iop_workflow.service.changes import append_chain_record
 from iop_workflow.service.context import WILDCARD, Actor, App, Auth, os_login
 from iop_workflow.store import identity as store
 
 ADMIN_CHAIN = "@admin"  # the administration chain's ref: no case ref starts with "@"
 ADMIN_STATE = "admin"
-ADMIN_CHAIN_LOCK = 0x10A_AD31  # pg_advisory_xact_lock key of the @admin chain
 ADMIN = "admin"
 SYSTEM = "system"
 BOOTSTRAP_ROLES = (ADMIN, "registrar", "officer", "coordinator")
@@ -61,6 +60,13 @@ def local_actor(app: App, name: str | None, *, source: str) -> Actor:
     return build_actor(name, held[name] | held[WILDCARD], source=source, os_user=login, auth=asserted)
 
 
+def system_actor(app: App, *, source: str = "cli") -> Actor:
+    """The product itself acting at set-up (``iop init`` loading the shipped guidelines), run by the OS login."""
+    login = os_login()
+    return Actor(name=SYSTEM, roles=frozenset({SYSTEM}), source=source, os_user=login,
+                 auth=Auth(method="system", subject=login))  # fmt: skip
+
+
 def operator(app: App, *, source: str = "cli") -> Actor:
     """Whoever runs this process on the database itself: the OS login, holding no roles of its own here."""
     login = os_login()
@@ -69,15 +75,7 @@ def operator(app: App, *, source: str = "cli") -> Actor:
 
 
 def admin_record(app: App, s: Connection, actor: Actor, trigger: str, data: Mapping[str, Any]) -> LogRecord:
-    # No case row serialises the @admin chain: on PostgreSQL two admin changes at once would both
-    # take the same case_seq (a unique violation, an internal error). One appender at a time, until
-    # commit; SQLite's write lock (BEGIN IMMEDIATE) already is one.
-    if s.dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMIN_CHAIN_LOCK})
-    return append_record(
-        app, s, case_ref=ADMIN_CHAIN, actor=actor, trigger=trigger, from_state=ADMIN_STATE, to_state=ADMIN_STATE,
-        reason=None, data=data, guideline_ref=None, now=app.clock.now(),
-    )  # fmt: skip
+    return append_chain_record(app, s, ADMIN_CHAIN, actor=actor, trigger=trigger, state=ADMIN_STATE, data=data)
 
 
 def login_name(value: object) -> str:

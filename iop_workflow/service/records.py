@@ -20,6 +20,7 @@ from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Un
 from iop_workflow.service import validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
+from iop_workflow.service.fact_proof import ROW_DIGEST, row_digest
 from iop_workflow.store import cases as repo
 
 _OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
@@ -70,20 +71,28 @@ def _admit(app: App, actor: Actor, case: sa.RowMapping, kind: str) -> None:
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=f"record:{kind}", state=case["state"], reasons=reasons)
 
 
-def _record(
-    app: App,
-    actor: Actor,
-    ref: str,
-    kind: str,
-    store: Callable[[Connection, sa.RowMapping, int], tuple[dict[str, Any], str | None]],
-) -> LogRecord:
-    """Admit, store (the callback returns the logged data and guideline ref), log, emit."""
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """What recording one fact writes: its row, the data its record holds, the guideline it names."""
+
+    table: str
+    row: dict[str, Any]
+    logged: dict[str, Any]
+    guideline_ref: str | None = None
+
+
+def _record(app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connection, sa.RowMapping, int], Fact]
+            ) -> LogRecord:  # fmt: skip
+    """Admit, build the fact, log it (with its row's digest), store the row bound to the record, emit."""
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
         _admit(app, actor, case, kind)
-        logged, guideline_ref = store(s, case, _period(case))
-        record = record_fact(app, s, case, actor=actor, kind=kind, data=logged, guideline_ref=guideline_ref)
+        fact = build(s, case, _period(case))
+        row = {"case_id": case["id"], **fact.row}
+        data = {**fact.logged, ROW_DIGEST: row_digest(fact.table, row)}
+        record = record_fact(app, s, case, actor=actor, kind=kind, data=data, guideline_ref=fact.guideline_ref)
+        repo.insert_fact(s, fact.table, {**row, "log_seq": record.seq})
     app.sink.emit(record)
     return record
 
@@ -108,11 +117,11 @@ def meeting(app: App, actor: Actor, ref: str, *, held_on: date | str, joint_chal
             problem_en="a meeting is recorded once held, not in advance",
         )  # fmt: skip
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
-        repo.insert_fact(s, "meetings", {"case_id": case["id"], **values, **_stamp(app, actor, "recorded")})
-        return {"meeting": {k: str(v) for k, v in values.items() if k != "notes"}}, None
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
+        logged = {"meeting": {k: str(v) for k, v in values.items() if k != "notes"}}
+        return Fact("meetings", {**values, **_stamp(app, actor, "recorded")}, logged)
 
-    return _record(app, actor, ref, "meeting", store)
+    return _record(app, actor, ref, "meeting", build)
 
 
 def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str, note: str) -> LogRecord:
@@ -120,7 +129,7 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
     note = validate.text("note", note)
     code = validate.text("criterion", criterion, max_len=80)
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         if case["guideline_id"] is None:
             raise NotFound(kind="guideline", key=f"(bound to {case['ref']})")
         guideline = app.guidelines.by_id(s, case["guideline_id"])
@@ -129,14 +138,12 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
             raise NotFound(
                 kind="criterion", key=f"{code} ({guideline.ref}: {', '.join(c.code for c in guideline.criteria)})"
             )
-        repo.insert_fact(s, "assessments", {
-            "case_id": case["id"], "period": period, "guideline_id": case["guideline_id"],
-            "criterion_code": code, "verdict": chosen.value, "note": note, **_stamp(app, actor, "assessed"),
-        })  # fmt: skip
+        row = {"period": period, "guideline_id": case["guideline_id"], "criterion_code": code,
+               "verdict": chosen.value, "note": note, **_stamp(app, actor, "assessed")}  # fmt: skip
         data = {"criterion": code, "kind": found.kind.value, "verdict": chosen.value, "period": period, "note": note}
-        return {"assessment": data}, guideline.ref
+        return Fact("assessments", row, {"assessment": data}, guideline.ref)
 
-    return _record(app, actor, ref, "assessment", store)
+    return _record(app, actor, ref, "assessment", build)
 
 
 def legal_check(app: App, actor: Actor, ref: str, *, competence: bool, procurement_not_required: bool,
@@ -153,14 +160,12 @@ def legal_check(app: App, actor: Actor, ref: str, *, competence: bool, procureme
         "rationale": validate.text("rationale", rationale),
     }
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
-        repo.insert_fact(s, "legal_checks", {"case_id": case["id"], "period": period, **values,
-                                              **_stamp(app, actor, "checked")})  # fmt: skip
-        return {
-            "legal_check": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}
-        }, None
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
+        logged = {k: str(v) if v is not None else None for k, v in values.items()}
+        row = {"period": period, **values, **_stamp(app, actor, "checked")}
+        return Fact("legal_checks", row, {"legal_check": {**logged, "period": period}})
 
-    return _record(app, actor, ref, "legal-check", store)
+    return _record(app, actor, ref, "legal-check", build)
 
 
 def agreement(app: App, actor: Actor, ref: str, *, start_on: date | str, end_on: date | str,
@@ -176,15 +181,13 @@ def agreement(app: App, actor: Actor, ref: str, *, start_on: date | str, end_on:
     notice = validate.whole("notice_months", notice_months, low=0, high=36)
     purpose = validate.text("purpose", purpose, required=False)
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
-        repo.insert_fact(s, "agreements", {"case_id": case["id"], "period": period, "start_on": start, "end_on": end,
-                                            "notice_months": notice, "purpose": purpose,
-                                            **_stamp(app, actor, "recorded")})  # fmt: skip
-        return {
-            "agreement": {"period": period, "start_on": str(start), "end_on": str(end), "notice_months": notice}
-        }, None
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
+        row = {"period": period, "start_on": start, "end_on": end, "notice_months": notice, "purpose": purpose,
+               **_stamp(app, actor, "recorded")}  # fmt: skip
+        logged = {"period": period, "start_on": str(start), "end_on": str(end), "notice_months": notice}
+        return Fact("agreements", row, {"agreement": logged})
 
-    return _record(app, actor, ref, "agreement", store)
+    return _record(app, actor, ref, "agreement", build)
 
 
 def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amount: object, unit: str,
@@ -197,12 +200,12 @@ def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amo
         "description": validate.text("description", description, required=False, max_len=2000),
     }
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
-        repo.insert_fact(s, "contributions", {"case_id": case["id"], "period": period, **values,
-                                               **_stamp(app, actor, "recorded")})  # fmt: skip
-        return {"contribution": {**{k: str(v) for k, v in values.items()}, "period": period}}, None
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
+        row = {"period": period, **values, **_stamp(app, actor, "recorded")}
+        logged = {k: str(v) for k, v in values.items()}
+        return Fact("contributions", row, {"contribution": {**logged, "period": period}})
 
-    return _record(app, actor, ref, "contribution", store)
+    return _record(app, actor, ref, "contribution", build)
 
 
 def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | str, minutes_ref: str,
@@ -214,14 +217,12 @@ def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | 
         "delegation_ref": validate.optional_text("delegation_ref", delegation_ref, max_len=100),
     }
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
-        repo.insert_fact(s, "decisions", {"case_id": case["id"], "period": period, **values,
-                                           **_stamp(app, actor, "recorded")})  # fmt: skip
-        return {
-            "decision": {**{k: str(v) if v is not None else None for k, v in values.items()}, "period": period}
-        }, None
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
+        logged = {k: str(v) if v is not None else None for k, v in values.items()}
+        row = {"period": period, **values, **_stamp(app, actor, "recorded")}
+        return Fact("decisions", row, {"decision": {**logged, "period": period}})
 
-    return _record(app, actor, ref, "decision", store)
+    return _record(app, actor, ref, "decision", build)
 
 
 def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_received: bool,
@@ -229,13 +230,12 @@ def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_rece
     held = validate.day("held_on", held_on)
     summary = validate.text("summary", summary, required=False)
 
-    def store(s: Connection, case: sa.RowMapping, period: int) -> tuple[dict[str, Any], str | None]:
+    def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         current = int(case["period"])
-        repo.insert_fact(s, "reviews", {"case_id": case["id"], "period": current, "round": case["review_round"],
-                                         "held_on": held, "report_received": bool(report_received),
-                                         "summary": summary, **_stamp(app, actor, "recorded")})  # fmt: skip
+        row = {"period": current, "round": case["review_round"], "held_on": held,
+               "report_received": bool(report_received), "summary": summary, **_stamp(app, actor, "recorded")}
         data = {"period": current, "round": case["review_round"], "held_on": str(held),
                 "report_received": bool(report_received)}  # fmt: skip
-        return {"review": data}, None
+        return Fact("reviews", row, {"review": data})
 
-    return _record(app, actor, ref, "review", store)
+    return _record(app, actor, ref, "review", build)

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from iop_workflow.domain.alerts import AlertDraft
 from iop_workflow.errors import InvalidInput, NotFound
 from iop_workflow.store.cases import CASES
-from iop_workflow.store.guidelines import G
+from iop_workflow.store.guidelines import CURRENT_VERSION, G
 from iop_workflow.store.tables import Alert
 
 ALERTS = Alert.__table__  # type: ignore[attr-defined]
@@ -67,8 +67,11 @@ def acknowledge(s: Connection, alert_id: int, who: str, now: datetime) -> dict[s
 
 
 def guidelines_with_end(s: Connection) -> list[sa.RowMapping]:
-    """Guidelines that have a last valid day (the only ones that can expire)."""
-    query = sa.select(G).where(G.c.valid_until.is_not(None)).order_by(G.c.valid_until, G.c.id)
+    """Guideline versions that have a last valid day (the only ones that can expire): each current
+    version, and an earlier one while a case is still bound to it."""
+    bound = sa.exists().where(CASES.c.guideline_id == G.c.id)
+    query = (sa.select(G).where(G.c.valid_until.is_not(None), sa.or_(CURRENT_VERSION, bound))
+             .order_by(G.c.valid_until, G.c.id))  # fmt: skip
     return list(s.execute(query).mappings())
 
 

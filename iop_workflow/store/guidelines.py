@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.audit import chain
 from iop_workflow.domain.guidelines import Criterion, Guideline
 from iop_workflow.domain.values import CriterionKind
 from iop_workflow.store.tables import CriterionRow, GuidelineRow
@@ -18,62 +20,83 @@ from iop_workflow.store.tables import CriterionRow, GuidelineRow
 G = GuidelineRow.__table__  # type: ignore[attr-defined]
 C = CriterionRow.__table__  # type: ignore[attr-defined]
 
-# Built once (see store/cases.py): executions only bind parameters.
-_BY_MUNICIPALITY = sa.select(G).where(G.c.municipality == sa.bindparam("municipality"))
+# Built once (see store/cases.py): executions only bind parameters. A guideline's current
+# version is its highest; new bindings of cases, lists and shows see only that one.
+_H = G.alias("h")
+CURRENT_VERSION = G.c.version == sa.select(sa.func.max(_H.c.version)).where(_H.c.ref == G.c.ref).scalar_subquery()
+_BY_MUNICIPALITY = sa.select(G).where(G.c.municipality == sa.bindparam("municipality"), CURRENT_VERSION)
+_CURRENT = sa.select(G).where(CURRENT_VERSION).order_by(G.c.municipality, G.c.valid_from)
 _BY_ID = sa.select(G).where(G.c.id == sa.bindparam("gid"))
 _REF_BY_ID = sa.select(G.c.ref).where(G.c.id == sa.bindparam("gid"))
 _CRITERIA = sa.select(C).where(C.c.guideline_id == sa.bindparam("gid")).order_by(C.c.position)
+_LATEST = sa.select(G).where(G.c.ref == sa.bindparam("ref")).order_by(G.c.version.desc()).limit(1)
+
+
+def content_of(g: Guideline) -> dict[str, Any]:
+    """A guideline's full content as JSON values: what its load record holds and its hash covers."""
+    loaded: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(g), default=str, ensure_ascii=False))
+    return loaded
+
+
+def digest_of(content: Mapping[str, Any]) -> str:
+    return chain.content_hash(content)
 
 
 def content_hash(g: Guideline) -> str:
-    blob = json.dumps(dataclasses.asdict(g), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return digest_of(content_of(g))
 
 
-def save_guideline(s: Connection, g: Guideline, now: datetime) -> str:
-    """Insert or update ``g``; return "added", "updated" or "unchanged"."""
-    digest = content_hash(g)
-    row = s.execute(sa.select(G.c.id, G.c.content_hash).where(G.c.ref == g.ref)).first()
+def latest(s: Connection, ref: str) -> sa.RowMapping | None:
+    """The current (highest) version's row of guideline ``ref``, if any."""
+    return s.execute(_LATEST, {"ref": ref}).mappings().first()
+
+
+def current_versions(s: Connection) -> dict[str, dict[str, Any]]:
+    """Each guideline's current version: ``version``, ``loaded_by``, ``loaded_at`` by ref."""
+    query = sa.select(G.c.ref, G.c.version, G.c.loaded_by, G.c.loaded_at).where(CURRENT_VERSION)
+    return {row["ref"]: dict(row) for row in s.execute(query).mappings()}
+
+
+def every_version(s: Connection) -> list[sa.RowMapping]:
+    return list(s.execute(sa.select(G).order_by(G.c.ref, G.c.version)).mappings())
+
+
+def insert_version(
+    s: Connection, g: Guideline, *, version: int, loaded_by: str, log_seq: int, now: datetime
+) -> int:
+    """Store version ``version`` of ``g`` (with its criteria) as a new row; return its id."""
     values = {
-        "ref": g.ref,
-        "municipality": g.municipality,
-        "title": g.title,
-        "decided_on": g.decided_on,
-        "decided_by": g.decided_by,
-        "valid_from": g.valid_from,
-        "valid_until": g.valid_until,
-        "follow_up_months": g.follow_up_months,
-        "owner": g.owner,
-        "source": g.source,
-        "note": g.note,
-        "content_hash": digest,
-        "loaded_at": now,
-    }
-    if row is None:
-        gid = s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one()
-        outcome = "added"
-    elif row.content_hash == digest:
-        return "unchanged"
-    else:
-        gid = row.id
-        s.execute(sa.update(G).where(G.c.id == gid).values(**values))
-        s.execute(sa.delete(C).where(C.c.guideline_id == gid))
-        outcome = "updated"
-    s.execute(
-        sa.insert(C),
-        [
-            {
-                "guideline_id": gid,
-                "position": i,
-                "code": c.code,
-                "kind": c.kind.value,
-                "text_sv": c.text_sv,
-                "text_en": c.text_en,
-            }
-            for i, c in enumerate(g.criteria)
-        ],
-    )
-    return outcome
+        "ref": g.ref, "version": version, "loaded_by": loaded_by, "log_seq": log_seq,
+        "municipality": g.municipality, "title": g.title, "decided_on": g.decided_on, "decided_by": g.decided_by,
+        "valid_from": g.valid_from, "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
+        "owner": g.owner, "source": g.source, "note": g.note, "content_hash": content_hash(g), "loaded_at": now,
+    }  # fmt: skip
+    gid = int(s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one())
+    s.execute(sa.insert(C), [
+        {"guideline_id": gid, "position": i, "code": c.code, "kind": c.kind.value, "text_sv": c.text_sv,
+         "text_en": c.text_en}
+        for i, c in enumerate(g.criteria)
+    ])  # fmt: skip
+    return gid
+
+
+def link_record(s: Connection, gid: int, log_seq: int) -> None:
+    """Bind a row loaded before migration 0005 to the record that now holds its content."""
+    s.execute(sa.update(G).where(G.c.id == gid, G.c.log_seq.is_(None)).values(log_seq=log_seq))
+
+
+def from_row(s: Connection, row: sa.RowMapping) -> Guideline:
+    """The guideline a row (and its criteria rows) holds, read afresh."""
+    crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
+    return Guideline(
+        ref=row["ref"], municipality=row["municipality"], title=row["title"], decided_on=row["decided_on"],
+        decided_by=row["decided_by"], valid_from=row["valid_from"], valid_until=row["valid_until"],
+        follow_up_months=row["follow_up_months"], owner=row["owner"], source=row["source"], note=row["note"],
+        criteria=tuple(
+            Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])
+            for c in crit
+        ),
+    )  # fmt: skip
 
 
 class GuidelineCache:
@@ -86,7 +109,7 @@ class GuidelineCache:
         self._lock = threading.Lock()
 
     def id_of(self, ref: str) -> int:
-        """The row id of a guideline this cache has read."""
+        """The row id of the current version of a guideline this cache has read as current."""
         with self._lock:
             return self._ids[ref]
 
@@ -101,42 +124,30 @@ class GuidelineCache:
         return ref
 
     def for_municipality(self, s: Connection, municipality: str) -> dict[int, Guideline]:
-        rows = s.execute(_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all()
-        return {row["id"]: self._get(s, row) for row in rows}
+        """The current version of each of the municipality's guidelines."""
+        return self._current(s, s.execute(_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all())
 
     def by_id(self, s: Connection, gid: int) -> Guideline:
         row = s.execute(_BY_ID, {"gid": gid}).mappings().one()
         return self._get(s, row)
 
     def all(self, s: Connection) -> dict[int, Guideline]:
-        rows = s.execute(sa.select(G).order_by(G.c.municipality, G.c.valid_from)).mappings().all()
-        return {row["id"]: self._get(s, row) for row in rows}
+        """The current version of every guideline."""
+        return self._current(s, s.execute(_CURRENT).mappings().all())
 
     def _get(self, s: Connection, row: sa.RowMapping) -> Guideline:
         with self._lock:
             cached = self._by_id.get(row["id"])
         if cached is not None and cached[0] == row["content_hash"]:
             return cached[1]
-        crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
-        g = Guideline(
-            ref=row["ref"],
-            municipality=row["municipality"],
-            title=row["title"],
-            decided_on=row["decided_on"],
-            decided_by=row["decided_by"],
-            valid_from=row["valid_from"],
-            valid_until=row["valid_until"],
-            follow_up_months=row["follow_up_months"],
-            owner=row["owner"],
-            source=row["source"],
-            note=row["note"],
-            criteria=tuple(
-                Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])
-                for c in crit
-            ),
-        )
+        g = from_row(s, row)
         with self._lock:
             self._by_id[row["id"]] = (row["content_hash"], g)
-            self._ids[g.ref] = row["id"]
             self._refs[row["id"]] = g.ref
         return g
+
+    def _current(self, s: Connection, rows: Iterable[sa.RowMapping]) -> dict[int, Guideline]:
+        out = {row["id"]: self._get(s, row) for row in rows}
+        with self._lock:
+            self._ids.update({g.ref: gid for gid, g in out.items()})
+        return out

@@ -42,6 +42,14 @@ def chain_records(s: Connection, case_ref: str | None = None) -> Iterator[LogRec
         yield record_from_row(row)
 
 
+def records_by_seq(s: Connection, seqs: Sequence[int]) -> Iterator[LogRecord]:
+    """The records with these ``seq`` numbers (those that exist), in chunks."""
+    for i in range(0, len(seqs), 500):
+        query = sa.select(LOG).where(LOG.c.seq.in_(seqs[i : i + 500])).order_by(LOG.c.seq)
+        for row in s.execute(query).mappings():
+            yield record_from_row(row)
+
+
 def checkpoints(s: Connection) -> Iterator[Checkpoint]:
     """Every checkpoint, oldest first, a few at a time (each holds every case's head)."""
     query = sa.select(CHECKPOINTS).order_by(CHECKPOINTS.c.seq).execution_options(yield_per=20)

@@ -48,10 +48,16 @@ class Organisation(_Table, table=True):
 
 
 class GuidelineRow(_Table, table=True):
+    """One version of a guideline; a change of content is a new row (migration 0005)."""
+
     __tablename__ = "guidelines"
+    __table_args__ = (sa.Index("uq_guidelines_ref_version", "ref", "version", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
-    ref: str = Field(max_length=100, unique=True, index=True)
+    ref: str = Field(max_length=100, index=True)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    loaded_by: str = Field(default="system", max_length=100, sa_column_kwargs={"server_default": "system"})
+    log_seq: int | None = None  # the @guideline:<ref> record holding this version's content
     municipality: str = Field(max_length=100, index=True)
     title: str = Field(max_length=500)
     decided_on: date
@@ -130,6 +136,7 @@ class Meeting(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     held_on: date
     participants: str = ""
     joint_challenge: str = ""
@@ -145,6 +152,7 @@ class Assessment(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     guideline_id: int = Field(foreign_key="guidelines.id")
     criterion_code: str = Field(max_length=80)
@@ -159,6 +167,7 @@ class LegalCheck(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     competence: bool
     procurement_not_required: bool
@@ -175,6 +184,7 @@ class Agreement(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     start_on: date
     end_on: date
@@ -189,6 +199,7 @@ class Contribution(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     party: str = Field(max_length=20)
     kind: str = Field(max_length=20)
@@ -204,6 +215,7 @@ class Decision(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     body: str = Field(max_length=200)
     decided_on: date
@@ -218,6 +230,7 @@ class Review(_Table, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
+    log_seq: int | None = Field(default=None, index=True, unique=True)  # the record:<kind> that wrote it
     period: int
     round: int
     held_on: date
@@ -234,7 +247,7 @@ class TransitionLog(_Table, table=True):
     __table_args__ = (sa.UniqueConstraint("case_ref", "case_seq"),)
 
     seq: int | None = Field(default=None, primary_key=True)
-    case_ref: str = Field(max_length=40)  # looked up through UNIQUE (case_ref, case_seq)
+    case_ref: str = Field(max_length=120)  # a case's ref, or a chain's "@..." (0005); UNIQUE (case_ref, case_seq)
     case_seq: int
     at: str = Field(max_length=32, index=True)
     actor: str = Field(max_length=100)

@@ -1,0 +1,149 @@
+"""Guidelines as versioned, logged data: who loaded which content, and does the table still say so.
+
+Every load that changes a guideline's content is a new version (a new row; the old
+ones stay, and a case stays bound to the version it was assessed under) and a record
+of the guideline's own chain ``@guideline:<ref>`` in the transition log, holding the
+version's full content. ``audit verify`` recomputes each row's content and compares
+it with its record (:func:`check_rows`).
+
+``iop init`` loads the shipped files as ``system`` and never replaces a version that
+someone loaded by hand: it reports those as skipped. Loading by hand needs the role
+``coordinator`` in the guideline's municipality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from iop_workflow.audit.chain import LogRecord
+from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.errors import NotPermitted
+from iop_workflow.service.changes import append_chain_record, lock_chain
+from iop_workflow.service.context import Actor, App
+from iop_workflow.store import guidelines as store
+
+CHAIN_PREFIX = "@guideline:"
+LOAD = "guideline:load"
+STATE = "guideline"
+LOADER = "coordinator"  # the role that may load a guideline by hand
+SYSTEM = "system"  # who loads the shipped files (iop init)
+
+
+def chain_of(ref: str) -> str:
+    return CHAIN_PREFIX + ref
+
+
+def load(app: App, actor: Actor, guidelines: Iterable[Guideline], *, shipped: bool = False) -> dict[str, str]:
+    """Load each guideline: "added", "updated" (a new version), "unchanged" or "skipped".
+
+    ``shipped`` (``iop init``, actor ``system``): a guideline whose current version was
+    loaded by someone else is skipped, never replaced.
+    """
+    wanted = list(guidelines)
+    if not shipped:
+        for g in wanted:
+            _require_loader(actor, g)
+    with app.db.write() as s:
+        done = {g.ref: _load_one(app, s, actor, g, shipped=shipped) for g in wanted}
+    _stream(app, done.values())
+    return {ref: outcome for ref, (outcome, _rec) in done.items()}
+
+
+def _stream(app: App, written: Iterable[tuple[str, LogRecord | None]]) -> None:
+    for _outcome, rec in written:
+        if rec is not None:
+            app.sink.emit(rec)
+
+
+def _require_loader(actor: Actor, g: Guideline) -> None:
+    if LOADER not in actor.within(g.municipality).roles:
+        raise NotPermitted(
+            actor=actor.name, roles=sorted(actor.roles), needs=LOADER,
+            action_sv=f"läsa in riktlinjen {g.ref} ({g.municipality})",
+            action_en=f"load guideline {g.ref} ({g.municipality})",
+        )  # fmt: skip
+
+
+def _load_one(app: App, s: Connection, actor: Actor, g: Guideline, *, shipped: bool) -> tuple[str, LogRecord | None]:
+    lock_chain(s, chain_of(g.ref))  # before reading the current version (two loads at once on PostgreSQL)
+    current = store.latest(s, g.ref)
+    # The content as the rows hold it now (a row from before 0005 has another hash formula).
+    if current is not None and store.content_hash(store.from_row(s, current)) == store.content_hash(g):
+        return "unchanged", None
+    if shipped and current is not None and current["loaded_by"] != SYSTEM:
+        return "skipped", None
+    version = 1 if current is None else int(current["version"]) + 1
+    rec = _record(app, s, actor, g, version)
+    store.insert_version(s, g, version=version, loaded_by=actor.name, log_seq=int(rec.seq or 0),
+                         now=app.clock.now())  # fmt: skip
+    return ("added" if current is None else "updated"), rec
+
+
+def _record(app: App, s: Connection, actor: Actor, g: Guideline, version: int, **extra: Any) -> LogRecord:
+    content = store.content_of(g)
+    data = {"version": version, "content_hash": store.digest_of(content), "guideline": content, **extra}
+    return append_chain_record(app, s, chain_of(g.ref), actor=actor, trigger=LOAD, state=STATE, data=data,
+                               guideline_ref=g.ref)  # fmt: skip
+
+
+def record_unrecorded(app: App, actor: Actor) -> list[str]:
+    """Give each version loaded before migration 0005 its record, with the content it has now."""
+    done: list[tuple[str, LogRecord | None]] = []
+    with app.db.write() as s:
+        for row in store.every_version(s):
+            if row["log_seq"] is not None:
+                continue
+            g = store.from_row(s, row)
+            rec = _record(app, s, actor, g, int(row["version"]), recorded_after_load=True)
+            store.link_record(s, int(row["id"]), int(rec.seq or 0))
+            done.append((f"{g.ref} v{row['version']}", rec))
+    _stream(app, done)
+    return [name for name, _rec in done]
+
+
+def check_rows(rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Mapping[int, Mapping[str, Any]]
+               ) -> list[dict[str, Any]]:  # fmt: skip
+    """Each guideline row against the record it names: a problem per row that differs or has none.
+
+    ``rows``: (row, the guideline its columns and criteria hold now); ``records``: the data
+    of the records the rows name, by seq, with ``case_ref`` and ``trigger`` added.
+    """
+    problems = []
+    for row, g in rows:
+        where = {"guideline_ref": row["ref"], "version": row["version"], "field": "guideline"}
+        rec = records.get(row["log_seq"]) if row["log_seq"] is not None else None
+        if rec is None:
+            problems.append({**where, "problem": "guideline_without_record",
+                             "detail": "no guideline:load record holds this version (run `iop init` after an "
+                                       "upgrade to record versions loaded before schema 0005)"})  # fmt: skip
+            continue
+        own = (rec.get("trigger"), rec.get("case_ref"), rec.get("version"))
+        if own != (LOAD, chain_of(row["ref"]), row["version"]):
+            problems.append({**where, "problem": "guideline_record_mismatch",
+                             "detail": f"record {row['log_seq']} is not this version's load record"})  # fmt: skip
+            continue
+        content = rec.get("guideline") or {}
+        if store.digest_of(content) != rec.get("content_hash"):
+            detail = f"record {row['log_seq']}'s content does not match its content_hash"
+            problems.append({**where, "problem": "guideline_record_inconsistent", "detail": detail})
+            continue
+        now = store.content_of(g)
+        if store.digest_of(now) != rec["content_hash"]:
+            changed = sorted(k for k in set(now) | set(content) if now.get(k) != content.get(k))
+            detail = f"the table differs from record {row['log_seq']} in: {', '.join(changed)}"
+            problems.append({**where, "problem": "guideline_differs_from_log", "detail": detail})
+    return problems
+
+
+def checked(s: Connection) -> list[dict[str, Any]]:
+    """:func:`check_rows` over the database's guideline rows and their records."""
+    from iop_workflow.store import ledger  # noqa: PLC0415 - only verify reads the log this way
+
+    rows = [(dict(row), store.from_row(s, row)) for row in store.every_version(s)]
+    seqs = sorted({int(r["log_seq"]) for r, _g in rows if r["log_seq"] is not None})
+    records = {rec.seq: {**rec.data, "case_ref": rec.case_ref, "trigger": rec.trigger}
+               for rec in ledger.records_by_seq(s, seqs) if rec.seq is not None}  # fmt: skip
+    return check_rows(rows, records)
