@@ -30,14 +30,27 @@ def pg_schema_url(pg_available: None) -> Iterator[str]:
         yield schema_url(schema, driver=True)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# The fast loop (`-m "not slow"`) runs in process on SQLite. The PostgreSQL half of every
+# two-back-end test and every test that runs the real `iop` in a subprocess (the `backend`
+# fixture) are marked slow: the full suite, and CI, run them all.
+POSTGRES = pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])
+SUBPROCESS_FIXTURES = frozenset({"backend", "pg_backend"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(params=["sqlite", POSTGRES])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'iop.db'}"
     return str(request.getfixturevalue("pg_schema_url"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", POSTGRES])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A database for the real ``iop`` in a subprocess: its URL, and raw SQL (tests/cli_helpers.py)."""
     yield from make_backend(request.param, tmp_path)

@@ -11,7 +11,9 @@ from sqlalchemy import Connection
 
 from iop_workflow import Iop
 from iop_workflow.audit.chain import GENESIS, LogRecord, record_from_row, seal
+from iop_workflow.store import schema_objects
 from iop_workflow.store.cases import log_values
+from iop_workflow.store.migrate import head_revision
 
 _SQLITE = ("transition_log_no_update", "transition_log_no_delete", "checkpoints_no_update", "checkpoints_no_delete")
 
@@ -25,14 +27,25 @@ def drop_guards(conn: Connection) -> None:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS checkpoints_no_change ON checkpoints")
 
 
+def restore_guards(conn: Connection) -> None:
+    """Put back each dropped guard exactly as the schema has it (a careful attacker covers the tracks)."""
+    have = schema_objects.found(conn)
+    for (kind, name), definition in schema_objects.expected(conn.dialect.name, head_revision()).items():
+        if kind == "trigger" and (kind, name) not in have:
+            conn.exec_driver_sql(definition)
+
+
 @contextmanager
-def attacker(iop: Iop, *, commit: bool = True) -> Iterator[Connection]:
-    """A connection with the log's guards dropped; committed (guards gone for good) or rolled back."""
+def attacker(iop: Iop, *, commit: bool = True, cover_tracks: bool = True) -> Iterator[Connection]:
+    """A connection with the log's guards dropped; committed or rolled back. ``cover_tracks``: the
+    guards are put back before the commit, so only what was changed shows."""
     with iop.app.db.engine.connect() as conn:
         tx = conn.begin()
         drop_guards(conn)
         try:
             yield conn
+            if cover_tracks:
+                restore_guards(conn)
         finally:
             if commit:
                 tx.commit()

@@ -155,6 +155,7 @@ def _apply(case: Any, chosen: dict[str, Any]) -> Any:
     return case
 
 
+@pytest.mark.slow
 @fuzz_settings(15)
 @schema.parametrize()
 def test_api_conforms_to_its_document(case: Any, world: World) -> None:

@@ -54,6 +54,7 @@ def no_partials(directory: Path) -> bool:
     return not [p.name for p in directory.iterdir() if p.name.endswith(".partial")]
 
 
+@pytest.mark.slow
 def test_a_backup_taken_during_a_running_sweep_restores_verified_and_usable(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_backup_taken_during_a_running_sweep_restores_verified_and_usable(
     restored.ok("audit", "verify")
 
 
+@pytest.mark.slow
 def test_backup_refuses_bad_targets_with_their_exit_status(sqlite_backend: Backend, tmp_path: Path) -> None:
     cli = Cli(tmp_path, sqlite_backend.url)
     assert cli("db", "backup", str(tmp_path / "x.db")).status == 8  # no database yet: nothing to back up
@@ -141,6 +143,7 @@ def _unwritable_dir(tmp_path: Path) -> Path:
     pytest.skip("no directory here refuses this user's writes")
 
 
+@pytest.mark.slow
 def test_restore_refuses_what_does_not_verify_and_leaves_the_database_untouched(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:

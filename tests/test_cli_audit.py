@@ -120,7 +120,8 @@ def test_a_tampered_log_exits_7_with_a_human_message(cli: Cli, backend: Backend)
     backend.execute(drop, f"DELETE FROM transition_log WHERE case_ref = '{ref}' AND case_seq = 2")
     broken = cli("--lang", "en", "audit", "verify")
     assert broken.status == 7 and "Traceback" not in broken.text
-    assert "The audit log is NOT intact: 1 problem(s)" in broken.out
+    assert "The audit log is NOT intact: 2 problem(s)" in broken.out  # the chain, and the guard dropped
     assert f"{ref} #3 [case_seq]: expected case_seq 2" in broken.out
+    assert "schema object trigger transition_log_no_" in broken.out and "schema_object_missing" in broken.out
     refused = cli("--json", "audit", "checkpoint")
     assert refused.status == 7 and refused.json()["error"]["code"] == "integrity_failure"

@@ -187,6 +187,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", CASES.values(), ids=CASES.keys())
 def test_bad_input_is_refused_with_its_message_and_changes_nothing(bad: Bad, template: Path, tmp_path: Path) -> None:
     db = tmp_path / "iop.db"

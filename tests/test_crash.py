@@ -115,6 +115,7 @@ def assert_consistent(summary: dict[str, Any], kills: int) -> None:
     assert summary["cli_verifies"] >= 1 and summary["database"]["records"] > 0
 
 
+@pytest.mark.slow
 def test_kills_on_sqlite_leave_consistent_data() -> None:
     status, summary, err = harness("--backend", "sqlite", "--kills", "20", "--seed", "11", "--cli-verify-every", "5")
     assert status == 0, err
@@ -123,6 +124,7 @@ def test_kills_on_sqlite_leave_consistent_data() -> None:
     assert summary["database"]["scheduler_transitions"] > 0 and summary["success_reported"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_kills_on_postgresql_leave_consistent_data(pg_available: None) -> None:
     status, summary, err = harness("--backend", "postgresql", "--kills", "8", "--seed", "11", "--cli-verify-every", "4")

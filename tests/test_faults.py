@@ -150,6 +150,7 @@ def test_a_file_size_limit_where_the_disk_cannot_be_filled(template: Path, tmp_p
     assert _run(cli, WRITE).status == 0
 
 
+@pytest.mark.slow
 def test_a_locked_database(template: Path, tmp_path: Path) -> None:
     """Another writer holds the lock past the busy timeout: exit 8 with JSON saying so; reads go on."""
     db = tmp_path / "iop.db"
@@ -219,6 +220,7 @@ def pg(tmp_path: Path) -> Iterator[Backend]:
     yield from make_backend("postgresql", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_read_only_postgresql_database(pg: Backend, tmp_path: Path) -> None:
     """A hot standby, or a role that may only read: every transaction is read-only (SQLSTATE 25006)."""
@@ -235,6 +237,7 @@ def test_a_read_only_postgresql_database(pg: Backend, tmp_path: Path) -> None:
     assert _run(cli, ["--actor", "anna", "case", "fire", ref, "decline", "--reason", "Ingen budget"]).status == 0
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_locked_postgresql_row(pg: Backend, tmp_path: Path) -> None:
     """Another session holds the case's row lock: the write gives up after lock_timeout, exit 8, nothing changed.

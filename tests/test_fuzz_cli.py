@@ -61,12 +61,14 @@ def test_each_template_succeeds_and_writes_when_every_value_is_valid(name: str, 
     assert not fuzz.guard.unchanged()  # it wrote (and the guard restored the copy)
 
 
+@pytest.mark.slow
 @fuzz_settings(ci_default=400)
 @given(line=command_lines())
 def test_generated_bad_arguments_are_refused_and_change_nothing(line: BadLine, fuzz: Target) -> None:
     fuzz.refused(line.args, line.allowed)
 
 
+@pytest.mark.slow
 @fuzz_settings(ci_default=200)
 @given(line=data_lines())
 def test_generated_bad_data_values_are_refused_before_anything_is_written(line: BadLine, fuzz: Target) -> None:
@@ -90,6 +92,7 @@ def test_generated_bad_batch_files_fire_nothing(bad: BadFile, as_json: bool, fuz
         assert result.out == "" and result.err.startswith(str(path)), result.text  # the file is named
 
 
+@pytest.mark.slow
 @fuzz_settings(ci_default=12, share=10)
 @given(line=st.one_of(command_lines(), data_lines()).filter(lambda b: not any("\x00" in a for a in b.args)))
 def test_in_process_equals_a_real_process(

@@ -193,6 +193,7 @@ def _write(fuzz: Target, name: str, content: str | bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @fuzz_settings(ci_default=250)
 @given(content=definitions(), as_json=st.booleans())
 def test_broken_workflow_definitions_are_refused(content: str | bytes, as_json: bool, fuzz: Target) -> None:
@@ -200,6 +201,7 @@ def test_broken_workflow_definitions_are_refused(content: str | bytes, as_json: 
     _refused_naming(fuzz, ["workflow", "diagram", "--definition", str(path)], str(path), as_json)
 
 
+@pytest.mark.slow
 @fuzz_settings(ci_default=250)
 @given(mutated=guidelines(), as_json=st.booleans())
 def test_broken_guideline_files_are_refused_and_load_nothing(

@@ -343,6 +343,7 @@ def test_a_callers_data_cannot_replace_what_the_workflow_logs(iop: Iop, clock: F
     assert iop.annual_report(year=2025)["end_reasons"]["terminated"] == 1
 
 
+@pytest.mark.slow
 def test_the_cli_writes_html_and_json(tmp_path: Path, clock: FakeClock, settings: Any) -> None:
     url = f"sqlite:///{tmp_path / 'iop.db'}"
     with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as api:

@@ -101,6 +101,7 @@ def assert_refused(reasons: tuple[Any, ...], actor: str, allowed: frozenset[str]
         assert all(r in text for r in allowed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("trigger", sorted(ALLOWED))
 @pytest.mark.parametrize("kind", BACKENDS)

@@ -83,6 +83,7 @@ def assert_one_answer(responses: list[httpx.Response], status: int) -> None:
     assert replayed.count(None) == 1, replayed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sequential", "concurrent"])
 def test_a_contribution_sent_ten_times_with_one_key_is_recorded_once(world: World, mode: str) -> None:
     with world.served.client(world.officer) as officer:

@@ -74,6 +74,7 @@ def open_case(client: httpx.Client, org: str = ORG) -> tuple[str, str]:
     return ref, opened.headers["ETag"]
 
 
+@pytest.mark.slow
 def test_officer_walk_to_signed_with_tokens_and_four_eyes(world: World) -> None:
     t = world.tokens
     officer, assessor = world.served.client(t["officer"]), world.served.client(t["assessor"])

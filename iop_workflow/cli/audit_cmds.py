@@ -73,6 +73,8 @@ def _problems(state: State, report: dict[str, Any]) -> None:
     for problem in report["problems"]:
         if problem.get("case_ref"):
             where = f"{problem['case_ref']} #{problem.get('case_seq') or problem.get('seq') or '-'}"
+        elif problem.get("object"):
+            where = f"{state.say('schemaobjekt', 'schema object')} {problem['object']}"
         elif problem.get("guideline_ref"):
             where = f"{state.say('riktlinje', 'guideline')} {problem['guideline_ref']} v{problem.get('version')}"
         else:
