@@ -112,7 +112,7 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     others = [r for r in others if r["case_ref"] != ref]
     assert {r["case_ref"] for r in others} == {"@admin"} | {f"@guideline:{g.ref}" for g in shipped_guidelines()}
     assert verify == {"ok": True, "cases": 1, "records": len(history) + len(others), "checkpoints": 0,
-                      "problems": [], "last_checkpoint": None}
+                      "problems": [], "warnings": [], "last_checkpoint": None}
 
     human = cli.ok("case", "show", ref).out
     assert "Läge: Aktiv [active]" in human

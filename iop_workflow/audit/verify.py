@@ -25,6 +25,7 @@ class ChainReport:
     last_checkpoint: dict[str, Any] | None = None
     digest: dict[str, Any] | None = None
     unauthenticated: list[dict[str, Any]] | None = None  # with --authenticated-since only
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # rules broken before their cut-over
 
     @property
     def ok(self) -> bool:
@@ -32,7 +33,8 @@ class ChainReport:
 
     def as_dict(self) -> dict[str, Any]:
         out = {"ok": self.ok, "cases": self.cases, "records": self.records, "checkpoints": self.checkpoints,
-               "problems": self.problems, "last_checkpoint": self.last_checkpoint}  # fmt: skip
+               "problems": self.problems, "warnings": self.warnings,
+               "last_checkpoint": self.last_checkpoint}  # fmt: skip
         if self.digest is not None:
             out["digest"] = self.digest
         if self.unauthenticated is not None:

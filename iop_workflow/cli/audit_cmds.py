@@ -41,6 +41,7 @@ def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, s
                 f"{report['checkpoints']} checkpoints.",
             )
         )
+        _warnings(state, report)
         if digest is not None:
             seq = report["digest"]["checkpoint"]
             click.echo(state.say(f"Kontrollsumman stämmer med kontrollpunkt {seq}.",
@@ -59,6 +60,15 @@ def _unauthenticated(state: State, rows: list[dict[str, Any]], since: str | None
     for r in rows:
         who = f"{r['actor']} ({r['method']}" + (f", {r['os_user']})" if r["os_user"] else ")")
         click.echo(f"  - {r['case_ref']} #{r['case_seq']} {r['at']} {r['trigger']}: {who}")
+
+
+def _warnings(state: State, report: dict[str, Any]) -> None:
+    n = len(report.get("warnings", []))
+    if n:
+        click.echo(state.say(f"{n} varningar (poster skrivna före kontrollen infördes):",
+                             f"{n} warning(s) (records written before the check began):"))  # fmt: skip
+    for w in report.get("warnings", []):
+        click.echo(f"  - {w['case_ref']} #{w['case_seq']}: {w['detail']}")
 
 
 def _problems(state: State, report: dict[str, Any]) -> None:

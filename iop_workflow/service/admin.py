@@ -28,11 +28,12 @@ def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
     logged grants, then ``admin`` (default: the OS login running this) becomes
     admin, registrar, officer and coordinator (``identity.bootstrap``).
     """
-    from iop_workflow.service import guidelines, identity  # noqa: PLC0415
+    from iop_workflow.service import guidelines, identity, legality  # noqa: PLC0415
     from iop_workflow.store import migrate  # noqa: PLC0415 - only `init` pays for Alembic
 
     migrate.upgrade(app.db)
     system = identity.system_actor(app)
+    legality.mark_cutover(app, system)  # records from here on must be legal under their workflow
     recorded = guidelines.record_unrecorded(app, system)
     loaded = guidelines.load(app, system, shipped_guidelines(), shipped=True)
     imported = identity.import_settings_roles(app)
