@@ -219,6 +219,7 @@ _EXPLAINED: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda t: "lock timeout" in t, "locked by another session for longer than the lock timeout (lock_timeout)"),
     (lambda t: "readonly" in t or "read-only" in t, "the database is read-only"),
     (lambda t: "no such table" in t, "the schema is missing; run `iop init`"),
+    (lambda t: "no such column" in t, "the schema is older than this version of iop; run `iop init` to upgrade it"),
     (lambda t: "disk" in t and "full" in t, "the disk is full"),
     (lambda t: "disk i/o error" in t, "the disk cannot be written: full, over a size limit or failing"),
     (
