@@ -215,10 +215,17 @@ class InvalidInput(IopError):
     def details(self) -> dict[str, Any]:
         return {"field": self.field, "value": _short(self.value)}
 
+    def _missing(self) -> bool:
+        return self.value is None or self.value == ""
+
     def _sv(self) -> str:
+        if self._missing():  # never show a Python None or '' to a person
+            return f"Värde saknas för {self.field}: {self.problem_sv}"
         return f"Ogiltigt värde för {self.field} ({_short(self.value)!r}): {self.problem_sv}"
 
     def _en(self) -> str:
+        if self._missing():
+            return f"Missing {self.field}: {self.problem_en}"
         return f"Invalid value for {self.field} ({_short(self.value)!r}): {self.problem_en}"
 
 

@@ -92,7 +92,7 @@ def test_the_migration_binds_existing_rows_by_their_order_once(iop: Iop) -> None
     with iop.app.db.read() as s:
         before = {t: s.execute(sa.select(f.c.id, f.c.log_seq).order_by(f.c.id)).all() for t, f in repo.FACT_TABLES.items()}
     _step(iop, "0005", down=True)  # the fact tables lose log_seq
-    with pytest.raises(DatabaseUnavailable, match="(older than this version of iop|out of date); run `iop init`"):
+    with pytest.raises(DatabaseUnavailable, match=r"(older than this version of iop|out of date); run `iop init`"):
         iop.verify()
     upgrade(iop.app.db)  # 0006 binds them again, by position
     with iop.app.db.read() as s:

@@ -27,6 +27,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "next": ("Vad som kan hända härnäst", "What may happen next"),
     "allowed": ("tillåten", "allowed"),
     "blocked": ("blockerad", "blocked"),
+    "needs": ("kräver", "needs"),
     "nothing_next": ("Inget: ärendet är avslutat.", "Nothing: the case has ended."),
     "protected": ("skyddad", "protected"),
     "yes": ("ja", "yes"),
@@ -144,6 +145,10 @@ def options_block(options: Sequence[Mapping[str, Any]], lang: str, *, heading: b
         dest = f" -> {opt['to_state']}" if opt.get("to_state") else ""
         label = f" ({opt['label']})" if opt.get("label") else ""
         click.echo(f"  {mark} {opt['trigger']}{label}{dest}: {verdict}")
+        needs = [f"{i['option']} {'|'.join(i['choices'])}" if i["choices"] else f"{i['option']} TEXT"
+                 for i in opt.get("inputs", ())]  # fmt: skip
+        if needs:
+            click.echo(f"      {tr('needs', lang)}: {', '.join(needs)}")
         for reason in opt["reasons"]:
             click.echo(f"      - {reason['message']}  [{reason['code']}]")
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import record_from_row
+from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.machine import Option
 from iop_workflow.errors import InvalidInput
 from iop_workflow.service.context import Actor, App, case_actor
@@ -103,6 +104,16 @@ def options_dicts(options: tuple[Option, ...], lang: str) -> list[dict[str, Any]
             "to_state": o.spec.dest,
             "allowed": o.allowed,
             "reasons": [{"code": r.code, "message": r.text(lang)} for r in o.reasons],
+            "inputs": inputs_of(o.spec),
         }
         for o in options
     ]
+
+
+def inputs_of(spec: TransitionSpec) -> list[dict[str, Any]]:
+    """What firing ``spec`` needs besides the trigger: each input, its option and its allowed values."""
+    return [
+        {"name": name, "option": "--" + name.replace("_", "-"),
+         "choices": list(spec.end_reason_choices) if name == "end_reason" else []}
+        for name in sorted(spec.inputs)
+    ]  # fmt: skip

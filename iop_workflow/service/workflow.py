@@ -220,10 +220,11 @@ def _guideline_ref(
 def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
     if spec.end_reason_choices:
         if given not in spec.end_reason_choices:
+            choices = ", ".join(spec.end_reason_choices)
             raise InvalidInput(
                 field="end_reason", value=given,
-                problem_sv=f"'{spec.trigger}' kräver en avslutsorsak: {', '.join(spec.end_reason_choices)}",
-                problem_en=f"'{spec.trigger}' needs an end reason: {', '.join(spec.end_reason_choices)}",
+                problem_sv=f"'{spec.trigger}' kräver en avslutsorsak (--end-reason): {choices}",
+                problem_en=f"'{spec.trigger}' needs an end reason (--end-reason): {choices}",
             )  # fmt: skip
         return given
     if given is not None and given != spec.end_reason:
