@@ -109,7 +109,10 @@ class AlertHold:
             self.held = False
 
     def close(self) -> None:
+        """Release the hold and take the probe out: verify names any trigger the schema does not have."""
         self.release()
+        self.conn.execute(f"DROP TRIGGER IF EXISTS hold_alert ON {self.schema}.alerts")
+        self.conn.execute(f"DROP FUNCTION IF EXISTS {self.schema}.hold_alert()")
         self.conn.close()
 
 
