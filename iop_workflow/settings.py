@@ -1,15 +1,19 @@
 """Settings: ``config/iop.toml`` with ``IOP_*`` environment overrides.
 
-Unknown keys and wrong types are load errors naming the file (or variable) and key.
+Unknown keys and wrong types are load errors naming the file (or variable) and key, and an
+unknown key the nearest known one. An unknown ``IOP_*`` variable close to a known one gets a
+warning on stderr naming both; other ``IOP_*`` variables are left alone (tools share the prefix).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import string
+import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ _IOP_KEYS: dict[str, type] = {
     "audit_log": str,
 }
 _LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
+_SECTIONS = ("iop", "lead_times", "roles", "server", "auth")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +101,46 @@ class Settings:
         return self.case_ref_pattern.format(year=year, seq=seq)
 
 
+def _unknown(file: str, key: str, known: Iterable[str], what: str = "unknown key") -> DefinitionError:
+    """An unknown key, with the nearest known one when there is one."""
+    prefix, _, name = key.rpartition(".")
+    near = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"; did you mean {(prefix + '.' if prefix else '') + near[0]!r}?" if near else ""
+    return DefinitionError(file=file, key=key, problem=f"{what}{hint}")
+
+
+def known_env_names() -> frozenset[str]:
+    """Every ``IOP_*`` variable the product reads (IOP_SERVER and IOP_TOKEN: reserved for remote mode)."""
+    names = {"IOP_CONFIG", "IOP_SERVER", "IOP_TOKEN"}
+    for section, schema in (("iop", _IOP_KEYS), ("lead_times", _LEAD_KEYS), ("server", _SERVER_KEYS),
+                            ("auth.oidc", _OIDC_KEYS)):  # fmt: skip
+        names.update(_env_name(section, key) for key in schema)
+    return frozenset(names)
+
+
+def env_typos(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, the known one it resembles) for each unknown ``IOP_*`` variable close to a known one."""
+    known = known_env_names()
+    out = []
+    for name in sorted(env):
+        if name.startswith("IOP_") and name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            if near:
+                out.append((name, near[0]))
+    return out
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_env_typos(env: Mapping[str, str]) -> None:
+    """Warn once per process on stderr; never fail (other tools share the IOP_ prefix)."""
+    for name, near in env_typos(env):
+        if name not in _WARNED:
+            _WARNED.add(name)
+            print(f"iop: warning: {name} is not a setting and is ignored; did you mean {near}?", file=sys.stderr)
+
+
 def default_config_path() -> Path:
     return config_dir() / "iop.toml"
 
@@ -103,6 +148,7 @@ def default_config_path() -> Path:
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings file (default: the shipped one), then apply ``IOP_*`` overrides."""
     env = os.environ if environ is None else environ
+    _warn_env_typos(env)
     if path is None and env.get("IOP_CONFIG"):
         path = Path(env["IOP_CONFIG"])
     path = path or default_config_path()
@@ -118,8 +164,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     for key in data:
-        if key not in {"iop", "lead_times", "roles", "server", "auth"}:
-            raise DefinitionError(file=file, key=key, problem="unknown section")
+        if key not in _SECTIONS:
+            raise _unknown(file, key, _SECTIONS, "unknown section")
     iop = _section(data, "iop", _IOP_KEYS, file, env)
     lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
     server = _section(data, "server", _SERVER_KEYS, file, env)
@@ -128,7 +174,7 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
         raise DefinitionError(file=file, key="auth", problem="must be a table")
     for key in auth:
         if key != "oidc":
-            raise DefinitionError(file=file, key=f"auth.{key}", problem="unknown key")
+            raise _unknown(file, f"auth.{key}", {"oidc"})
     oidc = _section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
     roles = _roles(data.get("roles", {}), file, env)
     values: dict[str, Any] = {k: v for k, v in iop.items()}
@@ -160,7 +206,7 @@ def _section(
     out: dict[str, Any] = {}
     for key, value in table.items():
         if key not in schema:
-            raise DefinitionError(file=file, key=f"{section}.{key}", problem="unknown key")
+            raise _unknown(file, f"{section}.{key}", schema)
         out[key] = _typed(value, schema[key], file, f"{section}.{key}")
     for key, kind in schema.items():
         name = _env_name(section, key)
@@ -208,7 +254,7 @@ def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str
         raise DefinitionError(file=file, key="roles", problem="must be a table")
     for key in table:
         if key not in {"default_roles", "actors"}:
-            raise DefinitionError(file=file, key=f"roles.{key}", problem="unknown key")
+            raise _unknown(file, f"roles.{key}", {"default_roles", "actors"})
     # No environment variable grants a role: IOP_ROLES_* is not read.
     default = _role_list(table.get("default_roles", []), file, "roles.default_roles")
     actors_raw = table.get("actors", {})
