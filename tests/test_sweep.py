@@ -247,3 +247,36 @@ def test_report_lists_a_bounded_number_of_timers(iop: Iop, clock: FakeClock, mon
     clock.set_date(date(2026, 3, 20))
     report = iop.sweep_timers()
     assert (report["alerts"], len(report["items"]), report["items_omitted"]) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch-path", "per-timer-path"])
+def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_reported(
+    iop: Iop, clock: FakeClock, batched: bool
+) -> None:
+    """A poisoned timer (its case holds a row the code cannot read: a ValueError, not an IopError)
+    among healthy ones: the healthy ones fire, it is closed as failed with the reason, an
+    administrator is alerted, and the next sweep does not try it again."""
+    from iop_workflow.service import sweep
+
+    add_orgs(iop)
+    refs = [to_signed(iop) for _ in range(3)]
+    poisoned = refs[1]
+    with iop.app.db.engine.begin() as conn:  # a correction written by hand whose value is no date
+        conn.execute(sa.text(
+            "INSERT INTO corrections (case_id, case_ref, fact_kind, fact_id, corrects_case_seq, field, old_value,"
+            " new_value, reason, log_seq, corrected_by, corrected_at) SELECT c.id, c.ref, 'agreement', a.id, 1,"
+            " 'start_on', '\"2026-02-01\"', '\"1 februari\"', 'för hand', 0, 'mallory', c.created_at"
+            " FROM cases c JOIN agreements a ON a.case_id = c.id WHERE c.ref = :r"
+        ), {"r": poisoned})  # fmt: skip
+    clock.set_date(date(2026, 2, 1))
+    report = sweep.sweep_timers(iop.app, batched=batched).as_dict()
+    assert (report["fired"], report["failed"]) == (2, 1)
+    assert [iop.case(r)["state"] for r in refs] == ["active", "signed", "active"]
+    (failed,) = [i for i in report["items"] if i["outcome"] == "failed"]
+    assert failed["case_ref"] == poisoned
+    outcome = scalar(iop, "SELECT count(*) FROM timers WHERE outcome LIKE 'failed: ValueError%' AND fired_at IS NOT NULL")
+    assert outcome == 1  # closed, with the reason
+    (alert,) = [a for a in iop.alerts(lang="en", recipient="role:admin") if a["kind"] == "timer_failed"]
+    assert alert["case_ref"] == poisoned and "ValueError" in alert["message"]
+    again = sweep.sweep_timers(iop.app, batched=batched).as_dict()
+    assert (again["due"], again["failed"]) == (0, 0)

@@ -84,6 +84,17 @@ def timer_refused(case: CaseSubject, trigger: str, due_on: date, reasons_sv: str
     )  # fmt: skip
 
 
+def timer_failed(case: CaseSubject, action: str, due_on: date, error: str) -> AlertDraft:
+    """A due timer that failed on an unexpected error: closed (a retry would fail the same way), for a person."""
+    return AlertDraft(
+        kind="timer_failed", due_on=due_on, recipient=_role("admin"),
+        message_sv=f"Ärende {case.ref} ({case.title}): den automatiska händelsen '{action}' (förfallodag {d(due_on)}) "
+                   f"misslyckades av ett internt fel och har stängts; en administratör behöver undersöka: {error}",
+        message_en=f"Case {case.ref} ({case.title}): the scheduled '{action}' (due {d(due_on)}) failed on an "
+                   f"internal error and was closed; an administrator needs to look into it: {error}",
+    )  # fmt: skip
+
+
 def guideline_expiring(ref: str, municipality: str, owner: str, valid_until: date) -> AlertDraft:
     return AlertDraft(
         kind="guideline_expiring", due_on=valid_until, recipient=owner,

@@ -177,8 +177,23 @@ def _run_timer(app: App, s: Connection, actor: Actor, row: sa.RowMapping, batch:
         batch.failures.append({"timer": row["id"], "case_ref": row["case_ref"], "error": message,
                                "traceback": traceback.format_exc()})  # fmt: skip
         return "failed"
+    except Exception as exc:  # one timer's bug never stops the others: isolated and reported
+        savepoint.rollback()
+        _broken(app, s, row, exc, now=now, b=batch)
+        return "failed"
     savepoint.commit()
     return outcome
+
+
+def _broken(app: App, s: Connection, row: sa.RowMapping, exc: Exception, *, now: datetime, b: _Batch) -> None:
+    """A timer that failed on an unexpected error: closed as failed, with an alert to an administrator."""
+    message = f"{type(exc).__name__}: {exc}"
+    timer_repo.mark(s, row["id"], now, outcome=f"failed: {message}"[:200])
+    b.failures.append({"timer": row["id"], "case_ref": row["case_ref"], "error": message,
+                       "traceback": traceback.format_exc()})  # fmt: skip
+    case = case_repo.case_row_by_id(s, row["case_id"])
+    _raise(app, s, drafts.timer_failed(_subject(case), row["action"], row["due_on"], message), now, b,
+           case_id=case["id"], case_ref=case["ref"])  # fmt: skip
 
 
 def _apply(app: App, s: Connection, actor: Actor, row: sa.RowMapping, *, now: datetime, batch: _Batch) -> str:

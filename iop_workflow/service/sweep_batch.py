@@ -14,7 +14,7 @@ way: the batch path only ever adds speed, never a different outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, content_hash
 from iop_workflow.domain.definition import TransitionSpec
+from iop_workflow.domain.facts import CaseFacts
 from iop_workflow.errors import IopError
 from iop_workflow.service.changes import record_content, sealed
 from iop_workflow.service.context import Actor, App
@@ -51,13 +52,11 @@ def fire_batch(
             continue
         resolved.append((row, case, spec))
     kinds = frozenset().union(*(app.engine.reads(spec) for _, _, spec in resolved))
-    facts = bulk.build_facts_many(s, [case for _, case, _ in resolved], app.guidelines, kinds)
-    planned: list[Planned] = []
-    for row, case, spec in resolved:
-        try:
-            planned.append((row, case, decide(app, s, actor, case, spec=spec, facts=facts[case["id"]])))
-        except IopError:
-            continue  # refused or invalid: the per-timer path records why and alerts a person
+    try:
+        facts = bulk.build_facts_many(s, [case for _, case, _ in resolved], app.guidelines, kinds)
+    except Exception:  # one case's bad row: the per-timer path isolates and reports it
+        return set(), []
+    planned = _decided(app, s, actor, resolved, facts)
     if not planned:
         return set(), []
     savepoint = s.begin_nested()
@@ -65,11 +64,26 @@ def fire_batch(
         records = _write(app, s, actor, planned, now)
     except sa.exc.OperationalError:
         raise  # the database itself is failing: the sweep stops, the next one retries
-    except (bulk.BulkMismatch, sa.exc.SQLAlchemyError):
+    except Exception:  # whatever broke, the per-timer path fires (or isolates) each one
         savepoint.rollback()
         return set(), []
     savepoint.commit()
     return {row["id"] for row, _, _ in planned}, records
+
+
+def _decided(
+    app: App, s: Connection, actor: Actor, resolved: Sequence[tuple[sa.RowMapping, sa.RowMapping, TransitionSpec]],
+    facts: Mapping[int, CaseFacts],
+) -> list[Planned]:
+    """The timers whose transition is decided; the rest (refused, invalid, broken) go the per-timer way,
+    which records why and alerts a person."""
+    planned: list[Planned] = []
+    for row, case, spec in resolved:
+        try:
+            planned.append((row, case, decide(app, s, actor, case, spec=spec, facts=facts[case["id"]])))
+        except Exception:  # noqa: S112 - the per-timer path reports it, timer by timer
+            continue
+    return planned
 
 
 def _first_fire_per_case(timers: Sequence[sa.RowMapping]) -> list[sa.RowMapping]:
