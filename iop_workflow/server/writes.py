@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
@@ -45,6 +45,16 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # the body as sent (and stored with an idempotency key), rendered once
+
+    def rendered(self) -> str:
+        if self.text is None:
+            self.text = json.dumps(self.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                                   default=_default)  # fmt: skip
+        return self.text
+
+    def response(self) -> Response:
+        return Response(self.rendered(), status_code=self.status, headers=self.headers, media_type="application/json")
 
 
 def principal_key(actor: Actor) -> str:
@@ -120,7 +130,7 @@ def run(
         return _replay(row, fingerprint)
     if key is not None:
         purge_expired(request)
-    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+    return reply.response()
 
 
 def _commit(
@@ -134,7 +144,7 @@ def _commit(
             if claim is not None:
                 _claim(s, claim, request, app.clock.now())
             if case_ref is not None:
-                case = _lock_case(s, case_ref)
+                case = repo.case_row(s, case_ref, lock=True)
                 case_actor(actor, case)
                 if_match(request, case_ref, int(case["version"]))
             reply = action()
@@ -147,37 +157,31 @@ def _commit(
     return reply
 
 
+_CLAIM = sa.insert(IDEMPOTENCY)
+_STORE = sa.update(IDEMPOTENCY).where(
+    IDEMPOTENCY.c.principal == sa.bindparam("w_who"), IDEMPOTENCY.c.key == sa.bindparam("w_key")
+)
+
+
 def _claim(s: Connection, claim: tuple[str, str, str], request: Request, now: Any) -> None:
     who, key, fingerprint = claim
-    s.execute(sa.insert(IDEMPOTENCY).values(
-        principal=who, key=key, method=request.method, path=request.url.path[:500], body_hash=fingerprint,
-        status=0, headers="{}", body="", created_at=now,
-    ))  # fmt: skip
+    s.execute(_CLAIM, {
+        "principal": who, "key": key, "method": request.method, "path": request.url.path[:500],
+        "body_hash": fingerprint, "status": 0, "headers": "{}", "body": "", "created_at": now,
+    })  # fmt: skip
 
 
 def _store(s: Connection, claim: tuple[str, str, str], reply: Reply) -> None:
     who, key, _fingerprint = claim
-    # Byte for byte what JSONResponse sent the first time (its separators), so a replay is the same response.
-    body = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"), default=_default)
+    body = reply.rendered()  # byte for byte what the first response sends, so a replay is the same response
     headers = {k: v for k, v in reply.headers.items() if k in {"ETag", "Location"}}
-    s.execute(sa.update(IDEMPOTENCY).where(IDEMPOTENCY.c.principal == who, IDEMPOTENCY.c.key == key).values(
-        status=reply.status, headers=json.dumps(headers, sort_keys=True), body=body))  # fmt: skip
+    s.execute(_STORE, {"w_who": who, "w_key": key, "status": reply.status,
+                       "headers": json.dumps(headers, sort_keys=True), "body": body})  # fmt: skip
 
 
 def _default(value: Any) -> Any:
     iso = getattr(value, "isoformat", None)
     return iso() if callable(iso) else str(value)
-
-
-def _lock_case(s: Connection, ref: str) -> sa.RowMapping:
-    """The case row, locked until commit (FOR UPDATE on PostgreSQL; SQLite's write lock is already held)."""
-    query = sa.select(repo.CASES).where(repo.CASES.c.ref == ref).with_for_update()
-    row = s.execute(query).mappings().first()
-    if row is None:
-        from iop_workflow.errors import NotFound  # noqa: PLC0415
-
-        raise NotFound(kind="case", key=ref)
-    return row
 
 
 def _version(s: Connection, ref: str) -> int:

@@ -8,6 +8,7 @@ facts through them: a corrected agreement date moves the case's open deadlines.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,12 +118,17 @@ def _consistent(kind: str, fact: dict[str, Any]) -> None:
         )  # fmt: skip
 
 
+_RECORDED = (
+    sa.select(repo.LOG.c.seq, repo.LOG.c.case_seq, repo.LOG.c.trigger, repo.LOG.c.at, repo.LOG.c.actor,
+              repo.LOG.c.data)
+    .where(repo.LOG.c.case_ref == sa.bindparam("ref"), repo.LOG.c.trigger.like("record:%"))
+    .order_by(repo.LOG.c.case_seq)
+)  # fmt: skip
+
+
 def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
     """The case's recorded facts as logged, with every correction applied and listed."""
-    rows = s.execute(
-        sa.select(repo.LOG).where(repo.LOG.c.case_ref == ref, repo.LOG.c.trigger.like("record:%"))
-        .order_by(repo.LOG.c.case_seq)
-    ).mappings().all()  # fmt: skip
+    rows = s.execute(_RECORDED, {"ref": ref}).mappings().all()
     entry_of = {r["seq"]: r["case_seq"] for r in rows}
     fixes: dict[int, dict[str, Any]] = {}
     for c in store.for_case(s, ref):
@@ -132,16 +138,15 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
         }  # fmt: skip
     out = []
     for row in rows:
-        rec = record_from_row(row)
-        kind = rec.trigger.removeprefix("record:")
+        kind = row["trigger"].removeprefix("record:")
         if kind == "correction":
             continue
-        body = rec.data.get(kind.replace("-", "_"), {})
+        body = json.loads(row["data"]).get(kind.replace("-", "_"), {})
         values = dict(body) if isinstance(body, dict) else {"value": body}
-        mine = fixes.get(rec.case_seq, {})
+        mine = fixes.get(row["case_seq"], {})
         values.update({field: c["to"] for field, c in mine.items()})
-        out.append({"kind": kind, "entry": rec.case_seq, "at": rec.at, "actor": rec.actor, "values": values,
-                    "corrections": mine})  # fmt: skip
+        out.append({"kind": kind, "entry": row["case_seq"], "at": row["at"], "actor": row["actor"],
+                    "values": values, "corrections": mine})  # fmt: skip
     return out
 
 

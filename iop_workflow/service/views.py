@@ -15,13 +15,15 @@ from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store.guidelines import G
 
+_GUIDELINE = sa.select(G.c.ref, G.c.valid_until).where(G.c.id == sa.bindparam("id"))
+
 
 def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail: bool = True) -> dict[str, Any]:
     org = repo.org_row(s, org_id=case["organisation_id"])
     state = app.definition.states.get(case["state"])
     guideline = None
     if case["guideline_id"] is not None:
-        g = s.execute(sa.select(G.c.ref, G.c.valid_until).where(G.c.id == case["guideline_id"])).one()
+        g = s.execute(_GUIDELINE, {"id": case["guideline_id"]}).one()
         guideline = {"ref": g.ref, "valid_until": repo.as_iso(g.valid_until)}
     out: dict[str, Any] = {
         "ref": case["ref"],

@@ -48,6 +48,7 @@ FACT_TABLES = {
 # The write path's statements, built once: each execution then only binds its parameters, and
 # SQLAlchemy finds the compiled form in its cache without rebuilding or re-keying a statement.
 _CASE_BY_REF = sa.select(CASES).where(CASES.c.ref == sa.bindparam("ref"))
+_CASE_BY_REF_LOCKED = _CASE_BY_REF.with_for_update()
 _CASE_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("case_id"))
 _ORG_BY_ID = sa.select(ORGS).where(ORGS.c.id == sa.bindparam("org_id"))
 _ORG_BY_NUMBER = sa.select(ORGS).where(ORGS.c.org_number == sa.bindparam("org_number"))
@@ -79,8 +80,9 @@ _WORKFLOW_VERSION = sa.select(_WORKFLOW_VERSIONS.c.version).where(
 _INSERT_WORKFLOW_VERSION = sa.insert(_WORKFLOW_VERSIONS)
 
 
-def case_row(s: Connection, ref: str) -> sa.RowMapping:
-    row = s.execute(_CASE_BY_REF, {"ref": ref}).first()
+def case_row(s: Connection, ref: str, *, lock: bool = False) -> sa.RowMapping:
+    """The case ``ref``; ``lock``: FOR UPDATE until commit on PostgreSQL (SQLite's write lock is already held)."""
+    row = s.execute(_CASE_BY_REF_LOCKED if lock else _CASE_BY_REF, {"ref": ref}).first()
     if row is None:
         raise NotFound(kind="case", key=ref)
     return row._mapping
@@ -170,12 +172,15 @@ def timer_rows(case_id: int, state: str, timers: Iterable[PlannedTimer], now: da
     ]
 
 
+_OPEN_TIMERS = (
+    sa.select(TIMERS.c.kind, TIMERS.c.due_on, TIMERS.c.action)
+    .where(TIMERS.c.case_id == sa.bindparam("case_id"), TIMER_IS_OPEN)
+    .order_by(TIMERS.c.due_on, TIMERS.c.id)
+)
+
+
 def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:
-    rows = s.execute(
-        sa.select(TIMERS.c.kind, TIMERS.c.due_on, TIMERS.c.action)
-        .where(TIMERS.c.case_id == case_id, TIMER_IS_OPEN)
-        .order_by(TIMERS.c.due_on, TIMERS.c.id)
-    ).mappings()
+    rows = s.execute(_OPEN_TIMERS, {"case_id": case_id}).mappings()
     return [{"kind": r["kind"], "due_on": r["due_on"].isoformat(), "action": r["action"]} for r in rows]
 
 

@@ -18,11 +18,11 @@ def insert(s: Connection, values: dict[str, Any]) -> int:
     return int(s.execute(sa.insert(CORRECTIONS).values(**row).returning(CORRECTIONS.c.id)).scalar_one())
 
 
+_FOR_CASE = sa.select(CORRECTIONS).where(CORRECTIONS.c.case_ref == sa.bindparam("ref")).order_by(CORRECTIONS.c.id)
+
+
 def for_case(s: Connection, case_ref: str) -> list[dict[str, Any]]:
-    rows = s.execute(
-        sa.select(CORRECTIONS).where(CORRECTIONS.c.case_ref == case_ref).order_by(CORRECTIONS.c.id)
-    ).mappings()
-    return [_decode(r) for r in rows]
+    return [_decode(r) for r in s.execute(_FOR_CASE, {"ref": case_ref}).mappings()]
 
 
 def latest(s: Connection, kind: str, fact_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:

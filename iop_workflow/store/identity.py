@@ -66,8 +66,11 @@ def list_grants(s: Connection, login: str | None = None) -> list[dict[str, Any]]
 
 
 # -- tokens -------------------------------------------------------------------------------
+_TOKEN_BY_HASH = sa.select(TOKENS).where(TOKENS.c.token_hash == sa.bindparam("digest"))
+
+
 def token_by_hash(s: Connection, digest: str) -> sa.RowMapping | None:
-    return s.execute(sa.select(TOKENS).where(TOKENS.c.token_hash == digest)).mappings().first()
+    return s.execute(_TOKEN_BY_HASH, {"digest": digest}).mappings().first()
 
 
 def token_by_id(s: Connection, token_id: int) -> sa.RowMapping | None:
