@@ -38,7 +38,7 @@ log = structlog.wrap_logger(
     structlog.PrintLogger(sys.stderr),
     processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=True)],
-    logger_name="iop.http",
+    logger_name="iop.http", cache_logger_on_first_use=True,
 )  # fmt: skip
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
-from iop_workflow.server.auth import principal, server_of
+from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.routes_cases import Body
 from iop_workflow.server.writes import Reply, run
 from iop_workflow.service import identity, tokens
 from iop_workflow.service.context import Actor
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-Principal = Annotated[Actor, Depends(principal)]
 
 
 class GrantIn(Body):
@@ -37,34 +36,39 @@ def _admin(actor: Actor) -> None:
 
 
 @router.get("/grants", summary="Active role grants (of one login, or everybody's)")
-def grants(request: Request, actor: Principal,
+@authenticated
+def grants(request: Request, actor: Actor,
            login: Annotated[str | None, Query(max_length=200)] = None) -> list[dict[str, Any]]:  # fmt: skip
     _admin(actor)
     return identity.list_grants(server_of(request).iop.app, login)
 
 
 @router.post("/grants", summary="Grant a role", status_code=200)
-def grant(request: Request, actor: Principal, body: GrantIn) -> Response:
+@authenticated
+def grant(request: Request, actor: Actor, body: GrantIn) -> Response:
     app = server_of(request).iop.app
     return run(request, actor, body.model_dump(mode="json"),
                lambda: Reply(200, identity.grant(app, actor, body.login, body.role, body.municipality)))  # fmt: skip
 
 
 @router.post("/grants/revoke", summary="Revoke a role")
-def revoke(request: Request, actor: Principal, body: GrantIn) -> Response:
+@authenticated
+def revoke(request: Request, actor: Actor, body: GrantIn) -> Response:
     app = server_of(request).iop.app
     return run(request, actor, body.model_dump(mode="json"),
                lambda: Reply(200, identity.revoke(app, actor, body.login, body.role, body.municipality)))  # fmt: skip
 
 
 @router.get("/tokens", summary="API tokens (never the token itself)")
-def token_list(request: Request, actor: Principal) -> list[dict[str, Any]]:
+@authenticated
+def token_list(request: Request, actor: Actor) -> list[dict[str, Any]]:
     _admin(actor)
     return tokens.listing(server_of(request).iop.app)
 
 
 @router.post("/tokens", status_code=201, summary="Create an API token; the response is the only time it is shown")
-def token_create(request: Request, actor: Principal, body: TokenIn) -> Response:
+@authenticated
+def token_create(request: Request, actor: Actor, body: TokenIn) -> Response:
     app = server_of(request).iop.app
 
     def act() -> Reply:
@@ -75,8 +79,9 @@ def token_create(request: Request, actor: Principal, body: TokenIn) -> Response:
 
 
 @router.post("/tokens/{token_id}/revoke", summary="Revoke an API token")
+@authenticated
 def token_revoke(
-    request: Request, actor: Principal, token_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
+    request: Request, actor: Actor, token_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
 ) -> Response:
     app = server_of(request).iop.app
     return run(request, actor, {"token": token_id}, lambda: Reply(200, tokens.revoke(app, actor, token_id)))

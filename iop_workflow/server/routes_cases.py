@@ -10,18 +10,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from iop_workflow.server.app import language
-from iop_workflow.server.auth import principal, server_of
+from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.writes import Reply, etag, run
 from iop_workflow.service import corrections, records, views, workflow
 from iop_workflow.service.context import Actor
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
-Principal = Annotated[Actor, Depends(principal)]
 MAX_PAGE = 200
 
 
@@ -108,8 +107,9 @@ def _shown(request: Request, ref: str, actor: Actor) -> dict[str, Any]:
 
 
 @router.get("", summary="Cases in ref order, a page at a time")
+@authenticated
 def list_cases(
-    request: Request, actor: Principal, *, state: str | None = None,
+    request: Request, actor: Actor, *, state: str | None = None,
     municipality: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, after: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:  # fmt: skip
@@ -123,7 +123,8 @@ def list_cases(
 
 
 @router.post("", status_code=201, summary="Open a case (register an initiative)")
-def open_case(request: Request, actor: Principal, body: CaseOpen) -> Response:
+@authenticated
+def open_case(request: Request, actor: Actor, body: CaseOpen) -> Response:
     app = server_of(request).iop.app
 
     def act() -> Reply:
@@ -135,24 +136,28 @@ def open_case(request: Request, actor: Principal, body: CaseOpen) -> Response:
 
 
 @router.get("/{ref}", summary="A case, as `iop --json case show`")
-def show(request: Request, actor: Principal, ref: str) -> JSONResponse:
+@authenticated
+def show(request: Request, actor: Actor, ref: str) -> JSONResponse:
     shown = _shown(request, ref, actor)
     return JSONResponse(shown, headers={"ETag": etag(int(shown["version"]))})
 
 
 @router.get("/{ref}/options", summary="Each trigger: allowed, or every reason it is blocked")
-def options(request: Request, actor: Principal, ref: str) -> list[dict[str, Any]]:
+@authenticated
+def options(request: Request, actor: Actor, ref: str) -> list[dict[str, Any]]:
     _facts, opts = workflow.options(server_of(request).iop.app, actor, ref)
     return views.options_dicts(opts, language(request))
 
 
 @router.get("/{ref}/history", summary="The case's transition-log records")
-def history(request: Request, actor: Principal, ref: str) -> list[dict[str, Any]]:
+@authenticated
+def history(request: Request, actor: Actor, ref: str) -> list[dict[str, Any]]:
     return views.history(server_of(request).iop.app, ref, actor=actor)
 
 
 @router.post("/{ref}/transitions", summary="Fire a trigger (If-Match required)")
-def fire(request: Request, actor: Principal, ref: str, body: Transition) -> Response:
+@authenticated
+def fire(request: Request, actor: Actor, ref: str, body: Transition) -> Response:
     server = server_of(request)
 
     def act() -> Reply:
@@ -175,40 +180,48 @@ def _record(request: Request, actor: Actor, ref: str, body: Body, call: Any) -> 
 
 
 @router.post("/{ref}/records/meeting", summary="Record the dialogue meeting")
-def record_meeting(request: Request, actor: Principal, ref: str, body: Meeting) -> Response:
+@authenticated
+def record_meeting(request: Request, actor: Actor, ref: str, body: Meeting) -> Response:
     return _record(request, actor, ref, body, records.meeting)
 
 
 @router.post("/{ref}/records/contribution", summary="Record a party's contribution")
-def record_contribution(request: Request, actor: Principal, ref: str, body: Contribution) -> Response:
+@authenticated
+def record_contribution(request: Request, actor: Actor, ref: str, body: Contribution) -> Response:
     return _record(request, actor, ref, body, records.contribution)
 
 
 @router.post("/{ref}/records/agreement", summary="Record the agreement's period and terms")
-def record_agreement(request: Request, actor: Principal, ref: str, body: Agreement) -> Response:
+@authenticated
+def record_agreement(request: Request, actor: Actor, ref: str, body: Agreement) -> Response:
     return _record(request, actor, ref, body, records.agreement)
 
 
 @router.post("/{ref}/records/decision", summary="Record the decision (body, date, minutes)")
-def record_decision(request: Request, actor: Principal, ref: str, body: Decision) -> Response:
+@authenticated
+def record_decision(request: Request, actor: Actor, ref: str, body: Decision) -> Response:
     return _record(request, actor, ref, body, records.decision)
 
 
 @router.post("/{ref}/records/review", summary="Record the yearly review")
-def record_review(request: Request, actor: Principal, ref: str, body: Review) -> Response:
+@authenticated
+def record_review(request: Request, actor: Actor, ref: str, body: Review) -> Response:
     return _record(request, actor, ref, body, records.review)
 
 
 @router.post("/{ref}/records/legal-check", summary="Record the legal check (competence, procurement, state aid)")
-def record_legal_check(request: Request, actor: Principal, ref: str, body: LegalCheck) -> Response:
+@authenticated
+def record_legal_check(request: Request, actor: Actor, ref: str, body: LegalCheck) -> Response:
     return _record(request, actor, ref, body, records.legal_check)
 
 
 @router.post("/{ref}/assessments", summary="Assess one criterion of the bound guideline")
-def assess(request: Request, actor: Principal, ref: str, body: Assessment) -> Response:
+@authenticated
+def assess(request: Request, actor: Actor, ref: str, body: Assessment) -> Response:
     return _record(request, actor, ref, body, records.assessment)
 
 
 @router.post("/{ref}/corrections", summary="Correct one field of a recorded fact (a new log record)")
-def correct(request: Request, actor: Principal, ref: str, body: Correction) -> Response:
+@authenticated
+def correct(request: Request, actor: Actor, ref: str, body: Correction) -> Response:
     return _record(request, actor, ref, body, corrections.correct)

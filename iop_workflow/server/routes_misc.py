@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import Field
 
 from iop_workflow.errors import NotFound, NotPermitted
 from iop_workflow.server.app import language
-from iop_workflow.server.auth import principal, server_of
+from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.metrics import CONTENT_TYPE
 from iop_workflow.server.routes_cases import Body
 from iop_workflow.server.writes import Reply, run
 from iop_workflow.service.context import WILDCARD, Actor
 
 router = APIRouter()
-Principal = Annotated[Actor, Depends(principal)]
 AUDIT_ROLES = frozenset({"auditor", "admin"})
 
 
@@ -50,12 +49,14 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", tags=["health"], summary="Prometheus text format (authenticated)",
             response_class=PlainTextResponse)  # fmt: skip
-def metrics(request: Request, _actor: Principal) -> Response:
+@authenticated
+def metrics(request: Request, _actor: Actor) -> Response:
     return Response(server_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/me", tags=["identity"], summary="The authenticated principal, its roles and scope")
-def me(actor: Principal) -> dict[str, Any]:
+@authenticated
+def me(actor: Actor) -> dict[str, Any]:
     grants = [{"role": r, "municipality": m} for r, m in actor.grants or ()]
     return {"login": actor.name, "auth": actor.auth.as_dict(), "roles": sorted(actor.roles), "grants": grants,
             "municipalities": None if actor.municipalities is None else sorted(actor.municipalities)}  # fmt: skip
@@ -75,14 +76,16 @@ class OrganisationIn(Body):
 
 
 @router.get("/v1/organisations", tags=["organisations"], summary="Every organisation (protected data masked)")
-def organisations(request: Request, _actor: Principal) -> list[dict[str, Any]]:
+@authenticated
+def organisations(request: Request, _actor: Actor) -> list[dict[str, Any]]:
     from iop_workflow.service import admin  # noqa: PLC0415
 
     return admin.orgs(server_of(request).iop.app)
 
 
 @router.post("/v1/organisations", tags=["organisations"], status_code=201, summary="Add an organisation")
-def add_organisation(request: Request, actor: Principal, body: OrganisationIn) -> Response:
+@authenticated
+def add_organisation(request: Request, actor: Actor, body: OrganisationIn) -> Response:
     from iop_workflow.service import admin  # noqa: PLC0415
 
     app = server_of(request).iop.app
@@ -95,7 +98,8 @@ def add_organisation(request: Request, actor: Principal, body: OrganisationIn) -
 
 
 @router.get("/v1/organisations/{org_number}", tags=["organisations"], summary="One organisation")
-def organisation(request: Request, _actor: Principal, org_number: str) -> dict[str, Any]:
+@authenticated
+def organisation(request: Request, _actor: Actor, org_number: str) -> dict[str, Any]:
     from iop_workflow.service import admin  # noqa: PLC0415
 
     return admin.org(server_of(request).iop.app, org_number)
@@ -103,12 +107,14 @@ def organisation(request: Request, _actor: Principal, org_number: str) -> dict[s
 
 # -- guidelines -------------------------------------------------------------------------------------
 @router.get("/v1/guidelines", tags=["guidelines"], summary="Every guideline and whether it is in force today")
-def guidelines(request: Request, _actor: Principal) -> list[dict[str, Any]]:
+@authenticated
+def guidelines(request: Request, _actor: Actor) -> list[dict[str, Any]]:
     return server_of(request).iop.guideline_dicts()
 
 
 @router.get("/v1/guidelines/{ref:path}", tags=["guidelines"], summary="One guideline with its criteria")
-def guideline(request: Request, _actor: Principal, ref: str) -> dict[str, Any]:
+@authenticated
+def guideline(request: Request, _actor: Actor, ref: str) -> dict[str, Any]:
     from iop_workflow.service import admin  # noqa: PLC0415
 
     return admin.guideline_dicts(server_of(request).iop.app, criteria=True, ref=ref)[0]
@@ -116,7 +122,12 @@ def guideline(request: Request, _actor: Principal, ref: str) -> dict[str, Any]:
 
 # -- alerts ------------------------------------------------------------------------------------------
 @router.get("/v1/alerts", tags=["alerts"], summary="Open alerts (of cases within the principal's municipalities)")
-def alerts(request: Request, actor: Principal, *, include_acknowledged: bool = False) -> list[dict[str, Any]]:
+@authenticated
+def alerts(request: Request, actor: Actor, *, include_acknowledged: bool = False) -> list[dict[str, Any]]:
+    return _alerts(request, actor, include_acknowledged=include_acknowledged)
+
+
+def _alerts(request: Request, actor: Actor, *, include_acknowledged: bool) -> list[dict[str, Any]]:
     iop = server_of(request).iop
     rows = iop.alerts(lang=language(request), include_acknowledged=include_acknowledged)
     return [a for a in rows if _visible_alert(iop, actor, a)]
@@ -135,11 +146,12 @@ def _visible_alert(iop: Any, actor: Actor, alert: dict[str, Any]) -> bool:
 
 
 @router.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], summary="Acknowledge an alert")
+@authenticated
 def acknowledge(
-    request: Request, actor: Principal, alert_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
+    request: Request, actor: Actor, alert_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
 ) -> Response:
     iop = server_of(request).iop
-    visible = {a["id"] for a in alerts(request, actor, include_acknowledged=True)}
+    visible = {a["id"] for a in _alerts(request, actor, include_acknowledged=True)}
     if alert_id not in visible:
         raise NotFound(kind="alert", key=str(alert_id))
 
@@ -157,7 +169,8 @@ def _auditor(actor: Actor, what_sv: str, what_en: str) -> None:
 
 
 @router.get("/v1/audit/verify", tags=["audit"], summary="Recompute every chain and checkpoint")
-def verify(request: Request, actor: Principal, *, case: Annotated[str | None, Query(max_length=40)] = None,
+@authenticated
+def verify(request: Request, actor: Actor, *, case: Annotated[str | None, Query(max_length=40)] = None,
            digest: Annotated[str | None, Query(max_length=80)] = None) -> dict[str, Any]:  # fmt: skip
     _auditor(actor, "granska loggen", "verify the log")
     return server_of(request).iop.verify(case=case, digest=digest).as_dict()
@@ -165,8 +178,9 @@ def verify(request: Request, actor: Principal, *, case: Annotated[str | None, Qu
 
 @router.get("/v1/audit/export", tags=["audit"], summary="The log's records in seq order, streamed",
             response_class=StreamingResponse, responses=_texts("application/x-ndjson", "text/csv"))  # fmt: skip
+@authenticated
 def export(
-    request: Request, actor: Principal, *, format: Literal["jsonl", "csv"] = "jsonl",
+    request: Request, actor: Actor, *, format: Literal["jsonl", "csv"] = "jsonl",
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
     case: Annotated[str | None, Query(max_length=40)] = None, include_protected: bool = False,
@@ -207,8 +221,9 @@ def _place(actor: Actor, municipality: str | None) -> str | None:
 
 @router.get("/v1/reports/register", tags=["reports"], summary="The public register of partnerships",
             responses=_texts("text/markdown", "text/csv"))  # fmt: skip
+@authenticated
 def register(
-    request: Request, actor: Principal, *, format: Literal["json", "md", "csv"] = "json",
+    request: Request, actor: Actor, *, format: Literal["json", "md", "csv"] = "json",
     municipality: Annotated[str | None, Query(max_length=100)] = None, include_protected: bool = False,
 ) -> Response:  # fmt: skip
     from iop_workflow.report.render import register_csv, register_markdown  # noqa: PLC0415
@@ -224,8 +239,9 @@ def register(
 
 @router.get("/v1/reports/annual", tags=["reports"], summary="The yearly follow-up to the committee",
             responses=_texts("text/markdown", "text/csv", "text/html"))  # fmt: skip
+@authenticated
 def annual(
-    request: Request, actor: Principal, *, year: Annotated[int, Query(ge=2000, le=2100)],
+    request: Request, actor: Actor, *, year: Annotated[int, Query(ge=2000, le=2100)],
     format: Literal["json", "md", "csv", "html"] = "json",
     municipality: Annotated[str | None, Query(max_length=100)] = None, include_protected: bool = False,
 ) -> Response:  # fmt: skip

@@ -184,8 +184,11 @@ def _default(value: Any) -> Any:
     return iso() if callable(iso) else str(value)
 
 
+_VERSION = sa.select(repo.CASES.c.version).where(repo.CASES.c.ref == sa.bindparam("ref"))
+
+
 def _version(s: Connection, ref: str) -> int:
-    return int(s.execute(sa.select(repo.CASES.c.version).where(repo.CASES.c.ref == ref)).scalar_one())
+    return int(s.execute(_VERSION, {"ref": ref}).scalar_one())
 
 
 def purge_expired(request: Request) -> None:
