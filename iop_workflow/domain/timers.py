@@ -35,6 +35,11 @@ class PlannedTimer:
     action: str
 
 
+def logged(timers: Iterable[PlannedTimer]) -> list[dict[str, str]]:
+    """The timers as a record's ``data["timers"]`` holds them: what ``audit verify`` holds the table to."""
+    return [{"kind": t.kind, "due_on": t.due_on.isoformat(), "action": t.action} for t in timers]
+
+
 Anchor = Callable[[CaseFacts, LeadTimes], date | None]
 ANCHORS: dict[str, Anchor] = {}
 # The kinds of facts (domain.facts.FACT_KINDS) each anchor reads beyond the case row.

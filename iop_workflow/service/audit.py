@@ -53,16 +53,19 @@ def verify(
 
 def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None = None) -> ChainReport:
     """Verify what connection ``s`` sees (inside its transaction)."""
-    from iop_workflow.service import legality  # noqa: PLC0415 - parses the stored definitions
+    from iop_workflow.service import legality, timer_proof  # noqa: PLC0415 - parses the stored definitions
 
     states = ledger.case_states(s, case_ref)
-    rules = legality.Watcher(s)
+    rules, planned = legality.Watcher(s), timer_proof.Planned()
     report = verify_chains(
-        rules.watch(ledger.chain_records(s, case_ref)), states, ledger.checkpoints(s), only_case=case_ref,
-        digest=digest,
+        planned.watch(rules.watch(ledger.chain_records(s, case_ref))), states, ledger.checkpoints(s),
+        only_case=case_ref, digest=digest,
     )  # fmt: skip
     report.problems.extend(rules.problems)
     report.warnings.extend(rules.warnings)
+    timer_problems, timer_warnings = timer_proof.check(s, planned, case_ref=case_ref)
+    report.problems.extend(timer_problems)
+    report.warnings.extend(timer_warnings)
     if case_ref is not None and report.records == 0 and not states and not report.problems:
         raise NotFound(kind="case", key=case_ref)
     if case_ref is None:

@@ -9,13 +9,15 @@ facts through them: a corrected agreement date moves the case's open deadlines.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, record_from_row
-from iop_workflow.domain.timers import ANCHOR_READS, plan
+from iop_workflow.domain.timers import ANCHOR_READS, PlannedTimer, logged, plan
 from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
@@ -53,10 +55,11 @@ def correct(
             raise InvalidInput(field="value", value=value, problem_sv=f"{field} har redan det värdet",
                                problem_en=f"{field} already has that value")  # fmt: skip
         _consistent(kind, correctable.corrected(kind, fact, {**fixes, field: new}))
+        moves = _deadline_moves(app, s, case, pending={(table, int(fact["id"])): {field: new}})
         data = {"correction": {
             "kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"], "field": field,
             "from": current, "to": new,
-        }}  # fmt: skip
+        }, "timers": logged(moves.open_after)}  # fmt: skip
         record = record_fact(app, s, case, actor=actor, kind="correction", data=data, guideline_ref=None,
                              reason=reason)  # fmt: skip
         store.insert(s, {
@@ -64,7 +67,7 @@ def correct(
             "corrects_case_seq": number, "field": field, "old_value": current, "new_value": new,
             "reason": reason, "log_seq": record.seq, "corrected_by": actor.name, "corrected_at": app.clock.now(),
         })  # fmt: skip
-        _move_deadlines(app, s, ref)
+        _move(s, case, moves, app.clock.now())
     app.sink.emit(record)
     return record
 
@@ -150,25 +153,41 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
     return out
 
 
-def _move_deadlines(app: App, s: Connection, ref: str) -> None:
-    """Re-plan the open timers of the case's state on the corrected facts.
+@dataclass(frozen=True, slots=True)
+class _Moves:
+    cancel: list[int]  # open timers whose deadline moved or no longer applies
+    add: list[PlannedTimer]  # the moved ones, planned anew
+    open_after: list[PlannedTimer]  # the case's open timers once the correction is written (its record says so)
+
+
+def _deadline_moves(app: App, s: Connection, case: sa.RowMapping, *, pending: store.Fixes) -> _Moves:
+    """How the open timers of the case's state move on the corrected facts (``pending`` applied).
 
     A timer whose deadline moved is cancelled (outcome ``moved by a correction``) and
     planned anew; one that no longer applies is cancelled; fired timers stay as they were.
     """
-    case = repo.case_row(s, ref)
+    rows = timer_repo.open_for_case(s, case["id"])
+    kept = [PlannedTimer(kind=r["kind"], due_on=r["due_on"], action=r["action"]) for r in rows]
     state = app.definition.state(case["state"])
     if not state.timers:
-        return
+        return _Moves(cancel=[], add=[], open_after=kept)
     kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
-    planned = {
-        t.kind: t for t in plan(state, fact_repo.build_facts(s, case, app.guidelines, kinds), app.settings.lead_times)
-    }
-    now = app.clock.now()
-    for timer in timer_repo.open_for_case(s, case["id"]):
-        new = planned.get(timer["kind"])
-        if new is not None and new.due_on == timer["due_on"]:
+    facts = fact_repo.build_facts(s, case, app.guidelines, kinds, pending=pending)
+    planned = {t.kind: t for t in plan(state, facts, app.settings.lead_times)}
+    moves = _Moves(cancel=[], add=[], open_after=[])
+    for row, timer in zip(rows, kept, strict=True):
+        new = planned.get(row["kind"])
+        if new is not None and new.due_on == row["due_on"]:
+            moves.open_after.append(timer)
             continue
-        timer_repo.mark(s, timer["id"], now, outcome="moved by a correction", cancelled=True)
+        moves.cancel.append(int(row["id"]))
         if new is not None:
-            repo.insert_timers(s, case["id"], case["state"], [new], now)
+            moves.add.append(new)
+            moves.open_after.append(new)
+    return moves
+
+
+def _move(s: Connection, case: sa.RowMapping, moves: _Moves, now: datetime) -> None:
+    for timer_id in moves.cancel:
+        timer_repo.mark(s, timer_id, now, outcome="moved by a correction", cancelled=True)
+    repo.insert_timers(s, case["id"], case["state"], moves.add, now)

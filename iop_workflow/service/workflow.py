@@ -15,7 +15,7 @@ from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.facts import CaseFacts
 from iop_workflow.domain.guidelines import in_force_for
 from iop_workflow.domain.machine import Option
-from iop_workflow.domain.timers import PlannedTimer, plan
+from iop_workflow.domain.timers import PlannedTimer, logged, plan
 from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
 from iop_workflow.service import validate
@@ -75,15 +75,15 @@ def open_case(
                 state_entered_on=today, created_at=now, updated_at=now,
             ).returning(repo.CASES.c.id)
         ).scalar_one()  # fmt: skip
+        after = replace(facts, ref=ref, state=spec.dest)
+        timers = plan(app.definition.state(spec.dest), after, app.settings.lead_times)
         record = append_record(
             app, s, case_ref=ref, actor=actor, trigger=spec.trigger, from_state=None, to_state=spec.dest,
-            reason=None, data={"organisation": org["org_number"], "municipality": municipality, "title": title},
-            guideline_ref=None, now=now,
+            reason=None, guideline_ref=None, now=now,
+            data={"organisation": org["org_number"], "municipality": municipality, "title": title,
+                  "timers": logged(timers)},
         )  # fmt: skip
-        after = replace(facts, ref=ref, state=spec.dest)
-        repo.insert_timers(
-            s, case_id, spec.dest, plan(app.definition.state(spec.dest), after, app.settings.lead_times), now
-        )
+        repo.insert_timers(s, case_id, spec.dest, timers, now)
     app.sink.emit(record)
     return Fired(record=record, version=1)
 
@@ -118,8 +118,8 @@ def fire(
     if clash := sorted(set(extra) & SNAPSHOT_KEYS):
         raise InvalidInput(
             field=f"data.{clash[0]}", value=extra[clash[0]],
-            problem_sv="nyckeln skrivs av arbetsflödet självt (beslut, kriterier, avtal, avslutsorsak)",
-            problem_en="the workflow writes this key itself (decision, criteria, agreement, end reason)",
+            problem_sv="nyckeln skrivs av arbetsflödet självt (beslut, kriterier, avtal, avslutsorsak, tidsfrister)",
+            problem_en="the workflow writes this key itself (decision, criteria, agreement, end reason, timers)",
         )  # fmt: skip
     with app.db.write() as s:
         case = repo.case_row(s, ref)
@@ -200,10 +200,11 @@ def decide(
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=spec.trigger, state=case["state"], reasons=reasons)
     dest = app.engine.apply(case["state"], spec.trigger)
     values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
+    timers = plan(app.definition.state(dest), after, app.settings.lead_times)
     return Step(
-        spec=spec, dest=dest, values=values, data={**_snapshot(spec, facts, chosen), **(extra or {})},
-        guideline_ref=_guideline_ref(app, s, case, values, after),
-        timers=plan(app.definition.state(dest), after, app.settings.lead_times),
+        spec=spec, dest=dest, values=values,
+        data={**_snapshot(spec, facts, chosen), **(extra or {}), "timers": logged(timers)},
+        guideline_ref=_guideline_ref(app, s, case, values, after), timers=timers,
     )  # fmt: skip
 
 
@@ -269,7 +270,7 @@ def _effects(
 
 
 # The keys _snapshot writes into a record's data: a caller's data may not replace them.
-SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement"})
+SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers"})
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:

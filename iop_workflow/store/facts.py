@@ -58,18 +58,23 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
 
 
 def build_facts(
-    s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None
+    s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None, *,
+    pending: corrections.Fixes | None = None,
 ) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows.
 
     ``kinds``: the fact kinds to read (``domain.facts.FACT_KINDS``; all when None). The others
     are left not loaded: a rule touching them raises ``FactNotLoaded`` instead of seeing nothing.
+    ``pending``: corrections about to be written, applied over the stored ones.
     """
     want = FACT_KINDS if kinds is None else frozenset(kinds)
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
     rows: dict[str, Sequence[FactRow]] = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
     if rows:
-        rows = with_corrections(rows, corrections.fixes_for(s, [case["id"]]))
+        fixes = corrections.fixes_for(s, [case["id"]])
+        for key, fields in (pending or {}).items():
+            fixes[key] = {**fixes.get(key, {}), **fields}
+        rows = with_corrections(rows, fixes)
     municipal = cache.for_municipality(s, case["municipality"]) if want & NEEDS_GUIDELINES else None
     return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal)
 
