@@ -249,9 +249,8 @@ def test_report_lists_a_bounded_number_of_timers(iop: Iop, clock: FakeClock, mon
     assert (report["alerts"], len(report["items"]), report["items_omitted"]) == (3, 2, 1)
 
 
-@pytest.mark.parametrize("batched", [True, False], ids=["batch-path", "per-timer-path"])
 def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_reported(
-    iop: Iop, clock: FakeClock, batched: bool
+    iop: Iop, clock: FakeClock
 ) -> None:
     """A poisoned timer (its case holds a row the code cannot read: a ValueError, not an IopError)
     among healthy ones: the healthy ones fire, it is closed as failed with the reason, an
@@ -269,7 +268,7 @@ def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_repor
             " FROM cases c JOIN agreements a ON a.case_id = c.id WHERE c.ref = :r"
         ), {"r": poisoned})  # fmt: skip
     clock.set_date(date(2026, 2, 1))
-    report = sweep.sweep_timers(iop.app, batched=batched).as_dict()
+    report = sweep.sweep_timers(iop.app).as_dict()
     assert (report["fired"], report["failed"]) == (2, 1)
     assert [iop.case(r)["state"] for r in refs] == ["active", "signed", "active"]
     (failed,) = [i for i in report["items"] if i["outcome"] == "failed"]
@@ -278,5 +277,5 @@ def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_repor
     assert outcome == 1  # closed, with the reason
     (alert,) = [a for a in iop.alerts(lang="en", recipient="role:admin") if a["kind"] == "timer_failed"]
     assert alert["case_ref"] == poisoned and "ValueError" in alert["message"]
-    again = sweep.sweep_timers(iop.app, batched=batched).as_dict()
+    again = sweep.sweep_timers(iop.app).as_dict()
     assert (again["due"], again["failed"]) == (0, 0)

@@ -3,12 +3,13 @@
 ``sweep_timers`` fires every open timer due on or before the clock's date, in
 due order, and repeats until nothing is due (a fired transition may plan a
 timer that is already due after an outage: it fires in the same sweep). Timers
-are claimed in batches, one transaction per batch. The batch's plain transitions
-are decided one by one and written together (``sweep_batch``); every other timer
-runs in its own SAVEPOINT: its transition, its log record and its ``fired_at``
-mark commit together or not at all, and a timer that fails rolls back alone and
-is retried by the next sweep. Exactly once holds because the mark is a conditional
-update inside the same transaction as the change (SQLite: ``BEGIN IMMEDIATE``
+are claimed in batches, one transaction per batch (fewer commits, so fewer
+fsyncs), and each timer runs in its own SAVEPOINT through the one write path every
+command takes (``workflow.fire_on``): its transition, its log record and its
+``fired_at`` mark commit together or not at all, and a timer that fails rolls back
+alone (closed as failed, with an alert, or left for the next sweep to retry).
+Exactly once holds because the mark is a conditional update inside the same
+transaction as the change (SQLite: ``BEGIN IMMEDIATE``
 serialises sweepers; PostgreSQL: ``FOR UPDATE SKIP LOCKED`` on timer and case).
 
 ``sweep_guidelines`` warns a guideline's owner ahead of its last valid day and,
@@ -31,7 +32,6 @@ from iop_workflow.domain import alerts as drafts
 from iop_workflow.domain.alerts import AlertDraft, CaseSubject
 from iop_workflow.errors import ConcurrentUpdate, IopError, TransitionNotAllowed
 from iop_workflow.service.context import SYSTEM_AUTH, Actor, App
-from iop_workflow.service.sweep_batch import fire_batch
 from iop_workflow.service.workflow import fire_on
 from iop_workflow.store import alerts as alert_repo
 from iop_workflow.store import cases as case_repo
@@ -87,11 +87,8 @@ def scheduler_actor(app: App) -> Actor:
     return Actor(name=SCHEDULER, roles=frozenset({"system"}), source="scheduler", os_user=None, auth=SYSTEM_AUTH)
 
 
-def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH, batched: bool = True) -> SweepReport:
-    """Fire every timer due on or before today (see the module docstring).
-
-    ``batched=False`` sends every timer the per-timer way (the batch path's reference in tests).
-    """
+def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH) -> SweepReport:
+    """Fire every timer due on or before today (see the module docstring)."""
     started = time.perf_counter()
     report = SweepReport(kind="timers", on=app.clock.today(), dry_run=dry_run)
     if dry_run:
@@ -108,13 +105,9 @@ def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH, ba
             batch = _Batch()
             with app.db.write() as s:
                 rows = timer_repo.claim_due(s, report.on, limit=batch_size, exclude=failed)
-                fast: set[int] = set()
-                if batched:
-                    fast, records = fire_batch(app, s, actor, rows, app.clock.now())
-                    batch.records.extend(records)
                 for row in rows:
                     report.due += 1
-                    outcome = "fired" if row["id"] in fast else _run_timer(app, s, actor, row, batch)
+                    outcome = _run_timer(app, s, actor, row, batch)
                     report.add(_item(row, outcome))
                     _count(report, outcome)
                     if outcome == "failed":

@@ -190,7 +190,7 @@ def decide(
 ) -> Step:
     """Check ``spec``'s guards on ``facts`` and work out its effects; refuses with every reason.
 
-    Writes nothing: ``fire_on`` writes one step, the sweep's batch path many at once.
+    Writes nothing: ``fire_on`` writes the step.
     """
     chosen = _end_reason(spec, end_reason)
     _require_inputs(spec, reason)

@@ -17,7 +17,7 @@ from iop_workflow import txscope
 from iop_workflow.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-_CALLER_BEGINS = "iop_caller_begins"  # connection info key: the caller sends its own BEGIN
+_IMMEDIATE = "iop_begin_immediate"  # connection info key: the next transaction takes the write lock up front
 
 
 def default_sqlite_path() -> Path:
@@ -94,16 +94,14 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
-    # Every transaction begins with an explicit BEGIN (pysqlite's own implicit BEGIN is deferred
-    # and late), issued where SQLAlchemy begins one. Done in the dialect, not in a "begin"
-    # connection event: any connection event makes SQLAlchemy dispatch events around every
-    # statement, a measurable share of a transition's cost. A unit of work that takes the write
-    # lock up front (Database.write) marks the connection and sends BEGIN IMMEDIATE itself.
-    def do_begin(dbapi_conn: Any) -> None:
-        if not dbapi_conn.info.pop(_CALLER_BEGINS, False):
-            dbapi_conn.driver_connection.execute("BEGIN")
+    # Every transaction begins with an explicit BEGIN where SQLAlchemy begins one (pysqlite's own
+    # implicit BEGIN is deferred and late): SQLAlchemy's documented recipe for SQLite. A unit of
+    # work that writes (Database.write) marks the connection first, and takes the write lock up
+    # front with BEGIN IMMEDIATE.
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop(_IMMEDIATE, False) else "BEGIN")
 
-    engine.dialect.do_begin = do_begin  # type: ignore[method-assign,assignment]
     return engine
 
 
@@ -151,14 +149,12 @@ class Database:
             return
         with self._guard(), self._queue(), self.engine.connect() as conn, txscope.holding(self, conn):
             if self._immediate:
-                conn.connection.info[_CALLER_BEGINS] = True
+                conn.info[_IMMEDIATE] = True
             try:
                 transaction = conn.begin()
             finally:
-                conn.connection.info.pop(_CALLER_BEGINS, None)
+                conn.info.pop(_IMMEDIATE, None)
             with transaction:
-                if self._immediate:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
 
     @contextmanager

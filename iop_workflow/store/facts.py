@@ -1,8 +1,8 @@
 """A case's facts as the rules see them: its rows read (per case), corrected, and assembled.
 
-``build_facts`` reads the fact kinds one transition needs for one case;
-``store.bulk.build_facts_many`` reads them for a batch and shares ``assemble_facts``.
-Both apply the corrections (``store.corrections``): the rules decide on corrected facts.
+``build_facts`` reads the fact kinds one transition needs for one case, applies the
+corrections (``store.corrections``: the rules decide on corrected facts) and hands
+the rows to ``assemble_facts``.
 """
 
 from __future__ import annotations
