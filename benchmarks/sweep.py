@@ -111,7 +111,7 @@ ORGS: tuple[dict[str, Any], ...] = (
     {"name": "Vinst & Co AB", "org_number": "556036-0793", "legal_form": "aktiebolag", "non_profit": False},
     {"name": "Hela Människan Jönköping", "org_number": "802014-5671", "legal_form": "trossamfund"},
 )  # fmt: skip
-ACTORS = {"eva": {"signatory"}, "lars": {"legal"}, "system": {"system"}}
+ACTORS = {"anna": {"officer", "registrar"}, "eva": {"signatory"}, "lars": {"legal"}, "system": {"system"}}
 
 # A captured statement: (kind, sql, parameters); kind is one of these.
 EXECUTE, EXECUTEMANY, COMMIT, ROLLBACK = "execute", "executemany", "commit", "rollback"
@@ -218,22 +218,23 @@ class Clone:
     full: bool
 
 
-def rechained(log: list[dict[str, Any]], refs: Iterable[str]) -> Iterator[tuple[Any, ...]]:
-    """The template's records for each ref in turn: same content, chained anew (seq left out)."""
+def rechained(log: list[dict[str, Any]], refs: Iterable[str], first_seq: int) -> Iterator[tuple[Any, ...]]:
+    """The template's records for each ref in turn: same content, chained anew, numbered from ``first_seq``."""
     from iop_workflow.audit.chain import GENESIS, record_from_row, seal
 
     records = [record_from_row(row) for row in log]
     broken = [r.case_seq for r in records if r.compute_hash() != r.hash]
     if broken or records[0].prev_hash != GENESIS:
         raise SystemExit(f"the template's chain does not verify (records {broken})")
-    columns = [c for c in log[0] if c != "seq"]
+    columns = list(log[0])
+    seq = first_seq
     for ref in refs:
         prev = GENESIS
         for record, row in zip(records, log, strict=True):
             sealed = seal(replace(record, case_ref=ref, prev_hash=prev))
-            out = {**row, "case_ref": ref, "prev_hash": prev, "hash": sealed.hash}
+            out = {**row, "seq": seq, "case_ref": ref, "prev_hash": prev, "hash": sealed.hash}
             yield tuple(out[c] for c in columns)
-            prev = sealed.hash
+            prev, seq = sealed.hash, seq + 1
 
 
 def clone(path: Path, *, total: int, full: int, later_due: str | None) -> dict[str, Any]:
@@ -267,18 +268,26 @@ def clone(path: Path, *, total: int, full: int, later_due: str | None) -> dict[s
             row = {**t.timer, "case_id": c.id, "due_on": due}
             yield tuple(row[k] for k in timer_columns)
 
+    # The k-th full clone's records are numbered first_seq + k * len(log) onwards, so each fact row
+    # is bound (log_seq) to its own clone's record, as the product binds it.
+    first_seq = conn.execute("SELECT max(seq) FROM transition_log").fetchone()[0] + 1
+    position = {row["seq"]: i for i, row in enumerate(t.log)}
+
+    def bound(row: dict[str, Any], k: int) -> Any:
+        s = row.get("log_seq")
+        return None if s is None else first_seq + k * len(t.log) + position[s]
+
     conn.execute("BEGIN")
     conn.executemany(insert_sql("cases", list(t.case)), cases())
     conn.executemany(insert_sql("timers", timer_columns), timers())
     for table, rows in t.facts.items():
         columns = [k for k in rows[0] if k != "id"]
-        conn.executemany(
-            insert_sql(table, columns),
-            (tuple({**row, "case_id": c.id}[k] for k in columns) for c in clones(full_only=True) for row in rows),
-        )
-    log_columns = [k for k in t.log[0] if k != "seq"]
+        conn.executemany(insert_sql(table, columns), (
+            tuple({**row, "case_id": c.id, "log_seq": bound(row, k)}[col] for col in columns)
+            for k, c in enumerate(clones(full_only=True)) for row in rows
+        ))  # fmt: skip
     refs = (c.ref for c in clones(full_only=True))
-    conn.executemany(insert_sql("transition_log", log_columns), rechained(t.log, refs))
+    conn.executemany(insert_sql("transition_log", list(t.log[0])), rechained(t.log, refs, first_seq))
     conn.execute("UPDATE case_ref_counters SET last = ? WHERE year = ?", (last + total - 1, year))
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode = WAL")

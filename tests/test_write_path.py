@@ -96,9 +96,9 @@ def test_sqlite_writes_take_the_lock_up_front_and_reads_are_transactions(tmp_pat
         with pytest.raises(RuntimeError), db.write() as s:
             s.exec_driver_sql("INSERT INTO t VALUES (3)")
             raise RuntimeError("undo")
-        with db.engine.begin() as conn:  # plain engine transactions begin too, and roll back
-            conn.exec_driver_sql("INSERT INTO t VALUES (4)")
-            assert not other.execute("SELECT count(*) FROM t WHERE x = 4").fetchone()[0]
+        with db.engine.connect() as conn:  # outside a unit of work a statement commits on its own,
+            conn.exec_driver_sql("INSERT INTO t VALUES (4)")  # hence the product's units of work only
+            assert other.execute("SELECT count(*) FROM t WHERE x = 4").fetchone()[0] == 1
         assert sorted(x for (x,) in other.execute("SELECT x FROM t")) == [1, 2, 4]
         other.close()
     finally:
@@ -139,3 +139,13 @@ def test_writers_of_one_process_queue_for_the_file_instead_of_polling_sqlite(tmp
     finally:
         for db in (first, second, other):
             db.dispose()
+
+
+def test_the_product_opens_transactions_only_through_its_units_of_work() -> None:
+    """On SQLite only ``Database.read`` and ``Database.write`` send BEGIN (store/engine.py says why), so no
+    module may open a connection of the product's engine by itself: its statements would commit one by one."""
+    package = Path(__file__).resolve().parents[1] / "iop_workflow"
+    found = [f"{path.relative_to(package)}:{n}" for path in package.rglob("*.py") if path.name != "engine.py"
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+             if ".engine.begin(" in line or ".engine.connect(" in line]  # fmt: skip
+    assert found == []

@@ -36,6 +36,7 @@ from iop_workflow.service.workflow import fire_on
 from iop_workflow.store import alerts as alert_repo
 from iop_workflow.store import cases as case_repo
 from iop_workflow.store import timers as timer_repo
+from iop_workflow.store.engine import Savepoint
 
 SCHEDULER = "system"
 BATCH = 500  # timers claimed per transaction: fewer commits (fsyncs), a lock held well inside the busy timeout
@@ -149,7 +150,7 @@ def _item(row: sa.RowMapping, outcome: str) -> dict[str, Any]:
 def _run_timer(app: App, s: Connection, actor: Actor, row: sa.RowMapping, batch: _Batch) -> str:
     """One timer in its own SAVEPOINT; returns fired, alert, skipped, refused or failed."""
     now = app.clock.now()
-    savepoint = s.begin_nested()
+    savepoint = Savepoint(s)
     try:
         outcome = _apply(app, s, actor, row, now=now, batch=batch)
     except TransitionNotAllowed as exc:

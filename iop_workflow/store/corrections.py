@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,14 +48,14 @@ KIND_TABLES = {
 Fixes = dict[tuple[str, int], dict[str, Any]]  # (table, fact id) -> {field: latest corrected value (JSON)}
 _FIXES = (
     sa.select(CORRECTIONS.c.fact_kind, CORRECTIONS.c.fact_id, CORRECTIONS.c.field, CORRECTIONS.c.new_value)
-    .where(CORRECTIONS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+    .where(CORRECTIONS.c.case_id == sa.bindparam("case_id"))
     .order_by(CORRECTIONS.c.id)
 )
 
 
-def fixes_for(s: Connection, case_ids: Collection[int]) -> Fixes:
-    """Every correction of the cases' facts, the latest per field (one probe of the case_id index)."""
+def fixes_for(s: Connection, case_id: int) -> Fixes:
+    """Every correction of the case's facts, the latest per field (one probe of the case_id index)."""
     out: Fixes = {}
-    for row in s.execute(_FIXES, {"case_ids": list(case_ids)}):
+    for row in s.execute(_FIXES, {"case_id": case_id}):
         out.setdefault((KIND_TABLES[row.fact_kind], int(row.fact_id)), {})[row.field] = json.loads(row.new_value)
     return out

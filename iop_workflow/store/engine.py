@@ -17,7 +17,6 @@ from iop_workflow import txscope
 from iop_workflow.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
-_IMMEDIATE = "iop_begin_immediate"  # connection info key: the next transaction takes the write lock up front
 
 
 def default_sqlite_path() -> Path:
@@ -85,7 +84,11 @@ def _sqlite_engine(url: sa.URL) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred and late).
+        # pysqlite's own implicit BEGIN is deferred and comes late (before the first write, after
+        # the reads). In autocommit mode each unit of work sends its own: Database.write a BEGIN
+        # IMMEDIATE as its first statement, Database.read a BEGIN; commit and rollback end whatever
+        # transaction is open. No hook into SQLAlchemy's dialect or connection events is needed
+        # (a connection event would make it dispatch events around every statement).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -94,15 +97,31 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
-    # Every transaction begins with an explicit BEGIN where SQLAlchemy begins one (pysqlite's own
-    # implicit BEGIN is deferred and late): SQLAlchemy's documented recipe for SQLite. A unit of
-    # work that writes (Database.write) marks the connection first, and takes the write lock up
-    # front with BEGIN IMMEDIATE.
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop(_IMMEDIATE, False) else "BEGIN")
-
     return engine
+
+
+class Savepoint:
+    """A SAVEPOINT in the connection's open transaction: ``commit()`` releases it, ``rollback()`` undoes to it.
+
+    Plain SQL rather than ``Connection.begin_nested()``, which names every savepoint anew
+    (``sa_savepoint_1``, ``_2``, ...) for the connection's lifetime: each is a statement to
+    compile and cache again, and the sweep opens one per timer. One at a time per connection.
+    """
+
+    NAME = "iop_step"
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+        conn.exec_driver_sql(f"SAVEPOINT {self.NAME}")
+
+    def commit(self) -> None:
+        self._conn.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
+
+    def rollback(self) -> None:
+        if self._conn.invalidated:  # the connection was lost, its transaction with it: the caller's error says so
+            return
+        self._conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.NAME}")
+        self._conn.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
 
 
 _WRITERS: dict[str, threading.RLock] = {}
@@ -147,15 +166,10 @@ class Database:
         if (outer := txscope.joined(self)) is not None:
             yield outer
             return
-        with self._guard(), self._queue(), self.engine.connect() as conn, txscope.holding(self, conn):
+        with self._guard(), self._queue(), self.engine.connect() as conn, txscope.holding(self, conn), conn.begin():
             if self._immediate:
-                conn.info[_IMMEDIATE] = True
-            try:
-                transaction = conn.begin()
-            finally:
-                conn.info.pop(_IMMEDIATE, None)
-            with transaction:
-                yield conn
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -164,6 +178,8 @@ class Database:
             yield outer
             return
         with self._guard(), self.engine.begin() as conn:
+            if self._immediate:
+                conn.exec_driver_sql("BEGIN")
             yield conn
 
     def _queue(self) -> Any:

@@ -71,7 +71,7 @@ def build_facts(
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
     rows: dict[str, Sequence[FactRow]] = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
     if rows:
-        fixes = corrections.fixes_for(s, [case["id"]])
+        fixes = corrections.fixes_for(s, case["id"])
         for key, fields in (pending or {}).items():
             fixes[key] = {**fixes.get(key, {}), **fields}
         rows = with_corrections(rows, fixes)

@@ -33,11 +33,11 @@ def head_revision() -> str:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the newest)."""
-    with db.engine.begin() as conn:
+    with db.write() as conn:
         command.upgrade(alembic_config(conn), revision)
