@@ -14,7 +14,8 @@ Figures and targets:
 (b) firing: ``--due`` due ``fire:activate`` timers among ``--cases`` cases, swept by one
     ``Iop.sweep_timers()``. Each fire is an ``activate`` transition (signed -> active; guard
     agreement_started; one hash-chained transition_log record; the timer marked fired and the
-    active state's four timers planned): at least 5,000 fired transitions per second. The sweep
+    active state's four timers planned): at least 1,500 fired transitions per second and 0.3x raw
+    sqlite3 (issue #15: one write path, each timer through ``fire_on`` in its own SAVEPOINT). The sweep
     runs in a process set up as ``iop scheduler run`` sets itself up before its first sweep
     (``scheduling.daemon.prepare``: holiday tables and audit streams loaded, start-up objects frozen
     out of the cyclic collector); a second, *cold* process sweeps a copy without that set-up, and
@@ -101,7 +102,8 @@ BUILT_AT = datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM)  # the template is made he
 FIRE_AT = datetime(2026, 2, 1, 9, tzinfo=STOCKHOLM)  # the agreement starts: (b) sweeps here
 LATER_DUE = "2026-06-01"  # the open timer of (b)'s light clones
 IDLE_TARGET_MS = 10.0
-FIRE_TARGET_PER_S = 5000.0
+FIRE_TARGET_PER_S = 1500.0  # issue #15: the single write path, >= 1,500 fired/s ...
+FIRE_TARGET_RATIO = 0.3  # ... and >= 0.3x raw sqlite3 sending the same statements
 RSS_TARGET_MB = 200.0
 OFFICER = "anna"
 ORG = "802479-1322"
@@ -237,6 +239,21 @@ def rechained(log: list[dict[str, Any]], refs: Iterable[str], first_seq: int) ->
             prev, seq = sealed.hash, seq + 1
 
 
+def fact_rows(
+    t: Template, rows: list[dict[str, Any]], columns: Sequence[str], full: Iterable[Clone], first_seq: int
+) -> Iterator[tuple[Any, ...]]:
+    """The template's rows of one fact table for each full clone, each bound (``log_seq``) to its clone's record.
+
+    The k-th full clone's records are numbered ``first_seq + k * len(t.log)`` onwards (``rechained``).
+    """
+    position = {row["seq"]: i for i, row in enumerate(t.log)}
+    for k, c in enumerate(full):
+        for row in rows:
+            seq = row.get("log_seq")
+            bound = None if seq is None else first_seq + k * len(t.log) + position[seq]
+            yield tuple({**row, "case_id": c.id, "log_seq": bound}[col] for col in columns)
+
+
 def clone(path: Path, *, total: int, full: int, later_due: str | None) -> dict[str, Any]:
     """Grow the template's file to ``total`` cases, ``full`` of them (the template too) with history.
 
@@ -268,35 +285,24 @@ def clone(path: Path, *, total: int, full: int, later_due: str | None) -> dict[s
             row = {**t.timer, "case_id": c.id, "due_on": due}
             yield tuple(row[k] for k in timer_columns)
 
-    # The k-th full clone's records are numbered first_seq + k * len(log) onwards, so each fact row
-    # is bound (log_seq) to its own clone's record, as the product binds it.
     first_seq = conn.execute("SELECT max(seq) FROM transition_log").fetchone()[0] + 1
-    position = {row["seq"]: i for i, row in enumerate(t.log)}
-
-    def bound(row: dict[str, Any], k: int) -> Any:
-        s = row.get("log_seq")
-        return None if s is None else first_seq + k * len(t.log) + position[s]
-
     conn.execute("BEGIN")
     conn.executemany(insert_sql("cases", list(t.case)), cases())
     conn.executemany(insert_sql("timers", timer_columns), timers())
     for table, rows in t.facts.items():
         columns = [k for k in rows[0] if k != "id"]
-        conn.executemany(insert_sql(table, columns), (
-            tuple({**row, "case_id": c.id, "log_seq": bound(row, k)}[col] for col in columns)
-            for k, c in enumerate(clones(full_only=True)) for row in rows
-        ))  # fmt: skip
+        conn.executemany(insert_sql(table, columns), fact_rows(t, rows, columns, clones(full_only=True), first_seq))
     refs = (c.ref for c in clones(full_only=True))
     conn.executemany(insert_sql("transition_log", list(t.log[0])), rechained(t.log, refs, first_seq))
     conn.execute("UPDATE case_ref_counters SET last = ? WHERE year = ?", (last + total - 1, year))
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
-    fact_rows = {k: len(v) for k, v in t.facts.items()}
+    fact_counts = {k: len(v) for k, v in t.facts.items()}
     return {
         "clones": total - 1,
         "full_clones": full - 1,
-        "full_clone_rows": {"cases": 1, "timers": 1, **fact_rows, "transition_log": len(t.log)},
+        "full_clone_rows": {"cases": 1, "timers": 1, **fact_counts, "transition_log": len(t.log)},
         "light_clone_rows": {"cases": 1, "timers": 1},
         "timer": {k: t.timer[k] for k in ("kind", "state", "due_on", "action")},
         "light_timer_due_on": later_due or t.timer["due_on"],
@@ -743,8 +749,10 @@ def rows_of(result: dict[str, Any]) -> list[Row]:
     fire = result["fire"]
     s, r = fire["service"], fire["raw"]
     label = f"(b) fire {s['fired']:,} due of {fire['build']['cases']:,} cases"
-    rows.append(Row(label, f"{s['per_s']:,.0f} /s", f"{r['per_s']:,.0f} /s", s["per_s"] / r["per_s"],
-                    f">= {FIRE_TARGET_PER_S:,.0f} /s", s["per_s"] >= FIRE_TARGET_PER_S))  # fmt: skip
+    ratio = s["per_s"] / r["per_s"]
+    rows.append(Row(label, f"{s['per_s']:,.0f} /s", f"{r['per_s']:,.0f} /s", ratio,
+                    f">= {FIRE_TARGET_PER_S:,.0f} /s, {FIRE_TARGET_RATIO:g}x",
+                    s["per_s"] >= FIRE_TARGET_PER_S and ratio >= FIRE_TARGET_RATIO))  # fmt: skip
     s_mb, r_mb = s["max_rss_kib"] * 1024 / 1e6, r["max_rss_kib"] * 1024 / 1e6
     rows.append(Row("(c) max RSS of (b)", f"{s_mb:.1f} MB", f"{r_mb:.1f} MB", r_mb / s_mb,
                     f"< {RSS_TARGET_MB:g} MB", s_mb < RSS_TARGET_MB))  # fmt: skip
@@ -786,9 +794,9 @@ def report(result: dict[str, Any]) -> None:
         print_build("(a)", result["idle"]["build"])
     print_build("(b)", fire)
     print()
-    print(f"{'figure':44}{'service':>14}{'raw sqlite3':>14}{'ratio':>9}   {'target':13}met?")
+    print(f"{'figure':44}{'service':>14}{'raw sqlite3':>14}{'ratio':>9}   {'target':24}met?")
     for row in rows_of(result):
-        print(f"{row.figure:44}{row.service:>14}{row.raw:>14}{row.ratio:8.3f}x   {row.target:13}"
+        print(f"{row.figure:44}{row.service:>14}{row.raw:>14}{row.ratio:8.3f}x   {row.target:24}"
               f"{'yes' if row.met else 'NO'}")  # fmt: skip
     print("ratio: higher is better, 1.0 = as good as raw sqlite3 (service/raw for /s, raw/service for ms and MB)")
     print()

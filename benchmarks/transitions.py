@@ -143,16 +143,26 @@ def split_transactions(statements: Sequence[str]) -> list[list[str]]:
     return out
 
 
-@contextmanager
-def capture_service(iop: Iop) -> Iterator[list[str]]:
-    """Every statement the service's engine sends, plus the COMMIT the DBAPI connection issues."""
-    seen: list[str] = []
+class Seen(list[str]):
+    """Statements in order, and beside them (``parameters``) what each was sent with (COMMIT: None)."""
 
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.parameters: list[Any] = []
+
+
+@contextmanager
+def capture_service(iop: Iop) -> Iterator[Seen]:
+    """Every statement the service's engine sends, plus the COMMIT the DBAPI connection issues."""
+    seen = Seen()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
         seen.append(statement)
+        seen.parameters.append(parameters)
 
     def on_commit(_conn: Any) -> None:
         seen.append("COMMIT")
+        seen.parameters.append(None)
 
     engine = iop.app.db.engine
     event.listen(engine, "before_cursor_execute", on_execute)
@@ -233,9 +243,10 @@ SQL_UPDATE_CASE = (
 SQL_HEAD = "SELECT case_seq, hash FROM transition_log WHERE case_ref = ? ORDER BY case_seq DESC LIMIT 1"
 SQL_INSERT_LOG = (
     'INSERT INTO transition_log (case_ref, case_seq, at, actor, os_user, roles, source, "trigger", '
-    "from_state, to_state, reason, data, guideline_ref, workflow_version, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+    "from_state, to_state, reason, data, guideline_ref, workflow_version, prev_hash, auth, record_format, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
 )
+RECORD_FORMAT = 2  # iop_workflow.audit.chain.FORMAT_AUTH: the product's records carry ``auth``
 SQL_CANCEL_TIMERS = "UPDATE timers SET cancelled_at = ? WHERE case_id = ? AND fired_at IS NULL AND cancelled_at IS NULL"
 SQL_INSERT_TIMER = "INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) VALUES (?, ?, ?, ?, ?, ?)"
 GENESIS = "0" * 64
@@ -278,6 +289,9 @@ class RawWorkflow:
         definition: WorkflowDefinition,
         idle_days: int,
         plans: dict[str, list[str]],
+        *,
+        who: tuple[str, Any],
+        auth: dict[str, Any],
     ) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         for pragma in (
@@ -295,6 +309,8 @@ class RawWorkflow:
         login = getpass.getuser()
         self.os_user = login if login != ACTOR else None
         self.steps = {trigger: self._steps(trigger, shapes) for trigger, shapes in plans.items()}
+        self.who = who  # the actor's grants, read before each transition as fire(actor=...) does
+        self.auth = auth  # how the service recorded that actor (record format 2: inside the hash)
 
     def close(self) -> None:
         self.conn.close()
@@ -322,6 +338,9 @@ class RawWorkflow:
     def fire(self, ref: str, trigger: str, reason: str | None) -> int:
         txn = Txn(ref=ref, trigger=trigger, reason=reason, rule=self.rules[trigger])
         c = self.conn
+        c.execute("BEGIN")
+        c.execute(*self.who).fetchall()
+        c.execute("COMMIT")
         c.execute("BEGIN IMMEDIATE")
         try:
             for step in self.steps[trigger]:
@@ -380,7 +399,8 @@ class RawWorkflow:
 
     def _insert_log(self, c: sqlite3.Connection, t: Txn) -> None:
         assert t.case is not None and t.head is not None and t.now is not None
-        data = {"end_reason": t.rule.end_reason} if t.rule.end_reason else {}
+        data: dict[str, Any] = {"end_reason": t.rule.end_reason} if t.rule.end_reason else {}
+        data["timers"] = [{"kind": k, "due_on": due, "action": a} for k, due, a in self._planned(t)]
         record = {
             "case_ref": t.ref,
             "case_seq": t.head[0] + 1,
@@ -397,23 +417,31 @@ class RawWorkflow:
             "guideline_ref": None,
             "workflow_version": self.workflow_version,
             "prev_hash": t.head[1],
+            "auth": self.auth,
+            "format": RECORD_FORMAT,
         }
         canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
         record["hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         record["roles"] = json.dumps(record["roles"])
         record["data"] = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        record["auth"] = json.dumps(self.auth, sort_keys=True, ensure_ascii=False)
         t.seq = c.execute(SQL_INSERT_LOG, tuple(record.values())).fetchone()[0]
 
     def _cancel_timers(self, c: sqlite3.Connection, t: Txn) -> None:
         assert t.case is not None
         c.execute(SQL_CANCEL_TIMERS, (t.stamp, t.case["id"]))
 
+    def _planned(self, t: Txn) -> list[tuple[str, str, str]]:
+        """The destination state's timers (kind, due day, action): its idle deadline, if it has one."""
+        if t.rule.idle_timer is None:
+            return []
+        kind, action = t.rule.idle_timer
+        return [(kind, (self.clock.today() + self.idle).isoformat(), action)]  # entered the state today
+
     def _insert_timers(self, c: sqlite3.Connection, t: Txn) -> None:
         assert t.case is not None
-        if t.rule.idle_timer is not None:
-            kind, action = t.rule.idle_timer
-            due = (self.clock.today() + self.idle).isoformat()  # entered the state today
-            rows = [(t.case["id"], kind, t.rule.dest, due, action, t.stamp)]
+        rows = [(t.case["id"], kind, t.rule.dest, due, action, t.stamp) for kind, due, action in self._planned(t)]
+        if rows:
             c.executemany(SQL_INSERT_TIMER, rows)
 
 
@@ -462,6 +490,26 @@ class Captured:
     raw: list[str] = field(default_factory=list)
 
 
+def service_plans(seen: Seen) -> tuple[dict[str, list[str]], tuple[str, Any]]:
+    """Per trigger, the shapes of its write transaction; and the read that resolves the actor before each.
+
+    ``Iop.fire(actor=LOGIN)`` first reads LOGIN's grants in a transaction of its own, then writes.
+    """
+    sent = list(zip(seen, seen.parameters, strict=True))
+    transactions: list[list[tuple[str, Any]]] = []
+    for sql, params in sent:
+        if not transactions or shape(sql).startswith("BEGIN"):
+            transactions.append([])
+        transactions[-1].append((sql, params))
+    reads = [t for t in transactions if shape(t[0][0]) == "BEGIN"]
+    writes = [t for t in transactions if shape(t[0][0]) == "BEGIN IMMEDIATE"]
+    if len(reads) != len(WORKLOAD) or any([shape(s) for s, _p in t] != ["BEGIN", "SELECT grants", "COMMIT"]
+                                           for t in reads):  # fmt: skip
+        raise SystemExit(f"fire() no longer reads the actor's grants once before writing: {[shape(s) for s in seen]}")
+    plans = {trigger: [shape(sql) for sql, _p in t] for (trigger, _r), t in zip(WORKLOAD, writes, strict=True)}
+    return plans, reads[0][1]
+
+
 def one_round(workdir: Path, i: int, cases: int, block: int, captured: Captured) -> tuple[Run, Run]:
     """Set both files up, warm both sides, then time them alternating block by block."""
     raw_path = workdir / f"raw-{i}.db"
@@ -479,11 +527,9 @@ def one_round(workdir: Path, i: int, cases: int, block: int, captured: Captured)
         with capture_service(iop) as seen:
             warm(fire, service_refs[SCRATCH_CASES - 1 : SCRATCH_CASES])
         captured.service = seen
-        plans = {
-            trigger: [shape(sql) for sql in stmts]
-            for (trigger, _r), stmts in zip(WORKLOAD, split_transactions(seen), strict=True)
-        }
-        raw = RawWorkflow(raw_path, FakeClock(START), definition, idle_days, plans)
+        plans, who = service_plans(seen)
+        auth = dict(iop.history(service_refs[0])[-1]["auth"])
+        raw = RawWorkflow(raw_path, FakeClock(START), definition, idle_days, plans, who=who, auth=auth)
         warm(raw.fire, refs[: SCRATCH_CASES - 1])
         with capture_raw(raw.conn) as traced:
             warm(raw.fire, refs[SCRATCH_CASES - 1 : SCRATCH_CASES])
@@ -506,12 +552,26 @@ def one_round(workdir: Path, i: int, cases: int, block: int, captured: Captured)
 
 
 def differing_tables(a: Path, b: Path) -> list[str]:
-    def dump(path: Path) -> dict[str, list[Any]]:
+    """Each compared table whose rows differ, with the first differing row's differing columns."""
+
+    def dump(path: Path) -> dict[str, tuple[list[str], list[Any]]]:
         with sqlite3.connect(path) as conn:
-            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in COMPARED_TABLES}
+            out = {}
+            for t in COMPARED_TABLES:
+                cursor = conn.execute(f"SELECT * FROM {t} ORDER BY 1")
+                out[t] = ([d[0] for d in cursor.description], cursor.fetchall())
+            return out
 
     left, right = dump(a), dump(b)
-    return [t for t in COMPARED_TABLES if left[t] != right[t]]
+    differing = []
+    for t in COMPARED_TABLES:
+        (columns, mine), (_same, theirs) = left[t], right[t]
+        if mine == theirs:
+            continue
+        pairs = [(x, y) for x, y in zip(mine, theirs, strict=False) if x != y]
+        cols = [c for c, u, v in zip(columns, *pairs[0], strict=True) if u != v] if pairs else ["row count"]
+        differing.append(f"{t} ({', '.join(cols)})")
+    return differing
 
 
 def compare_shapes(captured: Captured) -> list[str]:
