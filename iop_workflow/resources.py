@@ -126,8 +126,8 @@ def shipped_definition() -> WorkflowDefinition:
     return load_definition()
 
 
-def load_guideline(path: Path) -> Guideline:
-    return parse_guideline(read_text(path), file=str(path))
+def load_guideline(path: Path, *, field: str = "file") -> Guideline:
+    return parse_guideline(read_text(path, field=field), file=str(path))
 
 
 def shipped_guidelines() -> tuple[Guideline, ...]:
