@@ -243,3 +243,18 @@ def test_the_server_answers_success_and_logs_a_warning(
     assert [a["kind"] for a in iop.alerts()] == ["stream_write_failed"]
     stream.mend()
     assert iop.stream_status().missing == 1
+
+
+@pytest.mark.slow
+def test_the_real_process_exits_0_with_one_json_document(tmp_path: Path) -> None:
+    """The issue's case through the real ``iop``: before, exit 1 and a second (error) document on stdout."""
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'iop.db'}")
+    stream = Stream(tmp_path)
+    ref = opened(cli, stream)
+    stream.fail()
+    fired = run(cli, stream, "--json", "--actor", "anna", "case", "fire", ref, "start_dialogue")
+    assert_committed_with_warning(fired, stream, lang="sv")
+    assert ref in fired.out and "\"dialogue\"" in fired.out
+    stream.mend()
+    assert ok(cli, stream, "--json", "case", "show", ref).json()["state"] == "dialogue"
+    assert ok(cli, stream, "--json", "audit", "export", "--resync").json()["after"]["in_sync"] is True
