@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iop_workflow.audit.sink import AuditSink
+from iop_workflow.audit.sink import AuditSink, StreamFailure
 from iop_workflow.clock import Clock, SystemClock
 from iop_workflow.domain.definition import WorkflowDefinition
 from iop_workflow.domain.guidelines import Guideline
@@ -35,6 +35,7 @@ from iop_workflow.store.engine import Database, default_sqlite_path
 # the set-up, recording, sweep and alert code.
 if TYPE_CHECKING:
     from iop_workflow.audit.checkpoint import Checkpoint
+    from iop_workflow.audit.stream import StreamStatus
     from iop_workflow.audit.verify import ChainReport
     from iop_workflow.service.audit import Export
 
@@ -44,6 +45,12 @@ ActorLike = str | Actor | None
 def resolve_url(url: str | None, settings: Settings) -> str:
     """Explicit URL, else IOP_DATABASE_URL / the config file, else the default SQLite file."""
     return url or settings.database_url or f"sqlite:///{default_sqlite_path()}"
+
+
+def _stream_failed(app: App, failure: StreamFailure) -> None:
+    from iop_workflow.service import stream  # noqa: PLC0415 - only when a line could not be written
+
+    stream.record_failure(app, failure)
 
 
 class Iop:
@@ -83,7 +90,13 @@ class Iop:
             engine=Engine(definition),
             sink=AuditSink(path, to_stderr=audit_to_stderr),
         )
+        app.sink.listeners.append(lambda failure: _stream_failed(app, failure))
         return cls(app, source=source)
+
+    @property
+    def stream_failures(self) -> list[StreamFailure]:
+        """Lines of the audit stream this object could not write (their records are in the database)."""
+        return list(self.app.sink.failures)
 
     def close(self) -> None:
         self.app.sink.close()
@@ -326,6 +339,18 @@ class Iop:
 
         return audit.export(self.app, self.actor(actor), since=since, until=until, case_ref=case,
                             include_protected=include_protected)  # fmt: skip
+
+    def stream_status(self) -> StreamStatus:
+        """How the audit stream differs from the log (records it lacks, lines the log does not hold)."""
+        from iop_workflow.service import stream  # noqa: PLC0415
+
+        return stream.status(self.app)
+
+    def resync_stream(self, *, actor: ActorLike = None) -> dict[str, Any]:
+        """Rewrite the audit stream from the log (admins): every record once, in seq order."""
+        from iop_workflow.service import stream  # noqa: PLC0415
+
+        return stream.resync(self.app, self.actor(actor))
 
     def register(
         self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None

@@ -154,7 +154,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     path = path or default_config_path()
     file = str(path)
     try:
-        data = tomllib.loads(read_text(path))
+        data = tomllib.loads(read_text(path, field="config"))
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
     except RecursionError:

@@ -30,6 +30,8 @@ def audit() -> None:
 def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, since: str | None) -> None:
     """Recompute every chain and checkpoint; exit 7 and name the first bad record of each broken chain."""
     report = state.iop.verify(case=case_ref, digest=digest, authenticated_since=since).as_dict()
+    if case_ref is None:
+        report["stream"] = _stream_status(state)
     if state.json:
         emit_json(report)
     elif report["ok"]:
@@ -48,10 +50,39 @@ def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, s
                                  f"The digest matches checkpoint {seq}."))  # fmt: skip
     else:
         _problems(state, report)
+    if not state.json and report.get("stream") is not None:
+        _stream_lines(state, report["stream"])
     if not state.json and report.get("unauthenticated") is not None:
         _unauthenticated(state, report["unauthenticated"], since)
     if not report["ok"]:
         raise click.exceptions.Exit(EXIT_INTEGRITY)
+
+
+def _stream_status(state: State) -> dict[str, Any] | None:
+    """The audit stream against the log (a copy: a lag is reported, never an integrity failure)."""
+    from iop_workflow.errors import IopError  # noqa: PLC0415
+
+    if state.iop.app.sink.path is None:
+        return None
+    try:
+        return state.iop.stream_status().as_dict()
+    except IopError as exc:  # e.g. the configured stream is not a regular file
+        return {"path": str(state.iop.app.sink.path), "in_sync": False, "error": exc.message(state.lang)}
+
+
+def _stream_lines(state: State, stream: dict[str, Any]) -> None:
+    if stream.get("error"):
+        click.echo(state.say(f"Granskningsströmmen kunde inte jämföras: {stream['error']}",
+                             f"The audit stream could not be compared: {stream['error']}"))  # fmt: skip
+    elif not stream["in_sync"]:
+        click.echo(state.say(
+            f"Granskningsströmmen {stream['path']} är inte i takt med databasen: {stream['missing']} av "
+            f"{stream['records']} poster saknas, {stream['foreign']} rader finns inte i loggen. Databasen gäller; "
+            "kör `iop audit export --resync`.",
+            f"The audit stream {stream['path']} is not in step with the database: {stream['missing']} of "
+            f"{stream['records']} records missing, {stream['foreign']} lines not in the log. The database is the "
+            "truth; run `iop audit export --resync`.",
+        ))  # fmt: skip
 
 
 def _unauthenticated(state: State, rows: list[dict[str, Any]], since: str | None) -> None:
@@ -119,14 +150,27 @@ def audit_checkpoint(state: State) -> None:
 @click.option("--case", "case_ref", metavar="REF", help="Only this case.")
 @click.option("--output", metavar="FILE", help="Write to FILE (replaced whole at the end) instead of stdout.")
 @click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
+@click.option("--resync", is_flag=True,
+              help="Rewrite the audit stream file from the database so it holds every record (admins).")
 @pass_state
 def audit_export(
     state: State, /, *, fmt: str, since: str | None, until: str | None, case_ref: str | None,
-    output: str | None, include_protected: bool,
+    output: str | None, include_protected: bool, resync: bool,
 ) -> None:  # fmt: skip
-    """Stream the log's records in seq order (JSON lines in the audit stream's shape, or CSV)."""
+    """Stream the log's records in seq order (JSON lines in the audit stream's shape, or CSV).
+
+    With --resync, re-synchronise the audit stream with the database instead (see docs/integrity.md).
+    """
     from iop_workflow.audit.export import csv_header, csv_line, jsonl_line  # noqa: PLC0415
 
+    if resync:
+        others = (("--format", fmt != "jsonl"), ("--since", since), ("--until", until), ("--case", case_ref),
+                  ("--output", output), ("--include-protected", include_protected))  # fmt: skip
+        given = [name for name, value in others if value]
+        if given:
+            raise click.UsageError(f"--resync rewrites the whole stream; it takes no {', '.join(given)}")
+        _resync(state)
+        return
     export = state.iop.export(since=since, until=until, case=case_ref, include_protected=include_protected,
                               actor=state.actor)  # fmt: skip
     total = export.count() if sys.stderr.isatty() else None
@@ -143,6 +187,29 @@ def audit_export(
         emit_json(summary)
     else:
         click.echo(state.say(f"{count} poster skrivna till {output}.", f"{count} records written to {output}."))
+
+
+def _resync(state: State) -> None:
+    done = state.iop.resync_stream(actor=state.actor)
+    if state.json:
+        emit_json(done)
+        return
+    before, after = done["before"], done["after"]
+    if not done["rewritten"]:
+        click.echo(state.say(f"Granskningsströmmen {done['stream']} är redan i takt med databasen "
+                             f"({after['records']} poster); inget skrevs.",
+                             f"The audit stream {done['stream']} is already in step with the database "
+                             f"({after['records']} records); nothing written."))  # fmt: skip
+        return
+    click.echo(state.say(
+        f"Granskningsströmmen {done['stream']} är omskriven från databasen: {done['written'] + done['appended']} "
+        f"poster (saknades förut: {before['missing']}, främmande rader: {before['foreign']}).",
+        f"The audit stream {done['stream']} was rewritten from the database: {done['written'] + done['appended']} "
+        f"records (missing before: {before['missing']}, foreign lines: {before['foreign']}).",
+    ))  # fmt: skip
+    if done["kept"]:
+        click.echo(state.say(f"Den gamla strömmen sparades som {done['kept']}.",
+                             f"The old stream was kept as {done['kept']}."))  # fmt: skip
 
 
 def _write(stream: IO[str], header: str, lines: Iterable[str]) -> int:

@@ -56,7 +56,8 @@ def read_lines(path: Path) -> list[Line]:
     from iop_workflow.resources import read_text  # noqa: PLC0415 - names the file when unreadable / not UTF-8
 
     file = str(path)
-    out = [_parse(file, number, raw) for number, raw in enumerate(read_text(path).splitlines(), start=1) if raw.strip()]
+    text = read_text(path, field="--from-file")
+    out = [_parse(file, number, raw) for number, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
     if not out:
         raise DefinitionError(file=file, key="(content)", problem="no lines to fire")
     return out

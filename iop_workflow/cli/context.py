@@ -36,6 +36,7 @@ class State:
     _settings: Settings | None = None
     _iop: Iop | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _apis: list[Iop] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -67,6 +68,7 @@ class State:
         if self._iop is None:
             self._iop = api_class().connect(self.db, settings=self.settings, source="cli")
             self._closers.append(self._iop.close)
+            self._apis.append(self._iop)
             if self.actor is not None:  # acting as another login is refused up front unless you are an admin
                 self._iop.actor(self.actor)
         return self._iop
@@ -75,11 +77,24 @@ class State:
         """A further API object with its own options (a clock, the daemon's stderr stream)."""
         iop = api_class().connect(self.db, settings=self.settings, source="cli", **options)
         self._closers.append(iop.close)
+        self._apis.append(iop)
         return iop
 
     def close(self) -> None:
         while self._closers:
             self._closers.pop()()
+
+    def stream_warning(self) -> str | None:
+        """One line for stderr when audit-stream lines could not be written (the changes committed)."""
+        failures = [f for api in self._apis for f in api.stream_failures]
+        if not failures:
+            return None
+        first, n = failures[0], len(failures)
+        if self.safe_lang() == "en":
+            return (f"Warning: the audit stream {first.path} could not be written ({first.error}); {n} record(s) "
+                    "are in the database but not in the stream. Fix it and run `iop audit export --resync`.")
+        return (f"Varning: granskningsströmmen {first.path} kunde inte skrivas ({first.error}); {n} post(er) finns "
+                "i databasen men inte i strömmen. Åtgärda felet och kör `iop audit export --resync`.")
 
     def say(self, sv: str, en: str) -> str:
         return en if self.lang == "en" else sv

@@ -251,6 +251,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         status = _bug(exc, state, args) if known is None else _report(known, state, _wants_json(state, args))
     else:
         status = result if isinstance(result, int) else EXIT_OK
+    warning = state.stream_warning()
+    if warning is not None:  # the database is the truth: the command's status stands
+        click.echo(printable(warning), err=True)
     return status
 
 

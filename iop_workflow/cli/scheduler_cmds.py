@@ -9,6 +9,7 @@ import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table
+from iop_workflow.service.validate import in_range
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
@@ -47,7 +48,7 @@ def _connect(state: State, *, at: date | None = None, dry_run: bool = False, to_
 @pass_state
 def tick(state: State, /, *, at: Any, dry_run: bool) -> int:
     """Run every sweep once and exit (for cron, tests and simulations)."""
-    day = at.date() if at is not None else None
+    day = in_range("--at", at.date()) if at is not None else None
     iop = _connect(state, at=day, dry_run=dry_run)
     report = iop.tick(dry_run=dry_run)
     if state.json:
@@ -86,7 +87,7 @@ def _print_tick(state: State, report: dict[str, Any]) -> None:
 def plan(state: State, /, *, until: Any) -> None:
     """Upcoming deadlines: open timers and guideline expiries, earliest first."""
     iop = state.iop
-    last = until.date() if until is not None else iop.app.clock.today() + timedelta(days=90)
+    last = in_range("--until", until.date()) if until is not None else iop.app.clock.today() + timedelta(days=90)
     rows = iop.upcoming(last)
     if state.json:
         emit_json(rows)

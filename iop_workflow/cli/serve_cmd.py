@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,6 +35,11 @@ def serve(
             "wait on its lock; one worker already serves many requests at once in its thread pool"))  # fmt: skip
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise UsageError(problem="--ssl-certfile and --ssl-keyfile go together")
+    from iop_workflow.resources import require_regular  # noqa: PLC0415
+
+    for name, value in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if value:
+            require_regular(Path(value), field=name)
     server = iop.app.settings.server
     options: dict[str, Any] = {"host": host or server.host, "port": server.port if port is None else port,
                "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "log_level": "warning",

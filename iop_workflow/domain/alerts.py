@@ -125,5 +125,21 @@ def case_guideline_expired(case: CaseSubject, guideline_ref: str, valid_until: d
     )  # fmt: skip
 
 
+STREAM_WRITE_FAILED = "stream_write_failed"
+
+
+def stream_write_failed(path: str, error: str, seq: int | None, today: date) -> AlertDraft:
+    """The audit stream could not be written after a commit: the change stands, the copy lags."""
+    record_sv = f" (först post {seq})" if seq is not None else ""
+    record_en = f" (first record {seq})" if seq is not None else ""
+    return AlertDraft(
+        kind=STREAM_WRITE_FAILED, due_on=today, recipient=_role("admin"),
+        message_sv=f"Granskningsströmmen {path} kunde inte skrivas: {error}. Ändringarna är sparade i databasen "
+                   f"men saknas i strömmen{record_sv}. Åtgärda felet och kör `iop audit export --resync`.",
+        message_en=f"The audit stream {path} could not be written: {error}. The changes are in the database but "
+                   f"missing from the stream{record_en}. Fix the fault and run `iop audit export --resync`.",
+    )  # fmt: skip
+
+
 def d(day: date) -> str:
     return day.isoformat()

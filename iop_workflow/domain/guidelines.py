@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from iop_workflow.domain.calendar import EARLIEST, LATEST
 from iop_workflow.domain.values import CriterionKind
 from iop_workflow.errors import DefinitionError
 
@@ -137,6 +138,8 @@ class _GuidelineReader:
         # tomllib gives datetime for date-times; a guideline's dates are plain dates.
         if not isinstance(value, date) or hasattr(value, "hour"):
             raise self.fail(f"guideline.{name}", "must be a TOML date (YYYY-MM-DD)")
+        if not EARLIEST <= value <= LATEST:
+            raise self.fail(f"guideline.{name}", f"is outside the accepted range {EARLIEST} to {LATEST}")
         return value
 
     def criteria(self, raw: Any) -> tuple[Criterion, ...]:

@@ -1,7 +1,8 @@
 """Timer planning: which deadlines a state sets, computed from the facts.
 
 Anchors are pure functions of the facts (after the transition), the date the
-state was entered and the configured lead times. An anchor returns ``None``
+state was entered and the configured lead times. Their arithmetic never raises
+(``calendar.shift``, ``calendar.add_months`` clamp at the ends of the calendar). An anchor returns ``None``
 when it does not apply (no agreement yet, no yearly review left in the period).
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from iop_workflow.domain.calendar import add_months, next_working_day
+from iop_workflow.domain.calendar import add_months, next_working_day, shift
 from iop_workflow.domain.definition import StateSpec
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts
 
@@ -65,7 +66,7 @@ def _interval(facts: CaseFacts, lead: LeadTimes) -> int:
 
 @anchor("idle_deadline")
 def idle_deadline(facts: CaseFacts, lead: LeadTimes) -> date | None:
-    return facts.state_entered_on + timedelta(days=lead.idle_days)
+    return shift(facts.state_entered_on, lead.idle_days)
 
 
 @anchor("agreement_start", reads={"agreements"})
@@ -78,7 +79,7 @@ def agreement_start(facts: CaseFacts, lead: LeadTimes) -> date | None:
 def agreement_expiry(facts: CaseFacts, lead: LeadTimes) -> date | None:
     """The day after the agreement's last day: from then on it has expired."""
     a = facts.agreement()
-    return a.end_on + timedelta(days=1) if a else None
+    return shift(a.end_on, 1) if a else None
 
 
 @anchor("renewal_review", reads={"agreements"})
@@ -87,7 +88,7 @@ def renewal_review(facts: CaseFacts, lead: LeadTimes) -> date | None:
     a = facts.agreement()
     if a is None:
         return None
-    due = add_months(a.end_on, -a.notice_months) - timedelta(days=lead.renewal_lead_days)
+    due = shift(add_months(a.end_on, -a.notice_months), -lead.renewal_lead_days)
     if due <= a.start_on:
         return None
     started = facts.review_started_on
@@ -112,13 +113,13 @@ def review_due(facts: CaseFacts, lead: LeadTimes) -> date | None:
 @anchor("review_reminder", reads={"agreements", "guideline"})
 def review_reminder(facts: CaseFacts, lead: LeadTimes) -> date | None:
     due = review_due(facts, lead) or renewal_review(facts, lead)
-    return due - timedelta(days=lead.review_reminder_days) if due else None
+    return shift(due, -lead.review_reminder_days) if due else None
 
 
 @anchor("review_overdue")
 def review_overdue(facts: CaseFacts, lead: LeadTimes) -> date | None:
     started = facts.review_started_on or facts.state_entered_on
-    return started + timedelta(days=lead.review_grace_days)
+    return shift(started, lead.review_grace_days)
 
 
 def plan(state: StateSpec, facts: CaseFacts, lead: LeadTimes) -> tuple[PlannedTimer, ...]:

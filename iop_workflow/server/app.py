@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iop_workflow import __version__
 from iop_workflow.api import Iop
+from iop_workflow.audit.sink import StreamFailure
 from iop_workflow.errors import InternalError, IopError
 from iop_workflow.server import openapi, problems
 from iop_workflow.server.metrics import Metrics, database_reader
@@ -100,6 +101,10 @@ def _too_large(limit: int) -> Response:
                             f"The request body is over {limit} bytes.")  # fmt: skip
 
 
+def _log_stream_failure(failure: StreamFailure) -> None:
+    log.warning("audit_stream_write_failed", path=failure.path, error=failure.error, seq=failure.seq)
+
+
 def create_app(iop: Iop | None = None) -> FastAPI:
     """The application over ``iop`` (default: connect as the settings say)."""
     iop = iop or Iop.connect(source="api")
@@ -117,6 +122,9 @@ def create_app(iop: Iop | None = None) -> FastAPI:
         docs_url=None, redoc_url=None,
     )  # fmt: skip
     app.state.server = server
+    # A line the audit stream could not take: the change is committed and answered as done; the
+    # sink alerts role:admin (once per outage) and the log shipper sees each lost line.
+    iop.app.sink.listeners.append(_log_stream_failure)
     _boundary(app)
     app.add_middleware(Observe, server=server)
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)

@@ -46,7 +46,7 @@ def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
 def load_guideline_file(app: App, actor: Actor, path: Path) -> dict[str, str]:
     from iop_workflow.service import guidelines  # noqa: PLC0415
 
-    return guidelines.load(app, actor, [load_guideline(path)])
+    return guidelines.load(app, actor, [load_guideline(path, field="FILE")])
 
 
 def guideline_dicts(app: App, *, criteria: bool = False, ref: str | None = None) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ copy or the file to restore is not an intact iop database (:class:`BackupRejecte
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from iop_workflow.errors import DatabaseUnavailable, IntegrityError, InvalidInput, UsageError
+from iop_workflow.resources import open_regular, require_regular
 from iop_workflow.service.pg_guidance import NotForBackend, pg_commands
 from iop_workflow.store.engine import redact
 from iop_workflow.store.sqlite_files import fsync, open_sqlite, overwrite, place, temp_beside, wal_of
@@ -113,6 +115,7 @@ def restore(url: str, source: Path, *, force: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     target = sqlite_path(url, "restore", source)
     source = source.expanduser().absolute()
+    require_regular(source, field="FILE")  # a FIFO, device or directory: refused before anything opens it
     if not source.is_file():
         raise InvalidInput(field="FILE", value=str(source), problem_sv="filen finns inte", problem_en="no such file")
     if source == target:
@@ -156,7 +159,7 @@ def _check_target(target: Path, force: bool, *, field: str) -> None:
 
 def _require_header(path: Path) -> None:
     try:
-        with path.open("rb") as handle:
+        with os.fdopen(open_regular(path, field="FILE"), "rb") as handle:
             head = handle.read(len(_HEADER))
     except OSError as exc:
         raise InvalidInput(field="FILE", value=str(path), problem_sv=f"kan inte läsas ({exc.strerror})",

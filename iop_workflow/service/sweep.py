@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain import alerts as drafts
 from iop_workflow.domain.alerts import AlertDraft, CaseSubject
+from iop_workflow.domain.calendar import shift
 from iop_workflow.errors import ConcurrentUpdate, IopError, TransitionNotAllowed
 from iop_workflow.service.context import SYSTEM_AUTH, Actor, App
 from iop_workflow.service.workflow import fire_on
@@ -274,7 +275,7 @@ def _guideline_due(s: Connection, g: sa.RowMapping, today: date, warn: timedelta
     until: date = g["valid_until"]
     if today > until:
         return g["expired_flagged_on"] is None
-    if until - warn <= today:
+    if shift(until, -warn.days) <= today:
         return not alert_repo.exists(s, kind="guideline_expiring", guideline_id=g["id"], due_on=until)
     return False
 
@@ -343,7 +344,7 @@ def upcoming(app: App, until: date) -> list[dict[str, Any]]:
         for g in alert_repo.guidelines_with_end(s):
             if g["expired_flagged_on"] is not None:
                 continue
-            expiring, expired = g["valid_until"] - warn, g["valid_until"] + timedelta(days=1)
+            expiring, expired = shift(g["valid_until"], -warn.days), shift(g["valid_until"], 1)
             for kind, day in (("guideline_expiring", expiring), ("guideline_expired", expired)):
                 # An expiry not yet flagged is listed even when overdue; a moot warning is not.
                 if day <= until and (kind == "guideline_expired" or g["valid_until"] >= today):

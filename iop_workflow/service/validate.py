@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from iop_workflow.domain.calendar import EARLIEST, LATEST
 from iop_workflow.errors import InvalidInput
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -51,17 +53,34 @@ def optional_text(field: str, value: object, *, max_len: int = MAX_TEXT) -> str 
 
 
 def day(field: str, value: object) -> date:
+    """A date given as input: ``YYYY-MM-DD`` (or a date), within EARLIEST..LATEST (1900-01-01..2200-12-31).
+
+    The one gate every date from a person, a batch file or the HTTP API passes: so no
+    deadline computed from it can leave the calendar (``domain/calendar.py``).
+    """
+    parsed: date | None = None
     if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInput(
-        field=field, value=value,
-        problem_sv="är inget giltigt datum (ÅÅÅÅ-MM-DD)", problem_en="is not a valid date (YYYY-MM-DD)",
-    )  # fmt: skip
+        parsed = value.date() if isinstance(value, datetime) else value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = date.fromisoformat(value.strip())
+    if parsed is None:
+        raise InvalidInput(
+            field=field, value=value,
+            problem_sv="är inget giltigt datum (ÅÅÅÅ-MM-DD)", problem_en="is not a valid date (YYYY-MM-DD)",
+        )  # fmt: skip
+    return in_range(field, parsed)
+
+
+def in_range(field: str, value: date) -> date:
+    """``value`` if it lies within the documented range of input dates, else InvalidInput naming the bounds."""
+    if not EARLIEST <= value <= LATEST:
+        raise InvalidInput(
+            field=field, value=value.isoformat(),
+            problem_sv=f"ligger utanför det tillåtna intervallet {EARLIEST} – {LATEST}",
+            problem_en=f"is outside the accepted range {EARLIEST} to {LATEST}",
+        )  # fmt: skip
+    return value
 
 
 def choice(field: str, value: object, enum: type[E]) -> E:

@@ -34,6 +34,12 @@ def exists(s: Connection, *, kind: str, guideline_id: int, due_on: date) -> bool
     return s.execute(query.limit(1)).first() is not None
 
 
+def open_of_kind(s: Connection, kind: str) -> bool:
+    """Whether an alert of ``kind`` is still unacknowledged."""
+    query = sa.select(ALERTS.c.id).where(ALERTS.c.kind == kind, ALERTS.c.acknowledged_at.is_(None))
+    return s.execute(query.limit(1)).first() is not None
+
+
 def listing(s: Connection, *, include_acknowledged: bool = False, recipient: str | None = None) -> list[dict[str, Any]]:
     query = (
         sa.select(ALERTS, CASES.c.ref.label("case_ref"), G.c.ref.label("guideline_ref"))
