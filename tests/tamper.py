@@ -41,6 +41,8 @@ def attacker(iop: Iop, *, commit: bool = True, cover_tracks: bool = True) -> Ite
     guards are put back before the commit, so only what was changed shows."""
     with iop.app.db.engine.connect() as conn:
         tx = conn.begin()
+        if conn.dialect.name == "sqlite":  # outside the product's units of work pysqlite begins nothing itself
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         drop_guards(conn)
         try:
             yield conn
