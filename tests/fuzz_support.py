@@ -34,6 +34,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -167,11 +168,19 @@ def target(template: Path, where: Path) -> Target:
 
 
 def build_template(where: Path) -> Path:
-    """A SQLite database with one protected organisation and its case in assessment (in-process: fast)."""
+    """A SQLite database with one protected organisation and its case in assessment (in-process: fast).
+
+    The case is made today, as the CLI makes it, and its opening day is then set 30 days back in
+    its row, so that a correction of the meeting's day to yesterday lies within the case's time.
+    """
+    import sqlite3
+
     from tests.cli_helpers import to_assessment
 
     path = where / "iop.db"
     assert to_assessment(InProcessCli(where, f"sqlite:///{path}")) == f"IOP-{today().year}-0001"
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE cases SET opened_on = ?", ((today() - timedelta(days=30)).isoformat(),))
     return path
 
 

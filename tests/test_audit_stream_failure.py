@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,7 @@ def test_a_full_stream_disk_is_a_warning_and_an_alert_and_resync_mends_it(cli: I
     assert_committed_with_warning(fired, stream, lang="sv")
     assert "\"dialogue\"" in fired.out
     met = run(cli, stream, "--json", "--lang", "en", "--actor", "anna", "case", "record", ref, "meeting",
-              "--held-on", "2026-01-12", "--joint-challenge", "Läxor")  # fmt: skip
+              "--held-on", date.today().isoformat(), "--joint-challenge", "Läxor")  # fmt: skip
     assert_committed_with_warning(met, stream, lang="en")
     assert not (tmp_path / "data" / "iop-workflow" / "cli-errors.log").exists()
     stream.mend()

@@ -201,7 +201,8 @@ def test_fire_from_file_reports_each_line_and_the_most_important_failure(cli: Cl
     assert codes == ["dialogue_missing"]
     history = cli.ok("--json", "case", "history", ref).json()
     assert [r["trigger"] for r in history] == ["open", "start_dialogue"]
-    assert history[1]["actor"] == "anna" and history[1]["data"] == {"diarienr": "SN 2026/1"}
+    assert history[1]["actor"] == "anna" and history[1]["data"]["diarienr"] == "SN 2026/1"
+    assert [t["kind"] for t in history[1]["data"]["timers"]] == ["idle"]  # the plan it made, beside the caller's data
 
     refused_only = tmp_path / "refused.jsonl"
     refused_only.write_text(json.dumps({"ref": ref, "trigger": "sign"}) + "\n", encoding="utf-8")

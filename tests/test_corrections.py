@@ -19,26 +19,27 @@ def entry(iop: Iop, ref: str, trigger: str, nth: int = 0) -> int:
     return int([r for r in iop.history(ref) if r["trigger"] == trigger][nth]["case_seq"])
 
 
-def test_a_correction_is_logged_shown_and_leaves_the_fact_row(iop: Iop) -> None:
+def test_a_correction_is_logged_shown_and_leaves_the_fact_row(iop: Iop, clock: FakeClock) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
     decision = entry(iop, ref, "record:decision")
-    logged = iop.correct(ref, "decision", decision, field="decided_on", value="2026-01-09",
-                         reason="Protokollet visar 9 januari", actor="anna")  # fmt: skip
-    assert logged["trigger"] == "record:correction" and logged["reason"] == "Protokollet visar 9 januari"
+    clock.set_date(date(2026, 1, 20))
+    logged = iop.correct(ref, "decision", decision, field="decided_on", value="2026-01-14",
+                         reason="Protokollet visar 14 januari", actor="anna")  # fmt: skip
+    assert logged["trigger"] == "record:correction" and logged["reason"] == "Protokollet visar 14 januari"
     fix = logged["data"]["correction"]
     assert (fix["kind"], fix["entry"], fix["field"], fix["from"], fix["to"]) == (
         "decision",
         decision,
         "decided_on",
         "2026-01-12",
-        "2026-01-09",
+        "2026-01-14",
     )
     original = next(r for r in iop.history(ref) if r["case_seq"] == decision)
     assert fix["entry_hash"] == original["hash"]
     assert original["data"]["decision"]["decided_on"] == "2026-01-12"  # history shows both
     shown = next(f for f in iop.case(ref)["facts"] if f["entry"] == decision)
-    assert shown["values"]["decided_on"] == "2026-01-09"
+    assert shown["values"]["decided_on"] == "2026-01-14"
     assert shown["corrections"]["decided_on"]["entry"] == logged["case_seq"]
     with iop.app.db.engine.connect() as conn:
         assert str(conn.execute(sa.text("SELECT decided_on FROM decisions")).scalar_one()) == "2026-01-12"
@@ -144,3 +145,19 @@ def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     assert decision.body == "Kommunstyrelsen"
     assert facts.agreements[0].contributions[0].amount == Decimal("350000")
     assert iop.options(ref, actor="eva")  # every rule runs on the corrected facts
+
+
+@pytest.mark.parametrize(("value", "bound"), [("2026-01-09", "öppnande (2026-01-12)"), ("2026-01-21", "i dag (2026-01-20)")])
+def test_a_correction_keeps_what_happened_within_the_cases_time(
+    iop: Iop, clock: FakeClock, value: str, bound: str
+) -> None:
+    """Before the case was opened, or after today: refused, naming both bounds; nothing written."""
+    add_orgs(iop)
+    ref = to_signed(iop)
+    decision = entry(iop, ref, "record:decision")
+    clock.set_date(date(2026, 1, 20))
+    before = iop.history(ref)
+    with pytest.raises(InvalidInput) as refused:
+        iop.correct(ref, "decision", decision, field="decided_on", value=value, reason="x", actor="anna")
+    assert refused.value.field == "decided_on" and bound in refused.value.message("sv")
+    assert iop.history(ref) == before

@@ -33,10 +33,11 @@ def test_whole_life_cycle_with_renewal(iop: Iop, clock: FakeClock, tmp_path: Pat
     with pytest.raises(TransitionNotAllowed) as info:
         iop.fire(ref, "continue", actor="kim")
     assert [r.code for r in info.value.reasons] == ["review_missing"]
-    iop.record_review(ref, actor="kim", held_on="2027-02-10", report_received=True, summary="Bra år")
+    iop.record_review(ref, actor="kim", held_on="2027-02-01", report_received=True, summary="Bra år")
     iop.fire(ref, "continue", actor="kim")
     clock.set_date(date(2027, 8, 2))
     iop.fire(ref, "start_review", actor="system")
+    clock.set_date(date(2027, 8, 20))  # the review is recorded once held
     iop.record_review(ref, actor="kim", held_on="2027-08-20", report_received=True)
     prepare_signing(iop, ref, start="2028-02-01", end="2030-01-31")
     rec = iop.fire(ref, "renew", actor="eva")

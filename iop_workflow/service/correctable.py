@@ -29,10 +29,31 @@ def _bool(field: str, value: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """``parse`` turns user input into the JSON value stored; ``load`` turns that into the column's type."""
+    """``parse`` turns user input into the JSON value stored; ``load`` turns that into the column's type.
+
+    ``in_case_time``: a business date of something that has happened (a meeting held, a decision
+    taken, a review held): it lies within the case's time, from its opening to today (:func:`in_case_time`).
+    """
 
     parse: Callable[[str, object], Any]
     load: Callable[[Any], Any] = lambda v: v
+    in_case_time: bool = False
+
+
+def in_case_time(field: str, day: date, *, opened_on: date, today: date) -> date:
+    """``day`` when it lies within [the case's opening, today]; else InvalidInput naming both bounds.
+
+    Agreement periods are the only recorded dates that may lie ahead (and before the opening, for
+    an agreement that runs on from an earlier one); what happened cannot have happened before the
+    case existed, nor tomorrow.
+    """
+    if opened_on <= day <= today:
+        return day
+    raise InvalidInput(
+        field=field, value=day.isoformat(),
+        problem_sv=f"måste ligga mellan ärendets öppnande ({opened_on}) och i dag ({today})",
+        problem_en=f"must lie between the case's opening ({opened_on}) and today ({today})",
+    )  # fmt: skip
 
 
 def _text(required: bool = True, max_len: int = validate.MAX_TEXT) -> FieldSpec:
@@ -49,12 +70,13 @@ def _choice(enum: type[StrEnum]) -> FieldSpec:
 
 
 DAY = FieldSpec(lambda f, v: validate.day(f, v).isoformat(), date.fromisoformat)
+HAPPENED = FieldSpec(DAY.parse, DAY.load, in_case_time=True)
 AMOUNT = FieldSpec(lambda f, v: str(validate.amount(f, v)), Decimal)
 BOOL = FieldSpec(_bool)
 
 # kind (as in `case record KIND`) -> (table, correctable fields)
 FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {
-    "meeting": ("meetings", {"held_on": DAY, "participants": _text(False, 2000), "joint_challenge": _text(),
+    "meeting": ("meetings", {"held_on": HAPPENED, "participants": _text(False, 2000), "joint_challenge": _text(),
                              "notes": _text(False)}),
     "assessment": ("assessments", {"verdict": _choice(Verdict), "note": _text()}),
     "legal-check": ("legal_checks", {"competence": BOOL, "procurement_not_required": BOOL,
@@ -65,9 +87,9 @@ FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {
                                  "purpose": _text(False)}),
     "contribution": ("contributions", {"party": _choice(Party), "kind": _choice(ContributionKind), "amount": AMOUNT,
                                        "unit": _text(True, 20), "description": _text(False, 2000)}),
-    "decision": ("decisions", {"body": _text(True, 200), "decided_on": DAY, "minutes_ref": _text(True, 100),
+    "decision": ("decisions", {"body": _text(True, 200), "decided_on": HAPPENED, "minutes_ref": _text(True, 100),
                                "delegation_ref": _text(False, 100)}),
-    "review": ("reviews", {"held_on": DAY, "report_received": BOOL, "summary": _text(False)}),
+    "review": ("reviews", {"held_on": HAPPENED, "report_received": BOOL, "summary": _text(False)}),
 }  # fmt: skip
 
 

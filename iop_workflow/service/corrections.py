@@ -47,6 +47,8 @@ def correct(
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
         _admit(actor, case, kind)
+        if spec.in_case_time:
+            correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today())
         target = _entry(s, ref, number, kind)
         fact = _fact_row(s, case, table, kind, target)
         fixes = store.latest(s, kind, [fact["id"]]).get(fact["id"], {})

@@ -17,7 +17,7 @@ from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.facts import preparing_period
 from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
-from iop_workflow.service import validate
+from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.service.fact_proof import ROW_DIGEST, row_digest
@@ -89,12 +89,20 @@ def _record(app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connec
         actor = case_actor(actor, case)
         _admit(app, actor, case, kind)
         fact = build(s, case, _period(case))
+        _in_case_time(app, case, kind, fact.row)
         row = {"case_id": case["id"], **fact.row}
         data = {**fact.logged, ROW_DIGEST: row_digest(fact.table, row)}
         record = record_fact(app, s, case, actor=actor, kind=kind, data=data, guideline_ref=fact.guideline_ref)
         repo.insert_fact(s, fact.table, {**row, "log_seq": record.seq})
     app.sink.emit(record)
     return record
+
+
+def _in_case_time(app: App, case: sa.RowMapping, kind: str, row: dict[str, Any]) -> None:
+    """The fact's dates of what happened lie within the case's time (``correctable.in_case_time``)."""
+    for name, spec in correctable.FACTS[kind][1].items():
+        if spec.in_case_time and name in row:
+            correctable.in_case_time(name, row[name], opened_on=case["opened_on"], today=app.clock.today())
 
 
 def _stamp(app: App, actor: Actor, prefix: str) -> dict[str, Any]:
@@ -109,13 +117,6 @@ def meeting(app: App, actor: Actor, ref: str, *, held_on: date | str, joint_chal
         "participants": validate.text("participants", participants, required=False, max_len=2000),
         "notes": validate.text("notes", notes, required=False),
     }
-    held = validate.day("held_on", held_on)
-    if held > app.clock.today():
-        raise InvalidInput(
-            field="held_on", value=str(held),
-            problem_sv="ett möte registreras när det har hållits, inte i förväg",
-            problem_en="a meeting is recorded once held, not in advance",
-        )  # fmt: skip
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         logged = {"meeting": {k: str(v) for k, v in values.items() if k != "notes"}}
