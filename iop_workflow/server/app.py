@@ -120,6 +120,9 @@ def create_app(iop: Iop | None = None) -> FastAPI:
         description="Case workflow for idéburet offentligt partnerskap (IOP). Every route but /healthz, /readyz "
         "and /openapi.json needs `Authorization: Bearer <token>` (an API token `iop_...` or an OIDC JWT).",
         docs_url=None, redoc_url=None,
+        # The service's own metrics are Prometheus (/metrics) and its access log structlog: FastAPI's
+        # native OpenTelemetry stays off, so no request asks for its providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )  # fmt: skip
     app.state.server = server
     # A line the audit stream could not take: the change is committed and answered as done; the
