@@ -228,3 +228,26 @@ def test_100_random_single_field_tamperings_are_all_detected(iop: Iop) -> None:
         assert not report.ok, (seq, field)
         assert any(p.get("case_ref") == before["case_ref"] for p in report.problems), (seq, field, report.problems)
     assert iop.verify().ok and set(refs)
+
+
+def test_a_deleted_newest_checkpoint_and_a_forged_legal_record_are_named_by_the_filed_digest(iop: Iop) -> None:
+    """Issue #13's tamper case: the attacker forges a record the rules allow, chained perfectly, and deletes
+    the newest checkpoint that would have pinned the head; the log alone verifies, the digest filed outside
+    does not."""
+    refs = populate(iop)
+    iop.checkpoint()
+    iop.fire(refs[2], "start_dialogue", actor="anna")
+    filed = iop.checkpoint().digest
+    with attacker(iop) as conn:  # a careful forger: the record, the case row and its timers agree
+        conn.execute(sa.text("DELETE FROM checkpoints WHERE digest = :d"), {"d": filed})
+        insert(conn, forge_next(conn, refs[2], trigger="withdraw", from_state="dialogue", to_state="ended",
+                                actor="anna", reason="Förfalskad", data={"end_reason": "withdrawn", "timers": []}))
+        conn.execute(sa.text("UPDATE cases SET state = 'ended', end_reason = 'withdrawn', version = version + 1 "
+                             "WHERE ref = :r"), {"r": refs[2]})
+        conn.execute(sa.text("UPDATE timers SET cancelled_at = CURRENT_TIMESTAMP WHERE fired_at IS NULL AND "
+                             "cancelled_at IS NULL AND case_id = (SELECT id FROM cases WHERE ref = :r)"), {"r": refs[2]})
+    report = iop.verify()
+    assert report.ok, report.problems  # legal, chained, and no checkpoint left that covers the head
+    report = iop.verify(digest=filed)
+    assert not report.ok and [p["field"] for p in report.problems] == ["digest"]
+    assert f"{filed} is not the digest of any of the 1 checkpoints" in report.problems[0]["problem"]
