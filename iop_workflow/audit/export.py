@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 from iop_workflow.audit.chain import canonical_json
+from iop_workflow.csvsafe import safe_row
 
 SCHEMA_FILE = "record.schema.json"
 CSV_FIELDS = (
@@ -42,13 +43,14 @@ def csv_line(record: Mapping[str, Any]) -> str:
         elif name == "masked":
             cells.append("true" if value else "")
         else:
-            cells.append("" if value is None else str(value))
+            cells.append(value)
     return _csv_line(cells)
 
 
 def _csv_line(cells: Any) -> str:
+    """One CSV line, every cell safe for a spreadsheet (iop_workflow.csvsafe)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    csv.writer(buffer, lineterminator="\n").writerow(safe_row(cells))
     return buffer.getvalue()
 
 

@@ -7,6 +7,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from iop_workflow.csvsafe import safe_row
+
 Column = tuple[str, str, str]  # (key, Swedish heading, English heading)
 
 
@@ -24,11 +26,12 @@ def markdown_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]],
 
 
 def csv_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> str:
+    """Every cell safe for a spreadsheet (iop_workflow.csvsafe)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _, _ in columns])
+    writer.writerow(safe_row(key for key, _, _ in columns))
     for row in rows:
-        writer.writerow([_cell(row.get(key)) for key, _, _ in columns])
+        writer.writerow(safe_row(row.get(key) for key, _, _ in columns))
     return buffer.getvalue()
 
 
