@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -11,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from iop_workflow.audit.chain import canonical_json
-from iop_workflow.csvsafe import safe_row
+from iop_workflow.csvsafe import csv_line as safe_csv_line
 
 SCHEMA_FILE = "record.schema.json"
 CSV_FIELDS = (
@@ -31,11 +29,11 @@ def jsonl_line(record: Mapping[str, Any]) -> str:
 
 
 def csv_header() -> str:
-    return _csv_line(CSV_FIELDS)
+    return safe_csv_line(CSV_FIELDS)
 
 
 def csv_line(record: Mapping[str, Any]) -> str:
-    cells = []
+    cells: list[Any] = []
     for name in CSV_FIELDS:
         value = record.get(name)
         if name in ("roles", "data"):
@@ -44,14 +42,7 @@ def csv_line(record: Mapping[str, Any]) -> str:
             cells.append("true" if value else "")
         else:
             cells.append(value)
-    return _csv_line(cells)
-
-
-def _csv_line(cells: Any) -> str:
-    """One CSV line, every cell safe for a spreadsheet (iop_workflow.csvsafe)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(safe_row(cells))
-    return buffer.getvalue()
+    return safe_csv_line(cells)
 
 
 @cache

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iop_workflow.csvsafe import safe_row
+from iop_workflow.csvsafe import csv_line
 
 Column = tuple[str, str, str]  # (key, Swedish heading, English heading)
 
@@ -27,12 +25,9 @@ def markdown_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]],
 
 def csv_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> str:
     """Every cell safe for a spreadsheet (iop_workflow.csvsafe)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(safe_row(key for key, _, _ in columns))
-    for row in rows:
-        writer.writerow(safe_row(row.get(key) for key, _, _ in columns))
-    return buffer.getvalue()
+    lines = [csv_line(key for key, _, _ in columns)]
+    lines += [csv_line(row.get(key) for key, _, _ in columns) for row in rows]
+    return "".join(lines)
 
 
 REGISTER_COLUMNS: tuple[Column, ...] = (
