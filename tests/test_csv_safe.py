@@ -1,5 +1,6 @@
 """CSV safe for spreadsheets (issue #13, item 8): OWASP's CSV injection payloads through every CSV the
-product writes, read back with Python's csv module and with LibreOffice headless; no formula evaluated."""
+product writes (the CLI and the service), read back with Python's csv module and with LibreOffice headless; no
+formula evaluated."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from iop_workflow import Iop
 from iop_workflow.audit.export import csv_header, csv_line
 from iop_workflow.csvsafe import PLAIN_NUMBER, safe_cell, safe_row
 from iop_workflow.csvsafe import csv_line as safe_line
 from iop_workflow.report.render import REGISTER_COLUMNS, register_csv
+from iop_workflow.server.app import create_app
+from iop_workflow.settings import Settings
 from tests.cli_helpers import IOP, Cli, prepare_signing, today
 
 PAYLOADS = ('=HYPERLINK("http://evil.example","x")', "=1+2", "+1+2", "-1+2", "@SUM(1)", "\t=1", "\r=1")
@@ -244,3 +249,22 @@ def test_libreoffice_evaluates_no_formula(exports: dict[str, Path], tmp_path: Pa
         assert quoted and quoted <= shown, f"{name}: {quoted - shown} not shown as the text written"
         assert "3" not in shown and "x" not in shown
     assert ("float", "-250000") in {(k, t) for _, k, t in calc["every_payload.csv"]}  # a number stays a number
+
+
+@pytest.mark.slow
+def test_the_service_writes_the_same_safe_csv(exports: dict[str, Path]) -> None:
+    url = f"sqlite:///{exports['audit'].parent.parent / 'iop.db'}"
+    with Iop.connect(url, settings=Settings(), audit_log=False) as iop:
+        token = iop.create_token(name="csv-auditor", roles=["auditor", "officer"])["token"]
+        with TestClient(create_app(iop)) as client:
+            got = {}
+            for name, path, query in (("register", "/v1/reports/register", {}),
+                                      ("annual", "/v1/reports/annual", {"year": today().year}),
+                                      ("audit", "/v1/audit/export", {})):  # fmt: skip
+                response = client.get(path, params={**query, "format": "csv"},
+                                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                assert response.status_code == 200, response.text
+                got[name] = response.content.decode("utf-8")
+    assert_safe(got)
+    assert got["register"] == read(exports["register"]) and got["annual"] == read(exports["annual"])
+    assert "'" + PAYLOADS[0] in set(cells(got["audit"])) and f"Klar\r{PAYLOADS[1]}" in set(cells(got["audit"]))
