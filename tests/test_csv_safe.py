@@ -191,6 +191,12 @@ def soffice() -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def calc_present() -> str:
+    """soffice's path; asked before the exports are built, so a machine without it skips at once."""
+    return soffice()
+
+
 def calc_cells(csv_files: list[Path], tmp: Path) -> dict[str, list[tuple[str | None, str | None, str]]]:
     """Open each CSV in LibreOffice Calc (headless, a profile of its own) and save it as flat ODS; per file,
     every non-empty cell as (formula, value type, shown text)."""
@@ -228,8 +234,7 @@ def shown(paragraph: ET.Element) -> str:
 
 
 @pytest.mark.slow
-def test_libreoffice_evaluates_no_formula(exports: dict[str, Path], tmp_path: Path) -> None:
-    soffice()
+def test_libreoffice_evaluates_no_formula(calc_present: str, exports: dict[str, Path], tmp_path: Path) -> None:
     every_payload = tmp_path / "every_payload.csv"  # the tab and CR payloads, which the CLI trims at input
     every_payload.write_text(register_csv([dict.fromkeys((k for k, _, _ in REGISTER_COLUMNS), p) for p in PAYLOADS]
                                           + [{"title": "-250000.00"}]), encoding="utf-8", newline="")  # fmt: skip
