@@ -83,12 +83,12 @@ class Iop:
         else:
             path = Path(audit_log).expanduser()
         app = App(
-            db=Database(url),
+            db=Database(url, file_mode=settings.files.bits),
             settings=settings,
             clock=clock or SystemClock(settings.tz),
             definition=definition,
             engine=Engine(definition),
-            sink=AuditSink(path, to_stderr=audit_to_stderr),
+            sink=AuditSink(path, to_stderr=audit_to_stderr, mode=settings.files.bits),
         )
         app.sink.listeners.append(lambda failure: _stream_failed(app, failure))
         return cls(app, source=source)
@@ -386,9 +386,20 @@ class Iop:
     def backup(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
         """Copy the live SQLite database to ``path`` (SQLite's online backup API: a consistent snapshot
         while others write), integrity-checked; PostgreSQL: raises the pg_dump commands (exit 2)."""
+        from iop_workflow import files  # noqa: PLC0415
         from iop_workflow.service import backup  # noqa: PLC0415
 
-        return backup.backup(self.app.db.url, Path(path), force=force)
+        if self.app.db.dialect == "sqlite":  # (PostgreSQL: the service refuses with the pg_dump commands)
+            files.target(path, force=force, protected=self.protected_files(), field="FILE")
+        return backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
+
+    def protected_files(self) -> list[Path]:
+        """The files no output of a command may replace: the SQLite database and its journals, the audit streams."""
+        from iop_workflow import files  # noqa: PLC0415
+
+        db, sink = self.app.db, self.app.sink
+        return files.guarded(db.engine.url.database if db.dialect == "sqlite" else None,
+                             (sink.path, sink.events_path))  # fmt: skip
 
     def restore(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
         """Replace this SQLite database with the backup at ``path``, once its audit log verifies."""

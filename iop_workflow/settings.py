@@ -33,7 +33,7 @@ _IOP_KEYS: dict[str, type] = {
     "audit_log": str,
 }
 _LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
-_SECTIONS = ("iop", "lead_times", "roles", "server", "auth")
+_SECTIONS = ("iop", "lead_times", "roles", "server", "auth", "files")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +62,23 @@ class OidcSettings:
     jwks_cache_seconds: int = 300
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilesSettings:
+    """``[files]``: the mode of the files the product creates (database, audit streams, outputs).
+
+    ``"0600"`` (the owner only) or ``"0640"`` (and the owner's group, e.g. an auditors' group).
+    """
+
+    mode: str = "0600"
+
+    @property
+    def bits(self) -> int:
+        return int(self.mode, 8)
+
+
+FILE_MODES = ("0600", "0640")
+
+
 def _schema_of(cls: type) -> dict[str, type]:
     """The typed keys of a settings dataclass (str, int, or tuple of str)."""
     kinds = {"str": str, "int": int, "tuple[str, ...]": tuple}
@@ -70,6 +87,7 @@ def _schema_of(cls: type) -> dict[str, type]:
 
 _SERVER_KEYS = _schema_of(ServerSettings)
 _OIDC_KEYS = _schema_of(OidcSettings)
+_FILES_KEYS = _schema_of(FilesSettings)
 # Whole numbers are days or months added to dates: a century keeps every sum a valid date.
 MAX_WHOLE = 36_500
 MAX_CASE_REF = 40  # the width of cases.ref
@@ -87,6 +105,7 @@ class Settings:
     lead_times: LeadTimes = field(default_factory=LeadTimes)
     server: ServerSettings = field(default_factory=ServerSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
     # The old role settings: imported once as logged grants by the first ``iop init`` of a
     # database without an admin (service/identity.py), never read to decide a role.
     default_roles: frozenset[str] = frozenset()
@@ -113,7 +132,7 @@ def known_env_names() -> frozenset[str]:
     """Every ``IOP_*`` variable the product reads (IOP_SERVER and IOP_TOKEN: reserved for remote mode)."""
     names = {"IOP_CONFIG", "IOP_SERVER", "IOP_TOKEN"}
     for section, schema in (("iop", _IOP_KEYS), ("lead_times", _LEAD_KEYS), ("server", _SERVER_KEYS),
-                            ("auth.oidc", _OIDC_KEYS)):  # fmt: skip
+                            ("auth.oidc", _OIDC_KEYS), ("files", _FILES_KEYS)):  # fmt: skip
         names.update(_env_name(section, key) for key in schema)
     return frozenset(names)
 
@@ -169,6 +188,10 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     iop = _section(data, "iop", _IOP_KEYS, file, env)
     lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
     server = _section(data, "server", _SERVER_KEYS, file, env)
+    files = _section(data, "files", _FILES_KEYS, file, env)
+    if files.get("mode", FILE_MODES[0]) not in FILE_MODES:
+        where = ("environment", "IOP_FILES_MODE") if "IOP_FILES_MODE" in env else (file, "files.mode")
+        raise DefinitionError(file=where[0], key=where[1], problem=f"must be one of {', '.join(FILE_MODES)}")
     auth = data.get("auth", {})
     if not isinstance(auth, dict):
         raise DefinitionError(file=file, key="auth", problem="must be a table")
@@ -183,6 +206,7 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
         lead_times=LeadTimes(**lead),
         server=ServerSettings(**server),
         oidc=OidcSettings(**oidc),
+        files=FilesSettings(**files),
         default_roles=roles[0],
         actors=roles[1],
         source=file,

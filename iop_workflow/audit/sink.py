@@ -44,11 +44,12 @@ class AppendFile:
     Nothing is held back for a later flush, so closing never fails and a failed line
     is not retried behind the next one. Before each line the path is checked: when it
     now names another file (``--resync`` replaced it, logrotate moved it), it is reopened.
-    New files are created with mode 0600 (the stream holds protected data).
+    New files are created with ``mode`` (0600 by default: the stream holds protected data).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: int = 0o600) -> None:
         self.path = path
+        self.mode = mode
         self._fd: int | None = None
         self._id: tuple[int, int] | None = None
 
@@ -71,7 +72,7 @@ class AppendFile:
                 return self._fd
             self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
         st = os.fstat(fd)
         self._fd, self._id = fd, (st.st_dev, st.st_ino)
         return fd
@@ -90,11 +91,12 @@ class AuditSink:
     stream holds transition records only, and to stderr where configured.
     """
 
-    def __init__(self, path: Path | None, *, to_stderr: bool = False) -> None:
+    def __init__(self, path: Path | None, *, to_stderr: bool = False, mode: int = 0o600) -> None:
         self.path = path
         self.to_stderr = to_stderr
+        self.mode = mode  # of the files it creates ([files] mode)
         self._lock = threading.Lock()
-        self._file = AppendFile(path) if path is not None else None
+        self._file = AppendFile(path, mode) if path is not None else None
         self._event_loggers: list[Any] | None = None
         self._event_files: list[Any] = []
         self._failing = False
@@ -116,7 +118,8 @@ class AuditSink:
             if path is not None:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    handle = path.open("a", encoding="utf-8")
+                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+                    handle = os.fdopen(fd, "a", encoding="utf-8")
                 except OSError:  # operational lines only: the database holds what matters
                     pass
                 else:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from iop_workflow.cli.context import State, emit_json, pass_state
-from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
+from iop_workflow.cli.context import State, emit_json, output_file, pass_state
+from iop_workflow.errors import EXIT_INTEGRITY
+from iop_workflow.files import replaced
 
 PROGRESS_FROM = 10_000  # records: below this an export is quick and needs no progress line
 
@@ -149,13 +148,14 @@ def audit_checkpoint(state: State) -> None:
 @click.option("--until", metavar="DATE", help="To this local date (inclusive).")
 @click.option("--case", "case_ref", metavar="REF", help="Only this case.")
 @click.option("--output", metavar="FILE", help="Write to FILE (replaced whole at the end) instead of stdout.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
 @click.option("--resync", is_flag=True,
               help="Rewrite the audit stream file from the database so it holds every record (admins).")
 @pass_state
 def audit_export(
     state: State, /, *, fmt: str, since: str | None, until: str | None, case_ref: str | None,
-    output: str | None, include_protected: bool, resync: bool,
+    output: str | None, force: bool, include_protected: bool, resync: bool,
 ) -> None:  # fmt: skip
     """Stream the log's records in seq order (JSON lines in the audit stream's shape, or CSV).
 
@@ -171,17 +171,19 @@ def audit_export(
             raise click.UsageError(f"--resync rewrites the whole stream; it takes no {', '.join(given)}")
         _resync(state)
         return
+    target = output_file(state, output, force=force) if output is not None else None
     export = state.iop.export(since=since, until=until, case=case_ref, include_protected=include_protected,
                               actor=state.actor)  # fmt: skip
     total = export.count() if sys.stderr.isatty() else None
     records = _with_progress(export, total) if total is not None and total >= PROGRESS_FROM else export
     lines: Iterable[str] = (csv_line(r) if fmt == "csv" else jsonl_line(r) + "\n" for r in records)
     header = csv_header() if fmt == "csv" else ""
-    if output is None:
+    if target is None:
         _write(sys.stdout, header, lines)
         sys.stdout.flush()
         return
-    count = _to_file(Path(output), header, lines)
+    with replaced(target, state.iop.app.settings.files.bits) as handle:
+        count = _write(handle, header, lines)
     summary = {"output": output, "format": fmt, "records": count}
     if state.json:
         emit_json(summary)
@@ -218,22 +220,6 @@ def _write(stream: IO[str], header: str, lines: Iterable[str]) -> int:
     for line in lines:
         stream.write(line)
         count += 1
-    return count
-
-
-def _to_file(path: Path, header: str, lines: Iterable[str]) -> int:
-    partial = path.with_name(path.name + ".partial")
-    try:
-        handle = partial.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InvalidInput(field="output", value=str(path), problem_sv=f"kan inte skrivas ({exc.strerror})",
-                           problem_en=f"cannot be written ({exc.strerror})") from None  # fmt: skip
-    try:
-        with handle:
-            count = _write(handle, header, lines)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return count
 
 

@@ -160,3 +160,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
     return str(value)
+
+
+def output_file(state: State, output: str, *, force: bool) -> Path:
+    """Where ``--output`` may write (``iop_workflow/files.py``), checked before anything is computed."""
+    from iop_workflow import files  # noqa: PLC0415
+
+    return files.target(output, force=force, protected=state.iop.protected_files())

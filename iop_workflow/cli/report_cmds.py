@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.context import State, emit_json, output_file, pass_state
 
 
 @click.group()
@@ -38,36 +38,28 @@ def report_register(state: State, /, *, fmt: str, municipality: str | None, incl
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "json"]), default="md", show_default=True)
 @click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of standard output.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @pass_state
 def report_annual(
-    state: State, /, *, year: int, municipality: str | None, fmt: str, include_protected: bool, output: str | None
+    state: State, /, *, year: int, municipality: str | None, fmt: str, include_protected: bool, output: str | None,
+    force: bool,
 ) -> None:
     """The yearly follow-up to the committee: cases by state at the year's end and month by month, what
     was opened, signed, renewed and ended (and why), reviews due, held and overdue, contributions by
     party and kind, guidelines in force and expiring. Computed from the transition log up to the
     year's end, so it reads the same whenever it is run. Exit 6 for a year outside 2000-2100, 4 for
     an unknown municipality, 3 for --include-protected by anyone but an auditor."""
-    from pathlib import Path  # noqa: PLC0415
-
-    target = Path(output) if output else None
-    if target is not None and not target.parent.is_dir():
-        from iop_workflow.errors import InvalidInput  # noqa: PLC0415
-
-        raise InvalidInput(field="--output", value=output, problem_sv="mappen finns inte",
-                           problem_en="the directory does not exist")  # fmt: skip
+    target = output_file(state, output, force=force) if output else None
     report = state.iop.annual_report(year=year, municipality=municipality, include_protected=include_protected,
                                      actor=state.actor)  # fmt: skip
     text = _render_annual(report, "json" if state.json else fmt, state.lang)
     if target is None:
         click.echo(text, nl=False)
         return
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        from iop_workflow.errors import InvalidInput  # noqa: PLC0415
+    from iop_workflow.files import replaced  # noqa: PLC0415
 
-        raise InvalidInput(field="--output", value=output, problem_sv=f"kan inte skrivas: {exc.strerror}",
-                           problem_en=f"cannot be written: {exc.strerror}") from exc  # fmt: skip
+    with replaced(target, state.iop.app.settings.files.bits) as handle:
+        handle.write(text)
 
 
 def _render_annual(report: dict[str, Any], fmt: str, lang: str) -> str:

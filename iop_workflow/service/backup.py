@@ -83,7 +83,7 @@ def sqlite_path(url: str, operation: str, file: Path) -> Path:
     return Path(parsed.database).expanduser().absolute()
 
 
-def backup(url: str, target: Path, *, force: bool = False) -> dict[str, Any]:
+def backup(url: str, target: Path, *, force: bool = False, mode: int = 0o600) -> dict[str, Any]:
     """Copy the live database at ``url`` to ``target``; returns what the copy holds."""
     started = time.perf_counter()
     source = sqlite_path(url, "backup", target)
@@ -102,6 +102,7 @@ def backup(url: str, target: Path, *, force: bool = False) -> dict[str, Any]:
                     summary = _inspect(dst, str(target))
         except sqlite3.DatabaseError as exc:  # not a database, locked for too long, disk full, ...
             raise DatabaseUnavailable(url=redact(url), problem=str(exc)) from None
+        os.chmod(temp, mode)  # a copy of the database: as private as the database ([files] mode)
         fsync(temp)
         place(temp, target, force)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -41,7 +43,7 @@ def redact(url: str) -> str:
         return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, file_mode: int = 0o600) -> Engine:
     """An engine with the project's connection rules applied."""
     url = normalise_url(url)
     try:
@@ -49,7 +51,7 @@ def make_engine(url: str) -> Engine:
     except sa.exc.ArgumentError as exc:
         raise DatabaseUnavailable(url=url, problem=f"not a database URL: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, file_mode)
     try:
         engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -76,11 +78,22 @@ def _pg_lock_timeout(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.autocommit = autocommit
 
 
-def _sqlite_engine(url: sa.URL) -> Engine:
+def _sqlite_engine(url: sa.URL, file_mode: int) -> Engine:
     database = url.database or ""
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    if database and database != ":memory:":
+
+        @event.listens_for(engine, "do_connect")
+        def _create_private(*_args: Any) -> None:
+            # At the first connection (not before: `db restore` may still put a file there), a new
+            # database file is made the owner's only ([files] mode); SQLite gives its WAL and
+            # shared-memory files the database file's mode. An existing file keeps its mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(Path(database).expanduser(), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                 file_mode))  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -138,9 +151,9 @@ def _writer_lock(database: str) -> threading.RLock:
 class Database:
     """One engine plus its units of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, file_mode: int = 0o600) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, file_mode=file_mode)
         self._immediate = self.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time. Threads of this process queue for it here and are
         # woken the moment it is free; SQLite's own busy handler (for other processes) polls
