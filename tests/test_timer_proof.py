@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from iop_workflow import Iop
 from iop_workflow.audit.chain import GENESIS, seal
 from iop_workflow.errors import InvalidInput
+from iop_workflow.service.backup import BackupRejected
 from tests.helpers import add_orgs, open_case, to_signed
 from tests.tamper import attacker, records
 
@@ -121,3 +123,18 @@ def test_a_case_planned_before_records_held_their_plan_is_a_warning(iop: Iop, ca
     assert report.ok, report.problems
     (warning,) = [w for w in report.warnings if w["field"] == "timer"]
     assert warning["case_ref"] == fresh and "1 case(s)" in warning["detail"]
+
+
+def test_restore_refuses_a_backup_whose_timers_were_moved(tmp_path: Path, settings: Any, clock: Any) -> None:
+    """A restore accepts nothing it cannot verify: a backup with a moved deadline is refused, naming it."""
+    with Iop.connect(f"sqlite:///{tmp_path / 'live.db'}", clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        add_orgs(iop)
+        ref = open_case(iop)
+        iop.backup(tmp_path / "backup.db")
+        with Iop.connect(f"sqlite:///{tmp_path / 'backup.db'}", audit_log=False) as copy, attacker(copy) as conn:
+            conn.execute(sa.text("UPDATE timers SET due_on = '2099-12-31' WHERE fired_at IS NULL"))
+        with pytest.raises(BackupRejected) as refused:
+            iop.restore(tmp_path / "backup.db", force=True)
+        assert any(p.get("field") == "timer" and p.get("case_ref") == ref for p in refused.value.problems)
+        assert iop.verify().ok
