@@ -57,6 +57,28 @@ def target(path: str | Path, *, force: bool, protected: Iterable[Path], field: s
     return given
 
 
+def opened(path: Path, flags: int, mode: int) -> int:
+    """A descriptor on ``path`` (``flags`` without ``O_CREAT``); a file it creates gets exactly ``mode``.
+
+    ``os.open``'s mode passes through the process umask, so a 0640 setting under umask 077 would
+    give 0600: a new file is chmodded to the mode itself. An existing file keeps its mode.
+    """
+    while True:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            try:
+                return os.open(path, flags)
+            except FileNotFoundError:  # removed in between: create it after all
+                continue
+        try:
+            os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+
 @contextlib.contextmanager
 def replaced(path: Path, mode: int, *, field: str = "--output") -> Iterator[IO[str]]:
     """A text handle whose content replaces ``path`` whole when the block ends without an error."""

@@ -104,3 +104,21 @@ def test_a_group_may_read_when_the_setting_says_so(tmp_path: Path) -> None:
     assert mode(tmp_path / "export.jsonl") == 0o640
     wrong = cli("case", "list", env={"IOP_FILES_MODE": "0666"})
     assert wrong.status == 6 and "0600, 0640" in wrong.err, wrong.text
+
+
+def test_the_group_setting_holds_under_a_strict_umask(tmp_path: Path) -> None:
+    """umask 077 (common for service accounts) must not turn the 0640 setting into 0600."""
+    db = tmp_path / "iop.db"
+    cli = Cli(tmp_path, f"sqlite:///{db}")
+    group = {"IOP_FILES_MODE": "0640"}
+    before = os.umask(0o077)  # the iop processes inherit it
+    try:
+        cli.ok("init", env=group)
+        cli.ok("org", "add", "--name", "Föreningen", "--org-number", "802479-1322", "--legal-form",
+               "ideell_forening", env=group)  # fmt: skip
+        cli.ok("scheduler", "tick", env=group)  # its figures make the events file
+        paths = guarded(cli, db)
+    finally:
+        os.umask(before)
+    for name in ("database", "stream", "events"):
+        assert mode(paths[name]) == 0o640, name

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iop_workflow import txscope
+from iop_workflow import files, txscope
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.audit.export import jsonl_line
 
@@ -72,7 +72,7 @@ class AppendFile:
                 return self._fd
             self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+        fd = files.opened(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, self.mode)
         st = os.fstat(fd)
         self._fd, self._id = fd, (st.st_dev, st.st_ino)
         return fd
@@ -118,7 +118,7 @@ class AuditSink:
             if path is not None:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+                    fd = files.opened(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, self.mode)
                     handle = os.fdopen(fd, "a", encoding="utf-8")
                 except OSError:  # operational lines only: the database holds what matters
                     pass

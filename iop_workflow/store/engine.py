@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from iop_workflow import txscope
+from iop_workflow import files, txscope
 from iop_workflow.errors import DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
@@ -91,9 +90,7 @@ def _sqlite_engine(url: sa.URL, file_mode: int) -> Engine:
             # At the first connection (not before: `db restore` may still put a file there), a new
             # database file is made the owner's only ([files] mode); SQLite gives its WAL and
             # shared-memory files the database file's mode. An existing file keeps its mode.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(Path(database).expanduser(), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                 file_mode))  # fmt: skip
+            os.close(files.opened(Path(database).expanduser(), os.O_WRONLY | os.O_CLOEXEC, file_mode))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
