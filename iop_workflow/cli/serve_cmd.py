@@ -23,7 +23,7 @@ def serve(
     state: State, /, *, host: str | None, port: int | None, workers: int, ssl_certfile: str | None,
     ssl_keyfile: str | None,
 ) -> None:  # fmt: skip
-    """Serve the HTTP API (see README "Run as a service"). The scheduler runs apart: `iop scheduler run`."""
+    """Serve the HTTP API (see docs/service.md). The scheduler runs apart: `iop scheduler run`."""
     import os  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415

@@ -6,7 +6,7 @@ records at or after the end of the year are ignored: the report on a year reads
 the same whenever it is run. Recorded facts (reviews, contributions) arrive with
 their corrections applied; only those recorded before the year's end count.
 
-Definitions (also in the README):
+Definitions (also in docs/audit.md):
 - a case *belongs to the year* when it existed at the year's end and had not
   ended before the year began;
 - a review round is *due* in the year when it began in the year (``start_review``);
