@@ -7,18 +7,26 @@ holds each retraction row to its record.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from fastapi.testclient import TestClient
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.errors import InvalidInput, TransitionNotAllowed
+from iop_workflow.server.app import create_app
+from iop_workflow.service.records import RULES
 from iop_workflow.store.cases import case_row
 from iop_workflow.store.facts import build_facts
 from iop_workflow.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from tests.cli_helpers import Backend, Cli, today
+from tests.cli_helpers import prepare_signing as prepare_signing_cli
+from tests.cli_helpers import to_assessment as to_assessment_cli
 from tests.helpers import add_orgs, prepare_signing, to_assessment, to_signed
+from tests.server_helpers import problem
 from tests.tamper import attacker
 from tests.test_migrations import _step
 
@@ -266,3 +274,108 @@ def test_0011_adds_the_table_to_a_database_with_data_and_everything_still_verifi
     assert iop.verify().ok
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), iop.app.db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM retractions"))
+
+
+def test_the_cli_retracts_refuses_shows_and_verifies(backend: Backend, tmp_path: Path) -> None:
+    """The real `iop` in a subprocess: a duplicate contribution retracted, every refusal exit 6 (or 2 for a
+    misuse of the options) with nothing written, case show and the register without it, verify holding it."""
+    cli = Cli(tmp_path, backend.url)
+    ref = to_assessment_cli(cli)
+    prepare_signing_cli(cli, ref, today())
+    money = "--party municipality --kind money --amount 340000 --unit SEK"
+    cli.sh_ok(f"--actor anna case record {ref} contribution {money}")
+    cli.sh_ok(f"--actor eva.lind case fire {ref} sign")
+    history = cli.ok("--json", "case", "history", ref).json()
+    duplicate = [r["case_seq"] for r in history if r["trigger"] == "record:contribution"][-1]
+    agreement = next(r["case_seq"] for r in history if r["trigger"] == "record:agreement")
+    assert cli.ok("--json", "report", "register", "--format", "json").json()[0]["municipal_money_sek"] == "680000.00"
+
+    done = cli.sh_ok(f"--actor anna case correct {ref} contribution {duplicate} --retract --reason 'Registrerad två gånger'")
+    assert done.out.strip() == (f"{ref}: post #{duplicate} (insats) återtagen (loggpost {duplicate + 2}); "
+                                "den räknas inte längre.")  # fmt: skip
+    assert cli.ok("--json", "report", "register", "--format", "json").json()[0]["municipal_money_sek"] == "340000.00"
+
+    def unchanged(args: str, status: int, says: str) -> None:
+        before = cli.ok("--json", "case", "history", ref).out
+        refused = cli.sh(args)
+        assert refused.status == status, refused.text
+        assert says in refused.err and "Traceback" not in refused.text
+        assert cli.ok("--json", "case", "history", ref).out == before
+
+    retract = f"--actor anna case correct {ref} contribution"
+    unchanged(f"{retract} {duplicate} --retract --reason Igen", 6, "redan återtagen")
+    unchanged(f"{retract} 999 --retract --reason Fel", 6, "har ingen post #999")
+    unchanged(f"{retract} {duplicate - 1} --retract", 6, "reason")
+    unchanged(f"{retract} {duplicate - 1} --retract --field amount --reason Fel", 2, "takes no --field")
+    unchanged(f"{retract} {duplicate - 1} --field amount --value 1", 2, "--reason")
+    as_json = cli.sh(f"--json {retract} {duplicate} --retract --reason Igen")
+    assert as_json.status == 6 and as_json.json()["error"]["code"] == "invalid_input"
+
+    shown = cli.ok("case", "show", ref).out
+    assert f"återtagen i #{duplicate + 2} (anna): Registrerad två gånger" in shown
+    assert "[gäller]" in shown and "retracted" not in shown and "in_force" not in shown
+    shown_en = cli.ok("--lang", "en", "case", "show", ref).out
+    assert f"retracted in #{duplicate + 2} (anna)" in shown_en and "[in force]" in shown_en
+    facts = {f["entry"]: f for f in cli.ok("--json", "case", "show", ref).json()["facts"]}
+    assert facts[duplicate]["retracted"]["entry"] == duplicate + 2
+    assert (facts[agreement]["status"], facts[agreement]["superseded_by"]) == ("in_force", None)
+
+    cli.ok("audit", "verify")
+    guard = "retractions_no_update" if backend.path is not None else "retractions_no_change ON retractions"
+    backend.execute(f"DROP TRIGGER {guard}", "UPDATE retractions SET reason = 'Något annat'")
+    found = cli("--json", "audit", "verify")
+    assert found.status == 7, found.text
+    (problem,) = [p for p in found.json()["problems"] if p["field"] == "fact"]  # beside the dropped guard
+    assert (problem["table"], problem["problem"]) == ("retractions", "fact_differs_from_log")
+    assert "reason" in problem["detail"]
+
+
+ROLES = ("registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin")
+
+
+def test_over_http_the_roles_of_a_correction_may_retract_and_refusals_write_nothing(iop: Iop) -> None:
+    """POST /v1/cases/{ref}/retractions: every role against a contribution (the roles that may record one may
+    retract it, others 409), a second retraction and a missing reason 422, no If-Match 428; nothing written."""
+    add_orgs(iop)
+    ref = to_assessment(iop)
+    prepare_signing(iop, ref)
+    for amount in ("1", "2", "3"):
+        iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount=amount, unit="SEK")
+    spare = entries(iop, ref, "record:contribution")[-3:]
+    tokens = {role: iop.create_token(name=f"t-{role}", roles=[role], municipalities=["Stenungsund"])["token"]
+              for role in ROLES}  # fmt: skip
+    allowed = sorted(RULES["contribution"].roles)
+    assert len(allowed) <= len(spare)
+
+    with TestClient(create_app(iop)) as client:
+
+        def post(role: str, body: dict[str, Any], *, if_match: bool = True) -> Any:
+            headers = {"Authorization": f"Bearer {tokens[role]}"}
+            if if_match:
+                headers["If-Match"] = f'"{iop.case(ref)["version"]}"'
+            return client.post(f"/v1/cases/{ref}/retractions", json=body, headers=headers)
+
+        def refused(role: str, body: dict[str, Any], status: int, code: str, *, if_match: bool = True) -> None:
+            before = snapshot(iop)
+            problem(post(role, body, if_match=if_match), status, code)
+            assert snapshot(iop) == before
+
+        for role in ROLES:
+            if role in allowed:
+                body = {"kind": "contribution", "entry": spare[allowed.index(role)], "reason": f"Dubbel ({role})"}
+                done = post(role, body)
+                assert done.status_code == 200, done.text
+                assert (done.json()["trigger"], done.json()["roles"]) == ("record:retraction", [role])
+            else:
+                body = {"kind": "contribution", "entry": spare[-1], "reason": "Fel"}
+                refused(role, body, 409, "transition_not_allowed")
+        again = {"kind": "contribution", "entry": spare[0], "reason": "Igen"}
+        refused(allowed[0], again, 422, "invalid_input")
+        refused(allowed[0], {"kind": "contribution", "entry": entries(iop, ref, "record:contribution")[0]}, 422,
+                "invalid_input")  # fmt: skip
+        refused(allowed[0], {**again, "entry": entries(iop, ref, "record:contribution")[0]}, 428,
+                "if_match_required", if_match=False)  # fmt: skip
+        shown = client.get(f"/v1/cases/{ref}", headers={"Authorization": f"Bearer {tokens['auditor']}"}).json()
+    retracted = {f["entry"] for f in shown["facts"] if f["retracted"]}
+    assert retracted == set(spare[: len(allowed)])
+    assert iop.verify().ok
