@@ -312,6 +312,15 @@ class Iop:
         return corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
                                    value=value, reason=reason).as_dict()  # fmt: skip
 
+    def retract(
+        self, ref: str, kind: str, entry: int | str, *, reason: str | None, actor: ActorLike = None
+    ) -> dict[str, Any]:
+        """Withdraw the fact recorded by log entry ``entry`` (its case_seq); returns the ``record:retraction``
+        log record. The fact's row stays; rules, reports and views read the facts without it."""
+        from iop_workflow.service import corrections  # noqa: PLC0415
+
+        return corrections.retract(self.app, self.actor(actor), ref, kind=kind, entry=entry, reason=reason).as_dict()
+
     # -- audit ----------------------------------------------------------------
     def verify(
         self, *, case: str | None = None, digest: str | None = None, authenticated_since: date | str | None = None

@@ -40,7 +40,7 @@ STOP_SECONDS = 15.0
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # Tables a refused request must leave as they were.
 FACT_TABLES = ("meetings", "assessments", "legal_checks", "agreements", "contributions", "decisions", "reviews",
-               "corrections")  # fmt: skip
+               "corrections", "retractions")  # fmt: skip
 WRITTEN_TABLES = ("transition_log", "cases", "organisations", "grants", "api_tokens", "login_bindings", "alerts",
                   "idempotency_keys", *FACT_TABLES)  # fmt: skip
 

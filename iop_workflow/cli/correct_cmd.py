@@ -1,4 +1,4 @@
-"""``iop case correct``: a logged correction of a recorded fact (never an edit)."""
+"""``iop case correct``: a logged correction or retraction of a recorded fact (never an edit)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,33 @@ KINDS = ("meeting", "assessment", "legal-check", "agreement", "contribution", "d
 @click.argument("ref")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("entry", type=click.IntRange(min=1), metavar="ENTRY")
-@click.option("--field", required=True, metavar="F", help="The field to correct, e.g. decided_on, amount, end_on.")
-@click.option("--value", required=True, metavar="V", help="The right value (dates YYYY-MM-DD).")
-@click.option("--reason", required=True, metavar="TEXT", help="Why the recorded value was wrong.")
+@click.option("--field", metavar="F", help="The field to correct, e.g. decided_on, amount, end_on.")
+@click.option("--value", metavar="V", help="The right value (dates YYYY-MM-DD).")
+@click.option("--retract", is_flag=True, help="Withdraw the whole fact (e.g. one recorded twice) instead.")
+@click.option("--reason", metavar="TEXT", help="Why the recorded value was wrong (required).")
 @pass_state
-def correct(state: State, /, *, ref: str, kind: str, entry: int, field: str, value: str, reason: str) -> None:
-    """Correct FIELD of the KIND fact recorded by log entry ENTRY (the # in `case history`).
+def correct(
+    state: State, /, *, ref: str, kind: str, entry: int, field: str | None, value: str | None, retract: bool,
+    reason: str | None,
+) -> None:
+    """Correct FIELD of the KIND fact recorded by log entry ENTRY (the # in `case history`),
+    or withdraw that fact with --retract.
 
-    The fact as recorded stays; the correction is a new log record and is shown
-    by `case show` and `case history`.
+    The fact as recorded stays; the correction or retraction is a new log record and is
+    shown by `case show` and `case history`. A retracted fact no longer counts for the
+    rules, the reports or the views.
     """
+    if retract:
+        if field is not None or value is not None:
+            raise click.UsageError("--retract withdraws the whole fact; it takes no --field or --value")
+        _retract(state, ref, kind, entry, reason)
+        return
+    if field is None or value is None or reason is None:
+        options = (("--field", field), ("--value", value), ("--reason", reason))
+        missing = [name for name, given in options if given is None]
+        raise click.UsageError(f"Missing option {', '.join(missing)} (or give --retract)")
+    from iop_workflow.service.correctable import label_sv  # noqa: PLC0415 - the database layers are loaded by now
+
     logged = state.iop.correct(ref, kind, entry, field=field, value=value, reason=reason, actor=state.actor)
     if state.json:
         emit_json(logged)
@@ -31,9 +48,25 @@ def correct(state: State, /, *, ref: str, kind: str, entry: int, field: str, val
     fix = logged["data"]["correction"]
     click.echo(
         state.say(
-            f"{ref}: {field} i post #{entry} ({kind}) rättad: {fix['from']} -> {fix['to']} "
+            f"{ref}: {field} i post #{entry} ({label_sv(kind)}) rättad: {fix['from']} -> {fix['to']} "
             f"(loggpost {logged['case_seq']}).",
             f"{ref}: {field} of entry #{entry} ({kind}) corrected: {fix['from']} -> {fix['to']} "
             f"(log entry {logged['case_seq']}).",
+        )
+    )
+
+
+def _retract(state: State, ref: str, kind: str, entry: int, reason: str | None) -> None:
+    from iop_workflow.service.correctable import label_sv  # noqa: PLC0415 - the database layers are loaded by now
+
+    logged = state.iop.retract(ref, kind, entry, reason=reason, actor=state.actor)
+    if state.json:
+        emit_json(logged)
+        return
+    click.echo(
+        state.say(
+            f"{ref}: post #{entry} ({label_sv(kind)}) återtagen (loggpost {logged['case_seq']}); "
+            "den räknas inte längre.",
+            f"{ref}: entry #{entry} ({kind}) retracted (log entry {logged['case_seq']}); it no longer counts.",
         )
     )

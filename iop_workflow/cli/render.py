@@ -24,6 +24,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_timers": ("Inga öppna bevakningar.", "No open timers."),
     "facts": ("Registrerade uppgifter", "Recorded facts"),
     "no_facts": ("Inga registrerade uppgifter ännu.", "No facts recorded yet."),
+    "agreement_in_force": ("gäller", "in force"),
+    "superseded": ("ersatt av", "superseded by"),
+    "retracted": ("återtagen", "retracted"),
+    "retracted_in": ("återtagen i", "retracted in"),
     "next": ("Vad som kan hända härnäst", "What may happen next"),
     "allowed": ("tillåten", "allowed"),
     "blocked": ("blockerad", "blocked"),
@@ -164,17 +168,32 @@ def fact_details(record: Mapping[str, Any]) -> str:
 
 
 def facts_block(facts: Sequence[Mapping[str, Any]], lang: str) -> None:
-    """The recorded facts of ``case show`` (its ``facts``), corrected values marked with what they replaced."""
+    """The recorded facts of ``case show`` (its ``facts``), corrected values marked with what they replaced,
+    retracted facts with who withdrew them, each agreement with whether it is in force."""
     click.echo(f"\n{tr('facts', lang)}:")
     if not facts:
         click.echo(f"  {tr('no_facts', lang)}")
     for fact in facts:
         values = ", ".join(f"{k}={v}" for k, v in fact["values"].items() if v not in (None, ""))
-        click.echo(f"  #{fact['entry']:<3} {str(fact['at'])[:10]}  {fact['kind']:<13} {values}  ({fact['actor']})")
+        line = f"  #{fact['entry']:<3} {str(fact['at'])[:10]}  {fact['kind']:<13} {values}  ({fact['actor']})"
+        click.echo(line + _status(fact, lang))
         for field, fix in fact.get("corrections", {}).items():
             word = "rättad" if lang != "en" else "corrected"
             who = f"#{fix['entry']}, {fix['by']}: {fix['reason']}"
             click.echo(f"        {field}: {word} {fix['from']} -> {fix['to']} ({who})")
+        gone = fact.get("retracted")
+        if gone:
+            click.echo(f"        {tr('retracted_in', lang)} #{gone['entry']} ({gone['by']}): {gone['reason']}")
+
+
+def _status(fact: Mapping[str, Any], lang: str) -> str:
+    """`` [in force]``, `` [superseded by #N]`` or `` [retracted]`` for an agreement (or a retracted fact)."""
+    status = fact.get("status") or ("retracted" if fact.get("retracted") else None)
+    if status is None:
+        return ""
+    if status == "superseded":
+        return f"  [{tr('superseded', lang)} #{fact['superseded_by']}]"
+    return f"  [{tr('agreement_in_force' if status == 'in_force' else status, lang)}]"
 
 
 def history_table(records: Sequence[Mapping[str, Any]], lang: str, labels: Mapping[str, str]) -> None:

@@ -39,6 +39,7 @@ REGISTER_COLUMNS: tuple[Column, ...] = (
     ("unit", "Förvaltning", "Unit"),
     ("start_on", "Från", "From"),
     ("end_on", "Till", "To"),
+    ("municipal_money_sek", "Kommunens insats (kr)", "Municipal contribution (SEK)"),
     ("state", "Läge", "State"),
     ("contact_name", "Kontaktperson", "Contact"),
     ("contact_email", "E-post", "E-mail"),

@@ -1,4 +1,5 @@
-"""Cases over HTTP: list, open, show, options, history, transitions, recorded facts, assessments, corrections.
+"""Cases over HTTP: list, open, show, options, history, transitions, recorded facts, assessments, corrections,
+retractions.
 
 Every write to an existing case needs ``If-Match`` (the case's ETag, its version);
 every POST honours ``Idempotency-Key`` (server/writes.py). The principal comes
@@ -100,6 +101,12 @@ class Correction(Body):
     field: str = Field(max_length=60)
     value: str | int | float | bool | None
     reason: str = Field(max_length=4000)
+
+
+class Retraction(Body):
+    kind: str = Field(max_length=20)
+    entry: int = Field(ge=1, le=2_000_000_000)
+    reason: str | None = Field(default=None, max_length=4000)
 
 
 def _shown(request: Request, ref: str, actor: Actor) -> dict[str, Any]:
@@ -225,3 +232,9 @@ def assess(request: Request, actor: Actor, ref: str, body: Assessment) -> Respon
 @authenticated
 def correct(request: Request, actor: Actor, ref: str, body: Correction) -> Response:
     return _record(request, actor, ref, body, corrections.correct)
+
+
+@router.post("/{ref}/retractions", summary="Withdraw a recorded fact, e.g. one recorded twice (a new log record)")
+@authenticated
+def retract(request: Request, actor: Actor, ref: str, body: Retraction) -> Response:
+    return _record(request, actor, ref, body, corrections.retract)

@@ -24,7 +24,7 @@ from iop_workflow.service.admin import org_dict
 from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
-from iop_workflow.store import corrections
+from iop_workflow.store import corrections, retractions
 from iop_workflow.store.guidelines import CURRENT_VERSION, G
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -96,7 +96,8 @@ def _transitions(s: Connection, window: Window, place: str | None) -> Iterator[T
 
 
 def _facts(s: Connection, kind: str, window: Window, place: str | None) -> Iterator[dict[str, Any]]:
-    """Facts of ``kind`` recorded before the year's end, corrections applied, each with its ``case_ref``."""
+    """Facts of ``kind`` recorded before the year's end and not retracted, corrections applied, each with its
+    ``case_ref``."""
     table = repo.FACT_TABLES[correctable.FACTS[kind][0]]
     query = sa.select(table, CASES.c.ref.label("case_ref")).join(CASES, CASES.c.id == table.c.case_id)
     if place is not None:
@@ -113,7 +114,10 @@ def _facts(s: Connection, kind: str, window: Window, place: str | None) -> Itera
 
 def _corrected(s: Connection, kind: str, rows: list[sa.RowMapping], end: datetime) -> Iterator[dict[str, Any]]:
     fixes = corrections.latest(s, kind, [r["id"] for r in rows]) if rows else {}
+    gone = retractions.retracted_ids(s, kind, [r["id"] for r in rows])
     for row in rows:
+        if row["id"] in gone:
+            continue
         recorded: datetime = row["recorded_at"]
         if (recorded.replace(tzinfo=UTC) if recorded.tzinfo is None else recorded) < end:
             yield correctable.corrected(kind, row, fixes.get(row["id"], {}))

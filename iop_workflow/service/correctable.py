@@ -93,12 +93,29 @@ FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {
 }  # fmt: skip
 
 
-def spec(kind: str, field: str) -> FieldSpec:
-    """The field's spec; :class:`InvalidInput` naming the choices for an unknown kind or field."""
+# kind -> what Swedish output calls it (an officer reading Swedish never sees the code)
+LABELS_SV: Mapping[str, str] = {
+    "meeting": "möte", "assessment": "bedömning", "legal-check": "juridisk bedömning", "agreement": "avtal",
+    "contribution": "insats", "decision": "beslut", "review": "uppföljning",
+}  # fmt: skip
+
+
+def label_sv(kind: str) -> str:
+    return LABELS_SV.get(kind, kind)
+
+
+def table(kind: str) -> str:
+    """The table of ``kind``'s facts; :class:`InvalidInput` naming the choices for an unknown kind."""
     if kind not in FACTS:
         known = ", ".join(FACTS)
         raise InvalidInput(field="kind", value=kind, problem_sv=f"välj en av: {known}",
                            problem_en=f"choose one of: {known}")  # fmt: skip
+    return FACTS[kind][0]
+
+
+def spec(kind: str, field: str) -> FieldSpec:
+    """The field's spec; :class:`InvalidInput` naming the choices for an unknown kind or field."""
+    table(kind)
     fields = FACTS[kind][1]
     if field not in fields:
         known = ", ".join(fields)

@@ -1,9 +1,13 @@
-"""Correcting a recorded fact: never an edit, always a new logged correction.
+"""Correcting a recorded fact: never an edit, always a new logged correction or retraction.
 
 The fact's row stays as it was; a ``corrections`` row and a ``record:correction``
 log record (in the case's chain) say which field of which recorded fact now
 reads what, who said so and why. Views, reports, the guards and the timers read
 facts through them: a corrected agreement date moves the case's open deadlines.
+
+A retraction (``retractions`` row and ``record:retraction`` record) withdraws a whole
+fact, e.g. a contribution recorded twice: the rules, reports and views read the facts
+without it, and the case's open deadlines are planned anew as for a correction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections as store
 from iop_workflow.store import facts as fact_repo
+from iop_workflow.store import retractions
 from iop_workflow.store import timers as timer_repo
 
 
@@ -51,6 +56,7 @@ def correct(
             correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today())
         target = _entry(s, ref, number, kind)
         fact = _fact_row(s, case, table, kind, target)
+        _not_retracted(s, kind, number, fact)
         fixes = store.latest(s, kind, [fact["id"]]).get(fact["id"], {})
         current = fixes.get(field, correctable.as_json(fact[field]))
         if current == new:
@@ -69,19 +75,69 @@ def correct(
             "corrects_case_seq": number, "field": field, "old_value": current, "new_value": new,
             "reason": reason, "log_seq": record.seq, "corrected_by": actor.name, "corrected_at": app.clock.now(),
         })  # fmt: skip
-        _move(s, case, moves, app.clock.now())
+        _move(s, case, moves, app.clock.now(), outcome="moved by a correction")
     app.sink.emit(record)
     return record
 
 
-def _admit(actor: Actor, case: sa.RowMapping, kind: str) -> None:
+def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, reason: str | None) -> LogRecord:
+    """Withdraw the ``kind`` fact recorded by log entry ``entry`` (its ``case_seq``) of case ``ref``.
+
+    The fact's row stays; a ``record:retraction`` record and a ``retractions`` row say that it no
+    longer counts, who said so and why. Rules, reports and views read the facts without it from
+    then on; what was decided before stays decided. Open deadlines are planned anew.
+    Raises InvalidInput (unknown kind, no reason, an entry the case does not have or that
+    recorded another kind, a fact already retracted), NotFound (the case) and
+    TransitionNotAllowed (the actor may not record that kind of fact); nothing is written then.
+    """
+    table = correctable.table(kind)
+    reason = validate.text("reason", reason, max_len=4000)
+    number = validate.whole("entry", entry, low=1, high=2_000_000_000)
+    with app.db.write() as s:
+        case = repo.case_row(s, ref)
+        actor = case_actor(actor, case)
+        _admit(actor, case, kind, verb_sv="återta", verb_en="retract", trigger="record:retraction")
+        try:
+            target = _entry(s, ref, number, kind)
+        except NotFound:
+            raise InvalidInput(field="entry", value=number, problem_sv=f"ärendet {ref} har ingen post #{number}",
+                               problem_en=f"case {ref} has no entry #{number}") from None  # fmt: skip
+        fact = _fact_row(s, case, table, kind, target)
+        _not_retracted(s, kind, number, fact)
+        moves = _deadline_moves(app, s, case, pending={}, retracting=frozenset({(table, int(fact["id"]))}))
+        data = {"retraction": {"kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"]},
+                "timers": logged(moves.open_after)}  # fmt: skip
+        record = record_fact(app, s, case, actor=actor, kind="retraction", data=data, guideline_ref=None,
+                             reason=reason)  # fmt: skip
+        retractions.insert(s, {
+            "case_id": case["id"], "case_ref": ref, "fact_kind": kind, "fact_id": fact["id"],
+            "retracts_case_seq": number, "reason": reason, "log_seq": record.seq, "retracted_by": actor.name,
+            "retracted_at": app.clock.now(),
+        })  # fmt: skip
+        _move(s, case, moves, app.clock.now(), outcome="moved by a retraction")
+    app.sink.emit(record)
+    return record
+
+
+def _not_retracted(s: Connection, kind: str, number: int, fact: sa.RowMapping) -> None:
+    if int(fact["id"]) in retractions.retracted_ids(s, kind, [int(fact["id"])]):
+        raise InvalidInput(field="entry", value=number,
+                           problem_sv=f"post #{number} ({correctable.label_sv(kind)}) är redan återtagen",
+                           problem_en=f"entry #{number} ({kind}) was already retracted")  # fmt: skip
+
+
+def _admit(
+    actor: Actor, case: sa.RowMapping, kind: str, *, verb_sv: str = "rätta", verb_en: str = "correct",
+    trigger: str = "record:correction",
+) -> None:
     roles = RULES[kind].roles  # admin administers; it corrects no fact
     if actor.roles & roles:
         return
     needs = ", ".join(sorted(roles))
-    raise TransitionNotAllowed(case_ref=case["ref"], trigger="record:correction", state=case["state"], reasons=[
-        Unmet(code="role_not_allowed", sv=f"{actor.name} får inte rätta {kind}; det kräver någon av: {needs}",
-              en=f"{actor.name} may not correct a {kind}; it needs one of: {needs}"),
+    raise TransitionNotAllowed(case_ref=case["ref"], trigger=trigger, state=case["state"], reasons=[
+        Unmet(code="role_not_allowed",
+              sv=f"{actor.name} får inte {verb_sv} {correctable.label_sv(kind)}; det kräver någon av: {needs}",
+              en=f"{actor.name} may not {verb_en} a {kind}; it needs one of: {needs}"),
     ])  # fmt: skip
 
 
@@ -132,7 +188,12 @@ _RECORDED = (
 
 
 def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
-    """The case's recorded facts as logged, with every correction applied and listed."""
+    """The case's recorded facts as logged, with every correction applied and listed.
+
+    Each fact has ``retracted`` (None, or who retracted it in which entry and why); each agreement
+    ``status``: ``in_force`` (the latest not retracted of its period), ``superseded`` (by the next
+    one of its period: ``superseded_by``, an entry) or ``retracted``.
+    """
     rows = s.execute(_RECORDED, {"ref": ref}).mappings().all()
     entry_of = {r["seq"]: r["case_seq"] for r in rows}
     fixes: dict[int, dict[str, Any]] = {}
@@ -141,18 +202,36 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
             "from": c["old_value"], "to": c["new_value"], "entry": entry_of.get(c["log_seq"]),
             "by": c["corrected_by"], "reason": c["reason"],
         }  # fmt: skip
+    withdrawn = {r["retracts_case_seq"]: {"entry": entry_of.get(r["log_seq"]), "by": r["retracted_by"],
+                                          "reason": r["reason"]} for r in retractions.for_case_ref(s, ref)}  # fmt: skip
     out = []
     for row in rows:
         kind = row["trigger"].removeprefix("record:")
-        if kind == "correction":
+        if kind in ("correction", "retraction"):
             continue
         body = json.loads(row["data"]).get(kind.replace("-", "_"), {})
         values = dict(body) if isinstance(body, dict) else {"value": body}
         mine = fixes.get(row["case_seq"], {})
         values.update({field: c["to"] for field, c in mine.items()})
         out.append({"kind": kind, "entry": row["case_seq"], "at": row["at"], "actor": row["actor"],
-                    "values": values, "corrections": mine})  # fmt: skip
+                    "values": values, "corrections": mine, "retracted": withdrawn.get(row["case_seq"])})  # fmt: skip
+    _agreement_status(out)
     return out
+
+
+def _agreement_status(facts: list[dict[str, Any]]) -> None:
+    """Mark each agreement in force, superseded (by the next of its period) or retracted."""
+    later: dict[Any, int] = {}  # period -> the entry of the next agreement not retracted
+    for fact in reversed(facts):
+        if fact["kind"] != "agreement":
+            continue
+        if fact["retracted"] is not None:
+            fact.update(status="retracted", superseded_by=None)
+            continue
+        period = fact["values"].get("period")
+        after = later.get(period)
+        fact.update(status="in_force" if after is None else "superseded", superseded_by=after)
+        later[period] = fact["entry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +241,15 @@ class _Moves:
     open_after: list[PlannedTimer]  # the case's open timers once the correction is written (its record says so)
 
 
-def _deadline_moves(app: App, s: Connection, case: sa.RowMapping, *, pending: store.Fixes) -> _Moves:
-    """How the open timers of the case's state move on the corrected facts (``pending`` applied).
+def _deadline_moves(
+    app: App, s: Connection, case: sa.RowMapping, *, pending: store.Fixes,
+    retracting: retractions.Retracted = frozenset(),
+) -> _Moves:
+    """How the open timers of the case's state move on the corrected facts (``pending`` applied,
+    ``retracting`` left out).
 
-    A timer whose deadline moved is cancelled (outcome ``moved by a correction``) and
-    planned anew; one that no longer applies is cancelled; fired timers stay as they were.
+    A timer whose deadline moved is cancelled (outcome ``moved by a correction`` or ``by a
+    retraction``) and planned anew; one that no longer applies is cancelled; fired timers stay.
     """
     rows = timer_repo.open_for_case(s, case["id"])
     kept = [PlannedTimer(kind=r["kind"], due_on=r["due_on"], action=r["action"]) for r in rows]
@@ -174,7 +257,7 @@ def _deadline_moves(app: App, s: Connection, case: sa.RowMapping, *, pending: st
     if not state.timers:
         return _Moves(cancel=[], add=[], open_after=kept)
     kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
-    facts = fact_repo.build_facts(s, case, app.guidelines, kinds, pending=pending)
+    facts = fact_repo.build_facts(s, case, app.guidelines, kinds, pending=pending, retracting=retracting)
     planned = {t.kind: t for t in plan(state, facts, app.settings.lead_times)}
     moves = _Moves(cancel=[], add=[], open_after=[])
     for row, timer in zip(rows, kept, strict=True):
@@ -189,7 +272,7 @@ def _deadline_moves(app: App, s: Connection, case: sa.RowMapping, *, pending: st
     return moves
 
 
-def _move(s: Connection, case: sa.RowMapping, moves: _Moves, now: datetime) -> None:
+def _move(s: Connection, case: sa.RowMapping, moves: _Moves, now: datetime, *, outcome: str) -> None:
     for timer_id in moves.cancel:
-        timer_repo.mark(s, timer_id, now, outcome="moved by a correction", cancelled=True)
+        timer_repo.mark(s, timer_id, now, outcome=outcome, cancelled=True)
     repo.insert_timers(s, case["id"], case["state"], moves.add, now)

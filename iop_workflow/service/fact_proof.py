@@ -5,7 +5,8 @@ stores the ``seq`` of its ``record:<kind>`` record (``log_seq``), and the record
 row's content: the fields it has always logged (:data:`LOGGED`), and, since schema 0006,
 ``row_digest``: the SHA-256 of every content column, free text included (which stays out
 of the append-only log: only its digest is there). A correction row is checked field by
-field against its ``record:correction`` record.
+field against its ``record:correction`` record, a retraction row against its
+``record:retraction`` record.
 
 :func:`check` names each row that differs from its record or has none, and each record
 whose row is gone. Rows written before 0006 were bound by the migration with the one-time
@@ -29,7 +30,7 @@ from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.correctable import FACTS
 from iop_workflow.store import cases as repo
 from iop_workflow.store import ledger
-from iop_workflow.store.audit_tables import CORRECTIONS
+from iop_workflow.store.audit_tables import CORRECTIONS, RETRACTIONS
 
 ROW_DIGEST = "row_digest"
 _NOT_CONTENT = frozenset({"id", "case_id", "log_seq"})
@@ -56,6 +57,8 @@ LOGGED: Mapping[str, tuple[tuple[str, str], ...]] = {
 # correction row column -> key of the record's data["correction"]
 _CORRECTION_FIELDS = (("fact_kind", "kind"), ("corrects_case_seq", "entry"), ("fact_id", "fact_id"),
                       ("field", "field"), ("old_value", "from"), ("new_value", "to"))  # fmt: skip
+# retraction row column -> key of the record's data["retraction"]
+_RETRACTION_FIELDS = (("fact_kind", "kind"), ("retracts_case_seq", "entry"), ("fact_id", "fact_id"))
 
 
 def data_key(kind: str) -> str:
@@ -103,6 +106,8 @@ def check(s: Connection) -> list[dict[str, Any]]:
         problems.extend(_missing(s, repo.FACT_TABLES[table], f"record:{kind}", table))
     problems.extend(_check_corrections(s))
     problems.extend(_missing(s, CORRECTIONS, "record:correction", "corrections"))
+    problems.extend(_check_retractions(s))
+    problems.extend(_missing(s, RETRACTIONS, "record:retraction", "retractions"))
     return problems
 
 
@@ -182,6 +187,27 @@ def _check_corrections(s: Connection) -> Iterator[dict[str, Any]]:
             if changed:
                 detail = f"the corrections row differs from record {rec.seq} in: {', '.join(changed)}"
                 yield {**_where("corrections", row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
+                       "detail": detail}  # fmt: skip
+
+
+def _check_retractions(s: Connection) -> Iterator[dict[str, Any]]:
+    for chunk in _rows(s, RETRACTIONS):
+        records = _records(s, chunk)
+        for row in chunk:
+            rec = records.get(int(row["log_seq"])) if row["log_seq"] is not None else None
+            unbound = _bound("retractions", row, rec, "record:retraction")
+            if unbound is not None:
+                yield unbound
+                continue
+            assert rec is not None
+            logged = rec.data.get("retraction")
+            logged = logged if isinstance(logged, dict) else {}
+            changed = [col for col, key in _RETRACTION_FIELDS if logged.get(key) != row[col]]
+            said = (("reason", rec.reason), ("retracted_by", rec.actor))
+            changed += [col for col, value in said if row[col] != value]
+            if changed:
+                detail = f"the retractions row differs from record {rec.seq} in: {', '.join(changed)}"
+                yield {**_where("retractions", row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
                        "detail": detail}  # fmt: skip
 
 

@@ -10,7 +10,8 @@ whose content must still hash to that version) and the recording rules:
 - a transition: the definition has it from the record's from-state to its to-state, and
   the record's roles include one of the transition's;
 - ``record:<kind>``: the state is kept, the kind exists and may be recorded in that state,
-  by one of the recorded roles (``record:correction``: by a role that may record the kind);
+  by one of the recorded roles (``record:correction`` and ``record:retraction``: by a role
+  that may record the kind);
 - ``@admin`` and ``@guideline:<ref>`` records: a trigger those chains have.
 
 Records written before the database's cut-over record (``admin:checks_from``, written by
@@ -151,8 +152,8 @@ def _recorded(rec: LogRecord) -> str | None:
     kind = rec.trigger.removeprefix("record:")
     if rec.from_state != rec.to_state:
         return f"{rec.trigger} changed the state from {rec.from_state} to {rec.to_state}"
-    if kind == "correction":
-        return _correction(rec)
+    if kind in ("correction", "retraction"):
+        return _correction(rec, kind)
     rule = RULES.get(kind)
     if rule is None:
         return f"no fact of kind {kind} can be recorded"
@@ -163,10 +164,12 @@ def _recorded(rec: LogRecord) -> str | None:
     return None
 
 
-def _correction(rec: LogRecord) -> str | None:
-    corrected = rec.data.get("correction")
+def _correction(rec: LogRecord, what: str) -> str | None:
+    """A correction or a retraction: by a role that may record the kind of fact it corrects."""
+    corrected = rec.data.get(what)
     kind = str(corrected.get("kind")) if isinstance(corrected, dict) else ""
     rule = RULES.get(kind)
     if rule is None:
-        return f"a correction of an unknown kind {kind or '(none)'}"
-    return None if rule.roles & set(rec.roles) else f"roles {_roles(rec)} may not correct a {kind}"
+        return f"a {what} of an unknown kind {kind or '(none)'}"
+    verb = "correct" if what == "correction" else "retract"
+    return None if rule.roles & set(rec.roles) else f"roles {_roles(rec)} may not {verb} a {kind}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,15 +13,17 @@ from iop_workflow.service.access import authorise_protected
 from iop_workflow.service.admin import org_dict
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
-from iop_workflow.store import corrections
+from iop_workflow.store import corrections, retractions
 
 PARTNERSHIP_STATES = ("signed", "active", "review", "renewed")
+_SEK = frozenset({"SEK", "KR"})  # the units of an amount of Swedish kronor
 
 
 def register(
     app: App, actor: Actor, *, municipality: str | None = None, include_protected: bool = False
 ) -> list[dict[str, Any]]:
-    """One row per partnership (organisation, activity, period, committee); facts read with their corrections.
+    """One row per partnership (organisation, activity, period, committee, the municipality's money for the
+    period); facts read with their corrections, retracted facts left out.
 
     ``include_protected`` shows protected contact data: auditors only, and logged.
     """
@@ -46,20 +49,32 @@ def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) 
         "unit": case["unit"], "committee": decision["body"] if decision else None,
         "start_on": repo.as_iso(agreement["start_on"]) if agreement else None,
         "end_on": repo.as_iso(agreement["end_on"]) if agreement else None,
+        "municipal_money_sek": municipal_money(s, case["id"], case["period"]),
         "state": state.label_sv if state else case["state"],
         **{k: org[k] for k in ("contact_name", "contact_email", "contact_phone", "address")},
     }  # fmt: skip
 
 
-def period_fact(s: Connection, kind: str, case_id: int, period: int) -> dict[str, Any] | None:
-    """The latest ``kind`` fact of the case's period, with its corrections applied."""
+def period_facts(s: Connection, kind: str, case_id: int, period: int) -> list[dict[str, Any]]:
+    """The ``kind`` facts of the case's period not retracted, oldest first, with their corrections applied."""
     table = repo.FACT_TABLES[correctable.FACTS[kind][0]]
-    row = s.execute(
-        sa.select(table)
-        .where(table.c.case_id == case_id, table.c.period == period)
-        .order_by(table.c.id.desc())
-        .limit(1)
-    ).mappings().first()
-    if row is None:
-        return None
-    return correctable.corrected(kind, row, corrections.latest(s, kind, [row["id"]]).get(row["id"], {}))
+    rows = s.execute(
+        sa.select(table).where(table.c.case_id == case_id, table.c.period == period).order_by(table.c.id)
+    ).mappings().all()
+    ids = [int(r["id"]) for r in rows]
+    gone = retractions.retracted_ids(s, kind, ids)
+    fixes = corrections.latest(s, kind, ids) if ids else {}
+    return [correctable.corrected(kind, r, fixes.get(r["id"], {})) for r in rows if r["id"] not in gone]
+
+
+def period_fact(s: Connection, kind: str, case_id: int, period: int) -> dict[str, Any] | None:
+    """The latest ``kind`` fact of the case's period (the one in force), not retracted, corrections applied."""
+    found = period_facts(s, kind, case_id, period)
+    return found[-1] if found else None
+
+
+def municipal_money(s: Connection, case_id: int, period: int) -> str | None:
+    """The municipality's money contributions (SEK) of the period, summed as text (``"500000.25"``); None: none."""
+    money = [c["amount"] for c in period_facts(s, "contribution", case_id, period)
+             if (c["party"], c["kind"]) == ("municipality", "money") and str(c["unit"]).upper() in _SEK]  # fmt: skip
+    return f"{sum(money, Decimal(0)):.2f}" if money else None

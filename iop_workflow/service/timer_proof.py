@@ -2,8 +2,8 @@
 
 Every record that plans a case's timers holds the plan in ``data["timers"]`` (a list of
 ``kind``, ``due_on``, ``action``): a case's opening and each transition (the destination
-state's timers; the earlier open ones are cancelled), and a correction (the case's open
-timers once the deadlines it moved are planned anew). The latest such record of a case
+state's timers; the earlier open ones are cancelled), and a correction or retraction (the
+case's open timers once the deadlines it moved are planned anew). The latest such record of a case
 therefore says which timers the case has, and :class:`Planned` picks it out while the
 chains stream past. :func:`check` then holds the table to it:
 
@@ -32,7 +32,7 @@ from iop_workflow.service.changes import utc_iso
 from iop_workflow.store import cases as repo
 
 FIELD = "timer"
-CORRECTION = "record:correction"
+REPLANNING = frozenset({"record:correction", "record:retraction"})  # records that re-plan open deadlines
 _CHUNK = 2000
 
 Key = tuple[str, str, str]  # kind, due day (ISO), action
@@ -50,7 +50,7 @@ def plans(rec: LogRecord) -> bool:
     """Whether ``rec`` (re)plans its case's timers."""
     if rec.case_ref.startswith("@"):  # the administration and guideline chains plan no timers
         return False
-    return not rec.trigger.startswith("record:") or rec.trigger == CORRECTION
+    return not rec.trigger.startswith("record:") or rec.trigger in REPLANNING
 
 
 class Planned:

@@ -1,13 +1,14 @@
-"""Tables of the audit trail beside the transition log: checkpoints, corrections, access events.
+"""Tables of the audit trail beside the transition log: checkpoints, corrections, retractions, access events.
 
-All three are append-only like ``transition_log``: migration 0002 installs the
-triggers that refuse UPDATE and DELETE on them.
+All are append-only like ``transition_log``: migrations 0002 (and 0011, for retractions)
+install the triggers that refuse UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Field
 
 from iop_workflow.store.tables import _TS, _Table
@@ -49,6 +50,28 @@ class CorrectionRow(_Table, table=True):
     corrected_at: datetime = Field(sa_type=_TS)
 
 
+class RetractionRow(_Table, table=True):
+    """A logged retraction of one recorded fact: the rules, reports and views read the facts without it.
+
+    The fact's row is never changed or deleted. One retraction per fact (the unique constraint
+    also settles two retractions racing for the same fact).
+    """
+
+    __tablename__ = "retractions"
+    __table_args__ = (sa.UniqueConstraint("fact_kind", "fact_id", name="uq_retractions_fact"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    case_ref: str = Field(max_length=40)
+    fact_kind: str = Field(max_length=20)
+    fact_id: int
+    retracts_case_seq: int  # the record:<kind> log record of the fact
+    reason: str
+    log_seq: int  # the record:retraction log record
+    retracted_by: str = Field(max_length=100)
+    retracted_at: datetime = Field(sa_type=_TS)
+
+
 class AccessEventRow(_Table, table=True):
     """Someone read protected data (``--include-protected``)."""
 
@@ -67,5 +90,6 @@ class AccessEventRow(_Table, table=True):
 
 CHECKPOINTS = CheckpointRow.__table__  # type: ignore[attr-defined]
 CORRECTIONS = CorrectionRow.__table__  # type: ignore[attr-defined]
+RETRACTIONS = RetractionRow.__table__  # type: ignore[attr-defined]
 ACCESS_EVENTS = AccessEventRow.__table__  # type: ignore[attr-defined]
-APPEND_ONLY = ("checkpoints", "corrections", "access_events")
+APPEND_ONLY = ("checkpoints", "corrections", "retractions", "access_events")

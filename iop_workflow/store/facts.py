@@ -1,8 +1,8 @@
 """A case's facts as the rules see them: its rows read (per case), corrected, and assembled.
 
-``build_facts`` reads the fact kinds one transition needs for one case, applies the
-corrections (``store.corrections``: the rules decide on corrected facts) and hands
-the rows to ``assemble_facts``.
+``build_facts`` reads the fact kinds one transition needs for one case, leaves out the
+retracted ones (``store.retractions``), applies the corrections (``store.corrections``:
+the rules decide on corrected facts) and hands the rows to ``assemble_facts``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from iop_workflow.domain.facts import (
 )
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
-from iop_workflow.store import corrections
+from iop_workflow.store import corrections, retractions
 from iop_workflow.store.cases import FACT_TABLES as _T
 from iop_workflow.store.cases import org_row
 from iop_workflow.store.guidelines import GuidelineCache
@@ -59,18 +59,22 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
 
 def build_facts(
     s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None, *,
-    pending: corrections.Fixes | None = None,
+    pending: corrections.Fixes | None = None, retracting: retractions.Retracted = frozenset(),
 ) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows.
 
     ``kinds``: the fact kinds to read (``domain.facts.FACT_KINDS``; all when None). The others
     are left not loaded: a rule touching them raises ``FactNotLoaded`` instead of seeing nothing.
-    ``pending``: corrections about to be written, applied over the stored ones.
+    ``pending``: corrections about to be written, applied over the stored ones; ``retracting``:
+    facts (table, id) about to be retracted, left out with the retracted ones.
     """
     want = FACT_KINDS if kinds is None else frozenset(kinds)
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
     rows: dict[str, Sequence[FactRow]] = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
     if rows:
+        gone = retractions.retracted_for(s, case["id"]) | retracting
+        if gone:
+            rows = {table: [r for r in found if (table, r["id"]) not in gone] for table, found in rows.items()}
         fixes = corrections.fixes_for(s, case["id"])
         for key, fields in (pending or {}).items():
             fixes[key] = {**fixes.get(key, {}), **fields}

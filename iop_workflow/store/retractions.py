@@ -1,0 +1,48 @@
+"""Retractions: append-only rows naming the recorded facts that no longer count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from iop_workflow.store.audit_tables import RETRACTIONS
+from iop_workflow.store.corrections import KIND_TABLES
+
+Retracted = frozenset[tuple[str, int]]  # (fact table, fact id)
+
+
+def insert(s: Connection, values: dict[str, Any]) -> int:
+    return int(s.execute(sa.insert(RETRACTIONS).values(**values).returning(RETRACTIONS.c.id)).scalar_one())
+
+
+_FOR_CASE = sa.select(RETRACTIONS).where(RETRACTIONS.c.case_id == sa.bindparam("case_id")).order_by(RETRACTIONS.c.id)
+
+
+def for_case(s: Connection, case_id: int) -> list[sa.RowMapping]:
+    """The case's retractions, oldest first (one probe of the case_id index)."""
+    return list(s.execute(_FOR_CASE, {"case_id": case_id}).mappings())
+
+
+_BY_REF = sa.select(RETRACTIONS).where(RETRACTIONS.c.case_ref == sa.bindparam("ref")).order_by(RETRACTIONS.c.id)
+
+
+def for_case_ref(s: Connection, case_ref: str) -> list[sa.RowMapping]:
+    """The retractions of case ``case_ref``, oldest first."""
+    return list(s.execute(_BY_REF, {"ref": case_ref}).mappings())
+
+
+def retracted_for(s: Connection, case_id: int) -> Retracted:
+    """The case's retracted facts as (table, fact id)."""
+    return frozenset((KIND_TABLES[r["fact_kind"]], int(r["fact_id"])) for r in for_case(s, case_id))
+
+
+def retracted_ids(s: Connection, kind: str, fact_ids: Iterable[int]) -> frozenset[int]:
+    """Which of ``fact_ids`` (facts of ``kind``) are retracted."""
+    ids = list(fact_ids)
+    if not ids:
+        return frozenset()
+    query = sa.select(RETRACTIONS.c.fact_id).where(RETRACTIONS.c.fact_kind == kind, RETRACTIONS.c.fact_id.in_(ids))
+    return frozenset(int(i) for i in s.execute(query).scalars())
