@@ -222,3 +222,58 @@ def test_audit_verify_names_an_assignment_by_a_role_that_may_not_assign(iop: Iop
         assert broken == "roles signatory may not record a assignment (it needs one of: coordinator, officer)"
         closed = watcher.check(dataclasses.replace(rec, from_state="ended", to_state="ended"))
         assert closed == "a assignment cannot be recorded in state ended"
+
+
+def test_over_http_two_tokens_see_what_their_need_to_know_allows(iop: Iop) -> None:
+    """Token a opens the case (its officer), token b is another officer; the identity is the credential's."""
+    from fastapi.testclient import TestClient
+
+    from iop_workflow.server.app import create_app
+
+    shelter(iop)
+    tokens = {who: iop.create_token(name=who, roles=["officer"], municipalities=["Stenungsund"])["token"]
+              for who in ("a", "b")}  # fmt: skip
+    tokens["signatory"] = iop.create_token(name="s", roles=["signatory"], municipalities=["Stenungsund"])["token"]
+
+    def auth(who: str, **more: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[who]}", **more}
+
+    with TestClient(create_app(iop)) as client:
+        opened = client.post("/v1/cases", headers=auth("a"), json={
+            "org_number": ORG, "municipality": "Stenungsund", "title": "Skyddat boende", "challenge": "Skydd"})
+        assert opened.status_code == 201, opened.text
+        ref = opened.json()["ref"]
+        assert contact_of(opened.json()) == MASKED and iop.access_events() == []  # a write's reply shows none
+
+        def show(who: str) -> dict[str, Any]:
+            response = client.get(f"/v1/cases/{ref}", headers=auth(who))
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        assert contact_of(show("a")) == CONTACT
+        assert events(iop) == [("token:a", "case show", "case_officer")]
+        assert contact_of(show("b")) == MASKED and len(iop.access_events()) == 1
+        version = show("b")["version"]
+
+        def assign(who: str, body: dict[str, Any]) -> Any:
+            return client.post(f"/v1/cases/{ref}/assignments", json=body,
+                               headers=auth(who, **{"If-Match": f'"{version}"'}))  # fmt: skip
+
+        refused = assign("b", {"login": "token:b"})  # b may not assign itself
+        assert refused.status_code == 409 and refused.json()["code"] == "transition_not_allowed"
+        invalid = assign("a", {"login": "token:s"})  # a signatory's token is no officer
+        assert invalid.status_code == 422 and invalid.json()["code"] == "invalid_input"
+        done = assign("a", {"login": "token:b"})
+        assert done.status_code == 200, done.text
+        assert done.json()["assigned_officers"] == ["token:b"]
+        shown = show("b")
+        assert contact_of(shown) == CONTACT and shown["assigned_officers"] == ["token:b"]
+        assert events(iop)[-1] == ("token:b", "case show", "assigned_officer")
+        version = shown["version"]
+        assert assign("a", {"login": "token:b", "remove": True}).status_code == 200
+        assert contact_of(show("b")) == MASKED
+        organisation = client.get(f"/v1/organisations/{ORG}", headers=auth("a")).json()
+        assert {k: organisation[k] for k in CONTACT} == CONTACT
+        assert events(iop)[-1] == ("token:a", "org show", "case_officer")
+        assert len(iop.access_events()) == 3
+    assert iop.verify().ok

@@ -27,6 +27,7 @@ from iop_workflow.store import identity as grants
 
 KIND = "assignment"
 COORDINATOR = "coordinator"
+PRINCIPAL_OF_TOKEN = "token:"  # noqa: S105 - not a secret: how an API token's principal name starts (service/tokens.py)
 # Not a fact (nothing to correct, no fact table): its own rule, which ``audit verify`` checks too.
 RULE = Rule(states=OPEN_STATES, roles=frozenset({COORDINATOR, OFFICER}))
 
@@ -47,7 +48,7 @@ def assign(app: App, actor: Actor, ref: str, login: str, *, remove: bool = False
         _admit(app, actor, case, login, remove=remove)
         current = assigned(s, ref)
         if not remove:
-            _officer(s, login, str(case["municipality"]))
+            _officer(app, s, login, str(case["municipality"]))
             if login in current:
                 return _result(ref, login, remove=remove, changed=False, current=current)
         elif login not in current:
@@ -88,11 +89,17 @@ def _admit(app: App, actor: Actor, case: sa.RowMapping, login: str, *, remove: b
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=trigger, state=case["state"], reasons=reasons)
 
 
-def _officer(s: sa.Connection, login: str, municipality: str) -> None:
-    """Refuse (InvalidInput) a ``login`` that does not hold the role officer in ``municipality``."""
+def _officer(app: App, s: sa.Connection, login: str, municipality: str) -> None:
+    """Refuse (InvalidInput) a ``login`` that does not hold the role officer in ``municipality``.
+
+    A login's roles are its grants; an API token's principal (``token:NAME``) holds its token's roles.
+    """
     held = grants.grants_of(s, [login])
+    pairs = held[login] | held[WILDCARD]
+    if login.startswith(PRINCIPAL_OF_TOKEN):
+        pairs = grants.token_grants(s, login.removeprefix(PRINCIPAL_OF_TOKEN), app.clock.today())
     place = municipality.casefold()
-    if any(role == OFFICER and (m == WILDCARD or m.casefold() == place) for role, m in held[login] | held[WILDCARD]):
+    if any(role == OFFICER and (m == WILDCARD or m.casefold() == place) for role, m in pairs):
         return
     raise InvalidInput(
         field="login", value=login,
