@@ -57,6 +57,11 @@ def test_case_show_assign_and_unassign_with_the_real_iop(cli: Cli, backend: Back
     history = cli.ok("--json", "case", "history", ref).json()
     assert [(r["actor"], r["data"]["assignment"]) for r in history if r["trigger"] == "record:assignment"] == [
         ("anna", {"login": "olle", "removed": False}), ("kim", {"login": "olle", "removed": True})]
+    cli.sh_ok(f"--actor anna case fire {ref} start_dialogue --data note='ring {PHONE}'")
+    masked = cli.ok("--actor", "olle", "audit", "export", "--include-protected", "--case", ref).out  # olle runs none now
+    assert PHONE not in masked and "ring (skyddad)" in masked and len(logged()) == 3
+    assert PHONE in cli.ok("--actor", "anna", "audit", "export", "--include-protected", "--case", ref).out
+    assert logged()[-1] == ("anna", "audit export")
     organisation = cli.ok("--json", "--actor", "anna", "org", "show", "802479-1322").json()
     assert organisation["address"] == "Hemlig adress 1" and logged()[-1] == ("anna", "org show")
     assert cli.ok("--json", "audit", "verify").json()["ok"] is True
