@@ -152,10 +152,12 @@ class Iop:
 
         return admin.orgs(self.app)
 
-    def organisation(self, org_number: str) -> dict[str, Any]:
+    def organisation(self, org_number: str, *, actor: ActorLike = None) -> dict[str, Any]:
+        """One organisation; a protected one's contact data only for ``actor`` (None: this process's
+        login) with a need to know (an officer of one of its open cases, an auditor), logged."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.org(self.app, org_number)
+        return admin.org(self.app, org_number, actor=self.actor(actor))
 
     # -- roles and tokens (admin) ----------------------------------------------
     def grant(
@@ -238,7 +240,20 @@ class Iop:
         return views.options_dicts(opts, lang)
 
     def case(self, ref: str, *, lang: str = "sv") -> dict[str, Any]:
+        """The case as the database's own user reads it: no scope, protected contact data masked, nothing logged."""
         return views.show(self.app, ref, lang)
+
+    def show_case(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> dict[str, Any]:
+        """The case as ``iop case show`` gives it to ``actor`` (None: this process's login): within its
+        municipalities, a protected organisation's contact data shown only with a need to know (the
+        case's own officers, auditors), and each such read logged as an access event."""
+        return views.show(self.app, ref, lang, actor=self.actor(actor), contact=True)
+
+    def assign(self, ref: str, login: str, *, remove: bool = False, actor: ActorLike = None) -> dict[str, Any]:
+        """Assign officer ``login`` to case ``ref`` (``remove``: take it back): a ``record:assignment`` record."""
+        from iop_workflow.service import assignments  # noqa: PLC0415
+
+        return assignments.assign(self.app, self.actor(actor), ref, login, remove=remove)
 
     def cases(self, *, state: str | None = None, lang: str = "sv") -> list[dict[str, Any]]:
         return views.list_cases(self.app, lang, state)
@@ -343,7 +358,7 @@ class Iop:
         include_protected: bool = False, actor: ActorLike = None,
     ) -> Export:
         """The log's records in seq order, page by page (iterate; ``.count()``); protected data masked
-        unless ``include_protected`` (auditors only, logged)."""
+        unless ``include_protected`` (auditors, and officers for their own cases: ``need_to_know``; logged)."""
         from iop_workflow.service import audit  # noqa: PLC0415
 
         return audit.export(self.app, self.actor(actor), since=since, until=until, case_ref=case,
@@ -364,7 +379,8 @@ class Iop:
     def register(
         self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
     ) -> list[dict[str, Any]]:
-        """The public list of partnerships (protected contact data masked unless an auditor asks, logged)."""
+        """The public list of partnerships (protected contact data masked unless someone with a need
+        to know asks with ``include_protected``: auditors, officers for their own cases; logged)."""
         from iop_workflow.service import register  # noqa: PLC0415
 
         return register.register(self.app, self.actor(actor), municipality=municipality,
@@ -379,7 +395,8 @@ class Iop:
         actor: ActorLike = None,
     ) -> dict[str, Any]:
         """The yearly follow-up report to the committee (the ``iop report annual --json`` shape), computed by
-        replaying the log up to the year's end; protected contact data masked unless an auditor asks (logged)."""
+        replaying the log up to the year's end; protected contact data masked unless someone with a need to
+        know asks (logged)."""
         from iop_workflow.service import annual  # noqa: PLC0415
 
         return annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
@@ -387,9 +404,9 @@ class Iop:
 
     def access_events(self) -> list[dict[str, Any]]:
         """Every logged read of protected data."""
-        from iop_workflow.service import access  # noqa: PLC0415
+        from iop_workflow.service import need_to_know  # noqa: PLC0415
 
-        return access.access_events(self.app)
+        return need_to_know.access_events(self.app)
 
     # -- recovery ---------------------------------------------------------------
     def backup(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:

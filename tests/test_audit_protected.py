@@ -1,4 +1,5 @@
-"""Protected organisations: masked in every export and register; auditors may see more, and it is logged."""
+"""Protected organisations: masked in every export and register; auditors (and the case's own officers,
+for their cases) may see more, and it is logged."""
 
 from __future__ import annotations
 
@@ -72,7 +73,22 @@ def test_an_auditor_may_include_protected_data_and_it_is_logged(iop: Iop, tmp_pa
         ("access", "audit export"), ("access", "report register")]
 
 
-@pytest.mark.parametrize("who", ["anna", "eva", "kim"])
+def test_the_case_officer_may_include_their_case_protected_data_and_it_is_logged(iop: Iop) -> None:
+    """anna opened the shelter's case (need to know, issue #16 item 6); olle, another officer, has none."""
+    ref = shelter_partnership(iop)
+    iop.grant("olle", "officer", municipality="Stenungsund")
+    assert leaks("".join(jsonl_line(r) for r in iop.export(include_protected=True, actor="olle"))) == []
+    assert leaks(json.dumps(iop.register(include_protected=True, actor="olle"), ensure_ascii=False)) == []
+    assert iop.access_events() == []
+    records = list(iop.export(include_protected=True, actor="anna"))
+    assert set(leaks("".join(jsonl_line(r) for r in records))) == set(SECRETS)
+    rows = iop.register(include_protected=True, actor="anna")
+    assert set(leaks(json.dumps(rows, ensure_ascii=False))) == set(SECRETS)
+    assert [(e["actor"], e["action"], e["scope"]["cases"], e["scope"]["basis"]) for e in iop.access_events()] == [
+        ("anna", "audit export", [ref], "case_officer"), ("anna", "report register", [ref], "case_officer")]
+
+
+@pytest.mark.parametrize("who", ["eva", "kim"])
 def test_others_are_refused_and_nothing_is_written(iop: Iop, who: str) -> None:
     shelter_partnership(iop)
     before = len(list(iop.export()))

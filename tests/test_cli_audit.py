@@ -62,8 +62,8 @@ def test_bad_inputs_exit_with_their_status_and_change_nothing(cli: Cli, backend:
         (["audit", "export", "--since", "2026-02-30"], 6, "since"),
         (["audit", "export", "--format", "xml"], 2, "xml"),
         (["audit", "export", "--case", "IOP-2099-0001"], 4, "IOP-2099-0001"),
-        (["audit", "export", "--include-protected"], 3, "auditor"),
-        (["report", "register", "--include-protected"], 3, "auditor"),
+        # --include-protected by anna (the case's own officer) is a need-to-know read now (tests/test_need_to_know.py,
+        # tests/test_cli_need_to_know.py); other roles' refusal: tests/test_roles.py.
         (["audit", "export", "--output", "/nonexistent/dir/x.jsonl"], 6, "output"),
         (["case", "correct", ref, "decision", str(decision["case_seq"]), "--field", "colour", "--value", "x",
           "--reason", "r"], 6, "colour"),

@@ -178,8 +178,8 @@ def org_list(state: State) -> None:
 @click.argument("org_number", metavar="ORGNR")
 @pass_state
 def org_show(state: State, /, *, org_number: str) -> None:
-    """One organisation."""
-    found = state.iop.organisation(org_number)
+    """One organisation; a protected one's contact data only with a need to know (logged)."""
+    found = state.iop.organisation(org_number, actor=state.actor)
     if state.json:
         emit_json(found)
         return

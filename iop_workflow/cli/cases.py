@@ -1,4 +1,4 @@
-"""``iop case ...``: open, list, show, options, fire, assess, history (and ``record``)."""
+"""``iop case ...``: open, list, show, options, fire, assess, assign, history (and ``record``)."""
 
 from __future__ import annotations
 
@@ -83,8 +83,11 @@ def case_list(state: State, /, *, state_value: str | None) -> None:
 @click.argument("ref")
 @pass_state
 def case_show(state: State, /, *, ref: str) -> None:
-    """Facts, state, open timers and what may happen next (for you, --actor)."""
-    shown = state.iop.case(ref, lang=state.lang)
+    """Facts, state, open timers and what may happen next (for you, --actor).
+
+    A protected organisation's contact data shows only to the case's own officers (who opened
+    it, or assigned with `iop case assign`) and auditors; each such read is logged."""
+    shown = state.iop.show_case(ref, actor=state.actor, lang=state.lang)
     options = state.iop.options(ref, actor=state.actor, lang=state.lang)
     if state.json:
         emit_json({**shown, "options": options})
@@ -204,6 +207,43 @@ def case_assess(state: State, /, *, ref: str, criterion: str, verdict: str, note
         emit_json(logged)
         return
     click.echo(state.say(f"{ref}: {criterion} bedömt som {verdict}.", f"{ref}: {criterion} assessed as {verdict}."))
+
+
+@case.command("assign")
+@click.argument("ref")
+@click.argument("login")
+@click.option("--remove", is_flag=True, help="Take the assignment back (as `iop case unassign`).")
+@pass_state
+def case_assign(state: State, /, *, ref: str, login: str, remove: bool) -> None:
+    """Assign officer LOGIN to the case: they then see a protected organisation's contact data.
+
+    A coordinator, or the officer who opened the case, may; LOGIN must hold the role officer in the
+    case's municipality. Logged in the case's chain (record:assignment)."""
+    _assign(state, ref, login, remove=remove)
+
+
+@case.command("unassign")
+@click.argument("ref")
+@click.argument("login")
+@pass_state
+def case_unassign(state: State, /, *, ref: str, login: str) -> None:
+    """Take back LOGIN's assignment to the case (logged, as `iop case assign --remove`)."""
+    _assign(state, ref, login, remove=True)
+
+
+def _assign(state: State, ref: str, login: str, *, remove: bool) -> None:
+    done = state.iop.assign(ref, login, remove=remove, actor=state.actor)
+    if state.json:
+        emit_json(done)
+        return
+    if not done["changed"]:
+        click.echo(state.say(f"{ref}: {login} är redan tilldelad; inget skrevs.",
+                             f"{ref}: {login} is already assigned; nothing was written."))  # fmt: skip
+    elif remove:
+        click.echo(state.say(f"{ref}: {login} är inte längre tilldelad.", f"{ref}: {login} is no longer assigned."))
+    else:
+        click.echo(state.say(f"{ref}: {login} är tilldelad som handläggare.",
+                             f"{ref}: {login} is assigned as officer."))  # fmt: skip
 
 
 @case.command("history")

@@ -17,6 +17,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "none": ("ingen", "none"),
     "version": ("Version", "Version"),
     "officer": ("Handläggare", "Officer"),
+    "assigned": ("Tilldelade handläggare", "Assigned officers"),
+    "contact": ("Kontaktuppgifter", "Contact details"),
     "period": ("Period", "Period"),
     "opened": ("Öppnat", "Opened"),
     "since": ("sedan", "since"),
@@ -110,6 +112,9 @@ def case_summary(case: Mapping[str, Any], lang: str) -> None:
         f"  {tr('organisation', lang)}: {org['name']} {org['org_number']}{protected}",
         f"  {tr('municipality', lang)}: {case['municipality']}",
     ]
+    contact = [str(org[k]) for k in ("contact_name", "contact_email", "contact_phone", "address") if org.get(k)]
+    if contact:
+        lines.append(f"  {tr('contact', lang)}: {', '.join(dict.fromkeys(contact))}")
     if case.get("challenge"):
         lines.append(f"  {tr('challenge', lang)}: {case['challenge']}")
     if guideline:
@@ -126,6 +131,8 @@ def case_summary(case: Mapping[str, Any], lang: str) -> None:
     if case.get("opened_on"):
         extra.append(f"{tr('opened', lang).lower()} {case['opened_on']}")
     lines.append("  " + ", ".join(extra))
+    if case.get("assigned_officers"):
+        lines.append(f"  {tr('assigned', lang)}: {', '.join(case['assigned_officers'])}")
     click.echo("\n".join(lines))
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from iop_workflow.server.app import language
 from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.writes import Reply, etag, run
-from iop_workflow.service import corrections, records, views, workflow
+from iop_workflow.service import assignments, corrections, records, views, workflow
 from iop_workflow.service.context import Actor
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -95,6 +95,11 @@ class Assessment(Body):
     note: str = Field(max_length=10_000)
 
 
+class Assignment(Body):
+    login: str = Field(max_length=200, description="The officer's login (must hold the role officer there)")
+    remove: bool = Field(default=False, description="Take the assignment back")
+
+
 class Correction(Body):
     kind: str = Field(max_length=20)
     entry: int = Field(ge=1, le=2_000_000_000)
@@ -145,7 +150,9 @@ def open_case(request: Request, actor: Actor, body: CaseOpen) -> Response:
 @router.get("/{ref}", summary="A case, as `iop --json case show`")
 @authenticated
 def show(request: Request, actor: Actor, ref: str) -> JSONResponse:
-    shown = _shown(request, ref, actor)
+    """A protected organisation's contact data is shown only to the case's own officers and auditors
+    (each such read logged as an access event); everybody else sees it masked."""
+    shown = views.show(server_of(request).iop.app, ref, language(request), actor=actor, contact=True)
     return JSONResponse(shown, headers={"ETag": etag(int(shown["version"]))})
 
 
@@ -226,6 +233,19 @@ def record_legal_check(request: Request, actor: Actor, ref: str, body: LegalChec
 @authenticated
 def assess(request: Request, actor: Actor, ref: str, body: Assessment) -> Response:
     return _record(request, actor, ref, body, records.assessment)
+
+
+@router.post("/{ref}/assignments", summary="Assign an officer to the case, or take it back (If-Match required)")
+@authenticated
+def assign(request: Request, actor: Actor, ref: str, body: Assignment) -> Response:
+    """A coordinator, or the officer who opened the case, assigns ``login`` (``remove``: unassigns);
+    one ``record:assignment`` record in the case's chain."""
+    app = server_of(request).iop.app
+
+    def act() -> Reply:
+        return Reply(200, assignments.assign(app, actor, ref, body.login, remove=body.remove))
+
+    return run(request, actor, body.model_dump(mode="json"), act, case_ref=ref)
 
 
 @router.post("/{ref}/corrections", summary="Correct one field of a recorded fact (a new log record)")

@@ -125,14 +125,15 @@ def add_org(
 
 
 def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str, Any]:
-    masked = row["protected"] and not include_protected
+    """The organisation's JSON shape; contact and address masked if it is protected, unless
+    ``include_protected`` (which the caller decided with ``need_to_know``)."""
+    from iop_workflow.service.need_to_know import contact  # noqa: PLC0415
+
     out: dict[str, Any] = {
         "name": row["name"], "org_number": row["org_number"], "legal_form": row["legal_form"],
         "non_profit": row["non_profit"], "protected": row["protected"],
     }  # fmt: skip
-    for key in ("contact_name", "contact_email", "contact_phone", "address"):
-        out[key] = "(skyddad)" if masked and row[key] else row[key]
-    return out
+    return {**out, **contact(row, visible=include_protected)}
 
 
 def orgs(app: App) -> list[dict[str, Any]]:
@@ -140,9 +141,20 @@ def orgs(app: App) -> list[dict[str, Any]]:
         return [org_dict(r) for r in list_orgs(s)]
 
 
-def org(app: App, org_number: str) -> dict[str, Any]:
+def org(app: App, org_number: str, *, actor: Actor | None = None) -> dict[str, Any]:
+    """One organisation. A protected one's contact data shows only to ``actor`` with a need to
+    know for it (``need_to_know.org_basis``), and that read is logged as an access event."""
+    from iop_workflow.service import need_to_know  # noqa: PLC0415
+
     with app.db.read() as s:
-        return org_dict(repo.org_row(s, org_number=normalise_org_number(org_number)))
+        row = repo.org_row(s, org_number=normalise_org_number(org_number))
+        found = need_to_know.org_basis(app, s, actor, row) if actor is not None and row["protected"] else None
+    if actor is None or found is None:
+        return org_dict(row)
+    basis, cases = found
+    need_to_know.log_access(app, actor, action="org show",
+                            scope={"org_number": row["org_number"], "basis": basis, "cases": cases})
+    return org_dict(row, include_protected=True)
 
 
 def verify(app: App) -> ChainReport:

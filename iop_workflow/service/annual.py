@@ -1,5 +1,5 @@
 """The yearly follow-up report to the committee: read the log and the facts page by page, count (pure),
-and list the year's cases with protected contact data masked (unless an auditor asks; logged).
+and list the year's cases with protected contact data masked (unless someone with a need to know asks; logged).
 
 The arithmetic and its definitions are in :mod:`iop_workflow.report.annual`.
 """
@@ -19,10 +19,10 @@ from iop_workflow.errors import NotFound
 from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Transition, Window, tally
 from iop_workflow.report.annual_summary import case_states, end_reasons_of, report, rules_of, states_of
 from iop_workflow.service import correctable, validate
-from iop_workflow.service.access import authorise_protected
 from iop_workflow.service.admin import org_dict
 from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
+from iop_workflow.service.need_to_know import Bulk, bulk_access
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections, retractions
 from iop_workflow.store.guidelines import CURRENT_VERSION, G
@@ -38,24 +38,26 @@ def annual(
     """The report on ``year`` (one municipality's, or every one's) as a plain dict (the ``--json`` shape).
 
     Raises InvalidInput (a year outside 2000-2100), NotFound (a municipality with neither cases nor
-    guidelines) and AccessDenied (``include_protected`` by anyone but an auditor); nothing is
-    written then. An auditor's ``include_protected`` is logged as an access event.
+    guidelines) and AccessDenied (``include_protected`` by anyone but an auditor or an officer);
+    nothing is written then. ``include_protected`` unmasks what ``need_to_know.bulk_access``
+    allows (an auditor: every case; an officer: their own) and is logged as an access event.
     """
     number = validate.whole("year", year, low=MIN_YEAR, high=MAX_YEAR)
     place = validate.optional_text("municipality", municipality, max_len=100)
     window = Window(number, app.settings.tz)
     with app.db.read() as s:
         _known(s, place)
+    bulk = None
     if include_protected:
         scope = {"year": number, "municipality": place}
-        authorise_protected(app, actor, action="report annual", scope=scope)
+        bulk = bulk_access(app, actor, action="report annual", scope=scope)
     d = app.definition
     with app.db.read() as s:
         rules = rules_of(d, grace_days=app.settings.lead_times.review_grace_days)
         t = tally(window, rules, _transitions(s, window, place), _reviews(s, window, place),
                   _contributions(s, window, place))  # fmt: skip
         guidelines = list(_guidelines(s, place))
-        cases = _cases(s, case_states(t), place, include_protected)
+        cases = _cases(s, case_states(t), place, bulk)
     return report(t, municipality=place, states=states_of(d), end_reasons=end_reasons_of(d), guidelines=guidelines,
                   cases=cases, preliminary=app.clock.today() <= window.last_day,
                   include_protected=include_protected)  # fmt: skip
@@ -145,7 +147,7 @@ def _guidelines(s: Connection, place: str | None) -> Iterator[GuidelineFact]:
 
 
 def _cases(
-    s: Connection, states: Mapping[str, tuple[str | None, str, str | None]], place: str | None, include_protected: bool
+    s: Connection, states: Mapping[str, tuple[str | None, str, str | None]], place: str | None, bulk: Bulk | None
 ) -> list[dict[str, Any]]:
     """The year's cases, by ref: organisation, activity, state at the year's start and end, contact data."""
     query = sa.select(CASES.c.id.label("case_id"), CASES.c.ref, CASES.c.municipality, CASES.c.title, *ORGS.c).join(
@@ -156,7 +158,7 @@ def _cases(
     found: dict[str, dict[str, Any]] = {}
     for row in _pages(s, query, CASES.c.id.label("case_id")):
         if row["ref"] in states:
-            found[row["ref"]] = _case_row(row, states[row["ref"]], include_protected)
+            found[row["ref"]] = _case_row(row, states[row["ref"]], bulk is not None and bulk.sees(row["ref"]))
     return [found[ref] for ref in sorted(found)]
 
 

@@ -21,9 +21,9 @@ from iop_workflow.audit.masking import mask_record
 from iop_workflow.audit.verify import ChainReport, verify_chains
 from iop_workflow.errors import IntegrityError, InvalidInput, NotFound
 from iop_workflow.service import validate
-from iop_workflow.service.access import authorise_protected
 from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
+from iop_workflow.service.need_to_know import Bulk, bulk_access
 from iop_workflow.store import ledger
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -119,7 +119,7 @@ class Export:
     since: str | None
     until: str | None
     case_ref: str | None
-    include_protected: bool
+    visible: Bulk | None  # what --include-protected may show (need_to_know.bulk_access); None: all masked
     page_size: int = PAGE
 
     def count(self) -> int:
@@ -132,7 +132,8 @@ class Export:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         where = self._where()
         with self.app.db.read() as s:
-            secrets = {} if self.include_protected else ledger.protected_secrets(s, self.case_ref)
+            secrets = {ref: values for ref, values in ledger.protected_secrets(s, self.case_ref).items()
+                       if self.visible is None or not self.visible.sees(ref)}  # fmt: skip
             after = 0
             while True:
                 rows = ledger.page(s, where, after, self.page_size)
@@ -157,8 +158,9 @@ def export(
 
     ``since``/``until`` are local dates (the settings' timezone), both inclusive.
     Contact and address data of protected organisations is masked unless
-    ``include_protected``, which only an auditor may ask for (logged; else
-    :class:`~iop_workflow.errors.AccessDenied`).
+    ``include_protected``: an auditor then sees every case, an officer the cases they
+    have a need to know for (``need_to_know.bulk_access``; logged); anyone else gets
+    :class:`~iop_workflow.errors.AccessDenied`.
     """
     first = validate.day("since", since) if since not in (None, "") else None
     last = validate.day("until", until) if until not in (None, "") else None
@@ -171,12 +173,13 @@ def export(
                 s, ledger.log_filter(since=None, until=None, case_ref=case_ref)
             ) == 0:
                 raise NotFound(kind="case", key=case_ref)
+    visible = None
     if include_protected:
         scope = {"since": first, "until": last, "case": case_ref}
-        authorise_protected(app, actor, action="audit export", scope=scope)
+        visible = bulk_access(app, actor, action="audit export", scope=scope)
     return Export(
         app=app, since=_utc_bound(app, first), until=_utc_bound(app, last + timedelta(days=1) if last else None),
-        case_ref=case_ref, include_protected=include_protected,
+        case_ref=case_ref, visible=visible,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ whose content must still hash to that version) and the recording rules:
   the record's roles include one of the transition's;
 - ``record:<kind>``: the state is kept, the kind exists and may be recorded in that state,
   by one of the recorded roles (``record:correction`` and ``record:retraction``: by a role
-  that may record the kind);
+  that may record the kind; ``record:assignment``: an open case, by a coordinator or an officer);
 - ``@admin`` and ``@guideline:<ref>`` records: a trigger those chains have.
 
 Records written before the database's cut-over record (``admin:checks_from``, written by
@@ -32,6 +32,8 @@ from iop_workflow.domain.definition import WorkflowDefinition, parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError
+from iop_workflow.service.assignments import KIND as ASSIGNMENT
+from iop_workflow.service.assignments import RULE as ASSIGNMENT_RULE
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
 from iop_workflow.service.guidelines import LOAD, LOADER, SYSTEM
@@ -154,7 +156,7 @@ def _recorded(rec: LogRecord) -> str | None:
         return f"{rec.trigger} changed the state from {rec.from_state} to {rec.to_state}"
     if kind in ("correction", "retraction"):
         return _correction(rec, kind)
-    rule = RULES.get(kind)
+    rule = ASSIGNMENT_RULE if kind == ASSIGNMENT else RULES.get(kind)
     if rule is None:
         return f"no fact of kind {kind} can be recorded"
     if rec.from_state not in rule.states:

@@ -23,7 +23,8 @@ from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.service.fact_proof import ROW_DIGEST, row_digest
 from iop_workflow.store import cases as repo
 
-_OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
+OPEN_STATES = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")  # not terminal
+_OPEN = OPEN_STATES
 
 
 @dataclass(frozen=True, slots=True)

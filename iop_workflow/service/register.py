@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.service import correctable
-from iop_workflow.service.access import authorise_protected
 from iop_workflow.service.admin import org_dict
 from iop_workflow.service.context import Actor, App
+from iop_workflow.service.need_to_know import Bulk, bulk_access
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections, retractions
 
@@ -25,21 +25,24 @@ def register(
     """One row per partnership (organisation, activity, period, committee, the municipality's money for the
     period); facts read with their corrections, retracted facts left out.
 
-    ``include_protected`` shows protected contact data: auditors only, and logged.
+    ``include_protected`` shows protected contact data to those with a need to know
+    (``need_to_know.bulk_access``: auditors, and officers for their own cases), logged.
     """
+    bulk = None
     if include_protected:
-        authorise_protected(app, actor, action="report register", scope={"municipality": municipality})
+        bulk = bulk_access(app, actor, action="report register", scope={"municipality": municipality})
     query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(PARTNERSHIP_STATES)).order_by(
         repo.CASES.c.municipality, repo.CASES.c.ref
     )
     if municipality:
         query = query.where(repo.CASES.c.municipality == municipality)
     with app.db.read() as s:
-        return [_row(app, s, case, include_protected) for case in s.execute(query).mappings().all()]
+        return [_row(app, s, case, bulk) for case in s.execute(query).mappings().all()]
 
 
-def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) -> dict[str, Any]:
-    org = org_dict(repo.org_row(s, org_id=case["organisation_id"]), include_protected=include_protected)
+def _row(app: App, s: Connection, case: sa.RowMapping, bulk: Bulk | None) -> dict[str, Any]:
+    seen = bulk is not None and bulk.sees(case["ref"])
+    org = org_dict(repo.org_row(s, org_id=case["organisation_id"]), include_protected=seen)
     agreement = period_fact(s, "agreement", case["id"], case["period"])
     decision = period_fact(s, "decision", case["id"], case["period"])
     state = app.definition.states.get(case["state"])

@@ -11,6 +11,7 @@ from iop_workflow.audit.chain import record_from_row
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.machine import Option
 from iop_workflow.errors import InvalidInput
+from iop_workflow.service import need_to_know
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store.guidelines import G
@@ -18,7 +19,11 @@ from iop_workflow.store.guidelines import G
 _GUIDELINE = sa.select(G.c.ref, G.c.valid_until).where(G.c.id == sa.bindparam("id"))
 
 
-def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail: bool = True) -> dict[str, Any]:
+def case_dict(
+    app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail: bool = True, contact: bool = False
+) -> dict[str, Any]:
+    """A case's JSON shape; with ``detail``, its facts of record, its officers and its organisation's contact
+    data, masked for a protected organisation unless ``contact`` (decided by ``need_to_know``)."""
     org = repo.org_row(s, org_id=case["organisation_id"])
     state = app.definition.states.get(case["state"])
     guideline = None
@@ -42,8 +47,9 @@ def case_dict(app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail
             challenge=case["challenge"], unit=case["unit"], officer=case["officer"],
             initiated_by=case["initiated_by"], period=case["period"], review_round=case["review_round"],
             opened_on=case["opened_on"].isoformat(), state_since=case["state_entered_on"].isoformat(),
-            workflow_version=case["workflow_version"],
+            workflow_version=case["workflow_version"], assigned_officers=need_to_know.assigned(s, case["ref"]),
         )  # fmt: skip
+        out["organisation"].update(need_to_know.contact(org, visible=contact))
     return out
 
 
@@ -55,12 +61,26 @@ def visible_case(s: Connection, ref: str, actor: Actor | None) -> sa.RowMapping:
     return case
 
 
-def show(app: App, ref: str, lang: str, *, actor: Actor | None = None) -> dict[str, Any]:
-    """A case with its recorded facts (``facts``: corrected values, and the corrections made)."""
+def show(app: App, ref: str, lang: str, *, actor: Actor | None = None, contact: bool = False) -> dict[str, Any]:
+    """A case with its recorded facts (``facts``: corrected values, and the corrections made).
+
+    ``contact``: show a protected organisation's contact data to an ``actor`` with a need to
+    know for the case (``need_to_know.case_basis``), logging that read as an access event;
+    otherwise (and for everybody else) it is masked and nothing is written.
+    """
     from iop_workflow.service.corrections import recorded_facts  # noqa: PLC0415 - only `case show` needs it
 
     with app.db.read() as s:
-        return {**case_dict(app, s, visible_case(s, ref, actor), lang), "facts": recorded_facts(s, ref)}
+        case = visible_case(s, ref, actor)
+        protected = bool(repo.org_row(s, org_id=case["organisation_id"])["protected"])
+        basis = None
+        if contact and protected and actor is not None:
+            basis = need_to_know.case_basis(app, actor, case, need_to_know.assigned(s, ref))
+        shown = {**case_dict(app, s, case, lang, contact=basis is not None), "facts": recorded_facts(s, ref)}
+    if basis is not None and actor is not None:
+        scope = {"case": ref, "basis": basis, "org_number": shown["organisation"]["org_number"]}
+        need_to_know.log_access(app, actor, action="case show", scope=scope)
+    return shown
 
 
 def list_cases(

@@ -77,6 +77,15 @@ def token_by_id(s: Connection, token_id: int) -> sa.RowMapping | None:
     return s.execute(sa.select(TOKENS).where(TOKENS.c.id == token_id)).mappings().first()
 
 
+def token_grants(s: Connection, name: str, today: date) -> set[tuple[str, str]]:
+    """The (role, municipality or ``*``) pairs of the usable (not revoked, not expired) token ``name``."""
+    row = s.execute(sa.select(TOKENS).where(TOKENS.c.name == name, TOKENS.c.revoked_at.is_(None))).mappings().first()
+    if row is None or (row["expires_on"] is not None and row["expires_on"] < today):
+        return set()
+    places = json.loads(row["municipalities"]) or [WILDCARD]
+    return {(role, place) for role in json.loads(row["roles"]) for place in places}
+
+
 def token_name_taken(s: Connection, name: str) -> bool:
     return s.execute(sa.select(TOKENS.c.id).where(TOKENS.c.name == name)).first() is not None
 
