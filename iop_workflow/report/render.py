@@ -32,6 +32,7 @@ def csv_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> s
 
 REGISTER_COLUMNS: tuple[Column, ...] = (
     ("municipality", "Kommun", "Municipality"),
+    ("municipality_code", "Kommunkod", "Municipality code"),
     ("organisation", "Organisation", "Organisation"),
     ("org_number", "Org.nr", "Org. no."),
     ("title", "Verksamhet", "Activity"),

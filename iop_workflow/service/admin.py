@@ -13,6 +13,7 @@ from iop_workflow.audit.verify import ChainReport
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import LegalForm
 from iop_workflow.errors import NotFound
+from iop_workflow.municipalities import code_of
 from iop_workflow.resources import load_guideline, shipped_guidelines
 from iop_workflow.service import validate
 from iop_workflow.service.changes import utc_iso
@@ -66,7 +67,7 @@ def guideline_dict(
     g: Guideline, today: date, *, criteria: bool = False, loaded: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ref": g.ref, "municipality": g.municipality, "title": g.title,
+        "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality), "title": g.title,
         "valid_from": g.valid_from.isoformat(), "valid_until": g.valid_until.isoformat() if g.valid_until else None,
         "in_force": g.in_force(today),
     }  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import correctable
 from iop_workflow.service.access import authorise_protected
 from iop_workflow.service.admin import org_dict
@@ -24,13 +25,14 @@ def register(
 
     ``include_protected`` shows protected contact data: auditors only, and logged.
     """
+    code = code_of(municipality) if municipality else None  # an unknown one refused before anything is logged
     if include_protected:
         authorise_protected(app, actor, action="report register", scope={"municipality": municipality})
     query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(PARTNERSHIP_STATES)).order_by(
         repo.CASES.c.municipality, repo.CASES.c.ref
     )
-    if municipality:
-        query = query.where(repo.CASES.c.municipality == municipality)
+    if code is not None:
+        query = query.where(repo.CASES.c.municipality == code)
     with app.db.read() as s:
         return [_row(app, s, case, include_protected) for case in s.execute(query).mappings().all()]
 
@@ -41,7 +43,8 @@ def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) 
     decision = period_fact(s, "decision", case["id"], case["period"])
     state = app.definition.states.get(case["state"])
     return {
-        "ref": case["ref"], "municipality": case["municipality"], "organisation": org["name"],
+        "ref": case["ref"], "municipality": name_of(case["municipality"]), "municipality_code": case["municipality"],
+        "organisation": org["name"],
         "org_number": org["org_number"], "protected": org["protected"], "title": case["title"],
         "unit": case["unit"], "committee": decision["body"] if decision else None,
         "start_on": repo.as_iso(agreement["start_on"]) if agreement else None,
