@@ -41,6 +41,8 @@ REGISTER_COLUMNS: tuple[Column, ...] = (
     ("start_on", "Från", "From"),
     ("end_on", "Till", "To"),
     ("state", "Läge", "State"),
+    ("idea_based_registered_on", "Registrerad idéburen (2022:900)", "Registered idea-based (2022:900)"),
+    ("idea_based_removed_on", "Avregistrerad", "Removed from the register"),
     ("contact_name", "Kontaktperson", "Contact"),
     ("contact_email", "E-post", "E-mail"),
     ("contact_phone", "Telefon", "Phone"),

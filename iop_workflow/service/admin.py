@@ -133,6 +133,9 @@ def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str
     }  # fmt: skip
     for key in ("contact_name", "contact_email", "contact_phone", "address"):
         out[key] = "(skyddad)" if masked and row[key] else row[key]
+    # Lag (2022:900): public facts of Kammarkollegiet's register, never masked.
+    for key in ("idea_based_registered_on", "idea_based_removed_on"):
+        out[key] = repo.as_iso(row[key])
     return out
 
 

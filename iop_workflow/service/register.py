@@ -50,6 +50,7 @@ def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) 
         "start_on": repo.as_iso(agreement["start_on"]) if agreement else None,
         "end_on": repo.as_iso(agreement["end_on"]) if agreement else None,
         "state": state.label_sv if state else case["state"],
+        **{k: org[k] for k in ("idea_based_registered_on", "idea_based_removed_on")},
         **{k: org[k] for k in ("contact_name", "contact_email", "contact_phone", "address")},
     }  # fmt: skip
 

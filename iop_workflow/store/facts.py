@@ -55,6 +55,8 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
         legal_form=LegalForm(org["legal_form"]),
         non_profit=org["non_profit"],
         protected=org["protected"],
+        idea_based_registered_on=org["idea_based_registered_on"],
+        idea_based_removed_on=org["idea_based_removed_on"],
     )
 
 
