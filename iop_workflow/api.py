@@ -147,6 +147,15 @@ class Iop:
 
         return admin.add_org(self.app, self.actor(actor), **fields)
 
+    def record_registration(
+        self, org_number: str, *, registered_on: object, removed_on: object = None, actor: ActorLike = None
+    ) -> dict[str, Any]:
+        """Record the organisation's registration under Lag (2022:900) (role registrar; logged)."""
+        from iop_workflow.service import registration  # noqa: PLC0415
+
+        return registration.record(self.app, self.actor(actor), org_number, registered_on=registered_on,
+                                   removed_on=removed_on)  # fmt: skip
+
     def organisations(self) -> list[dict[str, Any]]:
         from iop_workflow.service import admin  # noqa: PLC0415
 
@@ -255,8 +264,11 @@ class Iop:
 
         return assignments.assign(self.app, self.actor(actor), ref, login, remove=remove)
 
-    def cases(self, *, state: str | None = None, lang: str = "sv") -> list[dict[str, Any]]:
-        return views.list_cases(self.app, lang, state)
+    def cases(
+        self, *, state: str | None = None, municipality: str | None = None, lang: str = "sv"
+    ) -> list[dict[str, Any]]:
+        """Cases, optionally in one state and one municipality (any spelling ``--municipality`` takes)."""
+        return views.list_cases(self.app, lang, state, municipality=municipality)
 
     def history(self, ref: str) -> list[dict[str, Any]]:
         return views.history(self.app, ref)

@@ -56,7 +56,8 @@ def test_grant_and_revoke_are_logged_and_need_an_admin(iop: Iop) -> None:
     assert iop.grant("olle", "auditor", municipality="Kungälv")["changed"] is False  # no second record
     last = admin_chain(iop)[-1]
     assert (last["trigger"], last["data"]) == ("admin:grant", {"login": "olle", "role": "auditor",
-                                                                "municipality": "Kungälv"})  # fmt: skip
+                                                                "municipality": "Kungälv",
+                                                                "municipality_code": "1482"})  # fmt: skip
     from iop_workflow.errors import InvalidInput, NotFound, NotPermitted
 
     with pytest.raises(NotPermitted):  # anna holds registrar and officer, not admin
@@ -81,7 +82,7 @@ def test_a_municipality_grant_limits_what_the_actor_sees_and_does(iop: Iop) -> N
     from iop_workflow.errors import NotFound
 
     ulla = iop.actor("ulla")
-    assert ulla.covers("Kungälv") and not ulla.covers("Mark")
+    assert ulla.covers("1482") and not ulla.covers("1463")  # grants hold SCB codes (Kungälv, Mark)
     with pytest.raises(NotFound):
         iop.fire(ref, "start_dialogue", actor=ulla)
     with pytest.raises(NotFound):
@@ -213,10 +214,12 @@ def test_role_and_token_commands_and_their_json_shapes(cli: Cli) -> None:
     rows = cli.ok("--json", "role", "list", "revisor").json()
     assert [{k: r[k] for k in ("login", "role", "municipality", "granted_by")} for r in rows] == [
         {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}]
-    assert set(rows[0]) == {"login", "role", "municipality", "granted_by", "granted_at"}
+    assert set(rows[0]) == {"login", "role", "municipality", "municipality_code", "granted_by", "granted_at"}
+    assert rows[0]["municipality_code"] == "1482"
     made = cli.ok("--json", "token", "create", "--name", "diariet", "--roles", "registrar,officer",
                   "--municipality", "Kungälv", "--expires", "2099-12-31").json()  # fmt: skip
-    assert set(made) == {"id", "name", "token", "roles", "municipalities", "expires"}
+    assert set(made) == {"id", "name", "token", "roles", "municipalities", "municipality_codes", "expires"}
+    assert (made["municipalities"], made["municipality_codes"]) == (["Kungälv"], ["1482"])
     assert made["token"].startswith("iop_") and made["roles"] == ["officer", "registrar"]
     listed = cli.ok("--json", "token", "list").json()
     assert set(listed[0]) >= {"id", "name", "roles", "municipalities", "expires", "revoked", "last_used"}

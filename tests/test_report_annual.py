@@ -295,7 +295,8 @@ def test_protected_contact_data_is_masked_unless_an_auditor_asks(iop: Iop, clock
     assert all(s in rendered(full) for s in SECRETS)
     events = iop.access_events()
     assert [(e["actor"], e["action"], e["scope"], e["roles"]) for e in events] == [
-        ("revisor", "report annual", {"year": 2026, "municipality": "Stenungsund", "basis": "auditor"},
+        ("revisor", "report annual", {"year": 2026, "municipality": "Stenungsund", "municipality_code": "1415",
+                                      "basis": "auditor"},
          ["auditor"])]  # fmt: skip
     iop.app.sink.close()
     logged = [json.loads(line) for line in (tmp_path / "audit.events.jsonl").read_text().splitlines()]
@@ -309,8 +310,9 @@ def test_protected_contact_data_is_masked_unless_an_auditor_asks(iop: Iop, clock
         ({"year": 1999}, InvalidInput, "year"),
         ({"year": 2101}, InvalidInput, "year"),
         ({"year": "tjugo"}, InvalidInput, "year"),
-        ({"year": 2026, "municipality": "Atlantis"}, NotFound, "municipality"),
-        ({"year": 2026, "municipality": "Atlantis", "include_protected": True, "actor": "revisor"}, NotFound, ""),
+        ({"year": 2026, "municipality": "Atlantis"}, InvalidInput, "municipality"),  # no such place: exit 6
+        ({"year": 2026, "municipality": "Kiruna"}, NotFound, "municipality"),  # a place without cases: exit 4
+        ({"year": 2026, "municipality": "Kiruna", "include_protected": True, "actor": "revisor"}, NotFound, ""),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(
@@ -322,10 +324,10 @@ def test_bad_input_is_refused_and_nothing_is_written(
         iop.annual_report(**kwargs)
     if isinstance(refused.value, InvalidInput):
         assert (refused.value.field, refused.value.exit_status) == (field, 6)
-        assert "2000–2100" in refused.value.message("sv")
+        assert ("2000–2100" if field == "year" else "ingen svensk kommun eller region") in refused.value.message("sv")
     else:
         assert isinstance(refused.value, NotFound) and refused.value.exit_status == 4
-        assert refused.value.message("sv") == "Kommunen Atlantis finns inte."
+        assert refused.value.message("sv") == "Kommunen Kiruna finns inte."
     assert iop.access_events() == []
     with iop.app.db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM transition_log").scalar_one() == before
@@ -369,7 +371,8 @@ def test_the_cli_writes_html_and_json(tmp_path: Path, clock: FakeClock, settings
     assert md.startswith("# Annual follow-up of idea-based public partnerships 2026 – Stenungsund")
     for args, status, text in [
         (["--year", "1999"], 6, "year"), (["--year", "tjugo"], 2, "--year"),
-        (["--year", "2026", "--municipality", "Atlantis"], 4, "Kommunen Atlantis finns inte."),
+        (["--year", "2026", "--municipality", "Atlantis"], 6, "ingen svensk kommun eller region"),
+        (["--year", "2026", "--municipality", "Kiruna"], 4, "Kommunen Kiruna finns inte."),
         (["--year", "2026", "--include-protected"], 3, "auditor"),
         (["--year", "2026", "--output", str(tmp_path / "nowhere" / "a.html")], 6, "--output"),
     ]:  # fmt: skip

@@ -156,6 +156,28 @@ def org_add(state: State, /, *, profit_motive: bool, **fields: Any) -> None:
     )
 
 
+@org.command("registration")
+@click.argument("org_number", metavar="ORGNR")
+@click.option("--registered-on", required=True, metavar="YYYY-MM-DD",
+              help="The day Kammarkollegiet registered it under Lag (2022:900).")
+@click.option("--removed-on", metavar="YYYY-MM-DD", help="The day it was removed from the register, if it was.")
+@pass_state
+def org_registration(state: State, /, *, org_number: str, registered_on: str, removed_on: str | None) -> None:
+    """Record the organisation's registration as idea-based (Lag 2022:900); role registrar, logged."""
+    found = state.iop.record_registration(org_number, registered_on=registered_on, removed_on=removed_on,
+                                          actor=state.actor)  # fmt: skip
+    if state.json:
+        emit_json(found)
+        return
+    until = found["idea_based_removed_on"]
+    click.echo(state.say(
+        f"{found['name']} ({found['org_number']}): registrerad som idéburen organisation (lag 2022:900) "
+        f"{found['idea_based_registered_on']}" + (f", avregistrerad {until}." if until else "."),
+        f"{found['name']} ({found['org_number']}): registered as an idea-based organisation (Act 2022:900) "
+        f"on {found['idea_based_registered_on']}" + (f", removed on {until}." if until else "."),
+    ))  # fmt: skip
+
+
 @org.command("list")
 @pass_state
 def org_list(state: State) -> None:

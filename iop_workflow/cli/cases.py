@@ -44,10 +44,11 @@ def case_open(state: State, /, **fields: Any) -> None:
 
 @case.command("list")
 @click.option("--state", "state_value", metavar="S", help="Only cases in this state (e.g. active).")
+@click.option("--municipality", metavar="M", help="Only this municipality's or region's cases (name or SCB code).")
 @pass_state
-def case_list(state: State, /, *, state_value: str | None) -> None:
-    """Every case (optionally in one state)."""
-    rows = state.iop.cases(state=state_value, lang=state.lang)
+def case_list(state: State, /, *, state_value: str | None, municipality: str | None) -> None:
+    """Every case (optionally in one state, one municipality)."""
+    rows = state.iop.cases(state=state_value, municipality=municipality, lang=state.lang)
     if state.json:
         emit_json(rows)
         return

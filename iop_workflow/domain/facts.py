@@ -87,6 +87,14 @@ class OrganisationFacts:
     legal_form: LegalForm
     non_profit: bool
     protected: bool = False
+    # Lag (2022:900) om registrering av idéburna organisationer: in Kammarkollegiet's register from, until.
+    idea_based_registered_on: date | None = None
+    idea_based_removed_on: date | None = None
+
+    def registered_idea_based(self, on: date) -> bool:
+        """Whether the organisation is in the register of idea-based organisations on ``on``."""
+        registered, removed = self.idea_based_registered_on, self.idea_based_removed_on
+        return registered is not None and registered <= on and (removed is None or on < removed)
 
 
 class OrganisationNotLoaded(OrganisationFacts):

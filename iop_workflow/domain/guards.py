@@ -137,7 +137,38 @@ def _bound(facts: CaseFacts) -> list[Unmet]:
     ]
 
 
-@guard("criteria_met", reads={"guideline", "assessments"})
+def registered_idea_based(facts: CaseFacts, ctx: GuardContext) -> Unmet | None:
+    """Criterion ``registered_idea_based``: in the register under Lag (2022:900) on the decision date
+    (today while no decision is recorded), and not removed from it by then."""
+    decision = facts.decision(facts.preparing_period)
+    on = decision.decided_on if decision is not None else ctx.today
+    org = facts.organisation
+    if org.registered_idea_based(on):
+        return None
+    if org.idea_based_registered_on is None:
+        sv_why, en_why = "är inte registrerad", "is not registered"
+    elif on < org.idea_based_registered_on:
+        sv_why = f"registrerades först {org.idea_based_registered_on}"
+        en_why = f"was registered only on {org.idea_based_registered_on}"
+    else:
+        sv_why = f"avregistrerades {org.idea_based_removed_on}"
+        en_why = f"was removed on {org.idea_based_removed_on}"
+    return Unmet(
+        code="not_registered_idea_based",
+        sv=f"{org.name} {sv_why} som idéburen organisation enligt lagen (2022:900) den {on} "
+        f"(kriteriet registered_idea_based; registreras med `iop org registration`)",
+        en=f"{org.name} {en_why} as an idea-based organisation under Act 2022:900 on {on} "
+        f"(criterion registered_idea_based; recorded with `iop org registration`)",
+    )
+
+
+# Criteria a guideline may list that the rules evaluate from recorded facts, not from an officer's verdict.
+EVALUATED_CRITERIA: dict[str, Callable[[CaseFacts, GuardContext], Unmet | None]] = {
+    "registered_idea_based": registered_idea_based,
+}
+
+
+@guard("criteria_met", reads={"guideline", "assessments", "organisation", "decisions"})
 def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     g = facts.guideline
     if g is None:
@@ -146,7 +177,10 @@ def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     out = []
     for c in g.gating():
         found = verdicts.get(c.code)
-        if found is None:
+        if c.code in EVALUATED_CRITERIA:
+            if (unmet := EVALUATED_CRITERIA[c.code](facts, ctx)) is not None:
+                out.append(unmet)
+        elif found is None:
             out.append(
                 Unmet(
                     code="criterion_unassessed",

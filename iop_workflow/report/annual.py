@@ -111,6 +111,7 @@ class GuidelineFact:
     title: str
     valid_from: date
     valid_until: date | None
+    municipality_code: str = ""
 
 
 @dataclass(slots=True)

@@ -204,7 +204,7 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     def row(section: str, key: Any, value: Any, detail: Any = "", unit: Any = "") -> dict[str, Any]:
         return {"section": section, "key": key, "detail": detail, "unit": unit, "value": value}
 
-    for key in ("year", "municipality", "from", "to", "preliminary", "include_protected"):
+    for key in ("year", "municipality", "municipality_code", "from", "to", "preliminary", "include_protected"):
         yield row("report", key, report[key])
     for section in ("at_year_start", "at_year_end", "events", "end_reasons", "reviews"):
         yield from (row(section, k, v) for k, v in report[section].items())
@@ -214,7 +214,7 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield row("contributions_agreed", c["party"], c["agreed"], detail=c["kind"], unit=c["unit"])
         yield row("contributions_running", c["party"], c["running"], detail=c["kind"], unit=c["unit"])
     for g in report["guidelines"]:
-        yield from (row("guideline", g["ref"], g[k], detail=k) for k in ("municipality", "title", "valid_from",
-                                                                          "valid_until", "status"))  # fmt: skip
+        keys = ("municipality", "municipality_code", "title", "valid_from", "valid_until", "status")
+        yield from (row("guideline", g["ref"], g[k], detail=k) for k in keys)
     for c in report["cases"]:
         yield from (row("case", c["ref"], v, detail=k) for k, v in c.items() if k != "ref")

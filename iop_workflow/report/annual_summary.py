@@ -49,6 +49,7 @@ def report(
     t: Tally,
     *,
     municipality: str | None,
+    municipality_code: str | None = None,
     states: Sequence[Mapping[str, Any]],
     end_reasons: Sequence[str],
     guidelines: Iterable[GuidelineFact],
@@ -59,7 +60,8 @@ def report(
     """The whole report as a plain dict of JSON types (dates ISO-8601, amounts as text)."""
     w = t.window
     return {
-        "year": w.year, "municipality": municipality, "from": w.first_day.isoformat(), "to": w.last_day.isoformat(),
+        "year": w.year, "municipality": municipality, "municipality_code": municipality_code,
+        "from": w.first_day.isoformat(), "to": w.last_day.isoformat(),
         "preliminary": preliminary, "include_protected": include_protected, "states": [dict(s) for s in states],
         **summary(t, [str(s["state"]) for s in states], end_reasons),
         "guidelines": guideline_rows(guidelines, w), "cases": [dict(c) for c in cases],
@@ -128,7 +130,8 @@ def guideline_rows(guidelines: Iterable[GuidelineFact], window: Window) -> list[
         if g.valid_until is not None:
             status = "expired" if g.valid_until < last else "expiring" if g.valid_until <= horizon else status
         rows.append({
-            "ref": g.ref, "municipality": g.municipality, "title": g.title, "valid_from": g.valid_from.isoformat(),
+            "ref": g.ref, "municipality": g.municipality, "municipality_code": g.municipality_code, "title": g.title,
+            "valid_from": g.valid_from.isoformat(),
             "valid_until": g.valid_until.isoformat() if g.valid_until else None, "status": status,
         })  # fmt: skip
     return sorted(rows, key=lambda r: (r["municipality"], r["valid_from"], r["ref"]))

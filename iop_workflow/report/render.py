@@ -32,6 +32,7 @@ def csv_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> s
 
 REGISTER_COLUMNS: tuple[Column, ...] = (
     ("municipality", "Kommun", "Municipality"),
+    ("municipality_code", "Kommunkod", "Municipality code"),
     ("organisation", "Organisation", "Organisation"),
     ("org_number", "Org.nr", "Org. no."),
     ("title", "Verksamhet", "Activity"),
@@ -41,6 +42,8 @@ REGISTER_COLUMNS: tuple[Column, ...] = (
     ("end_on", "Till", "To"),
     ("municipal_money_sek", "Kommunens insats (kr)", "Municipal contribution (SEK)"),
     ("state", "Läge", "State"),
+    ("idea_based_registered_on", "Registrerad idéburen (2022:900)", "Registered idea-based (2022:900)"),
+    ("idea_based_removed_on", "Avregistrerad", "Removed from the register"),
     ("contact_name", "Kontaktperson", "Contact"),
     ("contact_email", "E-post", "E-mail"),
     ("contact_phone", "Telefon", "Phone"),

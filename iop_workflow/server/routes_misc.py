@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import Field
 
 from iop_workflow.errors import NotFound, NotPermitted
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.server.app import language
 from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.metrics import CONTENT_TYPE
@@ -57,9 +58,11 @@ def metrics(request: Request, _actor: Actor) -> Response:
 @router.get("/v1/me", tags=["identity"], summary="The authenticated principal, its roles and scope")
 @authenticated
 def me(actor: Actor) -> dict[str, Any]:
-    grants = [{"role": r, "municipality": m} for r, m in actor.grants or ()]
+    grants = [{"role": r, "municipality": name_of(m), "municipality_code": m} for r, m in actor.grants or ()]
+    codes = None if actor.municipalities is None else sorted(actor.municipalities)
     return {"login": actor.name, "auth": actor.auth.as_dict(), "roles": sorted(actor.roles), "grants": grants,
-            "municipalities": None if actor.municipalities is None else sorted(actor.municipalities)}  # fmt: skip
+            "municipalities": None if codes is None else [name_of(c) for c in codes],
+            "municipality_codes": codes}  # fmt: skip
 
 
 # -- organisations ------------------------------------------------------------------------------
@@ -142,7 +145,7 @@ def _visible_alert(iop: Any, actor: Actor, alert: dict[str, Any]) -> bool:
     if ref is None:
         return False  # a guideline's alert: for those who administer every municipality
     try:
-        return actor.covers(iop.case(ref)["municipality"])
+        return actor.covers(iop.case(ref)["municipality_code"])
     except NotFound:
         return False
 
@@ -206,10 +209,12 @@ def export(
 
 # -- reports -------------------------------------------------------------------------------------------
 def _place(actor: Actor, municipality: str | None) -> str | None:
-    """The municipality a report covers: the asked one, within the principal's scope."""
+    """The municipality a report covers (its SCB code): the asked one, within the principal's scope."""
     places = actor.municipalities
     if places is None:
         return municipality
+    if municipality is not None:
+        municipality = code_of(municipality)  # an unknown one: 422 naming the nearest
     if municipality is None:
         if len(places) == 1:
             return next(iter(places))
@@ -217,7 +222,7 @@ def _place(actor: Actor, municipality: str | None) -> str | None:
                            action_sv="ta ut rapporten för alla kommuner; ange municipality",
                            action_en="report on every municipality; give municipality")  # fmt: skip
     if not actor.covers(municipality):
-        raise NotFound(kind="municipality", key=municipality)
+        raise NotFound(kind="municipality", key=name_of(municipality))
     return municipality
 
 

@@ -13,6 +13,7 @@ from iop_workflow.audit.verify import ChainReport
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import LegalForm
 from iop_workflow.errors import NotFound
+from iop_workflow.municipalities import code_of
 from iop_workflow.resources import load_guideline, shipped_guidelines
 from iop_workflow.service import validate
 from iop_workflow.service.changes import utc_iso
@@ -66,7 +67,7 @@ def guideline_dict(
     g: Guideline, today: date, *, criteria: bool = False, loaded: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ref": g.ref, "municipality": g.municipality, "title": g.title,
+        "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality), "title": g.title,
         "valid_from": g.valid_from.isoformat(), "valid_until": g.valid_until.isoformat() if g.valid_until else None,
         "in_force": g.in_force(today),
     }  # fmt: skip
@@ -133,7 +134,11 @@ def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str
         "name": row["name"], "org_number": row["org_number"], "legal_form": row["legal_form"],
         "non_profit": row["non_profit"], "protected": row["protected"],
     }  # fmt: skip
-    return {**out, **contact(row, visible=include_protected)}
+    out.update(contact(row, visible=include_protected))
+    # Lag (2022:900): public facts of Kammarkollegiet's register, never masked.
+    for key in ("idea_based_registered_on", "idea_based_removed_on"):
+        out[key] = repo.as_iso(row[key])
+    return out
 
 
 def orgs(app: App) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.masking import PROTECTED_FIELDS, mask_value
 from iop_workflow.errors import NotFound
+from iop_workflow.municipalities import Place, name_of, resolve
 from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Transition, Window, tally
 from iop_workflow.report.annual_summary import case_states, end_reasons_of, report, rules_of, states_of
 from iop_workflow.service import correctable, validate
@@ -37,19 +38,22 @@ def annual(
 ) -> dict[str, Any]:
     """The report on ``year`` (one municipality's, or every one's) as a plain dict (the ``--json`` shape).
 
-    Raises InvalidInput (a year outside 2000-2100), NotFound (a municipality with neither cases nor
-    guidelines) and AccessDenied (``include_protected`` by anyone but an auditor or an officer);
-    nothing is written then. ``include_protected`` unmasks what ``need_to_know.bulk_access``
-    allows (an auditor: every case; an officer: their own) and is logged as an access event.
+    Raises InvalidInput (a year outside 2000-2100), UnknownMunicipality (exit 6: no such municipality
+    or region), NotFound (a municipality with neither cases nor guidelines) and AccessDenied
+    (``include_protected`` by anyone but an auditor or an officer); nothing is written then.
+    ``include_protected`` unmasks what ``need_to_know.bulk_access`` allows (an auditor: every case;
+    an officer: their own) and is logged as an access event.
     """
     number = validate.whole("year", year, low=MIN_YEAR, high=MAX_YEAR)
-    place = validate.optional_text("municipality", municipality, max_len=100)
+    named = validate.optional_text("municipality", municipality, max_len=100)
+    found = resolve(named) if named is not None else None
+    place = found.code if found is not None else None
     window = Window(number, app.settings.tz)
     with app.db.read() as s:
-        _known(s, place)
+        _known(s, found)
     bulk = None
     if include_protected:
-        scope = {"year": number, "municipality": place}
+        scope = {"year": number, "municipality": found.name if found else None, "municipality_code": place}
         bulk = bulk_access(app, actor, action="report annual", scope=scope)
     d = app.definition
     with app.db.read() as s:
@@ -58,18 +62,19 @@ def annual(
                   _contributions(s, window, place))  # fmt: skip
         guidelines = list(_guidelines(s, place))
         cases = _cases(s, case_states(t), place, bulk)
-    return report(t, municipality=place, states=states_of(d), end_reasons=end_reasons_of(d), guidelines=guidelines,
+    return report(t, municipality=found.name if found else None, municipality_code=place, states=states_of(d),
+                  end_reasons=end_reasons_of(d), guidelines=guidelines,
                   cases=cases, preliminary=app.clock.today() <= window.last_day,
                   include_protected=include_protected)  # fmt: skip
 
 
-def _known(s: Connection, place: str | None) -> None:
+def _known(s: Connection, place: Place | None) -> None:
     if place is None:
         return
-    in_cases = sa.select(CASES.c.id).where(CASES.c.municipality == place).limit(1)
-    in_guidelines = sa.select(G.c.id).where(G.c.municipality == place).limit(1)
+    in_cases = sa.select(CASES.c.id).where(CASES.c.municipality == place.code).limit(1)
+    in_guidelines = sa.select(G.c.id).where(G.c.municipality == place.code).limit(1)
     if s.execute(in_cases).first() is None and s.execute(in_guidelines).first() is None:
-        raise NotFound(kind="municipality", key=place)
+        raise NotFound(kind="municipality", key=place.name)
 
 
 def _pages(s: Connection, query: sa.Select[Any], key: sa.ColumnElement[int]) -> Iterator[sa.RowMapping]:
@@ -142,7 +147,8 @@ def _guidelines(s: Connection, place: str | None) -> Iterator[GuidelineFact]:
     if place is not None:
         query = query.where(G.c.municipality == place)
     for g in s.execute(query).mappings():
-        yield GuidelineFact(ref=g["ref"], municipality=g["municipality"], title=g["title"],
+        yield GuidelineFact(ref=g["ref"], municipality=name_of(g["municipality"]), municipality_code=g["municipality"],
+                            title=g["title"],
                             valid_from=g["valid_from"], valid_until=g["valid_until"])  # fmt: skip
 
 
@@ -165,7 +171,8 @@ def _cases(
 def _case_row(row: sa.RowMapping, state: tuple[str | None, str, str | None], include_protected: bool) -> dict[str, Any]:
     org = org_dict(row, include_protected=include_protected)
     out: dict[str, Any] = {
-        "ref": row["ref"], "municipality": row["municipality"], "title": row["title"], "organisation": org["name"],
+        "ref": row["ref"], "municipality": name_of(row["municipality"]), "municipality_code": row["municipality"],
+        "title": row["title"], "organisation": org["name"],
         "org_number": org["org_number"], "protected": org["protected"], "state_at_start": state[0],
         "state": state[1], "end_reason": state[2], **{k: org[k] for k in PROTECTED_FIELDS},
     }  # fmt: skip

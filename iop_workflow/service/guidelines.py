@@ -14,6 +14,7 @@ someone loaded by hand: it reports those as skipped. Loading by hand needs the r
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,6 +22,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.errors import NotPermitted
+from iop_workflow.municipalities import code_of, register, resolve
 from iop_workflow.service.changes import append_chain_record, lock_chain
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import guidelines as store
@@ -40,9 +42,11 @@ def load(app: App, actor: Actor, guidelines: Iterable[Guideline], *, shipped: bo
     """Load each guideline: "added", "updated" (a new version), "unchanged" or "skipped".
 
     ``shipped`` (``iop init``, actor ``system``): a guideline whose current version was
-    loaded by someone else is skipped, never replaced.
+    loaded by someone else is skipped, never replaced. A file's ``municipality`` may be
+    written any way ``--municipality`` accepts; the guideline holds the place's name
+    (UnknownMunicipality, exit 6, for one that names no place).
     """
-    wanted = list(guidelines)
+    wanted = [replace(g, municipality=resolve(g.municipality).name) for g in guidelines]
     if not shipped:
         for g in wanted:
             _require_loader(actor, g)
@@ -59,7 +63,7 @@ def _stream(app: App, written: Iterable[tuple[str, LogRecord | None]]) -> None:
 
 
 def _require_loader(actor: Actor, g: Guideline) -> None:
-    if LOADER not in actor.within(g.municipality).roles:
+    if LOADER not in actor.within(code_of(g.municipality)).roles:
         raise NotPermitted(
             actor=actor.name, roles=sorted(actor.roles), needs=LOADER,
             action_sv=f"läsa in riktlinjen {g.ref} ({g.municipality})",
@@ -130,7 +134,7 @@ def check_rows(rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Map
             detail = f"record {row['log_seq']}'s content does not match its content_hash"
             problems.append({**where, "problem": "guideline_record_inconsistent", "detail": detail})
             continue
-        now = store.content_of(g)
+        now = _as_recorded(store.content_of(g), content, row["municipality"])
         if store.digest_of(now) != rec["content_hash"]:
             changed = sorted(k for k in set(now) | set(content) if now.get(k) != content.get(k))
             detail = f"the table differs from record {row['log_seq']} in: {', '.join(changed)}"
@@ -147,3 +151,16 @@ def checked(s: Connection) -> list[dict[str, Any]]:
     records = {rec.seq: {**rec.data, "case_ref": rec.case_ref, "trigger": rec.trigger}
                for rec in ledger.records_by_seq(s, seqs) if rec.seq is not None}  # fmt: skip
     return check_rows(rows, records)
+
+
+def _as_recorded(now: dict[str, Any], recorded: Mapping[str, Any], code: str) -> dict[str, Any]:
+    """The row's content, its municipality written as the record wrote it when that names the row's place.
+
+    Migration 0009 turned the rows' municipality names into SCB codes; a record keeps what it said
+    ("Stenungsunds kommun"), and the row still agrees with it when that name resolves to the code.
+    """
+    said = recorded.get("municipality")
+    if isinstance(said, str) and said != now.get("municipality") and (place := register().find(said)) is not None \
+            and place.code == code:
+        return {**now, "municipality": said}
+    return now

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.values import ROLES
 from iop_workflow.errors import InvalidInput, NotAuthenticated, NotFound, NotPermitted
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_chain_record
 from iop_workflow.service.context import WILDCARD, Actor, App, Auth, os_login
@@ -95,8 +96,9 @@ def role_name(value: object) -> str:
     return role
 
 
-def municipality_name(value: object) -> str:
-    return WILDCARD if value in (None, "", WILDCARD) else validate.text("municipality", value, max_len=100)
+def municipality_code(value: object) -> str:
+    """The SCB code of the municipality or region ``value`` names, or ``*`` (everywhere) for none."""
+    return WILDCARD if value in (None, "", WILDCARD) else code_of(value)
 
 
 def require_admin(actor: Actor, municipality: str = WILDCARD, *, action_sv: str, action_en: str) -> None:
@@ -110,7 +112,7 @@ def require_admin(actor: Actor, municipality: str = WILDCARD, *, action_sv: str,
 
 def grant(app: App, actor: Actor, login: str, role: str, municipality: str | None = None) -> dict[str, Any]:
     """Grant ``role`` to ``login`` (in ``municipality``, else everywhere): one @admin record."""
-    login, role, place = login_name(login), role_name(role), municipality_name(municipality)
+    login, role, place = login_name(login), role_name(role), municipality_code(municipality)
     require_admin(actor, place, action_sv=f"ge rollen {role}", action_en=f"grant the role {role}")
     if login == actor.name:
         raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=f"{ADMIN} (en annan)",
@@ -126,12 +128,12 @@ def grant(app: App, actor: Actor, login: str, role: str, municipality: str | Non
 
 
 def revoke(app: App, actor: Actor, login: str, role: str, municipality: str | None = None) -> dict[str, Any]:
-    login, role, place = login_name(login), role_name(role), municipality_name(municipality)
+    login, role, place = login_name(login), role_name(role), municipality_code(municipality)
     require_admin(actor, place, action_sv=f"ta tillbaka rollen {role}", action_en=f"revoke the role {role}")
     with app.db.write() as s:
         row = store.active_grant(s, login, role, place)
         if row is None:
-            raise NotFound(kind="grant", key=f"{login} {role} {place}")
+            raise NotFound(kind="grant", key=f"{login} {role} {name_of(place)}")
         record = admin_record(app, s, actor, "admin:revoke", _grant_key(login, role, place))
         store.revoke_grant(s, int(row["id"]), by=actor.name, at=record_time(record), seq=record_seq(record))
     app.sink.emit(record)
@@ -139,10 +141,10 @@ def revoke(app: App, actor: Actor, login: str, role: str, municipality: str | No
 
 
 def list_grants(app: App, login: str | None = None) -> list[dict[str, Any]]:
-    """Active grants as {login, role, municipality, granted_by, granted_at}."""
+    """Active grants as {login, role, municipality (name or ``*``), municipality_code, granted_by, granted_at}."""
     with app.db.read() as s:
         rows = store.list_grants(s, login_name(login) if login is not None else None)
-    return [{"login": r["login"], "role": r["role"], "municipality": r["municipality"],
+    return [{**_grant_key(r["login"], r["role"], r["municipality"]),
              "granted_by": r["granted_by"], "granted_at": r["granted_at"]} for r in rows]  # fmt: skip
 
 
@@ -197,7 +199,8 @@ def import_settings_roles(app: App) -> list[dict[str, Any]]:
 
 
 def _grant_key(login: str, role: str, municipality: str) -> dict[str, Any]:
-    return {"login": login, "role": role, "municipality": municipality}
+    """``municipality``: the stored code (or ``*``); shown as its name beside the code."""
+    return {"login": login, "role": role, "municipality": name_of(municipality), "municipality_code": municipality}
 
 
 def record_time(record: LogRecord) -> datetime:

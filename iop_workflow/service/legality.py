@@ -12,7 +12,8 @@ whose content must still hash to that version) and the recording rules:
 - ``record:<kind>``: the state is kept, the kind exists and may be recorded in that state,
   by one of the recorded roles (``record:correction`` and ``record:retraction``: by a role
   that may record the kind; ``record:assignment``: an open case, by a coordinator or an officer);
-- ``@admin`` and ``@guideline:<ref>`` records: a trigger those chains have.
+- ``@admin``, ``@guideline:<ref>`` and ``@org:<org number>`` records: a trigger those chains have,
+  by a role that may write it.
 
 Records written before the database's cut-over record (``admin:checks_from``, written by
 ``iop init``) that break a rule are reported as warnings naming the cut-over, not as
@@ -32,6 +33,7 @@ from iop_workflow.domain.definition import WorkflowDefinition, parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError
+from iop_workflow.service import registration
 from iop_workflow.service.assignments import KIND as ASSIGNMENT
 from iop_workflow.service.assignments import RULE as ASSIGNMENT_RULE
 from iop_workflow.service.context import Actor, App
@@ -123,6 +125,10 @@ def _parsed(version: str, content: str) -> WorkflowDefinition | str:
 def _outside_cases(rec: LogRecord) -> str | None:
     if rec.case_ref == "@admin":
         return None if rec.trigger in ADMIN_TRIGGERS else f"the administration chain has no trigger {rec.trigger}"
+    if rec.case_ref.startswith(registration.CHAIN_PREFIX):
+        if rec.trigger != registration.TRIGGER:
+            return f"an organisation's chain has no trigger {rec.trigger}"
+        return None if registration.RECORDER in rec.roles else f"roles {_roles(rec)} may not record a registration"
     if not rec.case_ref.startswith(GUIDELINE_CHAIN):
         return f"no chain {rec.case_ref} exists"
     if rec.trigger != LOAD:

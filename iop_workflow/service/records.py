@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.facts import preparing_period
+from iop_workflow.domain.guards import EVALUATED_CRITERIA
 from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import correctable, validate
@@ -130,6 +131,12 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
     chosen = validate.choice("verdict", verdict, Verdict)
     note = validate.text("note", note)
     code = validate.text("criterion", criterion, max_len=80)
+    if code in EVALUATED_CRITERIA:  # the rules read it from recorded facts; a verdict would never count
+        raise InvalidInput(field="criterion", value=code,
+                           problem_sv="bedöms av reglerna ur registreringen (iop org registration), "
+                                      "inte av en handläggare",
+                           problem_en="is evaluated by the rules from the registration (iop org registration), "
+                                      "not by an officer")  # fmt: skip
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         if case["guideline_id"] is None:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import correctable
 from iop_workflow.service.admin import org_dict
 from iop_workflow.service.context import Actor, App
@@ -28,14 +29,15 @@ def register(
     ``include_protected`` shows protected contact data to those with a need to know
     (``need_to_know.bulk_access``: auditors, and officers for their own cases), logged.
     """
+    code = code_of(municipality) if municipality else None  # an unknown one refused before anything is logged
     bulk = None
     if include_protected:
         bulk = bulk_access(app, actor, action="report register", scope={"municipality": municipality})
     query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(PARTNERSHIP_STATES)).order_by(
         repo.CASES.c.municipality, repo.CASES.c.ref
     )
-    if municipality:
-        query = query.where(repo.CASES.c.municipality == municipality)
+    if code is not None:
+        query = query.where(repo.CASES.c.municipality == code)
     with app.db.read() as s:
         return [_row(app, s, case, bulk) for case in s.execute(query).mappings().all()]
 
@@ -47,13 +49,15 @@ def _row(app: App, s: Connection, case: sa.RowMapping, bulk: Bulk | None) -> dic
     decision = period_fact(s, "decision", case["id"], case["period"])
     state = app.definition.states.get(case["state"])
     return {
-        "ref": case["ref"], "municipality": case["municipality"], "organisation": org["name"],
+        "ref": case["ref"], "municipality": name_of(case["municipality"]), "municipality_code": case["municipality"],
+        "organisation": org["name"],
         "org_number": org["org_number"], "protected": org["protected"], "title": case["title"],
         "unit": case["unit"], "committee": decision["body"] if decision else None,
         "start_on": repo.as_iso(agreement["start_on"]) if agreement else None,
         "end_on": repo.as_iso(agreement["end_on"]) if agreement else None,
         "municipal_money_sek": municipal_money(s, case["id"], case["period"]),
         "state": state.label_sv if state else case["state"],
+        **{k: org[k] for k in ("idea_based_registered_on", "idea_based_removed_on")},
         **{k: org[k] for k in ("contact_name", "contact_email", "contact_phone", "address")},
     }  # fmt: skip
 

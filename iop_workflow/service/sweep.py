@@ -32,6 +32,7 @@ from iop_workflow.domain import alerts as drafts
 from iop_workflow.domain.alerts import AlertDraft, CaseSubject
 from iop_workflow.domain.calendar import shift
 from iop_workflow.errors import ConcurrentUpdate, IopError, TransitionNotAllowed
+from iop_workflow.municipalities import name_of
 from iop_workflow.service.context import SYSTEM_AUTH, Actor, App
 from iop_workflow.service.workflow import fire_on
 from iop_workflow.store import alerts as alert_repo
@@ -289,12 +290,12 @@ def _guideline(
         return 0  # another sweeper was first
     now, until = app.clock.now(), g["valid_until"]
     if today <= until:
-        draft = drafts.guideline_expiring(g["ref"], g["municipality"], g["owner"], until)
+        draft = drafts.guideline_expiring(g["ref"], name_of(g["municipality"]), g["owner"], until)
         _raise(app, s, draft, now, batch, guideline_id=g["id"], guideline_ref=g["ref"])
         return 1
     alert_repo.flag_expired(s, guideline_id, today)
     cases = alert_repo.open_cases_bound_to(s, guideline_id, terminal)
-    draft = drafts.guideline_expired(g["ref"], g["municipality"], g["owner"], until, len(cases))
+    draft = drafts.guideline_expired(g["ref"], name_of(g["municipality"]), g["owner"], until, len(cases))
     _raise(app, s, draft, now, batch, guideline_id=guideline_id, guideline_ref=g["ref"])
     for case in cases:
         draft = drafts.case_guideline_expired(_subject(case), g["ref"], until)

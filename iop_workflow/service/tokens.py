@@ -18,12 +18,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from iop_workflow.errors import InvalidInput, NotAuthenticated, NotFound
+from iop_workflow.municipalities import name_of
 from iop_workflow.service import validate
 from iop_workflow.service.context import WILDCARD, Actor, App, Auth
 from iop_workflow.service.identity import (
     admin_record,
     build_actor,
-    municipality_name,
+    municipality_code,
     record_seq,
     record_time,
     require_admin,
@@ -86,7 +87,7 @@ def create(
     wanted = sorted({role_name(r) for r in roles})
     if not wanted:
         raise InvalidInput(field="roles", value="", problem_sv="minst en roll", problem_en="at least one role")
-    places = sorted({municipality_name(m) for m in municipalities or []} - {WILDCARD})
+    places = sorted({municipality_code(m) for m in municipalities or []} - {WILDCARD})  # SCB codes
     until = validate.day("expires", expires) if expires is not None else None
     if until is not None and until < app.clock.today():
         raise InvalidInput(field="expires", value=until.isoformat(), problem_sv="ligger i det förflutna",
@@ -99,15 +100,20 @@ def create(
         if store.token_name_taken(s, name):
             raise InvalidInput(field="name", value=name, problem_sv="namnet används redan av en nyckel",
                                problem_en="a token already has that name")  # fmt: skip
-        data = {"name": name, "roles": wanted, "municipalities": places,
+        data = {"name": name, "roles": wanted, **_places(places),
                 "expires": until.isoformat() if until else None, "token_sha256": digest}  # fmt: skip
         record = admin_record(app, s, actor, "admin:token_create", data)
         token_id = store.insert_token(s, name=name, digest=digest, roles=wanted, municipalities=places,
                                       expires_on=until, by=actor.name, at=record_time(record),
                                       seq=record_seq(record))  # fmt: skip
     app.sink.emit(record)
-    return {"id": token_id, "name": name, "token": token, "roles": wanted, "municipalities": places,
+    return {"id": token_id, "name": name, "token": token, "roles": wanted, **_places(places),
             "expires": until.isoformat() if until else None}  # fmt: skip
+
+
+def _places(codes: list[str]) -> dict[str, list[str]]:
+    """A token's municipalities (names) and their SCB codes, in the same order."""
+    return {"municipalities": [name_of(c) for c in codes], "municipality_codes": list(codes)}
 
 
 def listing(app: App) -> list[dict[str, Any]]:
@@ -115,7 +121,7 @@ def listing(app: App) -> list[dict[str, Any]]:
     with app.db.read() as s:
         rows = store.list_tokens(s)
     return [{"id": r["id"], "name": r["name"], "roles": json.loads(r["roles"]),
-             "municipalities": json.loads(r["municipalities"]),
+             **_places(json.loads(r["municipalities"])),
              "expires": r["expires_on"].isoformat() if r["expires_on"] else None,
              "revoked": r["revoked_at"] is not None, "last_used": r["last_used_at"],
              "created_by": r["created_by"], "created_at": r["created_at"]} for r in rows]  # fmt: skip

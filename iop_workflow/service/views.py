@@ -11,6 +11,7 @@ from iop_workflow.audit.chain import record_from_row
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.machine import Option
 from iop_workflow.errors import InvalidInput
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import need_to_know
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
@@ -35,7 +36,8 @@ def case_dict(
         "state": case["state"],
         "state_label": state.label(lang) if state else f"({case['state']}: unknown state)",
         "end_reason": case["end_reason"],
-        "municipality": case["municipality"],
+        "municipality": name_of(case["municipality"]),
+        "municipality_code": case["municipality"],
         "title": case["title"],
         "version": case["version"],
         "organisation": {"name": org["name"], "org_number": org["org_number"], "protected": org["protected"]},
@@ -97,7 +99,7 @@ def list_cases(
     if state is not None:
         query = query.where(repo.CASES.c.state == state)
     if municipality is not None:
-        query = query.where(repo.CASES.c.municipality == municipality)
+        query = query.where(repo.CASES.c.municipality == code_of(municipality))
     places = actor.municipalities if actor is not None else None
     if places is not None:
         query = query.where(repo.CASES.c.municipality.in_(sorted(places)))

@@ -18,6 +18,7 @@ from iop_workflow.domain.machine import Option
 from iop_workflow.domain.timers import PlannedTimer, logged, plan
 from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
+from iop_workflow.municipalities import resolve as resolve_place
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_record
 from iop_workflow.service.context import Actor, App, case_actor
@@ -45,9 +46,13 @@ def open_case(
     unit: str | None = None,
     initiated_by: str = "organisation",
 ) -> Fired:
-    """Register an organisation's initiative as a new case in the initial state."""
+    """Register an organisation's initiative as a new case in the initial state.
+
+    ``municipality``: any spelling :func:`iop_workflow.municipalities.resolve` accepts; the case
+    stores the SCB code, its record the name and the code.
+    """
     number = normalise_org_number(org_number)
-    municipality = validate.text("municipality", municipality, max_len=100)
+    place = resolve_place(municipality)
     title = validate.text("title", title, max_len=500)
     challenge = validate.text("challenge", challenge)
     unit = validate.optional_text("unit", unit, max_len=200)
@@ -57,7 +62,7 @@ def open_case(
     with app.db.write() as s:
         org = repo.org_row(s, org_number=number)
         facts = CaseFacts(
-            ref="(nytt ärende)", state="", municipality=municipality, initiated_by=initiator,
+            ref="(nytt ärende)", state="", municipality=place.name, initiated_by=initiator,
             opened_on=today, state_entered_on=today,
             organisation=fact_repo.org_facts(org),
         )  # fmt: skip
@@ -69,7 +74,7 @@ def open_case(
         ref = app.settings.case_ref(today.year, repo.next_case_number(s, today.year))
         case_id = s.execute(
             sa.insert(repo.CASES).values(
-                ref=ref, municipality=municipality, unit=unit, officer=actor.name, title=title,
+                ref=ref, municipality=place.code, unit=unit, officer=actor.name, title=title,
                 challenge=challenge, initiated_by=initiator.value, organisation_id=org["id"],
                 state=spec.dest, version=1, workflow_version=app.definition.version, opened_on=today,
                 state_entered_on=today, created_at=now, updated_at=now,
@@ -80,7 +85,8 @@ def open_case(
         record = append_record(
             app, s, case_ref=ref, actor=actor, trigger=spec.trigger, from_state=None, to_state=spec.dest,
             reason=None, guideline_ref=None, now=now,
-            data={"organisation": org["org_number"], "municipality": municipality, "title": title,
+            data={"organisation": org["org_number"], "municipality": place.name, "municipality_code": place.code,
+                  "title": title,
                   "timers": logged(timers)},
         )  # fmt: skip
         repo.insert_timers(s, case_id, spec.dest, timers, now)

@@ -31,6 +31,7 @@ from iop_workflow.domain.facts import (
 )
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
+from iop_workflow.municipalities import name_of
 from iop_workflow.store import corrections, retractions
 from iop_workflow.store.cases import FACT_TABLES as _T
 from iop_workflow.store.cases import org_row
@@ -54,6 +55,8 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
         legal_form=LegalForm(org["legal_form"]),
         non_profit=org["non_profit"],
         protected=org["protected"],
+        idea_based_registered_on=org["idea_based_registered_on"],
+        idea_based_removed_on=org["idea_based_removed_on"],
     )
 
 
@@ -159,7 +162,7 @@ def assemble_facts(
     return CaseFacts(
         ref=case["ref"],
         state=case["state"],
-        municipality=case["municipality"],
+        municipality=name_of(case["municipality"]),  # the rules compare and show names; the row holds the code
         initiated_by=Initiator(case["initiated_by"]),
         opened_on=case["opened_on"],
         state_entered_on=case["state_entered_on"],

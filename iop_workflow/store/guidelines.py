@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit import chain
 from iop_workflow.domain.guidelines import Criterion, Guideline
 from iop_workflow.domain.values import CriterionKind
+from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.store.tables import CriterionRow, GuidelineRow
 
 G = GuidelineRow.__table__  # type: ignore[attr-defined]
@@ -64,10 +65,14 @@ def every_version(s: Connection) -> list[sa.RowMapping]:
 def insert_version(
     s: Connection, g: Guideline, *, version: int, loaded_by: str, log_seq: int, now: datetime
 ) -> int:
-    """Store version ``version`` of ``g`` (with its criteria) as a new row; return its id."""
+    """Store version ``version`` of ``g`` (with its criteria) as a new row; return its id.
+
+    The row holds the municipality's SCB code; the domain value (and so the logged content) its name.
+    """
     values = {
         "ref": g.ref, "version": version, "loaded_by": loaded_by, "log_seq": log_seq,
-        "municipality": g.municipality, "title": g.title, "decided_on": g.decided_on, "decided_by": g.decided_by,
+        "municipality": code_of(g.municipality), "title": g.title, "decided_on": g.decided_on,
+        "decided_by": g.decided_by,
         "valid_from": g.valid_from, "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
         "owner": g.owner, "source": g.source, "note": g.note, "content_hash": content_hash(g), "loaded_at": now,
     }  # fmt: skip
@@ -89,7 +94,7 @@ def from_row(s: Connection, row: sa.RowMapping) -> Guideline:
     """The guideline a row (and its criteria rows) holds, read afresh."""
     crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
     return Guideline(
-        ref=row["ref"], municipality=row["municipality"], title=row["title"], decided_on=row["decided_on"],
+        ref=row["ref"], municipality=name_of(row["municipality"]), title=row["title"], decided_on=row["decided_on"],
         decided_by=row["decided_by"], valid_from=row["valid_from"], valid_until=row["valid_until"],
         follow_up_months=row["follow_up_months"], owner=row["owner"], source=row["source"], note=row["note"],
         criteria=tuple(
@@ -124,7 +129,7 @@ class GuidelineCache:
         return ref
 
     def for_municipality(self, s: Connection, municipality: str) -> dict[int, Guideline]:
-        """The current version of each of the municipality's guidelines."""
+        """The current version of each of the guidelines of the municipality with this SCB code."""
         return self._current(s, s.execute(_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all())
 
     def by_id(self, s: Connection, gid: int) -> Guideline:

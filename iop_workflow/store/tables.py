@@ -42,8 +42,9 @@ class Organisation(_Table, table=True):
     contact_email: str | None = Field(default=None, max_length=300)
     contact_phone: str | None = Field(default=None, max_length=60)
     address: str | None = Field(default=None, max_length=500)
-    # Lag (2022:900): registered with Kammarkollegiet on this date, if at all.
+    # Lag (2022:900): in Kammarkollegiet's register from, until (set by `iop org registration`, logged).
     idea_based_registered_on: date | None = None
+    idea_based_removed_on: date | None = None
     created_at: datetime = Field(sa_type=_TS)
 
 

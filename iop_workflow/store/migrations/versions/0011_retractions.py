@@ -1,7 +1,7 @@
 """retractions: a recorded fact withdrawn by a logged record, its row kept
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-10
 
 ``iop case correct REF KIND ENTRY --retract`` writes a ``record:retraction`` record and a
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0006"
+down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
