@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
+from iop_workflow.municipalities import name_of
 from iop_workflow.service import identity
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import WILDCARD, Actor, App, case_actor
@@ -77,11 +78,12 @@ def _admit(app: App, actor: Actor, case: sa.RowMapping, login: str, *, remove: b
     own = OFFICER in actor.roles and case["officer"] == actor.name
     if COORDINATOR not in actor.roles and not own:
         what_sv, what_en = ("ta bort", "remove") if remove else ("tilldela", "assign")
+        place = name_of(case["municipality"])
         reasons.append(Unmet(
             code="role_not_allowed",
             sv=f"{actor.name} får inte {what_sv} handläggare i {case['ref']}; det får en samordnare (coordinator) "
-               f"i {case['municipality']} eller ärendets egen handläggare ({case['officer']})",
-            en=f"{actor.name} may not {what_en} officers on {case['ref']}; a coordinator of {case['municipality']} "
+               f"i {place} eller ärendets egen handläggare ({case['officer']})",
+            en=f"{actor.name} may not {what_en} officers on {case['ref']}; a coordinator of {place} "
                f"or the case's own officer ({case['officer']}) may",
         ))  # fmt: skip
     if reasons:
@@ -101,10 +103,11 @@ def _officer(app: App, s: sa.Connection, login: str, municipality: str) -> None:
     place = municipality.casefold()
     if any(role == OFFICER and (m == WILDCARD or m.casefold() == place) for role, m in pairs):
         return
+    name = name_of(municipality)
     raise InvalidInput(
         field="login", value=login,
-        problem_sv=f"har inte rollen officer (handläggare) i {municipality}; ge den först: iop role grant {login} "
-                   f"officer --municipality {municipality}",
-        problem_en=f"does not hold the role officer in {municipality}; grant it first: iop role grant {login} "
-                   f"officer --municipality {municipality}",
+        problem_sv=f"har inte rollen officer (handläggare) i {name}; ge den först: `iop role grant {login} "
+                   f"officer --municipality {name}`",
+        problem_en=f"does not hold the role officer in {name}; grant it first: `iop role grant {login} "
+                   f"officer --municipality {name}`",
     )  # fmt: skip
