@@ -22,7 +22,7 @@ from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, Transiti
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
-from iop_workflow.service.records import RULES
+from iop_workflow.service.records import decision_body
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections as store
 from iop_workflow.store import facts as fact_repo
@@ -46,7 +46,7 @@ def correct(
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
-        _admit(actor, case, kind)
+        _admit(app, actor, case, kind)
         if spec.in_case_time:
             correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today())
         target = _entry(s, ref, number, kind)
@@ -56,7 +56,11 @@ def correct(
         if current == new:
             raise InvalidInput(field="value", value=value, problem_sv=f"{field} har redan det värdet",
                                problem_en=f"{field} already has that value")  # fmt: skip
-        _consistent(kind, correctable.corrected(kind, fact, {**fixes, field: new}))
+        after = correctable.corrected(kind, fact, {**fixes, field: new})
+        _consistent(kind, after)
+        if kind == "decision" and field in {"body", "delegation_ref"}:  # still a body of the municipality
+            body = decision_body(app, case["municipality"], after["body"], after["delegation_ref"])
+            new = body if field == "body" else new
         moves = _deadline_moves(app, s, case, pending={(table, int(fact["id"])): {field: new}})
         data = {"correction": {
             "kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"], "field": field,
@@ -74,8 +78,9 @@ def correct(
     return record
 
 
-def _admit(actor: Actor, case: sa.RowMapping, kind: str) -> None:
-    roles = RULES[kind].roles  # admin administers; it corrects no fact
+def _admit(app: App, actor: Actor, case: sa.RowMapping, kind: str) -> None:
+    rule = app.definition.records.get(kind)
+    roles = rule.roles if rule is not None else frozenset()  # admin administers; it corrects no fact
     if actor.roles & roles:
         return
     needs = ", ".join(sorted(roles))

@@ -20,21 +20,20 @@ problems: they were written before the product checked this.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
-from iop_workflow.domain.definition import WorkflowDefinition, parse_definition
+from iop_workflow.domain.definition import RecordSpec, WorkflowDefinition, parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
 from iop_workflow.service.guidelines import LOAD, LOADER, SYSTEM
-from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 
 CUTOVER = "admin:checks_from"
@@ -44,6 +43,30 @@ ADMIN_TRIGGERS = frozenset({
     "admin:token_revoke", CUTOVER,
 })  # fmt: skip
 _VERSIONS = sa.text("SELECT version, content FROM workflow_versions")
+
+_OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
+
+
+def _legacy(kind: str, states: tuple[str, ...], *roles: str) -> RecordSpec:
+    return RecordSpec(kind=kind, states=states, roles=frozenset(roles), guards=())
+
+
+# The recording rules of the workflow versions written before the definition held them
+# (``[records]``, schema 0008): those versions' records are held to these.
+LEGACY_RECORDS: dict[str, RecordSpec] = {
+    "meeting": _legacy("meeting", _OPEN, "officer", "coordinator"),
+    "assessment": _legacy("assessment", ("assessment", "review"), "officer", "legal", "coordinator"),
+    "legal-check": _legacy("legal-check", ("assessment", "review"), "legal", "officer"),
+    "agreement": _legacy("agreement", ("dialogue", "assessment", "review"), "officer"),
+    "contribution": _legacy("contribution", ("dialogue", "assessment", "review"), "officer"),
+    "decision": _legacy("decision", ("assessment", "review"), "signatory", "registrar", "officer"),
+    "review": _legacy("review", ("review",), "officer", "coordinator"),
+}
+
+
+def record_rules(d: WorkflowDefinition) -> Mapping[str, RecordSpec]:
+    """The definition's recording rules, or the legacy ones for a definition without ``[records]``."""
+    return d.records or LEGACY_RECORDS
 
 
 def mark_cutover(app: App, actor: Actor) -> int | None:
@@ -96,7 +119,7 @@ class Watcher:
         if isinstance(definition, str):
             return definition
         if rec.trigger.startswith("record:"):
-            return _recorded(rec)
+            return _recorded(record_rules(definition), rec)
         return _fired(definition, rec)
 
     def _definition(self, version: str | None) -> WorkflowDefinition | str:
@@ -147,13 +170,13 @@ def _fired(d: WorkflowDefinition, rec: LogRecord) -> str | None:
     return None
 
 
-def _recorded(rec: LogRecord) -> str | None:
+def _recorded(rules: Mapping[str, RecordSpec], rec: LogRecord) -> str | None:
     kind = rec.trigger.removeprefix("record:")
     if rec.from_state != rec.to_state:
         return f"{rec.trigger} changed the state from {rec.from_state} to {rec.to_state}"
     if kind == "correction":
-        return _correction(rec)
-    rule = RULES.get(kind)
+        return _correction(rules, rec)
+    rule = rules.get(kind)
     if rule is None:
         return f"no fact of kind {kind} can be recorded"
     if rec.from_state not in rule.states:
@@ -163,10 +186,10 @@ def _recorded(rec: LogRecord) -> str | None:
     return None
 
 
-def _correction(rec: LogRecord) -> str | None:
+def _correction(rules: Mapping[str, RecordSpec], rec: LogRecord) -> str | None:
     corrected = rec.data.get("correction")
     kind = str(corrected.get("kind")) if isinstance(corrected, dict) else ""
-    rule = RULES.get(kind)
+    rule = rules.get(kind)
     if rule is None:
         return f"a correction of an unknown kind {kind or '(none)'}"
     return None if rule.roles & set(rec.roles) else f"roles {_roles(rec)} may not correct a {kind}"
