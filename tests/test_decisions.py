@@ -298,3 +298,17 @@ def test_0008_keeps_cases_logs_and_digests_and_comes_back(iop: Iop, clock: FakeC
         command.check(alembic_config(conn))
     assert iop.verify().ok
     assert iop.case(ref)["state"] == "active"
+
+
+def test_an_agreement_given_notice_is_not_renewed(iop: Iop, clock: FakeClock) -> None:
+    add_orgs(iop)
+    ref = active(iop, clock)
+    clock.set_date(date(2026, 3, 2))
+    iop.fire(ref, "terminate", actor="eva", reason="Föreningen avvecklas")
+    iop.fire(ref, "start_review", actor="kim")
+    iop.record_review(ref, actor="kim", held_on="2026-03-02", report_received=True)
+    prepare_signing(iop, ref, start="2028-02-01", end="2030-01-31")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        iop.fire(ref, "renew", actor="eva")
+    assert [r.code for r in refused.value.reasons] == ["notice_given"]
+    assert "2026-06-02" in refused.value.reasons[0].sv
