@@ -230,8 +230,9 @@ class Iop:
         data: Mapping[str, Any] | None = None,
         end_reason: str | None = None,
         expected_version: int | None = None,
+        notice_on: date | str | None = None,
     ) -> dict[str, Any]:
-        """Fire ``trigger``; returns the committed log record."""
+        """Fire ``trigger``; returns the committed log record (``notice_on``: for ``terminate``)."""
         fired = workflow.fire(
             self.app,
             self.actor(actor),
@@ -241,6 +242,7 @@ class Iop:
             data=data,
             end_reason=end_reason,
             expected_version=expected_version,
+            notice_on=notice_on,
         )
         return fired.record.as_dict()
 

@@ -33,7 +33,7 @@ _IOP_KEYS: dict[str, type] = {
     "audit_log": str,
 }
 _LEAD_KEYS: dict[str, type] = {name: int for name in LeadTimes.__dataclass_fields__}
-_SECTIONS = ("iop", "lead_times", "roles", "server", "auth", "files")
+_SECTIONS = ("iop", "lead_times", "roles", "server", "auth", "files", "decision_bodies")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +78,32 @@ class FilesSettings:
 
 FILE_MODES = ("0600", "0640")
 
+# A delegate's decision (delegationsbeslut): its body is written this way and it names the point of
+# the municipality's delegationsordning it was taken under (``delegation_ref``).
+DELEGATE = "Delegat"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionBodies:
+    """``[decision_bodies.<municipality>]``: who may decide on an IOP in one municipality.
+
+    ``bodies``: kommunfullmäktige, kommunstyrelsen and the nämnder, by name. ``delegation_order``:
+    the reference of the delegationsordning; when set, a delegate (:data:`DELEGATE`) may decide too,
+    naming the point of the order it used.
+    """
+
+    bodies: tuple[str, ...]
+    delegation_order: str = ""
+
+    def allowed(self) -> tuple[str, ...]:
+        """Every body a decision may name, the delegate last when delegation is configured."""
+        return (*self.bodies, DELEGATE) if self.delegation_order else self.bodies
+
+    def match(self, body: str) -> str | None:
+        """The configured spelling of ``body`` (case and spacing aside), or None."""
+        wanted = " ".join(body.split()).casefold()
+        return next((b for b in self.allowed() if b.casefold() == wanted), None)
+
 
 def _schema_of(cls: type) -> dict[str, type]:
     """The typed keys of a settings dataclass (str, int, or tuple of str)."""
@@ -106,6 +132,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
+    # Municipality (as named in its guideline file) -> its decision bodies; the shipped file's by default.
+    decision_bodies: Mapping[str, DecisionBodies] = field(default_factory=lambda: shipped_decision_bodies())  # noqa: PLW0108 - defined below
     # The old role settings: imported once as logged grants by the first ``iop init`` of a
     # database without an admin (service/identity.py), never read to decide a role.
     default_roles: frozenset[str] = frozenset()
@@ -115,6 +143,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def bodies_of(self, municipality: str) -> DecisionBodies | None:
+        """The decision bodies configured for ``municipality`` (its name in any case), if any."""
+        wanted = municipality.strip().casefold()
+        return next((v for k, v in self.decision_bodies.items() if k.casefold() == wanted), None)
 
     def case_ref(self, year: int, seq: int) -> str:
         return self.case_ref_pattern.format(year=year, seq=seq)
@@ -201,6 +234,8 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     oidc = _section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
     roles = _roles(data.get("roles", {}), file, env)
     values: dict[str, Any] = {k: v for k, v in iop.items()}
+    if "decision_bodies" in data:  # a file's table replaces the shipped one as a whole
+        values["decision_bodies"] = _decision_bodies(data["decision_bodies"], file)
     settings = Settings(
         **values,
         lead_times=LeadTimes(**lead),
@@ -336,3 +371,46 @@ def _check_case_ref(settings: Settings, file: str, key: str) -> None:
         raise DefinitionError(
             file=file, key=key, problem=f"gives refs like {longest[:60]!r}: at most {MAX_CASE_REF} printable characters"
         )
+
+
+_BODY_KEYS = {"bodies", "delegation_order"}
+
+
+def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
+    """``[decision_bodies]``: one table per municipality, ``bodies`` (at least one) and ``delegation_order``."""
+    if not isinstance(table, dict):
+        raise DefinitionError(file=file, key="decision_bodies", problem="must be a table")
+    out: dict[str, DecisionBodies] = {}
+    for municipality, spec in table.items():
+        key = f"decision_bodies.{municipality}"
+        if not isinstance(spec, dict):
+            raise DefinitionError(file=file, key=key, problem="must be a table with bodies = [...]")
+        for name in spec:
+            if name not in _BODY_KEYS:
+                raise _unknown(file, f"{key}.{name}", _BODY_KEYS)
+        raw = spec.get("bodies")
+        if not isinstance(raw, list) or not raw:
+            raise DefinitionError(file=file, key=f"{key}.bodies", problem="must be a non-empty list of names")
+        bodies = tuple(" ".join(_typed(b, str, file, f"{key}.bodies").split()) for b in raw)
+        if any(not b for b in bodies) or len({b.casefold() for b in bodies}) != len(bodies):
+            raise DefinitionError(file=file, key=f"{key}.bodies", problem="names must be non-empty and distinct")
+        if any(b.casefold() == DELEGATE.casefold() for b in bodies):
+            raise DefinitionError(
+                file=file, key=f"{key}.bodies",
+                problem=f"{DELEGATE!r} is not a body: set delegation_order to let a delegate decide",
+            )  # fmt: skip
+        order = _typed(spec.get("delegation_order", ""), str, file, f"{key}.delegation_order").strip()
+        out[str(municipality)] = DecisionBodies(bodies=bodies, delegation_order=order)
+    return out
+
+
+_SHIPPED_BODIES: dict[str, DecisionBodies] = {}
+
+
+def shipped_decision_bodies() -> dict[str, DecisionBodies]:
+    """The ``[decision_bodies]`` of the shipped ``config/iop.toml`` (read once): the default."""
+    if not _SHIPPED_BODIES:
+        path = default_config_path()
+        data = tomllib.loads(read_text(path, field="config"))
+        _SHIPPED_BODIES.update(_decision_bodies(data.get("decision_bodies", {}), str(path)))
+    return dict(_SHIPPED_BODIES)

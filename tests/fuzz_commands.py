@@ -34,7 +34,8 @@ REF = f"IOP-{today().year}-0001"  # the template's case, in assessment
 VERSION = 4  # its version there
 TRIGGERS = frozenset(shipped_definition().triggers())
 # Triggers that exist but cannot fire in assessment, or not for an officer: refused (3).
-BLOCKED = ("activate", "start_review", "continue", "renew", "end", "terminate", "expire", "start_dialogue", "sign")
+BLOCKED = ("activate", "start_review", "continue", "renew", "end", "terminate", "expire", "start_dialogue", "sign",
+           "end_by_notice", "rescind")
 CRITERIA = frozenset(c.code for g in shipped_guidelines() for c in g.criteria)
 TODAY = today()
 VALID = {
@@ -145,10 +146,11 @@ WRITE_SPECS: dict[str, tuple[str, dict[str, Slot]]] = {
     ),
     "record decision": (
         "--actor {actor} case record {ref} decision --body {body} --decided-on {day} --minutes-ref {minutes} --delegation-ref {note}",
+        # Any text that is not one of Stenungsund's decision bodies is refused (6), as the bad texts are.
         {"body": text(), "day": (bad.bad_date(), S6), "minutes": text(), "note": text(True)},
     ),
     "record legal-check": (
-        "--actor {actor} case record {ref} legal-check --competence --procurement-not-required "
+        "--actor lars case record {ref} legal-check --competence --procurement-not-required "
         "--no-competition-distortion --state-aid-basis {basis} --state-aid-amount {amount} --rationale {text}",
         {"basis": (bad.bad_choice(_choices(StateAidBasis)), S2), "amount": (bad.bad_amount(), S6), "text": text()},
     ),

@@ -57,8 +57,14 @@ def prepare_signing(iop: Iop, ref: str, *, start: str = "2026-02-01", end: str =
     iop.record_agreement(ref, actor="anna", start_on=start, end_on=end, notice_months=3)
     iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
-    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=iop.app.clock.today(),
-                        minutes_ref="SN § 12/2026")  # fmt: skip
+    iop.record_decision(ref, actor="eva", body=deciding_body(iop, case["municipality"]),
+                        decided_on=iop.app.clock.today(), minutes_ref="SN § 12/2026")  # fmt: skip
+
+
+def deciding_body(iop: Iop, municipality: str) -> str:
+    """Socialnämnden where the settings name it for the municipality, else its kommunstyrelse."""
+    bodies = iop.app.settings.bodies_of(municipality)
+    return "Socialnämnden" if bodies is not None and "Socialnämnden" in bodies.bodies else "Kommunstyrelsen"
 
 
 def to_signed(iop: Iop) -> str:

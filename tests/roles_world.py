@@ -102,13 +102,27 @@ def ready_to_sign(iop: Iop) -> str:
     return ref
 
 
-# How to build, on ON, a case the trigger may fire on (expire's are built before, see build()).
+def decided_to_end(make: Callable[[Iop], str]) -> Callable[[Iop], str]:
+    """A case made by ``make`` with a recorded decision to end its agreement (end early, rescind)."""
+
+    def build(iop: Iop) -> str:
+        ref = make(iop)
+        iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=ON, minutes_ref="SN § 9/2027",
+                            subject="ending")  # fmt: skip
+        return ref
+
+    return build
+
+
+# How to build, on ON, a case the trigger may fire on (expire's and end_by_notice's are built
+# before, see build()).
 BUILD: dict[str, Callable[[Iop], str]] = {
     "start_dialogue": open_case, "submit_for_assessment": dialogue_case, "return_to_dialogue": assessment_case,
     "sign": ready_to_sign, "decline": open_case, "withdraw": open_case,
     "activate": lambda iop: signed_case(iop, ON, ON + timedelta(days=729)), "start_review": active_case,
-    "continue": reviewed_case, "renew": renewable_case, "end": active_case,
-    "terminate": lambda iop: signed_case(iop, ON + timedelta(days=31), ON + timedelta(days=760)),
+    "continue": reviewed_case, "renew": renewable_case, "end": decided_to_end(active_case),
+    "terminate": active_case,
+    "rescind": decided_to_end(lambda iop: signed_case(iop, ON + timedelta(days=31), ON + timedelta(days=760))),
 }  # fmt: skip
 
 
@@ -118,6 +132,9 @@ class World:
     audit: Path
     cases: dict[str, list[str]] = field(default_factory=dict)
     review_case: str = ""  # a case in review: it takes every kind of recorded fact
+    # Another: it takes the assessments, so whoever assesses never records the legal check of the
+    # same case (four eyes) and the role stays the only reason for a refusal.
+    assess_case: str = ""
 
 
 def build(iop: Iop, clock: FakeClock, counts: Mapping[str, int]) -> dict[str, list[str]]:
@@ -127,9 +144,15 @@ def build(iop: Iop, clock: FakeClock, counts: Mapping[str, int]) -> dict[str, li
     cases: dict[str, list[str]] = {"open": []}
     # Signed in January 2026 for one year, active since February.
     cases["expire"] = [signed_case(iop, date(2026, 2, 1), date(2027, 1, 31)) for _ in range(counts["expire"])]
+    # Signed for two years, active since February 2026, given notice in August: ended by 2026-11-03.
+    notice = [signed_case(iop, date(2026, 2, 1), date(2028, 1, 31)) for _ in range(counts["end_by_notice"])]
+    cases["end_by_notice"] = notice
     clock.set_date(date(2026, 2, 1))
-    for ref in cases["expire"]:
+    for ref in cases["expire"] + notice:
         iop.fire(ref, "activate", actor="system")
+    clock.set_date(date(2026, 8, 3))
+    for ref in notice:
+        iop.fire(ref, "terminate", actor="eva", reason="Föreningen upphör med verksamheten")
     clock.set_date(ON)
     for trigger, make in BUILD.items():
         cases[trigger] = [make(iop) for _ in range(counts[trigger])]
@@ -160,5 +183,6 @@ class Worlds:
             iop.bootstrap()  # the settings made adam admin, so init bootstrapped nobody: the OS login acts as each
             world = World(iop=iop, audit=audit, cases=build(iop, clock, self.counts))
             world.review_case = reviewed_case(iop)
+            world.assess_case = reviewed_case(iop)
             self.built[kind] = world
         return self.built[kind]

@@ -94,7 +94,8 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     ends = [t for t in shown["timers"] if t["kind"] == "agreement_end"]
     assert ends[0]["due_on"] == today().replace(year=today().year + 2).isoformat()
     assert ends[0]["action"] == "fire:expire"
-    assert [o["trigger"] for o in shown["options"]] == ["start_review", "end", "terminate", "expire"]
+    assert [o["trigger"] for o in shown["options"]] == [
+        "start_review", "end", "terminate", "end_by_notice", "rescind", "expire"]
     listed = cli.ok("--json", "case", "list", "--state", "active").json()
     assert [c["ref"] for c in listed] == [ref]
 
@@ -236,7 +237,7 @@ def test_demo_on_an_empty_database_named_by_db(backend: Backend, tmp_path: Path)
         "802500-1119": ("assessment", None),
         "802014-5671": ("active", None),
         "802479-1322": ("active", None),
-        "252002-3348": ("active", None),
+        "252002-3348": ("ended", "terminated"),  # notice given after its first review: ended by the timer
         "802010-0908": ("ended", "withdrawn"),
     }
     assert demo["audit"]["ok"] is True and demo["audit"]["cases"] == 5
@@ -244,6 +245,7 @@ def test_demo_on_an_empty_database_named_by_db(backend: Backend, tmp_path: Path)
     assert [(s["action"], s["date"]) for s in refusals] == [("open", "2024-01-15"), ("sign", "2026-01-19")]
     assert [r["code"] for r in refusals[1]["reasons"]] == ["guideline_expired", "guideline_expired"]
     assert ("renew", "eva.lind") in {(s["action"], s["actor"]) for s in demo["steps"]}
+    assert {("terminate", "eva.lind"), ("end_by_notice", "system")} <= {(s["action"], s["actor"]) for s in demo["steps"]}
     again = cli("--db", backend.url, "demo")
     assert again.status == 6
     assert "databasen innehåller redan 5 ärenden och 6 organisationer" in again.err
@@ -289,7 +291,7 @@ def test_workflow_commands_need_no_database(tmp_path: Path) -> None:
     show = cli.ok("--json", "workflow", "show").json()
     states = ["initiative", "dialogue", "assessment", "signed", "active", "review", "renewed", "ended"]
     assert [s["value"] for s in show["states"]] == states
-    assert len(show["transitions"]) == 14
+    assert len(show["transitions"]) == 17
     check = cli.ok("--json", "workflow", "check").json()
     assert (check["ok"], check["cases_checked"], len(check["guidelines"])) == (True, None, 5)
 

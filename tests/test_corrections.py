@@ -95,7 +95,8 @@ def test_refusals_name_what_is_wrong(iop: Iop) -> None:
 def test_corrections_are_append_only(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
-    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="KS", reason="x", actor="anna")
+    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="Kommunstyrelsen", reason="x",
+                actor="anna")  # fmt: skip
     for sql in ("UPDATE corrections SET new_value = '\"x\"'", "DELETE FROM corrections"):
         with pytest.raises(sa.exc.DBAPIError), iop.app.db.engine.begin() as conn:
             conn.execute(sa.text(sql))

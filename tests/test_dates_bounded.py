@@ -95,7 +95,8 @@ def test_holidays_cover_the_whole_input_range() -> None:
 def _facts(start: date, end: date, entered: date) -> CaseFacts:
     agreement = SimpleNamespace(start_on=start, end_on=end, notice_months=3)
     stub = SimpleNamespace(agreement=lambda: agreement, guideline=None, review_started_on=None,
-                           review_rounds_in_period=0, state_entered_on=entered)  # fmt: skip
+                           review_rounds_in_period=0, state_entered_on=entered,
+                           notice_given_on=None, notice_ends_on=None)  # fmt: skip
     return cast(CaseFacts, stub)
 
 

@@ -18,6 +18,7 @@ SHIPPED = (states_dir() / "partnership.toml").read_text(encoding="utf-8")
 CONTRACT_TRIGGERS = {
     "open", "start_dialogue", "submit_for_assessment", "return_to_dialogue", "sign", "decline",
     "withdraw", "activate", "start_review", "continue", "renew", "end", "terminate", "expire",
+    "end_by_notice", "rescind",
 }  # fmt: skip
 
 
@@ -30,7 +31,7 @@ def test_shipped_definition_has_the_contract() -> None:
     assert list(d.states) == ["initiative", "dialogue", "assessment", "signed", "active", "review", "renewed", "ended"]
     assert d.state("review").label_sv == "Uppföljning"
     assert d.state("ended").terminal and set(d.state("ended").end_reasons) == {
-        "declined", "withdrawn", "completed", "not_renewed", "terminated", "expired"}  # fmt: skip
+        "declined", "withdrawn", "completed", "not_renewed", "terminated", "rescinded", "expired"}  # fmt: skip
     assert d.triggers() == CONTRACT_TRIGGERS
     assert d.initial == "initiative"
     assert set(d.transition("withdraw", "signed").sources) == {"initiative", "dialogue", "assessment", "signed"}  # type: ignore[union-attr]
@@ -58,9 +59,9 @@ FAULTS = [
     (lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
      "transitions[8].source[0]", "unknown state 'activ'"),
     (lambda t: t + '\n[[transitions]]\ntrigger = "reopen"\nsource = ["ended"]\ndest = "dialogue"\nroles = ["admin"]\n',
-     "transitions[14].source[0]", "leaves the terminal state 'ended'"),
+     "transitions[17].source[0]", "leaves the terminal state 'ended'"),
     (lambda t: t + '\n[[transitions]]\ntrigger = "sign"\nsource = ["assessment"]\ndest = "signed"\nroles = ["admin"]\n',
-     "transitions[14]", "trigger 'sign' from 'assessment' is already defined"),
+     "transitions[17]", "trigger 'sign' from 'assessment' is already defined"),
     (lambda t: t + '\n[states.archived]\nlabel_sv = "Arkiverad"\nlabel_en = "Archived"\nterminal = true\nend_reasons = ["expired"]\n',
      "states.archived", "unreachable"),
     (lambda t: t.replace('action = "fire:activate"', 'action = "fire:renew"', 1),

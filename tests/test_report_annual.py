@@ -14,7 +14,7 @@ The fixture municipality, Stenungsund (dates are 09:00 Stockholm time; refs by l
         08-03 B's renewal review begins (deadline 09-02); 09-10 a review without report; 09-15 B
               ends, not renewed: overdue.
         10-02 A's renewal review begins; 10-20 held, a new period agreed (with knowledge), renewed.
-        11-16 E opened, dialogue.   11-27 J terminated.   12-10 F's review begun by hand.
+        11-16 E opened, dialogue.   11-27 J rescinded.   12-10 F's review begun by hand.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ EXPECTED_2026: dict[str, Any] = {
         counts(review=1, renewed=1, dialogue=1, ended=5),  # Dec: F under review
     ],
     "events": {"opened": 6, "signed": 3, "activated": 3, "renewed": 1, "ended": 5},  # B C F J D E; B F J; A
-    "end_reasons": {"declined": 1, "withdrawn": 1, "completed": 0, "not_renewed": 1, "terminated": 1, "expired": 1},
+    "end_reasons": {"declined": 1, "withdrawn": 1, "completed": 0, "not_renewed": 1, "terminated": 0,
+                    "rescinded": 1, "expired": 1},
     # due: A twice, B, F. held: A (corrected into 2026), B (no report), A. overdue: B (deadline 09-02).
     "reviews": {"due": 4, "held": 3, "report_received": 2, "overdue": 1},
     "contributions": [
@@ -87,7 +88,7 @@ EXPECTED_2026: dict[str, Any] = {
     # letter: (state at the start, at the end, end reason)
     "cases": {
         "A": ("active", "renewed", None), "G": ("review", "ended", "expired"), "B": (None, "ended", "not_renewed"),
-        "C": (None, "ended", "declined"), "F": (None, "review", None), "J": (None, "ended", "terminated"),
+        "C": (None, "ended", "declined"), "F": (None, "review", None), "J": (None, "ended", "rescinded"),
         "D": (None, "ended", "withdrawn"), "E": (None, "dialogue", None),
     },
 }  # fmt: skip
@@ -113,6 +114,12 @@ def add_parties(iop: Iop) -> None:
                          address=SECRETS[3])  # fmt: skip
     iop.add_organisation(name="Hela Människan", org_number=SHELTER, legal_form="trossamfund",
                          contact_name=OPEN_CONTACT[0], contact_email=OPEN_CONTACT[1], address=OPEN_CONTACT[2])  # fmt: skip
+
+
+def end_decided(iop: Iop, ref: str, day: str) -> None:
+    """A decision to end the running agreement before its end date (end or rescind needs it)."""
+    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=day, minutes_ref="SN § 90/2026",
+                        subject="ending")  # fmt: skip
 
 
 def sign(iop: Iop, start: str, end: str, *, org: str = SHELTER, extra: Callable[[str], None] | None = None) -> str:
@@ -188,6 +195,7 @@ def build_municipality(iop: Iop, clock: FakeClock, folder: Path) -> dict[str, st
     on("2026-09-10")
     iop.record_review(refs["B"], actor="kim", held_on="2026-09-10", report_received=False)
     on("2026-09-15")
+    end_decided(iop, refs["B"], "2026-09-15")
     iop.fire(refs["B"], "end", actor="anna", reason="Ingen fortsättning", end_reason="not_renewed")
     on("2026-10-02", tick=True)
     on("2026-10-20")
@@ -199,7 +207,8 @@ def build_municipality(iop: Iop, clock: FakeClock, folder: Path) -> dict[str, st
     refs["E"] = open_case(iop, "Stenungsund", SHELTER)
     iop.fire(refs["E"], "start_dialogue", actor="anna")
     on("2026-11-27")
-    iop.fire(refs["J"], "terminate", actor="eva", reason="Verksamheten har upphört")
+    end_decided(iop, refs["J"], "2026-11-27")
+    iop.fire(refs["J"], "rescind", actor="eva", reason="Verksamheten har upphört")
     on("2026-12-10")
     iop.fire(refs["F"], "start_review", actor="kim")
     return refs
@@ -338,12 +347,17 @@ def test_a_callers_data_cannot_replace_what_the_workflow_logs(iop: Iop, clock: F
     add_parties(iop)
     ref = sign(iop, "2025-04-01", "2026-03-31")
     with pytest.raises(InvalidInput) as refused:
-        iop.fire(ref, "terminate", actor="eva", reason="Upphör", data={"end_reason": "completed"})
+        iop.fire(ref, "rescind", actor="eva", reason="Upphör", data={"end_reason": "completed"})
     assert refused.value.field == "data.end_reason" and refused.value.exit_status == 6
     assert iop.case(ref)["state"] == "signed"
-    record = iop.fire(ref, "terminate", actor="eva", reason="Upphör", data={"diarienummer": "KS 2025/9"})
-    assert record["data"] == {"end_reason": "terminated", "diarienummer": "KS 2025/9", "timers": []}
-    assert iop.annual_report(year=2025)["end_reasons"]["terminated"] == 1
+    end_decided(iop, ref, iop.app.clock.today().isoformat())
+    record = iop.fire(ref, "rescind", actor="eva", reason="Upphör", data={"diarienummer": "KS 2025/9"})
+    assert record["data"] == {
+        "end_reason": "rescinded", "diarienummer": "KS 2025/9", "timers": [],
+        "decision": {"body": "Socialnämnden", "decided_on": iop.app.clock.today().isoformat(),
+                     "minutes_ref": "SN § 90/2026", "subject": "ending"},
+    }  # fmt: skip
+    assert iop.annual_report(year=2025)["end_reasons"]["rescinded"] == 1
 
 
 @pytest.mark.slow

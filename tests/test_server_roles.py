@@ -25,7 +25,6 @@ from iop_workflow import FakeClock, Iop
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.server.app import create_app
 from iop_workflow.service.identity import ADMIN
-from iop_workflow.service.records import RULES
 from iop_workflow.settings import Settings
 from tests.cli_helpers import Backend
 from tests.helpers import ORG, open_case
@@ -37,6 +36,7 @@ INSIDE, OUTSIDE, ELSEWHERE = "Stenungsund", "Kungälv", "Mark"
 DEFINITION = Iop.connect("sqlite://", settings=Settings(), audit_log=False).app.definition
 SPECS: dict[str, TransitionSpec] = {t.trigger: t for t in DEFINITION.transitions}
 TRIGGERS = sorted(t for t in SPECS if t != DEFINITION.creation.trigger)
+RULES = DEFINITION.records  # who may record each kind of fact
 # A field of each kind of fact that any value of text corrects (service/correctable.py).
 CORRECTABLE = {"meeting": "participants", "assessment": "note", "legal-check": "rationale", "agreement": "purpose",
                "contribution": "description", "decision": "delegation_ref", "review": "summary"}  # fmt: skip
@@ -55,6 +55,7 @@ class World:
     outside: dict[str, str]  # role -> bearer token limited to Kungälv
     cases: dict[str, list[str]]
     review: str  # a case in review (Stenungsund): every kind of fact may be recorded
+    assess: str  # another, for the assessments: an assessor may not record the legal check (four eyes)
     elsewhere: str  # a case in Mark
     alert: int  # a guideline's alert (no case): only principals of every municipality see it
 
@@ -78,7 +79,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             iop.init()
             pools = {t: len(allowed_roles(t)) + 1 for t in TRIGGERS}
             cases = build(iop, clock, pools)
-            review = reviewed_case(iop)
+            review, assess = reviewed_case(iop), reviewed_case(iop)
             elsewhere = open_case(iop, ELSEWHERE)
             clock.set_date(ON)
             iop.sweep_guidelines()
@@ -90,7 +91,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             }  # fmt: skip
             with TestClient(create_app(iop)) as client:
                 yield World(iop, backend, client, {r: tokens[r, INSIDE] for r in ROLES},
-                            {r: tokens[r, OUTSIDE] for r in ROLES}, cases, review, elsewhere, alert)  # fmt: skip
+                            {r: tokens[r, OUTSIDE] for r in ROLES}, cases, review, assess, elsewhere, alert)  # fmt: skip
 
 
 def post(world: World, token: str, path: str, body: dict[str, Any], ref: str | None = None) -> Response:
@@ -132,7 +133,9 @@ def test_every_trigger_against_every_role(world: World, trigger: str, role: str)
         fired = post(world, world.inside[role], path, transition(trigger), ref)
         assert fired.status_code == 200, fired.text
         record = fired.json()["record"]
-        assert (record["trigger"], record["to_state"], record["roles"]) == (trigger, SPECS[trigger].dest, [role])
+        spec = DEFINITION.transition(trigger, record["from_state"]) if record["from_state"] else SPECS[trigger]
+        assert spec is not None  # terminate keeps its state: active to active, review to review
+        assert (record["trigger"], record["to_state"], record["roles"]) == (trigger, spec.dest, [role])
         assert record["auth"]["method"] == "token" and record["actor"].startswith(f"token:{role}-")
         return
     if role == ADMIN:
@@ -179,28 +182,30 @@ def test_every_kind_of_fact_has_a_route() -> None:
 @pytest.mark.parametrize("kind", sorted(RULES))
 def test_every_fact_against_every_role(world: World, kind: str, role: str) -> None:
     route, body = fact(kind)
-    path = f"/v1/cases/{world.review}/{route}"
+    case = world.assess if kind == "assessment" else world.review
+    path = f"/v1/cases/{case}/{route}"
     if role in RULES[kind].roles:
-        done = post(world, world.inside[role], path, body, world.review)
+        done = post(world, world.inside[role], path, body, case)
         assert done.status_code == 200, done.text
         assert (done.json()["trigger"], done.json()["roles"]) == (f"record:{kind}", [role])
         return
-    role_refusal(refused(world, 409, lambda: post(world, world.inside[role], path, body, world.review)))
+    role_refusal(refused(world, 409, lambda: post(world, world.inside[role], path, body, case)))
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("kind", sorted(RULES))
 def test_every_correction_against_every_role(world: World, kind: str, role: str) -> None:
-    entry = next(r["case_seq"] for r in world.iop.history(world.review) if r["trigger"] == f"record:{kind}")
+    case = world.assess if kind == "assessment" else world.review
+    entry = next(r["case_seq"] for r in world.iop.history(case) if r["trigger"] == f"record:{kind}")
     body = {"kind": kind, "entry": entry, "field": CORRECTABLE[kind], "value": f"Rättat av {role}",
             "reason": "Fel i protokollet"}  # fmt: skip
-    path = f"/v1/cases/{world.review}/corrections"
+    path = f"/v1/cases/{case}/corrections"
     if role in RULES[kind].roles:
-        done = post(world, world.inside[role], path, body, world.review)
+        done = post(world, world.inside[role], path, body, case)
         assert done.status_code == 200, done.text
         assert (done.json()["trigger"], done.json()["roles"]) == ("record:correction", [role])
         return
-    role_refusal(refused(world, 409, lambda: post(world, world.inside[role], path, body, world.review)))
+    role_refusal(refused(world, 409, lambda: post(world, world.inside[role], path, body, case)))
 
 
 # -- outside the principal's municipalities ---------------------------------------------------------------------------

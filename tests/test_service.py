@@ -47,6 +47,9 @@ def test_whole_life_cycle_with_renewal(iop: Iop, clock: FakeClock, tmp_path: Pat
     assert case["timers"] == [{"kind": "agreement_start", "due_on": "2028-02-01", "action": "fire:activate"}]
     clock.set_date(date(2028, 2, 1))
     iop.fire(ref, "activate", actor="system")
+    # Ending before the end date needs a decision to end the running agreement.
+    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on="2028-02-01", minutes_ref="SN § 3/2028",
+                        subject="ending")  # fmt: skip
     iop.fire(ref, "end", actor="anna", reason="Verksamheten upphör", end_reason="completed")
     case = iop.case(ref)
     assert (case["state"], case["end_reason"], case["timers"]) == ("ended", "completed", [])

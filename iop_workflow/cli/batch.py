@@ -38,6 +38,7 @@ _KEYS: dict[str, tuple[type, ...]] = {
     "reason": (str, type(None)),
     "data": (dict, type(None)),
     "end_reason": (str, type(None)),
+    "notice_on": (str, type(None)),
     "if_version": (int, type(None)),
     "actor": (str, type(None)),
 }
@@ -108,6 +109,7 @@ def _fire(state: State, line: Line) -> dict[str, Any]:
             data=v.get("data"),
             end_reason=v.get("end_reason"),
             expected_version=v.get("if_version"),
+            notice_on=v.get("notice_on"),
         )
     except TransitionNotAllowed as exc:
         status = "refused"

@@ -126,8 +126,9 @@ def _data_pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @case.command("fire")
 @click.argument("ref", required=False)
 @click.argument("trigger", required=False)
-@click.option("--reason", metavar="R", help="Why (required by decline, withdraw, end, terminate, ...).")
+@click.option("--reason", metavar="R", help="Why (required by decline, withdraw, end, terminate, rescind, ...).")
 @click.option("--end-reason", type=click.Choice(sorted(END_REASONS)), help="For 'end': completed or not_renewed.")
+@click.option("--notice-on", metavar="YYYY-MM-DD", help="For 'terminate': the day notice was given (default today).")
 @click.option("--data", multiple=True, metavar="KEY=VALUE", callback=_data_pairs, help="Extra data for the log.")
 @click.option(
     "--if-version",
@@ -139,7 +140,7 @@ def _data_pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     "--from-file",
     metavar="FILE.jsonl",
     help='One JSON object a line: {"ref", "trigger", "reason"?, "data"?, "end_reason"?, '
-    '"if_version"?, "actor"?}; one transaction each.',
+    '"notice_on"?, "if_version"?, "actor"?}; one transaction each.',
 )
 @pass_state
 def case_fire(
@@ -150,13 +151,14 @@ def case_fire(
     trigger: str | None,
     reason: str | None,
     end_reason: str | None,
+    notice_on: str | None,
     data: dict[str, str],
     if_version: int | None,
     from_file: str | None,
 ) -> None:
     """Fire TRIGGER on case REF; a refusal lists every reason and exits 3."""
     if from_file is not None:
-        if ref or trigger or reason or end_reason or data or if_version is not None:
+        if ref or trigger or reason or end_reason or notice_on or data or if_version is not None:
             raise click.UsageError("--from-file takes no REF, TRIGGER or other options")
         from iop_workflow.cli.batch import fire_from_file  # noqa: PLC0415 - only batch runs load it
 
@@ -172,6 +174,7 @@ def case_fire(
         data=data or None,
         end_reason=end_reason,
         expected_version=if_version,
+        notice_on=notice_on,
     )
     shown = state.iop.case(ref, lang=state.lang)
     if state.json:

@@ -104,6 +104,9 @@ class Demo:
         detail = f"[{record['guideline_ref']}]" if trigger == "submit_for_assessment" else ""
         if record["reason"]:
             detail = f"«{record['reason']}»"
+        if notice := record["data"].get("notice"):
+            ends = notice["ends_on"]
+            detail += self.state.say(f" (gäller till och med {ends})", f" (runs until {ends})")
         self.log(ref, trigger, actor, from_state=record["from_state"], to_state=record["to_state"], detail=detail)
 
     def record(self, ref: str, what: str, actor: str, **kwargs: Any) -> None:
@@ -257,10 +260,14 @@ def jonkoping(d: Demo) -> Walk:
     d.fire(ref, "activate", SYSTEM)
 
 
-def stenungsund(org: str, title: str, challenge: str, *, start: date, terms: tuple[str, ...]) -> Callable[[Demo], Walk]:
+def stenungsund(
+    org: str, title: str, challenge: str, *, start: date, terms: tuple[str, ...], notice: str | None = None
+) -> Callable[[Demo], Walk]:
     """A Stenungsund case to active and through its first yearly review.
 
     ``terms``: agreement start, end, the municipality's money, the decision's minutes ref.
+    ``notice``: after the review, the organisation gives notice (uppsägning) with this reason; the
+    agreement runs out its notice period and the timer ends the case (as the scheduler would).
     """
 
     def walk(d: Demo) -> Walk:
@@ -278,6 +285,11 @@ def stenungsund(org: str, title: str, challenge: str, *, start: date, terms: tup
         yield d.due(ref, "fire:activate")
         d.fire(ref, "activate", SYSTEM)
         yield from d.yearly_review(ref)
+        if notice is not None:
+            yield d.today + timedelta(days=30)
+            d.fire(ref, "terminate", SIGNATORY, reason=notice)
+            yield d.due(ref, "fire:end_by_notice")
+            d.fire(ref, "end_by_notice", SYSTEM)
 
     return walk
 
@@ -313,6 +325,7 @@ WALKS: tuple[Callable[[Demo], Walk], ...] = (
         "Barn som växer upp med missbruk behöver stöd",
         start=date(2024, 4, 15),
         terms=("2024-09-01", "2026-08-31", "180000", "SN § 58/2024"),
+        notice="Församlingen har sagt upp avtalet: verksamheten flyttar till en annan huvudman",
     ),
     mark,
 )

@@ -93,10 +93,17 @@ def agreement(state: State, /, **fields: Any) -> None:
 @click.option("--body", required=True, metavar="TEXT", help="The deciding body, e.g. Socialnämnden.")
 @click.option("--decided-on", required=True, metavar="YYYY-MM-DD")
 @click.option("--minutes-ref", required=True, metavar="TEXT", help="The minutes paragraph, e.g. 'SN § 12/2026'.")
-@click.option("--delegation-ref", metavar="TEXT")
+@click.option("--delegation-ref", metavar="TEXT", help="A delegate's decision: the point of the delegationsordning.")
+@click.option(
+    "--subject",
+    type=click.Choice(["agreement", "ending"]),
+    default="agreement",
+    show_default=True,
+    help="agreement: to enter or renew the partnership; ending: to end the running agreement early.",
+)
 @pass_state
 def decision(state: State, /, **fields: Any) -> None:
-    """The political or delegated decision to enter (or renew) the partnership."""
+    """The political or delegated decision to enter, renew or end the partnership."""
     _done(state, "decision", state.iop.record_decision(_ref(), actor=state.actor, **fields))
 
 

@@ -47,6 +47,10 @@ def workflow_show(state: State) -> None:
         }
         for t in d.transitions
     ]
+    records = [
+        {"kind": r.kind, "states": list(r.states), "roles": sorted(r.roles), "guards": list(r.guards)}
+        for r in d.records.values()
+    ]
     if state.json:
         emit_json(
             {
@@ -56,6 +60,7 @@ def workflow_show(state: State) -> None:
                 "initial": d.initial,
                 "states": states,
                 "transitions": transitions,
+                "records": records,
             }
         )
         return
@@ -98,6 +103,15 @@ def workflow_show(state: State) -> None:
             )
             for t in transitions
         ],
+    )
+    table(
+        [
+            state.say("Uppgift", "Record"),
+            state.say("I läge", "In states"),
+            state.say("Villkor", "Guards"),
+            state.say("Roller", "Roles"),
+        ],
+        [(r["kind"], "\n".join(r["states"]), "\n".join(r["guards"]), ", ".join(r["roles"])) for r in records],
     )
 
 

@@ -20,8 +20,10 @@ from iop_workflow.domain.values import END_REASONS, ROLES
 from iop_workflow.errors import DefinitionError
 
 CREATE_TRIGGER = "open"
-INPUTS = frozenset({"reason", "end_reason"})
-EFFECTS = frozenset({"bind_guideline", "rebind_guideline", "next_review_round", "next_period"})
+INPUTS = frozenset({"reason", "end_reason", "notice_on"})
+EFFECTS = frozenset({"bind_guideline", "rebind_guideline", "next_review_round", "next_period", "give_notice"})
+# The kinds of facts `iop case record KIND` records (service/records.py builds each).
+RECORD_KINDS = frozenset({"meeting", "assessment", "legal-check", "agreement", "contribution", "decision", "review"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +77,16 @@ class TransitionSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordSpec:
+    """Who may record a kind of fact, in which states, under which guards (``[records.KIND]``)."""
+
+    kind: str
+    states: tuple[str, ...]
+    roles: frozenset[str]
+    guards: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowDefinition:
     name: str
     title_sv: str
@@ -84,6 +96,7 @@ class WorkflowDefinition:
     content: str  # the file's text, kept with the version for the auditors
     states: Mapping[str, StateSpec]
     transitions: tuple[TransitionSpec, ...]
+    records: Mapping[str, RecordSpec]
 
     @property
     def initial(self) -> str:
@@ -178,7 +191,7 @@ class _Validator:
 
     # -- the definition -------------------------------------------------------
     def build(self, data: Mapping[str, Any]) -> WorkflowDefinition:
-        self.keys(data, "", {"workflow", "states", "transitions"}, {"workflow", "states", "transitions"})
+        self.keys(data, "", {"workflow", "states", "transitions", "records"}, {"workflow", "states", "transitions"})
         head = self.table(data, "workflow")
         self.keys(head, "workflow", {"name", "title_sv", "title_en"}, {"name"})
         raw_states = self.table(data, "states")
@@ -192,6 +205,10 @@ class _Validator:
         self.check_graph(states, transitions)
         for value, state in states.items():
             self.check_timers(value, state, transitions)
+        raw_records = data.get("records", {})
+        if not isinstance(raw_records, dict):
+            raise self.fail("records", "must be a table")
+        records = {kind: self.record(kind, spec, states) for kind, spec in raw_records.items()}
         return WorkflowDefinition(
             name=self.text(head, "workflow", "name"),
             title_sv=self.optional(head, "workflow", "title_sv", self.text(head, "workflow", "name")),
@@ -201,7 +218,27 @@ class _Validator:
             content="",
             states=states,
             transitions=transitions,
+            records=records,
         )
+
+    def record(self, kind: str, spec: Any, states: Mapping[str, StateSpec]) -> RecordSpec:
+        key = f"records.{kind}"
+        if kind not in RECORD_KINDS:
+            raise self.fail(key, f"unknown kind of record (known: {', '.join(sorted(RECORD_KINDS))})")
+        if not isinstance(spec, dict):
+            raise self.fail(key, "must be a table")
+        self.keys(spec, key, {"states", "roles", "guards"}, {"states", "roles"})
+        in_states = self.strings(spec, key, "states")
+        for i, s in enumerate(in_states):
+            if s not in states:
+                raise self.fail(f"{key}.states[{i}]", f"unknown state {s!r}")
+        roles = self.strings(spec, key, "roles")
+        self.check_names(key, "roles", roles, ROLES, "role")
+        if not roles or not in_states:
+            raise self.fail(key, "needs at least one state and one role")
+        guards = self.strings(spec, key, "guards")
+        self.check_names(key, "guards", guards, self.guards, "guard")
+        return RecordSpec(kind=kind, states=in_states, roles=frozenset(roles), guards=guards)
 
     def state(self, value: str, spec: Any) -> StateSpec:
         key = f"states.{value}"

@@ -12,7 +12,15 @@ from decimal import Decimal
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from iop_workflow.domain.guidelines import Guideline
-from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
+from iop_workflow.domain.values import (
+    ContributionKind,
+    DecisionSubject,
+    Initiator,
+    LegalForm,
+    Party,
+    StateAidBasis,
+    Verdict,
+)
 
 # The states in which facts are gathered for the first period; from `active` on,
 # new agreements, decisions and assessments prepare the next period (a renewal).
@@ -176,6 +184,7 @@ class DecisionFacts:
     body: str
     decided_on: date
     minutes_ref: str
+    subject: DecisionSubject = DecisionSubject.AGREEMENT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,6 +210,9 @@ class CaseFacts:
     review_round: int = 0
     review_started_on: date | None = None
     review_rounds_in_period: int = 0
+    # An uppsägning given (trigger terminate): on which day, and the last day of its notice period.
+    notice_given_on: date | None = None
+    notice_ends_on: date | None = None
     guideline: Guideline | None = None
     # Guidelines of the case's municipality, so rules can find the one in force.
     municipal_guidelines: tuple[Guideline, ...] = ()
@@ -219,7 +231,18 @@ class CaseFacts:
         return _latest(self.agreements, self.period if period is None else period)
 
     def decision(self, period: int) -> DecisionFacts | None:
-        return _latest(self.decisions, period)
+        """The latest decision to enter or renew the agreement of ``period``."""
+        for d in reversed(self.decisions):
+            if d.period == period and d.subject is DecisionSubject.AGREEMENT:
+                return d
+        return None
+
+    def ending_decision(self) -> DecisionFacts | None:
+        """The latest decision to end the agreement of the current period."""
+        for d in reversed(self.decisions):
+            if d.period == self.period and d.subject is DecisionSubject.ENDING:
+                return d
+        return None
 
     def legal_check(self, period: int) -> LegalCheckFacts | None:
         return _latest(self.legal_checks, period)

@@ -84,16 +84,23 @@ def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return out
 
 
-@guard("initiative_from_org")
+@guard("initiative_from_org", reads={"guideline"})
 def initiative_from_org(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """A partnership the municipality initiated may be signed only under a guideline that allows it."""
     if facts.initiated_by is Initiator.ORGANISATION:
         return []
+    g = facts.guideline
+    if g is not None and g.allows_municipal_initiative:
+        return []
+    where_sv = f"riktlinjen {_guideline_name(g)} tillåter det inte" if g else "ingen riktlinje är knuten"
+    where_en = f"guideline {_guideline_name(g)} does not allow it" if g else "no guideline is bound"
     return [
         Unmet(
             code="initiative_not_from_org",
-            sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna organisationen",
+            sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna "
+            f"organisationen och {where_sv} (allows_municipal_initiative)",
             en=f"The initiative in {facts.ref} came from the municipality; an IOP must be initiated "
-            "by the idea-based organisation",
+            f"by the idea-based organisation and {where_en} (allows_municipal_initiative)",
         )
     ]
 
@@ -206,10 +213,41 @@ _LEGAL_ASPECTS = (
 )
 
 
-@guard("legal_check_recorded", reads={"legal_checks"})
+def _assessors(facts: CaseFacts, period: int) -> set[str]:
+    return {a.assessed_by for a in facts.assessments if a.period == period}
+
+
+@guard("legal_four_eyes", reads={"assessments"})
+def legal_four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """Whoever assessed the criteria of the period being prepared may not also record its legal check."""
+    period = facts.preparing_period
+    if ctx.actor not in _assessors(facts, period):
+        return []
+    return [
+        Unmet(
+            code="legal_check_by_assessor",
+            sv=f"{ctx.actor} har bedömt kriterierna för period {period} i {facts.ref} och får därför inte "
+            "också göra den juridiska bedömningen (fyraögonprincipen)",
+            en=f"{ctx.actor} assessed the criteria for period {period} of {facts.ref} and so may not also "
+            "record its legal check (four eyes)",
+        )
+    ]
+
+
+@guard("legal_check_recorded", reads={"legal_checks", "assessments"})
 def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     period = facts.preparing_period
     check = facts.legal_check(period)
+    if check is not None and check.checked_by in _assessors(facts, period):
+        return [
+            Unmet(
+                code="legal_check_by_assessor",
+                sv=f"Den juridiska bedömningen för period {period} i {facts.ref} är gjord av {check.checked_by}, "
+                "som också har bedömt kriterierna; en annan jurist ska göra den (fyraögonprincipen)",
+                en=f"The legal check for period {period} of {facts.ref} was recorded by {check.checked_by}, "
+                "who also assessed the criteria; another legal officer must record it (four eyes)",
+            )
+        ]
     if check is None:
         return [
             Unmet(
@@ -434,5 +472,77 @@ def agreement_ended(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             code="agreement_not_ended",
             sv=f"Avtalet gäller till {end}; idag är det {ctx.today}",
             en=f"The agreement runs until {end}; today is {ctx.today}",
+        )
+    ]
+
+
+@guard("ending_decided", reads={"decisions"})
+def ending_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """A decision to end the agreement of the current period is recorded."""
+    if facts.ending_decision() is not None:
+        return []
+    return [
+        Unmet(
+            code="ending_decision_missing",
+            sv=f"Inget beslut om att avsluta avtalet för period {facts.period} i {facts.ref} är registrerat "
+            "(registrera beslutet med ämne ending)",
+            en=f"No decision to end the agreement for period {facts.period} of {facts.ref} is recorded "
+            "(record the decision with subject ending)",
+        )
+    ]
+
+
+@guard("ending_due_or_decided", reads={"agreements", "decisions"})
+def ending_due_or_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """A running agreement ends on (or after) its end date, or earlier by a decision to end it."""
+    a = facts.agreement(facts.period)
+    if (a is not None and ctx.today >= a.end_on) or facts.ending_decision() is not None:
+        return []
+    end = a.end_on if a is not None else "—"
+    return [
+        Unmet(
+            code="ending_before_end_date",
+            sv=f"Avtalet för period {facts.period} i {facts.ref} gäller till och med {end} och inget beslut om "
+            "att avsluta det i förtid är registrerat; registrera beslutet (ämne ending), säg upp avtalet "
+            "eller häv det",
+            en=f"The agreement for period {facts.period} of {facts.ref} runs until {end} and no decision to "
+            "end it early is recorded; record that decision (subject ending), give notice or rescind it",
+        )
+    ]
+
+
+@guard("no_notice_given")
+def no_notice_given(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    if facts.notice_given_on is None:
+        return []
+    return [
+        Unmet(
+            code="notice_given",
+            sv=f"Avtalet i {facts.ref} är redan uppsagt {facts.notice_given_on} och upphör efter "
+            f"{facts.notice_ends_on}",
+            en=f"The agreement in {facts.ref} was given notice on {facts.notice_given_on} and ends after "
+            f"{facts.notice_ends_on}",
+        )
+    ]
+
+
+@guard("notice_expired")
+def notice_expired(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """The notice period of an uppsägning has run: the day after its last day has come."""
+    if facts.notice_ends_on is not None and ctx.today > facts.notice_ends_on:
+        return []
+    if facts.notice_ends_on is None:
+        return [
+            Unmet(
+                code="no_notice_given",
+                sv=f"Avtalet i {facts.ref} är inte uppsagt",
+                en=f"The agreement in {facts.ref} has not been given notice",
+            )
+        ]
+    return [
+        Unmet(
+            code="notice_running",
+            sv=f"Uppsägningstiden i {facts.ref} löper till och med {facts.notice_ends_on}; idag är det {ctx.today}",
+            en=f"The notice period in {facts.ref} runs until {facts.notice_ends_on}; today is {ctx.today}",
         )
     ]

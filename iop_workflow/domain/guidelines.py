@@ -14,7 +14,7 @@ from iop_workflow.errors import DefinitionError
 
 _GUIDELINE_KEYS = {
     "ref", "municipality", "title", "decided_on", "decided_by", "valid_from",
-    "valid_until", "follow_up_months", "owner", "source", "note",
+    "valid_until", "follow_up_months", "owner", "source", "note", "allows_municipal_initiative",
 }  # fmt: skip
 _GUIDELINE_REQUIRED = {"ref", "municipality", "title", "decided_on", "decided_by", "valid_from", "owner"}
 _CRITERION_KEYS = {"code", "kind", "text_sv", "text_en"}
@@ -49,6 +49,9 @@ class Guideline:
     source: str
     note: str
     criteria: tuple[Criterion, ...]
+    # Whether a partnership the municipality initiated may be signed under it (guard
+    # initiative_from_org); false when the file does not say so.
+    allows_municipal_initiative: bool = False
 
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
@@ -120,7 +123,14 @@ class _GuidelineReader:
             source=self.text(head, "source", required=False),
             note=self.text(head, "note", required=False),
             criteria=self.criteria(data.get("criteria")),
+            allows_municipal_initiative=self.flag(head, "allows_municipal_initiative"),
         )
+
+    def flag(self, table: dict[str, Any], name: str) -> bool:
+        value = table.get(name, False)
+        if not isinstance(value, bool):
+            raise self.fail(f"guideline.{name}", "must be true or false")
+        return value
 
     def text(self, table: dict[str, Any], name: str, prefix: str = "guideline", *, required: bool = True) -> str:
         value = table.get(name, None if required else "")

@@ -24,6 +24,7 @@ EFFECT_READS: dict[str, frozenset[str]] = {
     "rebind_guideline": frozenset({"municipal_guidelines", "guideline"}),
     "next_review_round": frozenset(),
     "next_period": frozenset(),
+    "give_notice": frozenset({"agreements"}),  # the notice period is the running agreement's
 }
 
 # service.workflow._snapshot, by the guard that makes the log record carry the fact.
@@ -31,6 +32,8 @@ SNAPSHOT_READS: dict[str, frozenset[str]] = {
     "decision_recorded": frozenset({"decisions"}),
     "criteria_met": frozenset({"guideline", "assessments"}),
     "agreement_valid": frozenset({"agreements"}),
+    "ending_decided": frozenset({"decisions"}),
+    "ending_due_or_decided": frozenset({"decisions"}),
 }
 
 

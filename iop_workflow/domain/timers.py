@@ -86,7 +86,7 @@ def agreement_expiry(facts: CaseFacts, lead: LeadTimes) -> date | None:
 def renewal_review(facts: CaseFacts, lead: LeadTimes) -> date | None:
     """End minus the notice period and the renewal lead: time to decide on renewal."""
     a = facts.agreement()
-    if a is None:
+    if a is None or facts.notice_given_on is not None:  # notice given: no renewal to prepare
         return None
     due = shift(add_months(a.end_on, -a.notice_months), -lead.renewal_lead_days)
     if due <= a.start_on:
@@ -107,7 +107,15 @@ def review_due(facts: CaseFacts, lead: LeadTimes) -> date | None:
     renewal = renewal_review(facts, lead)
     if due > a.end_on or (renewal is not None and due >= renewal):
         return None
+    if facts.notice_ends_on is not None and due > facts.notice_ends_on:
+        return None
     return due
+
+
+@anchor("notice_expiry")
+def notice_expiry(facts: CaseFacts, lead: LeadTimes) -> date | None:
+    """The day after the notice period's last day (an uppsägning given): from then on it has ended."""
+    return shift(facts.notice_ends_on, 1) if facts.notice_ends_on is not None else None
 
 
 @anchor("review_reminder", reads={"agreements", "guideline"})

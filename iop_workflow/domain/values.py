@@ -82,4 +82,14 @@ class Initiator(StrEnum):
 
 ROLES = frozenset({"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"})
 
-END_REASONS = frozenset({"declined", "withdrawn", "completed", "not_renewed", "terminated", "expired"})
+class DecisionSubject(StrEnum):
+    """What a recorded decision decides: to enter or renew the agreement, or to end the running one."""
+
+    AGREEMENT = "agreement"
+    ENDING = "ending"
+
+
+# terminated: by notice (uppsägning, the notice period has run); rescinded: for cause, at once (hävning).
+END_REASONS = frozenset(
+    {"declined", "withdrawn", "completed", "not_renewed", "terminated", "rescinded", "expired"}
+)

@@ -42,6 +42,7 @@ class Transition(Body):
     trigger: str = Field(max_length=60)
     reason: str | None = Field(default=None, max_length=4000)
     end_reason: str | None = Field(default=None, max_length=40)
+    notice_on: date | None = Field(default=None, description="terminate: the day notice was given (default today)")
     data: dict[str, str | int | float | bool | None] | None = None
 
 
@@ -72,6 +73,7 @@ class Decision(Body):
     decided_on: date
     minutes_ref: str = Field(max_length=200)
     delegation_ref: str | None = Field(default=None, max_length=200)
+    subject: Literal["agreement", "ending"] = "agreement"
 
 
 class Review(Body):
@@ -176,7 +178,7 @@ def fire(request: Request, actor: Actor, ref: str, body: Transition) -> Response
 
     def act() -> Reply:
         fired = workflow.fire(server.iop.app, actor, ref, body.trigger, reason=body.reason, data=body.data,
-                              end_reason=body.end_reason)  # fmt: skip
+                              end_reason=body.end_reason, notice_on=body.notice_on)  # fmt: skip
         server.metrics.transitions.labels(body.trigger).inc()
         return Reply(200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()},
                      {"ETag": etag(fired.version)})

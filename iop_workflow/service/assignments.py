@@ -22,15 +22,15 @@ from iop_workflow.service import identity
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import WILDCARD, Actor, App, case_actor
 from iop_workflow.service.need_to_know import OFFICER, assigned
-from iop_workflow.service.records import OPEN_STATES, Rule
 from iop_workflow.store import cases as repo
 from iop_workflow.store import identity as grants
 
 KIND = "assignment"
 COORDINATOR = "coordinator"
 PRINCIPAL_OF_TOKEN = "token:"  # noqa: S105 - not a secret: how an API token's principal name starts (service/tokens.py)
-# Not a fact (nothing to correct, no fact table): its own rule, which ``audit verify`` checks too.
-RULE = Rule(states=OPEN_STATES, roles=frozenset({COORDINATOR, OFFICER}))
+# Not a fact (nothing to correct, no fact table): any state that is not terminal, by these roles;
+# ``audit verify`` holds the records to the same (service/legality.record_rules).
+ROLES = frozenset({COORDINATOR, OFFICER})
 
 
 def assign(app: App, actor: Actor, ref: str, login: str, *, remove: bool = False) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _result(ref: str, login: str, *, remove: bool, changed: bool, current: list[
 def _admit(app: App, actor: Actor, case: sa.RowMapping, login: str, *, remove: bool) -> None:
     reasons = []
     state = app.definition.state(case["state"])
-    if state.terminal or case["state"] not in RULE.states:
+    if state.terminal:
         reasons.append(Unmet(
             code="case_closed",
             sv=f"ärendet är {state.label_sv.lower()}: handläggare kan bara tilldelas ett pågående ärende",

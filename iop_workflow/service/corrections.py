@@ -26,7 +26,7 @@ from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, Transiti
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
-from iop_workflow.service.records import RULES
+from iop_workflow.service.records import decision_body
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections as store
 from iop_workflow.store import facts as fact_repo
@@ -51,7 +51,7 @@ def correct(
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
-        _admit(actor, case, kind)
+        _admit(app, actor, case, kind)
         if spec.in_case_time:
             correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today())
         target = _entry(s, ref, number, kind)
@@ -62,7 +62,11 @@ def correct(
         if current == new:
             raise InvalidInput(field="value", value=value, problem_sv=f"{field} har redan det värdet",
                                problem_en=f"{field} already has that value")  # fmt: skip
-        _consistent(kind, correctable.corrected(kind, fact, {**fixes, field: new}))
+        after = correctable.corrected(kind, fact, {**fixes, field: new})
+        _consistent(kind, after)
+        if kind == "decision" and field in {"body", "delegation_ref"}:  # still a body of the municipality
+            body = decision_body(app, case["municipality"], after["body"], after["delegation_ref"])
+            new = body if field == "body" else new
         moves = _deadline_moves(app, s, case, pending={(table, int(fact["id"])): {field: new}})
         data = {"correction": {
             "kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"], "field": field,
@@ -96,7 +100,7 @@ def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, re
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
-        _admit(actor, case, kind, verb_sv="återta", verb_en="retract", trigger="record:retraction")
+        _admit(app, actor, case, kind, verb_sv="återta", verb_en="retract", trigger="record:retraction")
         try:
             target = _entry(s, ref, number, kind)
         except NotFound:
@@ -127,10 +131,11 @@ def _not_retracted(s: Connection, kind: str, number: int, fact: sa.RowMapping) -
 
 
 def _admit(
-    actor: Actor, case: sa.RowMapping, kind: str, *, verb_sv: str = "rätta", verb_en: str = "correct",
+    app: App, actor: Actor, case: sa.RowMapping, kind: str, *, verb_sv: str = "rätta", verb_en: str = "correct",
     trigger: str = "record:correction",
 ) -> None:
-    roles = RULES[kind].roles  # admin administers; it corrects no fact
+    rule = app.definition.records.get(kind)
+    roles = rule.roles if rule is not None else frozenset()  # admin administers; it corrects no fact
     if actor.roles & roles:
         return
     needs = ", ".join(sorted(roles))

@@ -34,6 +34,9 @@ from iop_workflow.store.audit_tables import CORRECTIONS, RETRACTIONS
 
 ROW_DIGEST = "row_digest"
 _NOT_CONTENT = frozenset({"id", "case_id", "log_seq"})
+# Columns added after rows were first bound (0008: decisions.subject): NULL stays out of the
+# digest, so a row written before still has the digest its record holds.
+_LATER_NULLABLE = frozenset({"subject"})
 _CHUNK = 1000
 
 # kind -> the fields its record has always held: (key in the record's data, column)
@@ -49,7 +52,7 @@ LOGGED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "contribution": (("party", "party"), ("kind", "kind"), ("amount", "amount"), ("unit", "unit"),
                      ("description", "description"), ("period", "period")),
     "decision": (("body", "body"), ("decided_on", "decided_on"), ("minutes_ref", "minutes_ref"),
-                 ("delegation_ref", "delegation_ref"), ("period", "period")),
+                 ("delegation_ref", "delegation_ref"), ("period", "period"), ("subject", "subject")),
     "review": (("period", "period"), ("round", "round"), ("held_on", "held_on"),
                ("report_received", "report_received")),
 }  # fmt: skip
@@ -69,7 +72,10 @@ def data_key(kind: str) -> str:
 def row_digest(table: str, values: Mapping[Any, Any]) -> str:
     """SHA-256 of a fact row's content: every column but its id, case and record link."""
     columns = repo.FACT_TABLES[table].columns
-    return content_hash({c.name: _json(values.get(c.name)) for c in columns if c.name not in _NOT_CONTENT})
+    return content_hash({
+        c.name: _json(values.get(c.name)) for c in columns
+        if c.name not in _NOT_CONTENT and not (c.name in _LATER_NULLABLE and values.get(c.name) is None)
+    })  # fmt: skip
 
 
 def _json(value: Any) -> Any:

@@ -22,24 +22,23 @@ problems: they were written before the product checked this.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
-from iop_workflow.domain.definition import WorkflowDefinition, parse_definition
+from iop_workflow.domain.definition import RecordSpec, WorkflowDefinition, parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError
 from iop_workflow.service import registration
 from iop_workflow.service.assignments import KIND as ASSIGNMENT
-from iop_workflow.service.assignments import RULE as ASSIGNMENT_RULE
+from iop_workflow.service.assignments import ROLES as ASSIGNMENT_ROLES
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
 from iop_workflow.service.guidelines import LOAD, LOADER, SYSTEM
-from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 
 CUTOVER = "admin:checks_from"
@@ -49,6 +48,33 @@ ADMIN_TRIGGERS = frozenset({
     "admin:token_revoke", CUTOVER,
 })  # fmt: skip
 _VERSIONS = sa.text("SELECT version, content FROM workflow_versions")
+
+_OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
+
+
+def _legacy(kind: str, states: tuple[str, ...], *roles: str) -> RecordSpec:
+    return RecordSpec(kind=kind, states=states, roles=frozenset(roles), guards=())
+
+
+# The recording rules of the workflow versions written before the definition held them
+# (``[records]``, schema 0008): those versions' records are held to these.
+LEGACY_RECORDS: dict[str, RecordSpec] = {
+    "meeting": _legacy("meeting", _OPEN, "officer", "coordinator"),
+    "assessment": _legacy("assessment", ("assessment", "review"), "officer", "legal", "coordinator"),
+    "legal-check": _legacy("legal-check", ("assessment", "review"), "legal", "officer"),
+    "agreement": _legacy("agreement", ("dialogue", "assessment", "review"), "officer"),
+    "contribution": _legacy("contribution", ("dialogue", "assessment", "review"), "officer"),
+    "decision": _legacy("decision", ("assessment", "review"), "signatory", "registrar", "officer"),
+    "review": _legacy("review", ("review",), "officer", "coordinator"),
+}
+
+
+def record_rules(d: WorkflowDefinition) -> Mapping[str, RecordSpec]:
+    """The definition's recording rules (or the legacy ones for a definition without ``[records]``),
+    and the assignment of officers: in any state that is not terminal, by a coordinator or an officer."""
+    open_states = tuple(name for name, state in d.states.items() if not state.terminal)
+    assignment = RecordSpec(kind=ASSIGNMENT, states=open_states, roles=ASSIGNMENT_ROLES, guards=())
+    return {**(d.records or LEGACY_RECORDS), ASSIGNMENT: assignment}
 
 
 def mark_cutover(app: App, actor: Actor) -> int | None:
@@ -101,7 +127,7 @@ class Watcher:
         if isinstance(definition, str):
             return definition
         if rec.trigger.startswith("record:"):
-            return _recorded(rec)
+            return _recorded(record_rules(definition), rec)
         return _fired(definition, rec)
 
     def _definition(self, version: str | None) -> WorkflowDefinition | str:
@@ -156,13 +182,13 @@ def _fired(d: WorkflowDefinition, rec: LogRecord) -> str | None:
     return None
 
 
-def _recorded(rec: LogRecord) -> str | None:
+def _recorded(rules: Mapping[str, RecordSpec], rec: LogRecord) -> str | None:
     kind = rec.trigger.removeprefix("record:")
     if rec.from_state != rec.to_state:
         return f"{rec.trigger} changed the state from {rec.from_state} to {rec.to_state}"
     if kind in ("correction", "retraction"):
-        return _correction(rec, kind)
-    rule = ASSIGNMENT_RULE if kind == ASSIGNMENT else RULES.get(kind)
+        return _correction(rules, rec, kind)
+    rule = rules.get(kind)
     if rule is None:
         return f"no fact of kind {kind} can be recorded"
     if rec.from_state not in rule.states:
@@ -172,11 +198,11 @@ def _recorded(rec: LogRecord) -> str | None:
     return None
 
 
-def _correction(rec: LogRecord, what: str) -> str | None:
+def _correction(rules: Mapping[str, RecordSpec], rec: LogRecord, what: str) -> str | None:
     """A correction or a retraction: by a role that may record the kind of fact it corrects."""
     corrected = rec.data.get(what)
     kind = str(corrected.get("kind")) if isinstance(corrected, dict) else ""
-    rule = RULES.get(kind)
+    rule = rules.get(kind)
     if rule is None:
         return f"a {what} of an unknown kind {kind or '(none)'}"
     verb = "correct" if what == "correction" else "retract"

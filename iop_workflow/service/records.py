@@ -15,60 +15,51 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.facts import preparing_period
-from iop_workflow.domain.guards import EVALUATED_CRITERIA
-from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
+from iop_workflow.domain.guards import EVALUATED_CRITERIA, GUARD_READS, GUARDS
+from iop_workflow.domain.values import ContributionKind, DecisionSubject, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.service.fact_proof import ROW_DIGEST, row_digest
+from iop_workflow.settings import DELEGATE
 from iop_workflow.store import cases as repo
-
-OPEN_STATES = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")  # not terminal
-_OPEN = OPEN_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    states: tuple[str, ...]
-    roles: frozenset[str]
-
-
-RULES: dict[str, Rule] = {
-    "meeting": Rule(_OPEN, frozenset({"officer", "coordinator"})),
-    "assessment": Rule(("assessment", "review"), frozenset({"officer", "legal", "coordinator"})),
-    "legal-check": Rule(("assessment", "review"), frozenset({"legal", "officer"})),
-    "agreement": Rule(("dialogue", "assessment", "review"), frozenset({"officer"})),
-    "contribution": Rule(("dialogue", "assessment", "review"), frozenset({"officer"})),
-    "decision": Rule(("assessment", "review"), frozenset({"signatory", "registrar", "officer"})),
-    "review": Rule(("review",), frozenset({"officer", "coordinator"})),
-}
+from iop_workflow.store import facts as fact_repo
 
 
 def _period(case: sa.RowMapping) -> int:
     return preparing_period(case["state"], int(case["period"]))
 
 
-def _admit(app: App, actor: Actor, case: sa.RowMapping, kind: str) -> None:
-    rule = RULES[kind]
+def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str) -> None:
+    """The definition's ``[records.KIND]``: the case's state, the actor's role and the record's guards."""
+    rule = app.definition.records.get(kind)
+    states = rule.states if rule is not None else ()
+    roles = sorted(rule.roles) if rule is not None else []
     reasons = []
-    if case["state"] not in rule.states:
+    if case["state"] not in states:
         label = app.definition.state(case["state"])
         reasons.append(
             Unmet(
                 code="wrong_state_for_record",
-                sv=f"{kind} kan inte registreras i läget {label.label_sv} (bara i: {', '.join(rule.states)})",
-                en=f"a {kind} cannot be recorded in state {label.label_en} (only in: {', '.join(rule.states)})",
+                sv=f"{kind} kan inte registreras i läget {label.label_sv} (bara i: {', '.join(states) or '-'})",
+                en=f"a {kind} cannot be recorded in state {label.label_en} (only in: {', '.join(states) or '-'})",
             )
         )
-    if not actor.roles & rule.roles:
+    if not actor.roles & set(roles):
         reasons.append(
             Unmet(
                 code="role_not_allowed",
-                sv=f"{actor.name} får inte registrera {kind}; det kräver någon av: {', '.join(sorted(rule.roles))}",
-                en=f"{actor.name} may not record a {kind}; it needs one of: {', '.join(sorted(rule.roles))}",
+                sv=f"{actor.name} får inte registrera {kind}; det kräver någon av: {', '.join(roles) or '-'}",
+                en=f"{actor.name} may not record a {kind}; it needs one of: {', '.join(roles) or '-'}",
             )
         )
+    if rule is not None and rule.guards:
+        kinds = frozenset().union(*(GUARD_READS[g] for g in rule.guards))
+        facts = fact_repo.build_facts(s, case, app.guidelines, kinds)
+        ctx = app.guard_context(actor)
+        for name in rule.guards:
+            reasons.extend(GUARDS[name](facts, ctx))
     if reasons:
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=f"record:{kind}", state=case["state"], reasons=reasons)
 
@@ -89,7 +80,7 @@ def _record(app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connec
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
-        _admit(app, actor, case, kind)
+        _admit(app, s, actor, case, kind)
         fact = build(s, case, _period(case))
         _in_case_time(app, case, kind, fact.row)
         row = {"case_id": case["id"], **fact.row}
@@ -218,7 +209,12 @@ def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amo
 
 
 def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | str, minutes_ref: str,
-             delegation_ref: str | None = None) -> LogRecord:  # fmt: skip
+             delegation_ref: str | None = None, subject: str = "agreement") -> LogRecord:  # fmt: skip
+    """A decision to enter or renew the agreement (``subject`` agreement, for the period being prepared)
+    or to end the running one early (``ending``, for the current period; in signed, active, review or
+    renewed). Its body must be one the settings name for the case's municipality (exit 6 naming them);
+    a delegate's decision names the point of the delegationsordning (``delegation_ref``)."""
+    chosen = validate.choice("subject", subject, DecisionSubject)
     values = {
         "body": validate.text("body", body, max_len=200),
         "decided_on": validate.day("decided_on", decided_on),
@@ -227,11 +223,67 @@ def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | 
     }
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
-        logged = {k: str(v) if v is not None else None for k, v in values.items()}
-        row = {"period": period, **values, **_stamp(app, actor, "recorded")}
-        return Fact("decisions", row, {"decision": {**logged, "period": period}})
+        _subject_fits(app, case, chosen)
+        body = decision_body(app, case["municipality"], str(values["body"]), values["delegation_ref"])  # type: ignore[arg-type]
+        row: dict[str, Any] = {**values, "body": body}
+        if chosen is DecisionSubject.ENDING:
+            row["subject"], period = chosen.value, int(case["period"])
+        logged = {k: str(v) if v is not None else None for k, v in row.items()}
+        return Fact("decisions", {"period": period, **row, **_stamp(app, actor, "recorded")},
+                    {"decision": {**logged, "period": period}})  # fmt: skip
 
     return _record(app, actor, ref, "decision", build)
+
+
+_ENDING_STATES = ("signed", "active", "review", "renewed")
+_AGREEMENT_STATES = ("assessment", "review")
+
+
+def _subject_fits(app: App, case: sa.RowMapping, subject: DecisionSubject) -> None:
+    """A decision to end is taken while an agreement is signed or running; one to enter or renew, while
+    the case is assessed or reviewed."""
+    states = _ENDING_STATES if subject is DecisionSubject.ENDING else _AGREEMENT_STATES
+    if case["state"] in states:
+        return
+    label = app.definition.state(case["state"])
+    names_sv = ", ".join(app.definition.state(s).label_sv for s in states)
+    names_en = ", ".join(app.definition.state(s).label_en for s in states)
+    raise TransitionNotAllowed(case_ref=case["ref"], trigger="record:decision", state=case["state"], reasons=[
+        Unmet(code="wrong_state_for_record",
+              sv=f"ett beslut ({subject.value}) kan inte registreras i läget {label.label_sv} (bara i: {names_sv})",
+              en=f"a decision ({subject.value}) cannot be recorded in state {label.label_en} (only in: {names_en})"),
+    ])  # fmt: skip
+
+
+def decision_body(app: App, municipality: str, body: str, delegation_ref: str | None) -> str:
+    """``body`` as the settings spell it for ``municipality``; InvalidInput (exit 6) naming the allowed
+    bodies when it is none of them, or when a delegate's decision names no delegation_ref."""
+    configured = app.settings.bodies_of(municipality)
+    if configured is None:
+        raise InvalidInput(
+            field="body", value=body,
+            problem_sv=f"inga beslutsorgan är angivna för {municipality} i inställningarna "
+            f"([decision_bodies.{municipality}] i {app.settings.source})",
+            problem_en=f"no decision bodies are configured for {municipality} "
+            f"([decision_bodies.{municipality}] in {app.settings.source})",
+        )  # fmt: skip
+    found = configured.match(body)
+    if found is None:
+        allowed = ", ".join(configured.allowed())
+        raise InvalidInput(
+            field="body", value=body,
+            problem_sv=f"är inget beslutsorgan i {municipality}; välj ett av: {allowed}",
+            problem_en=f"is not a decision body of {municipality}; choose one of: {allowed}",
+        )  # fmt: skip
+    if found == DELEGATE and not delegation_ref:
+        raise InvalidInput(
+            field="delegation_ref", value="",
+            problem_sv=f"ett delegationsbeslut anger punkten i delegationsordningen {configured.delegation_order} "
+            "(--delegation-ref)",
+            problem_en=f"a delegate's decision names the point of the delegation order {configured.delegation_order} "
+            "(--delegation-ref)",
+        )  # fmt: skip
+    return found
 
 
 def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_received: bool,

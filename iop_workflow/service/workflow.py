@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
+from iop_workflow.domain.calendar import add_months
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.facts import CaseFacts
 from iop_workflow.domain.guidelines import in_force_for
@@ -19,7 +20,7 @@ from iop_workflow.domain.timers import PlannedTimer, logged, plan
 from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
 from iop_workflow.municipalities import resolve as resolve_place
-from iop_workflow.service import validate
+from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import append_record
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
@@ -112,9 +113,14 @@ def fire(
     data: Mapping[str, Any] | None = None,
     end_reason: str | None = None,
     expected_version: int | None = None,
+    notice_on: date | str | None = None,
 ) -> Fired:
-    """Fire ``trigger`` on case ``ref``: guards, state, log record and timers in one transaction."""
+    """Fire ``trigger`` on case ``ref``: guards, state, log record and timers in one transaction.
+
+    ``notice_on``: for ``terminate``, the day notice was given (default today).
+    """
     reason = validate.optional_text("reason", reason, max_len=4000)
+    notice = validate.day("notice_on", notice_on) if notice_on not in (None, "") else None
     extra = validate.data(dict(data) if data is not None else None)
     if expected_version is not None and (isinstance(expected_version, bool) or expected_version < 1):
         raise InvalidInput(
@@ -132,7 +138,8 @@ def fire(
         actor = case_actor(actor, case)
         if expected_version is not None and case["version"] != expected_version:
             raise ConcurrentUpdate(case_ref=ref, expected_version=expected_version, found_version=case["version"])
-        fired = fire_on(app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason)
+        fired = fire_on(app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason,
+                        notice_on=notice)  # fmt: skip
     app.sink.emit(fired.record)
     return fired
 
@@ -147,6 +154,7 @@ def fire_on(
     reason: str | None = None,
     extra: Mapping[str, Any] | None = None,
     end_reason: str | None = None,
+    notice_on: date | None = None,
 ) -> Fired:
     """Fire ``trigger`` on the loaded ``case`` inside the caller's transaction.
 
@@ -158,7 +166,8 @@ def fire_on(
     # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
     # transaction; the case row is always there.
     facts = fact_repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
-    step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason)
+    step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason,
+                  notice_on=notice_on)  # fmt: skip
     now = app.clock.now()
     version = repo.update_case(s, case, {**step.values, "updated_at": now})
     record = append_record(
@@ -193,23 +202,28 @@ def decide(
     reason: str | None = None,
     extra: Mapping[str, Any] | None = None,
     end_reason: str | None = None,
+    notice_on: date | None = None,
 ) -> Step:
     """Check ``spec``'s guards on ``facts`` and work out its effects; refuses with every reason.
 
     Writes nothing: ``fire_on`` writes the step.
     """
     chosen = _end_reason(spec, end_reason)
-    _require_inputs(spec, reason)
+    _require_inputs(spec, reason, notice_on)
     ctx = app.guard_context(actor)
     reasons = app.engine.check(facts, ctx, spec)
     if reasons:
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=spec.trigger, state=case["state"], reasons=reasons)
     dest = app.engine.apply(case["state"], spec.trigger)
     values, after = _effects(app, spec, facts, today=ctx.today, dest=dest, end_reason=chosen)
+    notice: dict[str, Any] = {}
+    if "give_notice" in spec.effects:
+        values, after = _give_notice(facts, values, after, notice_on or ctx.today, today=ctx.today)
+        notice = {"notice": {"given_on": str(after.notice_given_on), "ends_on": str(after.notice_ends_on)}}
     timers = plan(app.definition.state(dest), after, app.settings.lead_times)
     return Step(
         spec=spec, dest=dest, values=values,
-        data={**_snapshot(spec, facts, chosen), **(extra or {}), "timers": logged(timers)},
+        data={**_snapshot(spec, facts, chosen), **notice, **(extra or {}), "timers": logged(timers)},
         guideline_ref=_guideline_ref(app, s, case, values, after), timers=timers,
     )  # fmt: skip
 
@@ -243,13 +257,45 @@ def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
     return spec.end_reason
 
 
-def _require_inputs(spec: TransitionSpec, reason: str | None) -> None:
+def _require_inputs(spec: TransitionSpec, reason: str | None, notice_on: date | None = None) -> None:
     if "reason" in spec.inputs and not reason:
         raise InvalidInput(
             field="reason", value="",
             problem_sv=f"'{spec.trigger}' kräver en motivering (--reason)",
             problem_en=f"'{spec.trigger}' needs a reason (--reason)",
         )  # fmt: skip
+    if notice_on is not None and "notice_on" not in spec.inputs:
+        raise InvalidInput(
+            field="notice_on", value=notice_on.isoformat(),
+            problem_sv=f"'{spec.trigger}' tar inget uppsägningsdatum (--notice-on gäller uppsägning)",
+            problem_en=f"'{spec.trigger}' takes no notice date (--notice-on is for giving notice)",
+        )  # fmt: skip
+
+
+def _give_notice(
+    facts: CaseFacts, values: dict[str, Any], after: CaseFacts, notice_on: date, *, today: date
+) -> tuple[dict[str, Any], CaseFacts]:
+    """An uppsägning given on ``notice_on``: the agreement now ends when its notice period has run.
+
+    The notice date lies within the case's time; the notice period must end before the agreement's
+    own end date (otherwise the agreement simply expires then, and notice changes nothing).
+    """
+    correctable.in_case_time("notice_on", notice_on, opened_on=facts.opened_on, today=today)
+    a = facts.agreement(facts.period)
+    if a is None:  # agreement_running refused it before
+        raise InvalidInput(field="notice_on", value=notice_on.isoformat(), problem_sv="inget avtal att säga upp",
+                           problem_en="no agreement to give notice on")  # fmt: skip
+    ends_on = add_months(notice_on, a.notice_months)
+    if ends_on >= a.end_on:
+        raise InvalidInput(
+            field="notice_on", value=notice_on.isoformat(),
+            problem_sv=f"med {a.notice_months} månaders uppsägningstid skulle avtalet upphöra {ends_on}, inte före "
+            f"avtalets slutdatum {a.end_on}; det löper ut då ändå",
+            problem_en=f"with a notice period of {a.notice_months} months the agreement would end on {ends_on}, "
+            f"not before its end date {a.end_on}; it expires then anyway",
+        )  # fmt: skip
+    values = {**values, "notice_given_on": notice_on, "notice_ends_on": ends_on}
+    return values, replace(after, notice_given_on=notice_on, notice_ends_on=ends_on)
 
 
 def _effects(
@@ -276,7 +322,7 @@ def _effects(
 
 
 # The keys _snapshot writes into a record's data: a caller's data may not replace them.
-SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers"})
+SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice"})
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:
@@ -287,6 +333,9 @@ def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) ->
         out["end_reason"] = end_reason
     if "decision_recorded" in spec.guards and (d := facts.decision(period)):
         out["decision"] = {"body": d.body, "decided_on": d.decided_on.isoformat(), "minutes_ref": d.minutes_ref}
+    if {"ending_decided", "ending_due_or_decided"} & set(spec.guards) and (d := facts.ending_decision()):
+        out["decision"] = {"body": d.body, "decided_on": d.decided_on.isoformat(), "minutes_ref": d.minutes_ref,
+                           "subject": d.subject.value}  # fmt: skip
     if "criteria_met" in spec.guards and facts.guideline is not None:
         verdicts = facts.verdicts(period, facts.guideline.ref)
         out["criteria"] = {code: v.verdict.value for code, v in sorted(verdicts.items())}

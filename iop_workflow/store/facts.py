@@ -30,7 +30,15 @@ from iop_workflow.domain.facts import (
     ReviewFacts,
 )
 from iop_workflow.domain.guidelines import Guideline
-from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
+from iop_workflow.domain.values import (
+    ContributionKind,
+    DecisionSubject,
+    Initiator,
+    LegalForm,
+    Party,
+    StateAidBasis,
+    Verdict,
+)
 from iop_workflow.municipalities import name_of
 from iop_workflow.store import corrections, retractions
 from iop_workflow.store.cases import FACT_TABLES as _T
@@ -169,6 +177,8 @@ def assemble_facts(
         period=case["period"],
         review_round=case["review_round"],
         review_started_on=case["review_started_on"],
+        notice_given_on=case["notice_given_on"],
+        notice_ends_on=case["notice_ends_on"],
         review_rounds_in_period=case["review_rounds_in_period"],
         **values,
     )
@@ -219,7 +229,8 @@ def _legal_check(c: FactRow, _ref_of: dict[int, str]) -> LegalCheckFacts:
 
 
 def _decision(d: FactRow, _ref_of: dict[int, str]) -> DecisionFacts:
-    return DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"])
+    return DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"],
+                         subject=DecisionSubject(d["subject"] or DecisionSubject.AGREEMENT))  # fmt: skip
 
 
 def _review(r: FactRow, _ref_of: dict[int, str]) -> ReviewFacts:

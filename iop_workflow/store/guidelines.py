@@ -36,6 +36,8 @@ _LATEST = sa.select(G).where(G.c.ref == sa.bindparam("ref")).order_by(G.c.versio
 def content_of(g: Guideline) -> dict[str, Any]:
     """A guideline's full content as JSON values: what its load record holds and its hash covers."""
     loaded: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(g), default=str, ensure_ascii=False))
+    if not loaded.get("allows_municipal_initiative"):  # the default (0008) stays out: old hashes hold
+        loaded.pop("allows_municipal_initiative", None)
     return loaded
 
 
@@ -75,6 +77,7 @@ def insert_version(
         "decided_by": g.decided_by,
         "valid_from": g.valid_from, "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
         "owner": g.owner, "source": g.source, "note": g.note, "content_hash": content_hash(g), "loaded_at": now,
+        "allows_municipal_initiative": g.allows_municipal_initiative,
     }  # fmt: skip
     gid = int(s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one())
     s.execute(sa.insert(C), [
@@ -97,6 +100,7 @@ def from_row(s: Connection, row: sa.RowMapping) -> Guideline:
         ref=row["ref"], municipality=name_of(row["municipality"]), title=row["title"], decided_on=row["decided_on"],
         decided_by=row["decided_by"], valid_from=row["valid_from"], valid_until=row["valid_until"],
         follow_up_months=row["follow_up_months"], owner=row["owner"], source=row["source"], note=row["note"],
+        allows_municipal_initiative=bool(row["allows_municipal_initiative"]),
         criteria=tuple(
             Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])
             for c in crit

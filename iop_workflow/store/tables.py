@@ -71,6 +71,7 @@ class GuidelineRow(_Table, table=True):
     note: str = ""
     content_hash: str = Field(max_length=64)
     expired_flagged_on: date | None = None
+    allows_municipal_initiative: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     loaded_at: datetime = Field(sa_type=_TS)
 
 
@@ -126,6 +127,9 @@ class Case(_Table, table=True):
     review_round: int = 0
     review_rounds_in_period: int = 0
     review_started_on: date | None = None
+    # An uppsägning (``terminate``): given on, and the day the notice period has run (0008).
+    notice_given_on: date | None = None
+    notice_ends_on: date | None = None
     opened_on: date
     state_entered_on: date
     created_at: datetime = Field(sa_type=_TS)
@@ -222,6 +226,8 @@ class Decision(_Table, table=True):
     decided_on: date
     minutes_ref: str = Field(max_length=100)
     delegation_ref: str | None = Field(default=None, max_length=100)
+    # None: to enter or renew the agreement; "ending": to end the running one (0008).
+    subject: str | None = Field(default=None, max_length=20)
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime = Field(sa_type=_TS)
 
