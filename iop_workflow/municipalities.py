@@ -137,6 +137,6 @@ def code_of(value: object, *, field: str = "municipality") -> str:
 
 def name_of(stored: str) -> str:
     """The name of the place a stored code names; any other stored text (``*``, a name kept from
-    before migration 0009 that named no place) as it is."""
+    before migration 0007 that named no place) as it is."""
     found = register().by_code.get(stored)
     return found.name if found is not None else stored

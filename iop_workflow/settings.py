@@ -145,9 +145,11 @@ class Settings:
         return ZoneInfo(self.timezone)
 
     def bodies_of(self, municipality: str) -> DecisionBodies | None:
-        """The decision bodies configured for ``municipality`` (its name in any case), if any."""
-        wanted = municipality.strip().casefold()
-        return next((v for k, v in self.decision_bodies.items() if k.casefold() == wanted), None)
+        """The decision bodies configured for ``municipality`` (a code, or a name as ``--municipality`` takes it)."""
+        from iop_workflow.municipalities import code_of  # noqa: PLC0415 - only decisions need the register
+
+        wanted = code_of(municipality)
+        return next((v for k, v in self.decision_bodies.items() if code_of(k) == wanted), None)
 
     def case_ref(self, year: int, seq: int) -> str:
         return self.case_ref_pattern.format(year=year, seq=seq)
@@ -383,6 +385,7 @@ def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
     out: dict[str, DecisionBodies] = {}
     for municipality, spec in table.items():
         key = f"decision_bodies.{municipality}"
+        _place(file, key, municipality)
         if not isinstance(spec, dict):
             raise DefinitionError(file=file, key=key, problem="must be a table with bodies = [...]")
         for name in spec:
@@ -402,6 +405,18 @@ def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
         order = _typed(spec.get("delegation_order", ""), str, file, f"{key}.delegation_order").strip()
         out[str(municipality)] = DecisionBodies(bodies=bodies, delegation_order=order)
     return out
+
+
+def _place(file: str, key: str, municipality: str) -> None:
+    """A ``[decision_bodies]`` key names a municipality or region as ``--municipality`` takes it."""
+    from iop_workflow.municipalities import UnknownMunicipality, resolve  # noqa: PLC0415 - only files that set it
+
+    try:
+        resolve(municipality)
+    except UnknownMunicipality as exc:
+        nearest = ", ".join(exc.suggestions)
+        raise DefinitionError(file=file, key=key, problem=f"no municipality or region {municipality!r}"
+                              + (f"; nearest: {nearest}" if nearest else "")) from None  # fmt: skip
 
 
 _SHIPPED_BODIES: dict[str, DecisionBodies] = {}

@@ -277,7 +277,7 @@ def test_a_guideline_that_allows_municipal_initiative_lets_it_be_signed(iop: Iop
 
 
 # -- the migration ---------------------------------------------------------------------------------
-def test_0008_keeps_cases_logs_and_digests_and_comes_back(iop: Iop, clock: FakeClock) -> None:
+def test_0010_keeps_cases_logs_and_digests_and_comes_back(iop: Iop, clock: FakeClock) -> None:
     from alembic import command
 
     from iop_workflow.store.migrate import alembic_config, current_revision, head_revision, upgrade

@@ -1,5 +1,5 @@
 """Municipalities and regions as reference data (issue #16, item 2): the data, the resolver, the
-stored code beside the shown name, and migration 0009 of existing rows on both back-ends."""
+stored code beside the shown name, and migration 0007 of existing rows on both back-ends."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _step(iop: Iop, revision: str, *, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(alembic_config(conn), revision)
 
 
-def test_0009_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Iop) -> None:
+def test_0007_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_assessment(iop)
     other = open_case(iop, municipality="Kungälv")
@@ -143,7 +143,7 @@ def test_0009_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Io
     with iop.app.db.engine.connect() as conn:
         log_before = conn.execute(sa.text("SELECT seq, hash FROM transition_log ORDER BY seq")).all()
 
-    _step(iop, "0006", down=True)  # below 0009 the rows held names, as free text
+    _step(iop, "0006", down=True)  # below 0007 the rows held names, as free text
     with iop.app.db.engine.begin() as conn:
         assert conn.execute(sa.text("SELECT municipality FROM cases WHERE ref = :r"), {"r": ref}).scalar_one() \
             == "Stenungsund"

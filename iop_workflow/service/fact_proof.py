@@ -34,7 +34,7 @@ from iop_workflow.store.audit_tables import CORRECTIONS, RETRACTIONS
 
 ROW_DIGEST = "row_digest"
 _NOT_CONTENT = frozenset({"id", "case_id", "log_seq"})
-# Columns added after rows were first bound (0008: decisions.subject): NULL stays out of the
+# Columns added after rows were first bound (0010: decisions.subject): NULL stays out of the
 # digest, so a row written before still has the digest its record holds.
 _LATER_NULLABLE = frozenset({"subject"})
 _CHUNK = 1000

@@ -156,7 +156,7 @@ def checked(s: Connection) -> list[dict[str, Any]]:
 def _as_recorded(now: dict[str, Any], recorded: Mapping[str, Any], code: str) -> dict[str, Any]:
     """The row's content, its municipality written as the record wrote it when that names the row's place.
 
-    Migration 0009 turned the rows' municipality names into SCB codes; a record keeps what it said
+    Migration 0007 turned the rows' municipality names into SCB codes; a record keeps what it said
     ("Stenungsunds kommun"), and the row still agrees with it when that name resolves to the code.
     """
     said = recorded.get("municipality")

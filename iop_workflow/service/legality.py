@@ -57,7 +57,7 @@ def _legacy(kind: str, states: tuple[str, ...], *roles: str) -> RecordSpec:
 
 
 # The recording rules of the workflow versions written before the definition held them
-# (``[records]``, schema 0008): those versions' records are held to these.
+# (``[records]``, schema 0010): those versions' records are held to these.
 LEGACY_RECORDS: dict[str, RecordSpec] = {
     "meeting": _legacy("meeting", _OPEN, "officer", "coordinator"),
     "assessment": _legacy("assessment", ("assessment", "review"), "officer", "legal", "coordinator"),

@@ -18,6 +18,7 @@ from iop_workflow.domain.facts import preparing_period
 from iop_workflow.domain.guards import EVALUATED_CRITERIA, GUARD_READS, GUARDS
 from iop_workflow.domain.values import ContributionKind, DecisionSubject, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput, NotFound, TransitionNotAllowed, Unmet
+from iop_workflow.municipalities import name_of
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
@@ -259,21 +260,22 @@ def decision_body(app: App, municipality: str, body: str, delegation_ref: str | 
     """``body`` as the settings spell it for ``municipality``; InvalidInput (exit 6) naming the allowed
     bodies when it is none of them, or when a delegate's decision names no delegation_ref."""
     configured = app.settings.bodies_of(municipality)
+    place = name_of(municipality)
     if configured is None:
         raise InvalidInput(
             field="body", value=body,
-            problem_sv=f"inga beslutsorgan är angivna för {municipality} i inställningarna "
-            f"([decision_bodies.{municipality}] i {app.settings.source})",
-            problem_en=f"no decision bodies are configured for {municipality} "
-            f"([decision_bodies.{municipality}] in {app.settings.source})",
+            problem_sv=f"inga beslutsorgan är angivna för {place} i inställningarna "
+            f"([decision_bodies.{place}] i {app.settings.source})",
+            problem_en=f"no decision bodies are configured for {place} "
+            f"([decision_bodies.{place}] in {app.settings.source})",
         )  # fmt: skip
     found = configured.match(body)
     if found is None:
         allowed = ", ".join(configured.allowed())
         raise InvalidInput(
             field="body", value=body,
-            problem_sv=f"är inget beslutsorgan i {municipality}; välj ett av: {allowed}",
-            problem_en=f"is not a decision body of {municipality}; choose one of: {allowed}",
+            problem_sv=f"är inget beslutsorgan i {place}; välj ett av: {allowed}",
+            problem_en=f"is not a decision body of {place}; choose one of: {allowed}",
         )  # fmt: skip
     if found == DELEGATE and not delegation_ref:
         raise InvalidInput(

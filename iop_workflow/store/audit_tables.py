@@ -1,6 +1,6 @@
 """Tables of the audit trail beside the transition log: checkpoints, corrections, retractions, access events.
 
-All are append-only like ``transition_log``: migrations 0002 (and 0011, for retractions)
+All are append-only like ``transition_log``: migrations 0002 (and 0009, for retractions)
 install the triggers that refuse UPDATE and DELETE on them.
 """
 

@@ -36,7 +36,7 @@ _LATEST = sa.select(G).where(G.c.ref == sa.bindparam("ref")).order_by(G.c.versio
 def content_of(g: Guideline) -> dict[str, Any]:
     """A guideline's full content as JSON values: what its load record holds and its hash covers."""
     loaded: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(g), default=str, ensure_ascii=False))
-    if not loaded.get("allows_municipal_initiative"):  # the default (0008) stays out: old hashes hold
+    if not loaded.get("allows_municipal_initiative"):  # the default (0010) stays out: old hashes hold
         loaded.pop("allows_municipal_initiative", None)
     return loaded
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 # guarded table -> the schema revision that added its guard
 GUARDED = {"transition_log": "0001", "checkpoints": "0002", "corrections": "0002", "access_events": "0002",
-           "retractions": "0011"}
+           "retractions": "0009"}
 _PG_FUNCTIONS = {
     "transition_log_append_only": (
         "BEGIN RAISE EXCEPTION 'transition_log is append-only: % refused', TG_OP "

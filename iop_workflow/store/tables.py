@@ -127,7 +127,7 @@ class Case(_Table, table=True):
     review_round: int = 0
     review_rounds_in_period: int = 0
     review_started_on: date | None = None
-    # An uppsägning (``terminate``): given on, and the day the notice period has run (0008).
+    # An uppsägning (``terminate``): given on, and the day the notice period has run (0010).
     notice_given_on: date | None = None
     notice_ends_on: date | None = None
     opened_on: date
@@ -226,7 +226,7 @@ class Decision(_Table, table=True):
     decided_on: date
     minutes_ref: str = Field(max_length=100)
     delegation_ref: str | None = Field(default=None, max_length=100)
-    # None: to enter or renew the agreement; "ending": to end the running one (0008).
+    # None: to enter or renew the agreement; "ending": to end the running one (0010).
     subject: str | None = Field(default=None, max_length=20)
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime = Field(sa_type=_TS)

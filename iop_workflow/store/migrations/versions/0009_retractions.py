@@ -1,7 +1,7 @@
 """retractions: a recorded fact withdrawn by a logged record, its row kept
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-10
 
 ``iop case correct REF KIND ENTRY --retract`` writes a ``record:retraction`` record and a
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """Decisions that bind: notice on the case, what a decision is about, municipal initiative
 
-Revision ID: 0008
-Revises: 0011
+Revision ID: 0010
+Revises: 0009
 Create Date: 2027-01-11
 
 - ``cases.notice_given_on`` / ``cases.notice_ends_on``: an uppsägning (trigger ``terminate``)
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0011"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,6 +1,6 @@
 """Municipalities stored as SCB codes
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 Create Date: 2027-01-18
 
@@ -26,7 +26,7 @@ from alembic import op
 
 from iop_workflow.municipalities import name_of, register
 
-revision: str = "0009"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
