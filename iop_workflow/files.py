@@ -57,26 +57,34 @@ def target(path: str | Path, *, force: bool, protected: Iterable[Path], field: s
     return given
 
 
-def opened(path: Path, flags: int, mode: int) -> int:
-    """A descriptor on ``path`` (``flags`` without ``O_CREAT``); a file it creates gets exactly ``mode``.
+def created(path: Path, flags: int, mode: int) -> int | None:
+    """A descriptor on a new file at ``path`` with exactly ``mode``; None when a file is already there.
 
     ``os.open``'s mode passes through the process umask, so a 0640 setting under umask 077 would
-    give 0600: a new file is chmodded to the mode itself. An existing file keeps its mode.
+    give 0600: the new file is chmodded to the mode itself. An existing file is left alone.
     """
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return None
+    try:
+        os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def opened(path: Path, flags: int, mode: int) -> int:
+    """A descriptor on ``path`` (``flags`` without ``O_CREAT``), made with exactly ``mode`` if it is new."""
     while True:
+        fd = created(path, flags, mode)
+        if fd is not None:
+            return fd
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
-        except FileExistsError:
-            try:
-                return os.open(path, flags)
-            except FileNotFoundError:  # removed in between: create it after all
-                continue
-        try:
-            os.fchmod(fd, mode)
-        except OSError:
-            os.close(fd)
-            raise
-        return fd
+            return os.open(path, flags)
+        except FileNotFoundError:  # removed in between: create it after all
+            continue
 
 
 @contextlib.contextmanager

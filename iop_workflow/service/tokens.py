@@ -61,7 +61,7 @@ def well_formed(token: str) -> bool:
     if not token.startswith(PREFIX) or len(token) != len(PREFIX) + _BODY + _CHECK:
         return False
     rest = token[len(PREFIX) :]
-    if any(ch not in _ALPHABET for ch in rest):
+    if not rest.isascii() or not rest.isalnum():  # base62: ASCII letters and digits only
         return False
     return secrets.compare_digest(_checksum(rest[:_BODY]), rest[_BODY:])
 

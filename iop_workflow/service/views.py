@@ -8,29 +8,39 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import record_from_row
+from iop_workflow.audit.masking import PROTECTED_FIELDS
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.machine import Option
-from iop_workflow.errors import InvalidInput
+from iop_workflow.errors import InvalidInput, NotFound
 from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import need_to_know
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store.guidelines import G
 
-_GUIDELINE = sa.select(G.c.ref, G.c.valid_until).where(G.c.id == sa.bindparam("id"))
+# A case with what its view shows of the organisation and the bound guideline, in one statement.
+_O = repo.ORGS.c
+_VIEW = (
+    sa.select(
+        repo.CASES, _O.name.label("org_name"), _O.org_number, _O.protected, *(_O[k] for k in PROTECTED_FIELDS),
+        G.c.ref.label("guideline_ref"), G.c.valid_until.label("guideline_valid_until"),
+    )
+    .join(repo.ORGS, _O.id == repo.CASES.c.organisation_id)
+    .outerjoin(G, G.c.id == repo.CASES.c.guideline_id)
+)  # fmt: skip
+_VIEW_OF = _VIEW.where(repo.CASES.c.ref == sa.bindparam("ref"))
 
 
 def case_dict(
     app: App, s: Connection, case: sa.RowMapping, lang: str, *, detail: bool = True, contact: bool = False
 ) -> dict[str, Any]:
-    """A case's JSON shape; with ``detail``, its facts of record, its officers and its organisation's contact
-    data, masked for a protected organisation unless ``contact`` (decided by ``need_to_know``)."""
-    org = repo.org_row(s, org_id=case["organisation_id"])
+    """A case's JSON shape from a row of ``_VIEW``; with ``detail``, its facts of record, its officers and
+    its organisation's contact data, masked for a protected organisation unless ``contact`` (decided by
+    ``need_to_know``)."""
     state = app.definition.states.get(case["state"])
     guideline = None
-    if case["guideline_id"] is not None:
-        g = s.execute(_GUIDELINE, {"id": case["guideline_id"]}).one()
-        guideline = {"ref": g.ref, "valid_until": repo.as_iso(g.valid_until)}
+    if case["guideline_ref"] is not None:
+        guideline = {"ref": case["guideline_ref"], "valid_until": repo.as_iso(case["guideline_valid_until"])}
     out: dict[str, Any] = {
         "ref": case["ref"],
         "state": case["state"],
@@ -40,7 +50,7 @@ def case_dict(
         "municipality_code": case["municipality"],
         "title": case["title"],
         "version": case["version"],
-        "organisation": {"name": org["name"], "org_number": org["org_number"], "protected": org["protected"]},
+        "organisation": {"name": case["org_name"], "org_number": case["org_number"], "protected": case["protected"]},
         "guideline": guideline,
         "timers": repo.open_timers(s, case["id"]),
     }
@@ -51,7 +61,7 @@ def case_dict(
             opened_on=case["opened_on"].isoformat(), state_since=case["state_entered_on"].isoformat(),
             workflow_version=case["workflow_version"], assigned_officers=need_to_know.assigned(s, case["ref"]),
         )  # fmt: skip
-        out["organisation"].update(need_to_know.contact(org, visible=contact))
+        out["organisation"].update(need_to_know.contact(case, visible=contact))
     return out
 
 
@@ -73,10 +83,13 @@ def show(app: App, ref: str, lang: str, *, actor: Actor | None = None, contact: 
     from iop_workflow.service.corrections import recorded_facts  # noqa: PLC0415 - only `case show` needs it
 
     with app.db.read() as s:
-        case = visible_case(s, ref, actor)
-        protected = bool(repo.org_row(s, org_id=case["organisation_id"])["protected"])
+        case = s.execute(_VIEW_OF, {"ref": ref}).mappings().first()
+        if case is None:
+            raise NotFound(kind="case", key=ref)
+        if actor is not None:
+            case_actor(actor, case)
         basis = None
-        if contact and protected and actor is not None:
+        if contact and case["protected"] and actor is not None:
             basis = need_to_know.case_basis(app, actor, case, need_to_know.assigned(s, ref))
         shown = {**case_dict(app, s, case, lang, contact=basis is not None), "facts": recorded_facts(s, ref)}
     if basis is not None and actor is not None:
@@ -95,7 +108,7 @@ def list_cases(
         raise InvalidInput(
             field="state", value=state, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}"
         )
-    query = sa.select(repo.CASES).order_by(repo.CASES.c.ref)
+    query = _VIEW.order_by(repo.CASES.c.ref)
     if state is not None:
         query = query.where(repo.CASES.c.state == state)
     if municipality is not None:

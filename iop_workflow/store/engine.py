@@ -90,7 +90,11 @@ def _sqlite_engine(url: sa.URL, file_mode: int) -> Engine:
             # At the first connection (not before: `db restore` may still put a file there), a new
             # database file is made the owner's only ([files] mode); SQLite gives its WAL and
             # shared-memory files the database file's mode. An existing file keeps its mode.
-            os.close(files.opened(Path(database).expanduser(), os.O_WRONLY | os.O_CLOEXEC, file_mode))
+            # Never open an existing database file here: closing any descriptor of it would drop
+            # this process's SQLite (POSIX) locks on it, held by its other connections.
+            fd = files.created(Path(database).expanduser(), os.O_WRONLY | os.O_CLOEXEC, file_mode)
+            if fd is not None:
+                os.close(fd)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
