@@ -49,16 +49,23 @@ _ASSIGNMENTS = (
 )
 
 
+_ASSIGNMENTS_OF = _ASSIGNMENTS.where(repo.LOG.c.case_ref == sa.bindparam("ref"))  # built once: every case view
+
+
 def assigned(s: Connection, case_ref: str) -> list[str]:
     """The logins assigned to ``case_ref`` now, in the order they were assigned (from its chain)."""
-    return assignments(s, [case_ref]).get(case_ref, [])
+    return _folded(s.execute(_ASSIGNMENTS_OF, {"ref": case_ref})).get(case_ref, [])
 
 
 def assignments(s: Connection, case_refs: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Each case's assigned logins, folded from its ``record:assignment`` records (None: every case)."""
     query = _ASSIGNMENTS if case_refs is None else _ASSIGNMENTS.where(repo.LOG.c.case_ref.in_(sorted(set(case_refs))))
+    return _folded(s.execute(query))
+
+
+def _folded(rows: Iterable[Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for ref, data in s.execute(query):
+    for ref, data in rows:
         change = json.loads(data).get("assignment", {})
         logins = out.setdefault(str(ref), [])
         login = str(change.get("login"))
