@@ -85,7 +85,10 @@ class Actor:
 
     def within(self, municipality: str) -> Actor:
         """The actor with the roles it holds in ``municipality`` (grants there or everywhere)."""
-        return self if self.grants is None else replace(self, roles=self._roles_in(municipality))
+        if self.grants is None:
+            return self
+        roles = self._roles_in(municipality)
+        return self if roles == self.roles else replace(self, roles=roles)
 
     def _roles_in(self, municipality: str) -> frozenset[str]:
         place = municipality.casefold()
