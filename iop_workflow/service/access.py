@@ -40,7 +40,4 @@ def access_events(app: App) -> list[dict[str, Any]]:
     """Every logged access to protected data, oldest first."""
     with app.db.read() as s:
         rows = s.execute(sa.select(ACCESS_EVENTS).order_by(ACCESS_EVENTS.c.id)).mappings().all()
-    return [
-        {**dict(r), "roles": json.loads(r["roles"]), "scope": json.loads(r["scope"])}
-        for r in rows
-    ]
+    return [{**dict(r), "roles": json.loads(r["roles"]), "scope": json.loads(r["scope"])} for r in rows]

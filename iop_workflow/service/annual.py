@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.masking import PROTECTED_FIELDS, mask_value
+from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.errors import NotFound
-from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Transition, Window, tally
+from iop_workflow.report.annual import ContributionFact, ReviewFact, Transition, Window, tally
 from iop_workflow.report.annual_summary import case_states, end_reasons_of, report, rules_of, states_of
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.access import authorise_protected
@@ -25,6 +26,7 @@ from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections
+from iop_workflow.store import guidelines as guideline_store
 from iop_workflow.store.guidelines import CURRENT_VERSION, G
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -131,13 +133,12 @@ def _contributions(s: Connection, window: Window, place: str | None) -> Iterator
                                unit=r["unit"], amount=r["amount"])  # fmt: skip
 
 
-def _guidelines(s: Connection, place: str | None) -> Iterator[GuidelineFact]:
-    query = sa.select(G.c.ref, G.c.municipality, G.c.title, G.c.valid_from, G.c.valid_until).where(CURRENT_VERSION)
+def _guidelines(s: Connection, place: str | None) -> Iterator[Guideline]:
+    query = sa.select(G).where(CURRENT_VERSION)
     if place is not None:
         query = query.where(G.c.municipality == place)
-    for g in s.execute(query).mappings():
-        yield GuidelineFact(ref=g["ref"], municipality=g["municipality"], title=g["title"],
-                            valid_from=g["valid_from"], valid_until=g["valid_until"])  # fmt: skip
+    for row in s.execute(query).mappings().all():
+        yield guideline_store.from_row(s, row)
 
 
 def _cases(

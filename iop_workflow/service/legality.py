@@ -33,7 +33,7 @@ from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
-from iop_workflow.service.guidelines import LOAD, LOADER, SYSTEM
+from iop_workflow.service.guidelines import CONFIRM, LOAD, LOADER, SYSTEM
 from iop_workflow.service.records import RULES
 from iop_workflow.store import cases as repo
 
@@ -122,6 +122,8 @@ def _outside_cases(rec: LogRecord) -> str | None:
         return None if rec.trigger in ADMIN_TRIGGERS else f"the administration chain has no trigger {rec.trigger}"
     if not rec.case_ref.startswith(GUIDELINE_CHAIN):
         return f"no chain {rec.case_ref} exists"
+    if rec.trigger == CONFIRM:  # only a coordinator confirms (the scheduler and `iop init` never do)
+        return None if LOADER in rec.roles else f"roles {_roles(rec)} may not confirm a guideline"
     if rec.trigger != LOAD:
         return f"a guideline's chain has no trigger {rec.trigger}"
     return None if {SYSTEM, LOADER} & set(rec.roles) else f"roles {_roles(rec)} may not load a guideline"

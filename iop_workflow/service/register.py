@@ -26,8 +26,10 @@ def register(
     """
     if include_protected:
         authorise_protected(app, actor, action="report register", scope={"municipality": municipality})
-    query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(PARTNERSHIP_STATES)).order_by(
-        repo.CASES.c.municipality, repo.CASES.c.ref
+    query = (
+        sa.select(repo.CASES)
+        .where(repo.CASES.c.state.in_(PARTNERSHIP_STATES))
+        .order_by(repo.CASES.c.municipality, repo.CASES.c.ref)
     )
     if municipality:
         query = query.where(repo.CASES.c.municipality == municipality)
@@ -54,12 +56,16 @@ def _row(app: App, s: Connection, case: sa.RowMapping, include_protected: bool) 
 def period_fact(s: Connection, kind: str, case_id: int, period: int) -> dict[str, Any] | None:
     """The latest ``kind`` fact of the case's period, with its corrections applied."""
     table = repo.FACT_TABLES[correctable.FACTS[kind][0]]
-    row = s.execute(
-        sa.select(table)
-        .where(table.c.case_id == case_id, table.c.period == period)
-        .order_by(table.c.id.desc())
-        .limit(1)
-    ).mappings().first()
+    row = (
+        s.execute(
+            sa.select(table)
+            .where(table.c.case_id == case_id, table.c.period == period)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     return correctable.corrected(kind, row, corrections.latest(s, kind, [row["id"]]).get(row["id"], {}))

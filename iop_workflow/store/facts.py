@@ -58,7 +58,11 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
 
 
 def build_facts(
-    s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None, *,
+    s: Connection,
+    case: sa.RowMapping,
+    cache: GuidelineCache,
+    kinds: Collection[str] | None = None,
+    *,
     pending: corrections.Fixes | None = None,
 ) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows.
