@@ -53,26 +53,73 @@ def test_one_shared_machine_leaks_no_models() -> None:
 
 # Each fault: (how to break the shipped file, the key the error must name, words of the problem)
 FAULTS = [
-    (lambda t: t.replace('"legal_check_recorded",', '"legal_chek",'), "transitions[4].guards[2]", "unknown guard 'legal_chek'"),
+    (
+        lambda t: t.replace('"legal_check_recorded",', '"legal_chek",'),
+        "transitions[4].guards[2]",
+        "unknown guard 'legal_chek'",
+    ),
     (lambda t: t.replace('dest = "signed"', 'dest = "sined"'), "transitions[4].dest", "unknown state 'sined'"),
-    (lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
-     "transitions[8].source[0]", "unknown state 'activ'"),
-    (lambda t: t + '\n[[transitions]]\ntrigger = "reopen"\nsource = ["ended"]\ndest = "dialogue"\nroles = ["admin"]\n',
-     "transitions[14].source[0]", "leaves the terminal state 'ended'"),
-    (lambda t: t + '\n[[transitions]]\ntrigger = "sign"\nsource = ["assessment"]\ndest = "signed"\nroles = ["admin"]\n',
-     "transitions[14]", "trigger 'sign' from 'assessment' is already defined"),
-    (lambda t: t + '\n[states.archived]\nlabel_sv = "Arkiverad"\nlabel_en = "Archived"\nterminal = true\nend_reasons = ["expired"]\n',
-     "states.archived", "unreachable"),
-    (lambda t: t.replace('action = "fire:activate"', 'action = "fire:renew"', 1),
-     "states.signed.timers[0].action", "fires 'renew', which is not valid in state 'signed'"),
-    (lambda t: t.replace('anchor = "review_due"', 'anchor = "review_dew"'), "states.active.timers[1].anchor", "unknown anchor"),
-    (lambda t: t.replace('roles = ["signatory"]\nlabel_sv = "Underteckna', 'roles = ["king"]\nlabel_sv = "Underteckna'),
-     "transitions[4].roles[0]", "unknown role 'king'"),
-    (lambda t: t.replace('label_en = "Initiative"', 'label_en = "Initiative"\ncolour = "red"'), "states.initiative.colour", "unknown key"),
-    (lambda t: t.replace('end_reason = "declined"', 'end_reason = "bored"'), "transitions[5].end_reason", "'bored' is not an end reason"),
-    (lambda t: t.replace('[workflow]', '[workflow', 1), "(syntax)", "not valid TOML"),
-    (lambda t: t.replace('trigger = "open"', 'trigger = "create"'), "transitions[0].trigger", "the creation must be 'open'"),
-    (lambda t: t.replace('label_sv = "Dialog"\n', ''), "states.dialogue.label_sv", "missing"),
+    (
+        lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
+        "transitions[8].source[0]",
+        "unknown state 'activ'",
+    ),
+    (
+        lambda t: (
+            t + '\n[[transitions]]\ntrigger = "reopen"\nsource = ["ended"]\ndest = "dialogue"\nroles = ["admin"]\n'
+        ),
+        "transitions[14].source[0]",
+        "leaves the terminal state 'ended'",
+    ),
+    (
+        lambda t: (
+            t + '\n[[transitions]]\ntrigger = "sign"\nsource = ["assessment"]\ndest = "signed"\nroles = ["admin"]\n'
+        ),
+        "transitions[14]",
+        "trigger 'sign' from 'assessment' is already defined",
+    ),
+    (
+        lambda t: (
+            t
+            + '\n[states.archived]\nlabel_sv = "Arkiverad"\nlabel_en = "Archived"\nterminal = true\nend_reasons = ["expired"]\n'
+        ),
+        "states.archived",
+        "unreachable",
+    ),
+    (
+        lambda t: t.replace('action = "fire:activate"', 'action = "fire:renew"', 1),
+        "states.signed.timers[0].action",
+        "fires 'renew', which is not valid in state 'signed'",
+    ),
+    (
+        lambda t: t.replace('anchor = "review_due"', 'anchor = "review_dew"'),
+        "states.active.timers[1].anchor",
+        "unknown anchor",
+    ),
+    (
+        lambda t: t.replace(
+            'roles = ["signatory"]\nlabel_sv = "Underteckna', 'roles = ["king"]\nlabel_sv = "Underteckna'
+        ),
+        "transitions[4].roles[0]",
+        "unknown role 'king'",
+    ),
+    (
+        lambda t: t.replace('label_en = "Initiative"', 'label_en = "Initiative"\ncolour = "red"'),
+        "states.initiative.colour",
+        "unknown key",
+    ),
+    (
+        lambda t: t.replace('end_reason = "declined"', 'end_reason = "bored"'),
+        "transitions[5].end_reason",
+        "'bored' is not an end reason",
+    ),
+    (lambda t: t.replace("[workflow]", "[workflow", 1), "(syntax)", "not valid TOML"),
+    (
+        lambda t: t.replace('trigger = "open"', 'trigger = "create"'),
+        "transitions[0].trigger",
+        "the creation must be 'open'",
+    ),
+    (lambda t: t.replace('label_sv = "Dialog"\n', ""), "states.dialogue.label_sv", "missing"),
 ]
 
 

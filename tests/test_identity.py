@@ -36,7 +36,12 @@ def admin_chain(iop: Iop) -> list[dict[str, object]]:
 def test_init_imports_the_old_role_settings_once_and_bootstraps_the_os_login(iop: Iop) -> None:
     """The conftest settings list roles; init turned them into logged grants, then made the OS login admin."""
     grants = {(g["login"], g["role"], g["municipality"]) for g in iop.grants()}
-    assert {("eva", "signatory", "*"), ("anna", "officer", "*"), ("anna", "registrar", "*"), ("lars", "legal", "*")} <= grants
+    assert {
+        ("eva", "signatory", "*"),
+        ("anna", "officer", "*"),
+        ("anna", "registrar", "*"),
+        ("lars", "legal", "*"),
+    } <= grants
     assert ("system", "system", "*") not in grants  # the scheduler's role is never granted
     assert {(ME, r, "*") for r in ("admin", "registrar", "officer", "coordinator")} <= grants
     chain = admin_chain(iop)
@@ -127,7 +132,9 @@ def test_tampering_with_auth_breaks_the_hash(iop: Iop) -> None:
     problems = iop.verify().problems
     assert [(p["case_ref"], p["field"]) for p in problems if p["field"] != "schema"] == [(ref, "hash")]
     guards = {p["problem"] for p in problems if p["field"] == "schema"}  # the guard dropped or disabled, too
-    assert guards == {"schema_object_missing" if iop.app.db.engine.dialect.name == "sqlite" else "schema_object_changed"}
+    assert guards == {
+        "schema_object_missing" if iop.app.db.engine.dialect.name == "sqlite" else "schema_object_changed"
+    }
 
 
 def test_format_1_records_of_the_previous_release_verify_unchanged(db_url: str, clock: FakeClock,
@@ -212,7 +219,8 @@ def test_role_and_token_commands_and_their_json_shapes(cli: Cli) -> None:
     cli.sh_ok("role grant revisor auditor --municipality Kungälv")
     rows = cli.ok("--json", "role", "list", "revisor").json()
     assert [{k: r[k] for k in ("login", "role", "municipality", "granted_by")} for r in rows] == [
-        {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}]
+        {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}
+    ]
     assert set(rows[0]) == {"login", "role", "municipality", "granted_by", "granted_at"}
     made = cli.ok("--json", "token", "create", "--name", "diariet", "--roles", "registrar,officer",
                   "--municipality", "Kungälv", "--expires", "2099-12-31").json()  # fmt: skip

@@ -62,7 +62,7 @@ def test_0003_keeps_the_log_and_its_guards_and_drops_only_the_redundant_indexes(
     with pytest.raises(sa.exc.IntegrityError), iop.app.db.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO transition_log (case_ref, case_seq, at, actor, roles, source, \"trigger\", to_state,"
+                'INSERT INTO transition_log (case_ref, case_seq, at, actor, roles, source, "trigger", to_state,'
                 " data, workflow_version, prev_hash, hash) SELECT case_ref, case_seq, at, actor, roles, source,"
                 " \"trigger\", to_state, data, workflow_version, prev_hash, 'other' FROM transition_log WHERE seq = :s"
             ),
