@@ -106,6 +106,10 @@ def test_the_migration_binds_existing_rows_by_their_order_once(iop: Iop) -> None
             t: s.execute(sa.select(f.c.id, f.c.log_seq).order_by(f.c.id)).all() for t, f in repo.FACT_TABLES.items()
         }
     assert after == before and any(before.values())
+    # Below 0007 a guideline row with an unknown fact lost its link (the old schema holds a placeholder
+    # instead): `iop init` records it again, as after 0005.
+    assert {p["problem"] for p in iop.verify().problems} == {"guideline_without_record"}
+    assert iop.init()["guidelines_recorded"]
     assert iop.verify().ok
     # Corrections find their row by the link.
     iop.correct(ref, kind="agreement", entry=_entry(iop, ref, "record:agreement"), field="notice_months", value="6",
