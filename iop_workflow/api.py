@@ -125,6 +125,19 @@ class Iop:
 
         return admin.load_guideline_file(self.app, self.actor(actor), path)
 
+    def confirm_guideline(
+        self, ref: str, *, decided_on: object, decided_by: str, minutes_ref: str, valid_from: object = None,
+        valid_until: object = None, actor: ActorLike = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Confirm guideline ``ref``'s decision against its minutes (role coordinator in its municipality):
+        a logged ``guideline:confirm`` record that amends its current version. Exit codes as the CLI's."""
+        from iop_workflow.service import guideline_confirm  # noqa: PLC0415
+
+        return guideline_confirm.confirm(
+            self.app, self.actor(actor), ref, decided_on=decided_on, decided_by=decided_by, minutes_ref=minutes_ref,
+            valid_from=valid_from, valid_until=valid_until,
+        )  # fmt: skip
+
     def guidelines(self) -> list[Guideline]:
         """Every guideline in the database, as domain values."""
         from iop_workflow.service import admin  # noqa: PLC0415
@@ -196,8 +209,13 @@ class Iop:
         return identity.bootstrap(self.app, admin=admin)
 
     def create_token(
-        self, *, name: str, roles: list[str], municipalities: list[str] | None = None,
-        expires: date | str | None = None, actor: ActorLike = None,
+        self,
+        *,
+        name: str,
+        roles: list[str],
+        municipalities: list[str] | None = None,
+        expires: date | str | None = None,
+        actor: ActorLike = None,
     ) -> dict[str, Any]:
         """A new API token; the result's ``token`` is the only time it is shown."""
         from iop_workflow.service import tokens  # noqa: PLC0415
@@ -331,7 +349,14 @@ class Iop:
         return records.review(self.app, self.actor(actor), ref, **fields).as_dict()
 
     def correct(
-        self, ref: str, kind: str, entry: int | str, *, field: str, value: object, reason: str,
+        self,
+        ref: str,
+        kind: str,
+        entry: int | str,
+        *,
+        field: str,
+        value: object,
+        reason: str,
         actor: ActorLike = None,
     ) -> dict[str, Any]:
         """Correct ``field`` of the fact recorded by log entry ``entry`` (its case_seq); returns the
@@ -368,8 +393,13 @@ class Iop:
         return audit.checkpoint(self.app, self.actor(actor))
 
     def export(
-        self, *, since: date | str | None = None, until: date | str | None = None, case: str | None = None,
-        include_protected: bool = False, actor: ActorLike = None,
+        self,
+        *,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        case: str | None = None,
+        include_protected: bool = False,
+        actor: ActorLike = None,
     ) -> Export:
         """The log's records in seq order, page by page (iterate; ``.count()``); protected data masked
         unless ``include_protected`` (auditors, and officers for their own cases: ``need_to_know``; logged)."""

@@ -154,16 +154,10 @@ class TransitionNotAllowed(IopError):
         return "".join(f"\n  - {r.text(lang)}" for r in self.reasons)
 
     def _sv(self) -> str:
-        return (
-            f"{self.case_ref}: '{self.trigger}' är inte tillåten i läget '{self.state}':"
-            + self._lines("sv")
-        )
+        return f"{self.case_ref}: '{self.trigger}' är inte tillåten i läget '{self.state}':" + self._lines("sv")
 
     def _en(self) -> str:
-        return (
-            f"{self.case_ref}: '{self.trigger}' is not allowed in state '{self.state}':"
-            + self._lines("en")
-        )
+        return f"{self.case_ref}: '{self.trigger}' is not allowed in state '{self.state}':" + self._lines("en")
 
 
 class ConcurrentUpdate(IopError):
@@ -374,3 +368,31 @@ class NotAuthenticated(IopError):
 
     def _en(self) -> str:
         return f"Not authenticated: {self.problem}"
+
+
+class GuidelineNotAdopted(IopError):
+    """Only an adopted guideline's decision can be confirmed: a proposal's adopted text is a new version."""
+
+    code = "guideline_not_adopted"
+    exit_status = EXIT_NOT_ALLOWED
+
+    def __init__(self, *, ref: str, status: str, status_sv: str) -> None:
+        super().__init__(ref, status)
+        self.ref = ref
+        self.status = status
+        self.status_sv = status_sv
+
+    def details(self) -> dict[str, Any]:
+        return {"guideline_ref": self.ref, "status": self.status}
+
+    def _sv(self) -> str:
+        return (
+            f"Riktlinjen {self.ref} har status {self.status_sv}, inte antagen, och kan därför inte bekräftas. "
+            "Har kommunen antagit en riktlinje läses den in som en ny version (`iop guideline load FILE`)."
+        )
+
+    def _en(self) -> str:
+        return (
+            f"Guideline {self.ref} has the status {self.status}, not adopted, so it cannot be confirmed. "
+            "If the municipality has adopted a guideline, load it as a new version (`iop guideline load FILE`)."
+        )

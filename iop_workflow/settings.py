@@ -257,7 +257,12 @@ def _env_name(section: str, key: str) -> str:
 
 
 def _section(
-    data: dict[str, Any], section: str, schema: dict[str, type], file: str, env: Mapping[str, str], *,
+    data: dict[str, Any],
+    section: str,
+    schema: dict[str, type],
+    file: str,
+    env: Mapping[str, str],
+    *,
     prefix: str = "",
 ) -> dict[str, Any]:
     table = data.get(section, {})

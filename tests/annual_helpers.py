@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Transition, Window, tally
+from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.report.annual import ContributionFact, ReviewFact, Transition, Window, tally
 from iop_workflow.report.annual_summary import case_states, end_reasons_of, report, rules_of, states_of
 from iop_workflow.resources import shipped_definition
 from iop_workflow.settings import Settings
@@ -30,7 +31,7 @@ def report_from(
     transitions: Iterable[Transition],
     reviews: Iterable[ReviewFact] = (),
     contributions: Iterable[ContributionFact] = (),
-    guidelines: Sequence[GuidelineFact] = (),
+    guidelines: Sequence[Guideline] = (),
     *,
     titles: dict[str, str] | None = None,
 ) -> dict[str, Any]:

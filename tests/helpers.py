@@ -44,9 +44,33 @@ def to_assessment(iop: Iop, municipality: str = "Stenungsund", org: str = ORG) -
     return ref
 
 
+# What the tests' coordinator confirms for a shipped guideline whose decision the source does not give.
+TEST_DECISION = {"decided_on": "2019-05-20", "decided_by": "Kommunstyrelsen", "minutes_ref": "KS § 88/2019 (test)"}
+
+
+def adopted_guideline_toml(base: str, *, ref: str, valid_from: str, valid_until: str | None = None) -> str:
+    """A shipped guideline file's criteria under a new head: adopted, decided on ``valid_from``, every fact verified."""
+    until = f"valid_until = {valid_until}\n" if valid_until else ""
+    head = (f'[guideline]\nref = "{ref}"\nmunicipality = "Stenungsund"\ntitle = "Test"\nstatus = "adopted"\n'
+            f'decided_on = {valid_from}\ndecided_by = "Kommunstyrelsen"\nminutes_ref = "§ 1 (test)"\n'
+            f'valid_from = {valid_from}\n{until}owner = "Kommunstyrelsen"\n')  # fmt: skip
+    for name in ("status", "decided_on", "decided_by", "minutes_ref", "valid_from") + (
+        ("valid_until",) if until else ()
+    ):
+        head += f'\n[guideline.provenance.{name}]\nsource = "test"\nquote = "test"\nverified = true\n'
+    return head + "\n" + base[base.index("[[criteria]]") :]
+
+
+def confirm_guideline(iop: Iop, guideline_ref: str) -> None:
+    """Confirm the guideline's decision as the coordinator kim, unless nothing is left to confirm."""
+    if iop.guideline(guideline_ref).unverified():
+        iop.confirm_guideline(guideline_ref, actor="kim", **TEST_DECISION)
+
+
 def prepare_signing(iop: Iop, ref: str, *, start: str = "2026-02-01", end: str = "2028-01-31") -> None:
-    """Record every fact signing needs (the assessor is anna, the signatory eva)."""
+    """Record every fact signing needs (the assessor is anna, the signatory eva), the guideline confirmed."""
     case = iop.case(ref)
+    confirm_guideline(iop, case["guideline"]["ref"])
     guideline = iop.guideline(case["guideline"]["ref"])
     for crit in guideline.gating():
         if crit.code not in EVALUATED_CRITERIA:  # the rules evaluate those from recorded facts

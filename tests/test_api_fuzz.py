@@ -79,14 +79,16 @@ class World:
         """The row count of every table, in one query."""
         with self.iop.app.db.read() as s:
             self.tables = self.tables or sorted(sa.inspect(s).get_table_names())
-            count = [sa.select(sa.func.count()).select_from(sa.table(n)).scalar_subquery().label(n) for n in self.tables]
+            count = [
+                sa.select(sa.func.count()).select_from(sa.table(n)).scalar_subquery().label(n) for n in self.tables
+            ]
             return dict(s.execute(sa.select(*count)).mappings().one())
 
 
 def _world(url: str, tmp: Path) -> Iterator[World]:
     settings = dataclasses.replace(
         Settings(), default_roles=frozenset({"registrar", "officer"}),
-        actors={"eva": frozenset({"signatory"}), "lars": frozenset({"legal"})},
+        actors={"eva": frozenset({"signatory"}), "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"})},
         server=dataclasses.replace(Settings().server, auth_failures_per_minute=0),  # the fuzzer fails on purpose
     )  # fmt: skip
     clock = FakeClock(datetime(2026, 1, 12, 9, 0, tzinfo=ZoneInfo("Europe/Stockholm")))

@@ -52,8 +52,15 @@ def test_nothing_protected_leaks_from_exports_or_the_register(iop: Iop) -> None:
     assert not leaks(text)
     shelter = next(r for r in rows if r["ref"] == ref)
     assert (shelter["organisation"], shelter["address"], shelter["contact_email"]) == (
-        "Kvinnojouren i Stenungsund", "(skyddad)", "(skyddad)")
-    assert (shelter["committee"], shelter["start_on"], shelter["end_on"]) == ("Socialnämnden", "2026-02-01", "2028-01-31")
+        "Kvinnojouren i Stenungsund",
+        "(skyddad)",
+        "(skyddad)",
+    )
+    assert (shelter["committee"], shelter["start_on"], shelter["end_on"]) == (
+        "Socialnämnden",
+        "2026-02-01",
+        "2028-01-31",
+    )
     assert iop.access_events() == []
 
 
@@ -66,11 +73,15 @@ def test_an_auditor_may_include_protected_data_and_it_is_logged(iop: Iop, tmp_pa
     assert set(leaks(json.dumps(rows, ensure_ascii=False))) == set(SECRETS)
     events = iop.access_events()
     assert [(e["actor"], e["action"], e["include_protected"], e["roles"]) for e in events] == [
-        ("revisor", "audit export", True, ["auditor"]), ("revisor", "report register", True, ["auditor"])]
+        ("revisor", "audit export", True, ["auditor"]),
+        ("revisor", "report register", True, ["auditor"]),
+    ]
     iop.app.sink.close()
     logged = [json.loads(line) for line in (tmp_path / "audit.events.jsonl").read_text().splitlines()]
     assert [(e["event"], e["action"]) for e in logged if e["event"] == "access"] == [
-        ("access", "audit export"), ("access", "report register")]
+        ("access", "audit export"),
+        ("access", "report register"),
+    ]
 
 
 def test_the_case_officer_may_include_their_case_protected_data_and_it_is_logged(iop: Iop) -> None:

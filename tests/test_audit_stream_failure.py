@@ -93,7 +93,7 @@ def test_a_full_stream_disk_is_a_warning_and_an_alert_and_resync_mends_it(cli: I
     stream.fail()
     fired = run(cli, stream, "--json", "--actor", "anna", "case", "fire", ref, "start_dialogue")
     assert_committed_with_warning(fired, stream, lang="sv")
-    assert "\"dialogue\"" in fired.out
+    assert '"dialogue"' in fired.out
     met = run(cli, stream, "--json", "--lang", "en", "--actor", "anna", "case", "record", ref, "meeting",
               "--held-on", date.today().isoformat(), "--joint-challenge", "Läxor")  # fmt: skip
     assert_committed_with_warning(met, stream, lang="en")
@@ -255,7 +255,7 @@ def test_the_real_process_exits_0_with_one_json_document(tmp_path: Path) -> None
     stream.fail()
     fired = run(cli, stream, "--json", "--actor", "anna", "case", "fire", ref, "start_dialogue")
     assert_committed_with_warning(fired, stream, lang="sv")
-    assert ref in fired.out and "\"dialogue\"" in fired.out
+    assert ref in fired.out and '"dialogue"' in fired.out
     stream.mend()
     assert ok(cli, stream, "--json", "case", "show", ref).json()["state"] == "dialogue"
     assert ok(cli, stream, "--json", "audit", "export", "--resync").json()["after"]["in_sync"] is True

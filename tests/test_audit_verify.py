@@ -103,8 +103,12 @@ def test_reordering_is_caught(iop: Iop) -> None:
     with attacker(iop) as conn:
         conn.execute(sa.text("UPDATE transition_log SET case_seq = -case_seq WHERE case_ref = :r AND case_seq IN (5, 6)"),
                      {"r": ref})  # fmt: skip
-        conn.execute(sa.text("UPDATE transition_log SET case_seq = 6 WHERE case_ref = :r AND case_seq = -5"), {"r": ref})
-        conn.execute(sa.text("UPDATE transition_log SET case_seq = 5 WHERE case_ref = :r AND case_seq = -6"), {"r": ref})
+        conn.execute(
+            sa.text("UPDATE transition_log SET case_seq = 6 WHERE case_ref = :r AND case_seq = -5"), {"r": ref}
+        )
+        conn.execute(
+            sa.text("UPDATE transition_log SET case_seq = 5 WHERE case_ref = :r AND case_seq = -6"), {"r": ref}
+        )
     report = iop.verify()
     assert report.problems[0]["case_ref"] == ref and report.problems[0]["field"] in {"seq", "case_seq", "prev_hash"}
 
@@ -240,12 +244,30 @@ def test_a_deleted_newest_checkpoint_and_a_forged_legal_record_are_named_by_the_
     filed = iop.checkpoint().digest
     with attacker(iop) as conn:  # a careful forger: the record, the case row and its timers agree
         conn.execute(sa.text("DELETE FROM checkpoints WHERE digest = :d"), {"d": filed})
-        insert(conn, forge_next(conn, refs[2], trigger="withdraw", from_state="dialogue", to_state="ended",
-                                actor="anna", reason="Förfalskad", data={"end_reason": "withdrawn", "timers": []}))
-        conn.execute(sa.text("UPDATE cases SET state = 'ended', end_reason = 'withdrawn', version = version + 1 "
-                             "WHERE ref = :r"), {"r": refs[2]})
-        conn.execute(sa.text("UPDATE timers SET cancelled_at = CURRENT_TIMESTAMP WHERE fired_at IS NULL AND "
-                             "cancelled_at IS NULL AND case_id = (SELECT id FROM cases WHERE ref = :r)"), {"r": refs[2]})
+        insert(
+            conn,
+            forge_next(
+                conn,
+                refs[2],
+                trigger="withdraw",
+                from_state="dialogue",
+                to_state="ended",
+                actor="anna",
+                reason="Förfalskad",
+                data={"end_reason": "withdrawn", "timers": []},
+            ),
+        )
+        conn.execute(
+            sa.text("UPDATE cases SET state = 'ended', end_reason = 'withdrawn', version = version + 1 WHERE ref = :r"),
+            {"r": refs[2]},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE timers SET cancelled_at = CURRENT_TIMESTAMP WHERE fired_at IS NULL AND "
+                "cancelled_at IS NULL AND case_id = (SELECT id FROM cases WHERE ref = :r)"
+            ),
+            {"r": refs[2]},
+        )
     report = iop.verify()
     assert report.ok, report.problems  # legal, chained, and no checkpoint left that covers the head
     report = iop.verify(digest=filed)

@@ -159,7 +159,9 @@ def test_restore_refuses_what_does_not_verify_and_leaves_the_database_untouched(
     tampered = tmp_path / "tampered.db"
     cli.ok("db", "backup", str(tampered))
     with Iop.connect(f"sqlite:///{tampered}", audit_log=False) as other, attacker(other) as conn:
-        conn.exec_driver_sql("UPDATE transition_log SET reason = 'efterhandsändrad' WHERE case_seq = 2 AND case_ref NOT LIKE '@%'")
+        conn.exec_driver_sql(
+            "UPDATE transition_log SET reason = 'efterhandsändrad' WHERE case_seq = 2 AND case_ref NOT LIKE '@%'"
+        )
     not_iop = tmp_path / "other.db"
     with sqlite3.connect(not_iop) as conn:
         conn.execute("CREATE TABLE t (x)")

@@ -81,4 +81,7 @@ def test_after_the_renewal_review_no_review_timer_loops() -> None:
 def test_signed_activates_on_the_start_date_and_idle_alerts() -> None:
     assert planned("signed") == {"agreement_start": (date(2026, 2, 1), "fire:activate")}  # a Sunday: not moved
     assert planned("initiative") == {"idle": (date(2026, 4, 3), "alert:case_idle")}
-    assert planned("review", review_started_on=date(2027, 2, 1))["review_overdue"] == (date(2027, 3, 3), "alert:review_overdue")
+    assert planned("review", review_started_on=date(2027, 2, 1))["review_overdue"] == (
+        date(2027, 3, 3),
+        "alert:review_overdue",
+    )

@@ -65,13 +65,31 @@ def test_bad_inputs_exit_with_their_status_and_change_nothing(cli: Cli, backend:
         # --include-protected by anna (the case's own officer) is a need-to-know read now (tests/test_need_to_know.py,
         # tests/test_cli_need_to_know.py); other roles' refusal: tests/test_roles.py.
         (["audit", "export", "--output", "/nonexistent/dir/x.jsonl"], 6, "output"),
-        (["case", "correct", ref, "decision", str(decision["case_seq"]), "--field", "colour", "--value", "x",
-          "--reason", "r"], 6, "colour"),
+        (
+            [
+                "case",
+                "correct",
+                ref,
+                "decision",
+                str(decision["case_seq"]),
+                "--field",
+                "colour",
+                "--value",
+                "x",
+                "--reason",
+                "r",
+            ],
+            6,
+            "colour",
+        ),
         (["case", "correct", ref, "decision", "999", "--field", "body", "--value", "x", "--reason", "r"], 4, "#999"),
         (["case", "correct", ref, "decision", "abc", "--field", "body", "--value", "x", "--reason", "r"], 2, "abc"),
         (["case", "correct", ref, "invoice", "1", "--field", "body", "--value", "x", "--reason", "r"], 2, "invoice"),
-        (["case", "correct", ref, "decision", str(decision["case_seq"]), "--field", "body", "--value", "x"], 2,
-         "--reason"),
+        (
+            ["case", "correct", ref, "decision", str(decision["case_seq"]), "--field", "body", "--value", "x"],
+            2,
+            "--reason",
+        ),
     ]
     for n, (args, status, text) in enumerate(cases):
         as_json = n % 2 == 1  # every other one with --json: the error object (or verify's report) on stdout

@@ -95,8 +95,11 @@ CASES = {
         6,
         "{tmp}/saknas.toml: (file): cannot read: No such file or directory",
     ),
-    "directory-as-guideline": Bad(["guideline", "load", "{tmp}"], 6,
-                                  "Ogiltigt värde för FILE ('{tmp}'): är en katalog, ingen vanlig fil; den läses inte"),
+    "directory-as-guideline": Bad(
+        ["guideline", "load", "{tmp}"],
+        6,
+        "Ogiltigt värde för FILE ('{tmp}'): är en katalog, ingen vanlig fil; den läses inte",
+    ),
     "guideline-not-utf8": Bad(
         ["guideline", "load", "{tmp}/latin1.toml"],
         6,

@@ -113,8 +113,15 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     others = [r for r in others if r["case_ref"] != ref]
     assert {r["case_ref"] for r in others} == {"@admin"} | {f"@guideline:{g.ref}" for g in shipped_guidelines()}
     stream = verify.pop("stream")  # the audit stream beside the database holds every record, once
-    assert verify == {"ok": True, "cases": 1, "records": len(history) + len(others), "checkpoints": 0,
-                      "problems": [], "warnings": [], "last_checkpoint": None}
+    assert verify == {
+        "ok": True,
+        "cases": 1,
+        "records": len(history) + len(others),
+        "checkpoints": 0,
+        "problems": [],
+        "warnings": [],
+        "last_checkpoint": None,
+    }
     assert stream["in_sync"] and stream["lines"] == stream["records"] == verify["records"], stream
 
     human = cli.ok("case", "show", ref).out

@@ -148,7 +148,9 @@ def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     assert iop.options(ref, actor="eva")  # every rule runs on the corrected facts
 
 
-@pytest.mark.parametrize(("value", "bound"), [("2026-01-09", "öppnande (2026-01-12)"), ("2026-01-21", "i dag (2026-01-20)")])
+@pytest.mark.parametrize(
+    ("value", "bound"), [("2026-01-09", "öppnande (2026-01-12)"), ("2026-01-21", "i dag (2026-01-20)")]
+)
 def test_a_correction_keeps_what_happened_within_the_cases_time(
     iop: Iop, clock: FakeClock, value: str, bound: str
 ) -> None:

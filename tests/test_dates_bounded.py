@@ -130,9 +130,10 @@ def test_a_timer_planned_from_a_2200_12_31_end_date_fires_without_raising(iop: I
 def _guideline_file(tmp: Path, **dates: str) -> Path:
     text = (config_dir() / "guidelines" / "stenungsund.toml").read_text(encoding="utf-8")
     for key, value in dates.items():
-        head, _, rest = text.partition("\nfollow_up_months")
-        text = f"{head}\n{key} = {value}\nfollow_up_months{rest}" if key not in head else text.replace(
-            next(line for line in head.splitlines() if line.startswith(f"{key} =")), f"{key} = {value}")
+        head, _, rest = text.partition("\nowner =")
+        text = f"{head}\n{key} = {value}\nowner ={rest}"
+        if f"[guideline.provenance.{key}]" not in text:
+            text += f'\n[guideline.provenance.{key}]\nsource = "test"\nverified = false\n'
     path = tmp / "stenungsund.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -146,11 +147,20 @@ def test_a_guideline_valid_until_2200_12_31_is_swept_without_raising(iop: Iop, c
         clock.set_date(day)
         assert iop.sweep_guidelines()["failed"] == 0
     assert {a["kind"] for a in iop.alerts() if a["guideline_ref"] == "Stenungsund-IOP"} == {
-        "guideline_expiring", "guideline_expired"}
+        "guideline_expiring",
+        "guideline_expired",
+    }
 
 
-@pytest.mark.parametrize(("key", "value"), [("valid_until", "2201-01-01"), ("decided_on", "1899-12-31"),
-                                            ("valid_from", "0001-01-01"), ("valid_until", "9999-12-31")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("valid_until", "2201-01-01"),
+        ("decided_on", "1899-12-31"),
+        ("valid_from", "0001-01-01"),
+        ("valid_until", "9999-12-31"),
+    ],
+)
 def test_a_guideline_date_outside_the_range_is_refused_naming_file_and_key(iop: Iop, tmp_path: Path, key: str,
                                                                              value: str) -> None:  # fmt: skip
     with pytest.raises(DefinitionError) as caught:

@@ -54,7 +54,11 @@ def test_one_shared_machine_leaks_no_models() -> None:
 
 # Each fault: (how to break the shipped file, the key the error must name, words of the problem)
 FAULTS = [
-    (lambda t: t.replace('"legal_check_recorded",', '"legal_chek",'), "transitions[4].guards[2]", "unknown guard 'legal_chek'"),
+    (
+        lambda t: t.replace('"legal_check_recorded",', '"legal_chek",'),
+        "transitions[4].guards[2]",
+        "unknown guard 'legal_chek'",
+    ),
     (lambda t: t.replace('dest = "signed"', 'dest = "sined"'), "transitions[4].dest", "unknown state 'sined'"),
     (lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
      "transitions[8].source[0]", "unknown state 'activ'"),

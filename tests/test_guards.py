@@ -23,12 +23,22 @@ from iop_workflow.domain.facts import (
     ReviewFacts,
 )
 from iop_workflow.domain.guards import GUARDS, role_allowed
-from iop_workflow.domain.guidelines import Guideline
+from iop_workflow.domain.guidelines import Guideline, GuidelineStatus
 from iop_workflow.domain.machine import Engine
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
 from iop_workflow.resources import shipped_definition, shipped_guidelines
+from iop_workflow.service.guideline_confirm import confirmed
 
-GUIDELINES = {g.ref: g for g in shipped_guidelines()}
+SHIPPED = {g.ref: g for g in shipped_guidelines()}
+# What a coordinator's `iop guideline confirm` makes of each adopted shipped guideline (Kungälv's from its
+# own header, the others with a test decision): signing needs the confirmed versions.
+_DECISION = {"decided_on": date(2019, 5, 20), "decided_by": "Kommunstyrelsen", "minutes_ref": "KS § 88/2019",
+             "valid_from": None, "valid_until": None}  # fmt: skip
+_KUNGALV = {**_DECISION, "decided_on": date(2017, 6, 21), "minutes_ref": "§ 227/2017", "valid_from": date(2017, 6, 21)}
+GUIDELINES = {
+    ref: confirmed(g, _KUNGALV if ref == "KS2019/2069" else _DECISION, by="kim", on=date(2020, 1, 2))
+    for ref, g in SHIPPED.items() if g.status is GuidelineStatus.ADOPTED
+}  # fmt: skip
 KUNGALV = GUIDELINES["KS2019/2069"]
 SIGNATORY = GuardContext(today=date(2020, 3, 1), actor="eva", roles=frozenset({"signatory"}))
 
@@ -67,16 +77,16 @@ def sign_reasons(facts: CaseFacts, ctx: GuardContext = SIGNATORY) -> list[str]:
 @pytest.mark.parametrize("ref", sorted(GUIDELINES))
 def test_a_complete_case_may_be_signed_under_every_guideline(ref: str) -> None:
     g = GUIDELINES[ref]
+    assert g.valid_from is not None
     on = max(g.valid_from, date(2020, 3, 1)) if g.valid_until is None else date(2020, 3, 1)
     facts = ready(g, decided=on)
     assert sign_reasons(facts, dataclasses.replace(SIGNATORY, today=on)) == []
 
 
-@pytest.mark.parametrize(
-    ("ref", "code"), [(g.ref, c.code) for g in GUIDELINES.values() for c in g.gating()]
-)
+@pytest.mark.parametrize(("ref", "code"), [(g.ref, c.code) for g in GUIDELINES.values() for c in g.gating()])
 def test_each_missing_criterion_is_named(ref: str, code: str) -> None:
     g = GUIDELINES[ref]
+    assert g.valid_from is not None
     on = max(g.valid_from, date(2020, 3, 1))
     facts = ready(g, decided=on)
     facts = dataclasses.replace(facts, assessments=tuple(a for a in facts.assessments if a.criterion != code))
@@ -104,7 +114,7 @@ def test_kungalv_refuses_signing_on_any_date_after_2023(today: date) -> None:
     facts = ready(KUNGALV)
     unmet = GUARDS["guideline_in_force"](facts, dataclasses.replace(SIGNATORY, today=today))
     assert [u.code for u in unmet] == ["guideline_expired"]
-    assert unmet[0].sv.startswith("Riktlinjen KS2019/2069 (Kungälv) gällde till 2023-12-31")
+    assert unmet[0].sv.startswith("Riktlinjen KS2019/2069 (Kungälv) gällde till och med 2023-12-31")
 
 
 def test_decision_taken_after_expiry_is_refused_too() -> None:
@@ -191,7 +201,7 @@ def test_guideline_available_names_the_expired_one() -> None:
     facts = dataclasses.replace(ready(KUNGALV), guideline=None)
     unmet = GUARDS["guideline_available"](facts, dataclasses.replace(SIGNATORY, today=date(2026, 11, 21)))
     assert [u.code for u in unmet] == ["no_guideline_in_force"]
-    assert "KS2019/2069 (Kungälv) gällde till 2023-12-31" in unmet[0].sv
+    assert "KS2019/2069 (Kungälv) gällde till och med 2023-12-31" in unmet[0].sv
     assert GUARDS["guideline_available"](facts, SIGNATORY) == []
 
 
@@ -223,3 +233,45 @@ def test_role_check_names_actor_and_roles() -> None:
     unmet = role_allowed({"signatory"}, ctx, "sign")
     assert unmet[0].sv == "anna (roller: officer) får inte utföra 'sign'; det kräver någon av: signatory"
     assert role_allowed({"officer", "admin"}, ctx, "start_dialogue") == []
+
+
+# -- status and provenance (issue #16, item 1) ------------------------------------------------------------
+
+
+def test_a_proposal_cannot_be_signed_under_whatever_its_facts() -> None:
+    eksjo = SHIPPED["Eksjö-IOP"]
+    assert eksjo.status is GuidelineStatus.PROPOSAL and not eksjo.in_force(date(2020, 3, 1))
+    reasons = sign_reasons(ready(eksjo))
+    assert reasons == ["guideline_not_adopted"]
+    unmet = GUARDS["guideline_in_force"](ready(eksjo), SIGNATORY)
+    assert "har status förslag, inte antagen" in unmet[0].sv and "proposal" not in unmet[0].sv
+
+
+@pytest.mark.parametrize("ref", ["Stenungsund-IOP", "Marks-IOP", "Jönköping-IOP"])
+def test_an_unverified_guideline_names_each_fact_and_the_command_that_confirms_it(ref: str) -> None:
+    g = SHIPPED[ref]
+    unmet = GUARDS["guideline_in_force"](ready(g), SIGNATORY)
+    assert [u.code for u in unmet] == ["guideline_unverified"] * 5
+    fields_sv = ["status", "beslutsdatum", "beslutande organ", "protokollsparagraf", "gäller från"]
+    for reason, field_sv, field in zip(unmet, fields_sv, ["status", "decided_on", "decided_by", "minutes_ref",
+                                                          "valid_from"], strict=True):  # fmt: skip
+        assert f"Riktlinjen {ref} ({g.municipality}): {field_sv} " in reason.sv
+        assert f"`iop guideline confirm {ref} --decided-on YYYY-MM-DD --decided-by BODY --minutes-ref REF`" in reason.sv
+        assert f"{ref} ({g.municipality}): {field} " in reason.en
+    assert sign_reasons(ready(g)) == ["guideline_unverified"] * 5
+    assert sign_reasons(ready(GUIDELINES[ref])) == []  # confirmed: signed
+
+
+def test_a_page_date_is_never_a_decision_date() -> None:
+    stenungsund, mark = SHIPPED["Stenungsund-IOP"], SHIPPED["Marks-IOP"]
+    assert stenungsund.decided_on is None and stenungsund.valid_from is None
+    assert mark.decided_on is None and mark.valid_from is None and mark.decided_by == "Kommunstyrelsen"
+    assert "decided_by" in mark.unverified()  # a web page's word, not the minutes
+
+
+def test_kungalv_unverified_start_is_named_beside_its_expiry() -> None:
+    unmet = GUARDS["guideline_in_force"](
+        ready(SHIPPED["KS2019/2069"]), dataclasses.replace(SIGNATORY, today=date(2026, 1, 19))
+    )
+    assert [u.code for u in unmet] == ["guideline_unverified", "guideline_expired"]
+    assert "gäller från (2017-06-21) är inte bekräftat" in unmet[0].sv

@@ -75,7 +75,9 @@ def test_a_new_version_leaves_a_case_bound_to_the_version_it_was_assessed_under(
     iop.load_guideline_file(_local_copy(tmp_path, "Reviderade riktlinjer"), actor="kim")
     with iop.app.db.read() as s:
         case_gid = s.execute(sa.text("SELECT guideline_id FROM cases WHERE ref = :r"), {"r": ref}).scalar_one()
-        versions = dict(s.execute(sa.text("SELECT id, version FROM guidelines WHERE ref = :r"), {"r": STENUNGSUND}).all())
+        versions = dict(
+            s.execute(sa.text("SELECT id, version FROM guidelines WHERE ref = :r"), {"r": STENUNGSUND}).all()
+        )
     assert versions[case_gid] == 1 and sorted(versions.values()) == [1, 2]
     assert iop.case(ref)["guideline"] == bound
     assert iop.guideline(STENUNGSUND).title == "Reviderade riktlinjer"  # new cases take the current one
@@ -132,13 +134,24 @@ def test_guideline_load_refuses_another_role_over_the_cli(backend: Backend, tmp_
 @pytest.mark.parametrize(
     ("edit", "problem", "names"),
     [
-        ("UPDATE guidelines SET valid_until = '2099-12-31' WHERE ref = 'Eksjö-IOP'", "guideline_differs_from_log",
-         "valid_until"),
-        ("UPDATE criteria SET text_sv = 'Ändrat i smyg' WHERE guideline_id = "
-         "(SELECT id FROM guidelines WHERE ref = 'Eksjö-IOP')", "guideline_differs_from_log", "criteria"),
+        (
+            "UPDATE guidelines SET valid_until = '2099-12-31' WHERE ref = 'Eksjö-IOP'",
+            "guideline_differs_from_log",
+            "valid_until",
+        ),
+        (
+            "UPDATE criteria SET text_sv = 'Ändrat i smyg' WHERE guideline_id = "
+            "(SELECT id FROM guidelines WHERE ref = 'Eksjö-IOP')",
+            "guideline_differs_from_log",
+            "criteria",
+        ),
         ("UPDATE guidelines SET log_seq = NULL WHERE ref = 'Eksjö-IOP'", "guideline_without_record", "schema 0005"),
-        ("UPDATE guidelines SET log_seq = (SELECT min(seq) FROM transition_log WHERE case_ref = '@admin') "
-         "WHERE ref = 'Eksjö-IOP'", "guideline_record_mismatch", "not this version's load record"),
+        (
+            "UPDATE guidelines SET log_seq = (SELECT min(seq) FROM transition_log WHERE case_ref = '@admin') "
+            "WHERE ref = 'Eksjö-IOP'",
+            "guideline_record_mismatch",
+            "not this version's load record",
+        ),
     ],
     ids=["row", "criterion", "unlinked", "relinked"],
 )

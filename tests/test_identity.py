@@ -36,7 +36,12 @@ def admin_chain(iop: Iop) -> list[dict[str, object]]:
 def test_init_imports_the_old_role_settings_once_and_bootstraps_the_os_login(iop: Iop) -> None:
     """The conftest settings list roles; init turned them into logged grants, then made the OS login admin."""
     grants = {(g["login"], g["role"], g["municipality"]) for g in iop.grants()}
-    assert {("eva", "signatory", "*"), ("anna", "officer", "*"), ("anna", "registrar", "*"), ("lars", "legal", "*")} <= grants
+    assert {
+        ("eva", "signatory", "*"),
+        ("anna", "officer", "*"),
+        ("anna", "registrar", "*"),
+        ("lars", "legal", "*"),
+    } <= grants
     assert ("system", "system", "*") not in grants  # the scheduler's role is never granted
     assert {(ME, r, "*") for r in ("admin", "registrar", "officer", "coordinator")} <= grants
     chain = admin_chain(iop)
@@ -128,7 +133,9 @@ def test_tampering_with_auth_breaks_the_hash(iop: Iop) -> None:
     problems = iop.verify().problems
     assert [(p["case_ref"], p["field"]) for p in problems if p["field"] != "schema"] == [(ref, "hash")]
     guards = {p["problem"] for p in problems if p["field"] == "schema"}  # the guard dropped or disabled, too
-    assert guards == {"schema_object_missing" if iop.app.db.engine.dialect.name == "sqlite" else "schema_object_changed"}
+    assert guards == {
+        "schema_object_missing" if iop.app.db.engine.dialect.name == "sqlite" else "schema_object_changed"
+    }
 
 
 def test_format_1_records_of_the_previous_release_verify_unchanged(db_url: str, clock: FakeClock,

@@ -35,21 +35,37 @@ def test_a_whole_life_cycle_is_legal_and_init_marks_the_cut_over_once(iop: Iop) 
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
-        ({"trigger": "pay_out", "roles": ("treasurer",), "at": "1999-01-01T00:00:00.000000Z"},
-         "the workflow has no trigger pay_out"),
+        (
+            {"trigger": "pay_out", "roles": ("treasurer",), "at": "1999-01-01T00:00:00.000000Z"},
+            "the workflow has no trigger pay_out",
+        ),
         ({"trigger": "sign", "to_state": "signed", "roles": ("signatory",)}, "sign does not leave dialogue"),
-        ({"trigger": "submit_for_assessment", "to_state": "ended", "roles": ("officer",)},
-         "submit_for_assessment from dialogue leads to assessment, not ended"),
-        ({"trigger": "submit_for_assessment", "to_state": "assessment", "roles": ("legal",)},
-         "roles legal may not fire submit_for_assessment"),
+        (
+            {"trigger": "submit_for_assessment", "to_state": "ended", "roles": ("officer",)},
+            "submit_for_assessment from dialogue leads to assessment, not ended",
+        ),
+        (
+            {"trigger": "submit_for_assessment", "to_state": "assessment", "roles": ("legal",)},
+            "roles legal may not fire submit_for_assessment",
+        ),
         ({"trigger": "record:review", "roles": ("officer",)}, "a review cannot be recorded in state dialogue"),
-        ({"trigger": "record:decision", "to_state": "assessment", "roles": ("officer",)},
-         "record:decision changed the state from dialogue to assessment"),
+        (
+            {"trigger": "record:decision", "to_state": "assessment", "roles": ("officer",)},
+            "record:decision changed the state from dialogue to assessment",
+        ),
         ({"trigger": "record:bribe", "roles": ("officer",)}, "no fact of kind bribe can be recorded"),
         ({"trigger": "record:meeting", "roles": ("auditor",)}, "roles auditor may not record a meeting"),
     ],
-    ids=["unknown-trigger", "wrong-source", "wrong-dest", "wrong-role", "wrong-state-for-fact", "fact-moves",
-         "unknown-kind", "fact-role"],
+    ids=[
+        "unknown-trigger",
+        "wrong-source",
+        "wrong-dest",
+        "wrong-role",
+        "wrong-state-for-fact",
+        "fact-moves",
+        "unknown-kind",
+        "fact-role",
+    ],
 )
 def test_a_perfectly_chained_illegal_record_is_named(iop: Iop, changes: dict[str, Any], says: str) -> None:
     add_orgs(iop)

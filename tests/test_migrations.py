@@ -62,7 +62,7 @@ def test_0003_keeps_the_log_and_its_guards_and_drops_only_the_redundant_indexes(
     with pytest.raises(sa.exc.IntegrityError), iop.app.db.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO transition_log (case_ref, case_seq, at, actor, roles, source, \"trigger\", to_state,"
+                'INSERT INTO transition_log (case_ref, case_seq, at, actor, roles, source, "trigger", to_state,'
                 " data, workflow_version, prev_hash, hash) SELECT case_ref, case_seq, at, actor, roles, source,"
                 " \"trigger\", to_state, data, workflow_version, prev_hash, 'other' FROM transition_log WHERE seq = :s"
             ),
@@ -70,3 +70,28 @@ def test_0003_keeps_the_log_and_its_guards_and_drops_only_the_redundant_indexes(
         )
     with iop.app.db.engine.connect() as conn:
         assert conn.execute(LOG_ROWS).all()[: len(before)] == before  # init appended, changed nothing
+
+
+def test_0011_gives_existing_guidelines_a_status_claiming_no_verification_and_everything_still_verifies(
+    iop: Iop,
+) -> None:
+    add_orgs(iop)
+    to_signed(iop)  # under Stenungsund-IOP, confirmed by the tests' coordinator
+    with iop.app.db.engine.connect() as conn:
+        before = conn.execute(LOG_ROWS).all()
+    with iop.app.db.write() as conn:  # as `iop db upgrade` runs: one transaction
+        command.downgrade(alembic_config(conn), "0006")
+    with iop.app.db.engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("guidelines")}
+        assert "status" not in columns and "provenance" not in columns
+    upgrade(iop.app.db)  # 0006 -> head (0011 among them) with cases, logs and guideline rows in place
+    assert current_revision(iop.app.db) == head_revision()
+    with iop.app.db.engine.connect() as conn:
+        assert conn.execute(LOG_ROWS).all() == before
+        command.check(alembic_config(conn))
+    iop.app.guidelines = type(iop.app.guidelines)()  # row contents changed under the cache
+    for g in iop.guidelines():  # adopted, nothing verified: in force for nobody
+        assert g.status.value == "adopted" and g.provenance == () and not g.in_force(iop.app.clock.today())
+    assert {p["problem"] for p in iop.verify().problems} == {"guideline_without_record"}
+    assert iop.init()["guidelines_recorded"]  # records without the 0011 fields prove the legacy rows
+    assert iop.verify().ok

@@ -49,9 +49,11 @@ class Key:
         return {**data, "kid": self.kid, "use": "sig"}
 
     def public_pem(self) -> bytes:
-        return bytes(self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ))
+        return bytes(
+            self.private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
 
 
 @dataclass
@@ -154,8 +156,15 @@ def verifier(idp: IdP, ticks: Ticks) -> OidcVerifier:
 
 def claims(idp: IdP, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"iss": idp.issuer, "aud": AUDIENCE, "sub": "u-123", "preferred_username": "anna.handlaggare",
-            "iat": now, "nbf": now, "exp": now + 300}
+    base = {
+        "iss": idp.issuer,
+        "aud": AUDIENCE,
+        "sub": "u-123",
+        "preferred_username": "anna.handlaggare",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+    }
     return {k: v for k, v in {**base, **changes}.items() if v is not None}
 
 
@@ -208,7 +217,9 @@ def test_login_comes_from_the_configured_claim(idp: IdP, ticks: Ticks, rsa_key: 
         ({"preferred_username": ["anna"]}, "login claim is not a usable login"),
     ],
 )
-def test_bad_claims_are_refused(idp: IdP, verifier: OidcVerifier, rsa_key: Key, changes: dict[str, Any], problem: str) -> None:
+def test_bad_claims_are_refused(
+    idp: IdP, verifier: OidcVerifier, rsa_key: Key, changes: dict[str, Any], problem: str
+) -> None:
     assert refused(verifier, sign(rsa_key, claims(idp, **changes))) == problem
 
 
@@ -274,7 +285,9 @@ def test_key_rotation_refetches_once_and_then_rate_limits(
     assert idp.hits["/jwks"] == 3
 
 
-def test_keys_are_cached_for_jwks_cache_seconds(idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key, ec_key: Key) -> None:
+def test_keys_are_cached_for_jwks_cache_seconds(
+    idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key, ec_key: Key
+) -> None:
     verifier.verify(sign(rsa_key, claims(idp)))
     verifier.verify(sign(ec_key, claims(idp)))
     assert idp.hits["/jwks"] == 1
@@ -286,7 +299,9 @@ def test_keys_are_cached_for_jwks_cache_seconds(idp: IdP, verifier: OidcVerifier
     assert idp.hits["/jwks"] == 2
 
 
-def test_a_removed_key_stops_working_when_the_cache_expires(idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key, ec_key: Key) -> None:
+def test_a_removed_key_stops_working_when_the_cache_expires(
+    idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key, ec_key: Key
+) -> None:
     verifier.verify(sign(ec_key, claims(idp)))
     idp.keys = [rsa_key]
     ticks.now += 300
@@ -309,7 +324,9 @@ def test_discovery_document_of_another_issuer_is_not_used(idp: IdP, ticks: Ticks
     assert idp.hits["/jwks"] == 0
 
 
-def test_unreachable_provider_is_retried_only_after_a_pause(idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key) -> None:
+def test_unreachable_provider_is_retried_only_after_a_pause(
+    idp: IdP, verifier: OidcVerifier, ticks: Ticks, rsa_key: Key
+) -> None:
     idp.failing = True
     assert refused(verifier, sign(rsa_key, claims(idp))) == "identity provider unreachable"
     assert refused(verifier, sign(rsa_key, claims(idp))) == "identity provider unreachable"

@@ -68,7 +68,9 @@ def test_every_route_but_the_public_ones_needs_a_bearer_token() -> None:
 def test_every_handler_but_the_public_ones_authenticates_its_caller() -> None:
     """What the document promises, the code does: a route added without ``@authenticated`` fails here."""
     routers = (routes_misc.router, routes_cases.router, routes_admin.router)
-    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and r.path not in openapi.PUBLIC]
+    routes = [
+        r for router in routers for r in router.routes if isinstance(r, APIRoute) and r.path not in openapi.PUBLIC
+    ]
     assert len(routes) >= 30
     for route in routes:
         calls = [d.call for d in route.dependant.dependencies]

@@ -68,6 +68,7 @@ def test_tracked_clients_are_capped_oldest_first() -> None:
 
 def test_concurrent_failures_are_all_counted() -> None:
     limiter = FailureLimiter(801, monotonic=Ticks())
+
     def fail_100() -> None:
         for _ in range(100):
             limiter.failed("c")

@@ -33,7 +33,16 @@ from iop_workflow.report.annual_html import annual_html
 from iop_workflow.report.annual_render import annual_csv, annual_markdown
 from tests.cli_helpers import Cli, today
 from tests.conftest import STOCKHOLM
-from tests.helpers import ORG, SHELTER, open_case, prepare_signing, to_assessment
+from tests.helpers import (
+    ORG,
+    SHELTER,
+    TEST_DECISION,
+    adopted_guideline_toml,
+    confirm_guideline,
+    open_case,
+    prepare_signing,
+    to_assessment,
+)
 
 STATES = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed", "ended")
 SECRETS = ("Anna Skydd", "skydd@example.org", "070-1234567", "Hemlig adress 1")
@@ -83,7 +92,7 @@ EXPECTED_2026: dict[str, Any] = {
     "guidelines": [
         ("SN 2018/2", "2018-01-01", "2027-06-30", "expiring"),
         ("SN 2019/4", "2019-01-01", "2026-06-30", "expired"),
-        ("Stenungsund-IOP", "2024-03-26", None, "in_force"),
+        ("Stenungsund-IOP", "2019-05-20", None, "in_force"),  # as confirmed by the tests' coordinator
     ],
     # letter: (state at the start, at the end, end reason)
     "cases": {
@@ -99,13 +108,11 @@ def load_guidelines(iop: Iop, folder: Path) -> None:
     text = GUIDELINE.read_text(encoding="utf-8")
     for ref, start, end in [("SN 2017/1", "2017-01-01", "2025-12-31"), ("SN 2018/2", "2018-01-01", "2027-06-30"),
                             ("SN 2019/4", "2019-01-01", "2026-06-30"), ("SN 2027/1", "2027-01-01", None)]:  # fmt: skip
-        until = f"\nvalid_until = {end}" if end else ""
-        body = text.replace('ref = "Stenungsund-IOP"', f'ref = "{ref}"').replace(
-            "decided_on = 2024-03-26", f"decided_on = {start}").replace(
-            "valid_from = 2024-03-26", f"valid_from = {start}{until}")  # fmt: skip
+        body = adopted_guideline_toml(text, ref=ref, valid_from=start, valid_until=end)
         path = folder / f"{ref.replace(' ', '_').replace('/', '-')}.toml"
         path.write_text(body, encoding="utf-8")
         iop.load_guideline_file(path)
+    confirm_guideline(iop, "Stenungsund-IOP")  # decided 2019-05-20: the newest in force, so it binds
 
 
 def add_parties(iop: Iop) -> None:
@@ -238,7 +245,8 @@ def test_the_report_matches_the_hand_counted_year(iop: Iop, clock: FakeClock, tm
     everyone = iop.annual_report(year=2026)
     assert everyone["events"] == {**EXPECTED_2026["events"], "opened": 7}
     assert everyone["at_year_end"] == {**EXPECTED_2026["at_year_end"], "initiative": 1}
-    assert {g["municipality"] for g in everyone["guidelines"]} == {"Eksjö", "Jönköping", "Mark", "Stenungsund"}
+    # Only confirmed, adopted guidelines are in force (Eksjö's is a proposal; Jönköping's and Mark's unconfirmed).
+    assert {g["municipality"] for g in everyone["guidelines"]} == {"Stenungsund"}
     # 2025: A, G signed and active, H declined, G's review begun and held in time.
     before = iop.annual_report(year=2025, municipality="Stenungsund")
     assert before["at_year_end"] == counts(active=1, review=1, ended=1)
@@ -274,7 +282,11 @@ def test_a_year_without_activity(iop: Iop) -> None:
     assert report["events"] == dict.fromkeys(("opened", "signed", "activated", "renewed", "ended"), 0)
     assert set(report["end_reasons"].values()) == {0} and set(report["reviews"].values()) == {0}
     assert report["contributions"] == [] and report["cases"] == []
-    assert [g["ref"] for g in report["guidelines"]] == ["Stenungsund-IOP"]  # in force from 2024-03-26
+    # The shipped Stenungsund guideline gives no decision: not in force (Guideline.in_force) until confirmed.
+    assert report["guidelines"] == []
+    iop.confirm_guideline("Stenungsund-IOP", actor="kim", **TEST_DECISION)
+    again = iop.annual_report(year=2024, municipality="Stenungsund")
+    assert [g["ref"] for g in again["guidelines"]] == ["Stenungsund-IOP"]
     md = annual_markdown(report, "sv")
     assert "Inga ärenden." in md and "Inga insatser." in md
     assert "No cases." in annual_markdown(report, "en")

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Tally, Transition, Window
+from iop_workflow.domain.guidelines import DECIDING, Guideline, GuidelineStatus, Provenance
+from iop_workflow.report.annual import ContributionFact, ReviewFact, Tally, Transition, Window
 from iop_workflow.report.annual_html import _scale_top, annual_html
 from iop_workflow.report.annual_render import annual_csv, annual_markdown
 from iop_workflow.report.annual_summary import summary
@@ -104,14 +105,19 @@ def test_contributions_agreed_and_running() -> None:
 
 
 def test_guideline_statuses_at_the_edges_of_the_year() -> None:
-    def g(ref: str, start: str, end: str | None) -> GuidelineFact:
-        return GuidelineFact(ref=ref, municipality="M", title=ref, valid_from=date.fromisoformat(start),
-                             valid_until=date.fromisoformat(end) if end else None)  # fmt: skip
+    def g(ref: str, start: str, end: str | None, *, verified: bool = True,
+          status: GuidelineStatus = GuidelineStatus.ADOPTED) -> Guideline:  # fmt: skip
+        proof = Provenance(source="protokoll", quote="KS § 1/2020", verified=verified)
+        return Guideline(ref=ref, municipality="M", title=ref, status=status, valid_from=date.fromisoformat(start),
+                         valid_until=date.fromisoformat(end) if end else None, decided_on=date(2019, 12, 1),
+                         decided_by="KS", minutes_ref="§ 1/2020", follow_up_months=None, owner="KS", source="",
+                         note="", criteria=(), provenance=tuple((f, proof) for f in DECIDING))  # fmt: skip
 
     rows = [g("ended-2025", "2020-01-01", "2025-12-31"), g("starts-2027", "2027-01-01", None),
             g("last-day-2026-12-30", "2020-01-01", "2026-12-30"), g("last-day-2026-12-31", "2020-01-01", "2026-12-31"),
             g("until-2027-12-31", "2026-06-01", "2027-12-31"), g("until-2028-01-01", "2020-01-01", "2028-01-01"),
-            g("open-ended", "2026-12-31", None)]  # fmt: skip
+            g("open-ended", "2026-12-31", None), g("unverified", "2020-01-01", None, verified=False),
+            g("proposal", "2020-01-01", None, status=GuidelineStatus.PROPOSAL)]  # fmt: skip
     got = {r["ref"]: r["status"] for r in report_from(2026, [], guidelines=rows)["guidelines"]}
     assert got == {"last-day-2026-12-30": "expired", "last-day-2026-12-31": "expiring",
                    "until-2027-12-31": "expiring", "until-2028-01-01": "in_force", "open-ended": "in_force"}  # fmt: skip

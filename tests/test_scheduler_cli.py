@@ -192,6 +192,11 @@ def test_apscheduler_warnings_are_json_events_while_the_daemon_runs(tmp_path: Pa
         iop.app.sink.close()
     lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
     assert [(e["event"], e["level"], e["logger"], e["message"]) for e in lines] == [
-        ("apscheduler", "warning", "apscheduler.executors.default", "Run time of job 'due timers' was missed by 0:00:07")
+        (
+            "apscheduler",
+            "warning",
+            "apscheduler.executors.default",
+            "Run time of job 'due timers' was missed by 0:00:07",
+        )
     ]
     assert logging.getLogger("apscheduler").handlers == [] and logging.getLogger("apscheduler").propagate

@@ -49,13 +49,17 @@ def test_an_extra_trigger_a_missing_guard_and_a_changed_one_are_named(iop: Iop) 
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(EVIL)
             conn.exec_driver_sql("DROP TRIGGER corrections_no_update")
-            conn.exec_driver_sql("CREATE TRIGGER corrections_no_update BEFORE UPDATE ON corrections BEGIN SELECT 1; END")
+            conn.exec_driver_sql(
+                "CREATE TRIGGER corrections_no_update BEFORE UPDATE ON corrections BEGIN SELECT 1; END"
+            )
         else:
             conn.exec_driver_sql(
                 "CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS "
                 "$$ BEGIN NEW.amount := NEW.amount * 10; RETURN NEW; END $$"
             )
-            conn.exec_driver_sql("CREATE TRIGGER evil BEFORE INSERT ON contributions FOR EACH ROW EXECUTE FUNCTION evil()")
+            conn.exec_driver_sql(
+                "CREATE TRIGGER evil BEFORE INSERT ON contributions FOR EACH ROW EXECUTE FUNCTION evil()"
+            )
             conn.exec_driver_sql(
                 "CREATE OR REPLACE FUNCTION iop_append_only() RETURNS trigger LANGUAGE plpgsql AS "
                 "$$ BEGIN RETURN NEW; END $$"

@@ -116,7 +116,7 @@ def test_kungalv_case_cannot_reach_assessment_today(iop: Iop, clock: FakeClock) 
     iop.record_meeting(ref, actor="anna", held_on=clock.today(), joint_challenge="Hemlöshet")
     with pytest.raises(TransitionNotAllowed) as info:
         iop.fire(ref, "submit_for_assessment", actor="anna")
-    assert "KS2019/2069 (Kungälv) gällde till 2023-12-31" in info.value.message("sv")
+    assert "KS2019/2069 (Kungälv) gällde till och med 2023-12-31" in info.value.message("sv")
 
 
 def test_expected_version_guards_against_lost_updates(iop: Iop) -> None:
@@ -153,7 +153,9 @@ def test_threads_racing_on_one_case_one_wins(iop: Iop) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_stale_read_loses_with_concurrent_update(pg_schema_url: str, clock: FakeClock, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_stale_read_loses_with_concurrent_update(
+    pg_schema_url: str, clock: FakeClock, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """Connection A reads, B fires and commits, A's version-checked UPDATE finds nothing."""
     with Iop.connect(pg_schema_url, clock=clock, settings=settings, audit_log=False) as iop:
         iop.init()
@@ -186,7 +188,9 @@ def test_verify_names_a_tampered_record(iop: Iop) -> None:
             conn.execute(sa.text("DROP TRIGGER transition_log_no_update"))
         else:
             conn.execute(sa.text("DROP TRIGGER transition_log_no_change ON transition_log"))
-        conn.execute(sa.text("UPDATE transition_log SET actor = 'mallory' WHERE case_ref = :r AND case_seq = 2"), {"r": ref})
+        conn.execute(
+            sa.text("UPDATE transition_log SET actor = 'mallory' WHERE case_ref = :r AND case_seq = 2"), {"r": ref}
+        )
     report = iop.verify()
     assert not report.ok
     assert report.problems[0] == {"case_ref": ref, "seq": report.problems[0]["seq"], "case_seq": 2, "field": "hash",

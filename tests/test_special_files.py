@@ -99,7 +99,13 @@ INPUTS: dict[str, list[str]] = {
     "workflow diagram --definition": ["workflow", "diagram", "--definition", "{f}"],
     "serve --ssl-certfile": ["serve", "--port", "0", "--ssl-certfile", "{f}", "--ssl-keyfile", "{f}"],
 }
-TEXT_INPUTS = ("guideline load FILE", "case fire --from-file", "--config", "IOP_CONFIG", "workflow diagram --definition")
+TEXT_INPUTS = (
+    "guideline load FILE",
+    "case fire --from-file",
+    "--config",
+    "IOP_CONFIG",
+    "workflow diagram --definition",
+)
 
 
 def _run(cli: Cli, name: str, path: Path, *, as_json: bool) -> subprocess.CompletedProcess[str]:

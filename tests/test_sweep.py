@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.settings import Settings
-from tests.helpers import add_orgs, open_case, prepare_signing, to_assessment, to_signed
+from tests.helpers import add_orgs, adopted_guideline_toml, open_case, prepare_signing, to_assessment, to_signed
 
 GUIDELINE = Path(__file__).resolve().parents[1] / "config" / "guidelines" / "stenungsund.toml"
 
@@ -37,9 +37,19 @@ def test_signed_case_activates_on_its_start_date_once(iop: Iop, clock: FakeClock
     assert (report["fired"], report["failed"]) == (1, 0)
     assert iop.case(ref)["state"] == "active"
     last = iop.history(ref)[-1]
-    assert (last["trigger"], last["actor"], last["source"], last["roles"]) == ("activate", "system", "scheduler", ["system"])
+    assert (last["trigger"], last["actor"], last["source"], last["roles"]) == (
+        "activate",
+        "system",
+        "scheduler",
+        ["system"],
+    )
     assert iop.sweep_timers()["due"] == 0  # idempotent: nothing left to fire
-    assert [t["kind"] for t in iop.case(ref)["timers"]] == ["review_reminder", "review_due", "renewal_review", "agreement_end"]
+    assert [t["kind"] for t in iop.case(ref)["timers"]] == [
+        "review_reminder",
+        "review_due",
+        "renewal_review",
+        "agreement_end",
+    ]
     assert iop.verify().ok
 
 
@@ -141,7 +151,9 @@ def test_dry_run_lists_and_writes_nothing(iop: Iop, clock: FakeClock) -> None:
     clock.set_date(date(2026, 2, 2))
     report = iop.tick(dry_run=True)
     timers = next(s for s in report["sweeps"] if s["kind"] == "timers")
-    assert [(i["case_ref"], i["action"], i["outcome"]) for i in timers["items"]] == [(ref, "fire:activate", "would_fire")]
+    assert [(i["case_ref"], i["action"], i["outcome"]) for i in timers["items"]] == [
+        (ref, "fire:activate", "would_fire")
+    ]
     assert report["dry_run"] and report["fired"] == 0
     assert iop.case(ref)["state"] == "signed"
     assert iop.alerts() == []  # not even the expired Kungälv guideline's alert
@@ -150,8 +162,8 @@ def test_dry_run_lists_and_writes_nothing(iop: Iop, clock: FakeClock) -> None:
 def test_guideline_warning_then_expiry_flags_bound_cases_once(iop: Iop, clock: FakeClock, tmp_path: Path) -> None:
     text = GUIDELINE.read_text(encoding="utf-8")
     short = tmp_path / "short.toml"
-    short.write_text(text.replace('ref = "Stenungsund-IOP"', 'ref = "KS 2026/1"').replace(
-        "valid_from = 2024-03-26", "valid_from = 2026-01-01\nvalid_until = 2026-09-30"), encoding="utf-8")  # fmt: skip
+    short.write_text(adopted_guideline_toml(text, ref="KS 2026/1", valid_from="2026-01-01", valid_until="2026-09-30"),
+                     encoding="utf-8")  # fmt: skip
     iop.load_guideline_file(short)
     add_orgs(iop)
     ref = to_assessment(iop)
@@ -183,7 +195,9 @@ def test_upcoming_lists_timers_and_guideline_deadlines(iop: Iop, clock: FakeCloc
     ]
     iop.tick()
     rows = iop.upcoming(date(2026, 12, 31))
-    assert [(r["due_on"], r["case_ref"], r["action"], r["who"]) for r in rows] == [("2026-02-01", ref, "fire:activate", "anna")]
+    assert [(r["due_on"], r["case_ref"], r["action"], r["who"]) for r in rows] == [
+        ("2026-02-01", ref, "fire:activate", "anna")
+    ]
 
 
 def open_many(iop: Iop, n: int) -> None:
@@ -249,9 +263,7 @@ def test_report_lists_a_bounded_number_of_timers(iop: Iop, clock: FakeClock, mon
     assert (report["alerts"], len(report["items"]), report["items_omitted"]) == (3, 2, 1)
 
 
-def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_reported(
-    iop: Iop, clock: FakeClock
-) -> None:
+def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_reported(iop: Iop, clock: FakeClock) -> None:
     """A poisoned timer (its case holds a row the code cannot read: a ValueError, not an IopError)
     among healthy ones: the healthy ones fire, it is closed as failed with the reason, an
     administrator is alerted, and the next sweep does not try it again."""
@@ -273,7 +285,9 @@ def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_repor
     assert [iop.case(r)["state"] for r in refs] == ["active", "signed", "active"]
     (failed,) = [i for i in report["items"] if i["outcome"] == "failed"]
     assert failed["case_ref"] == poisoned
-    outcome = scalar(iop, "SELECT count(*) FROM timers WHERE outcome LIKE 'failed: ValueError%' AND fired_at IS NOT NULL")
+    outcome = scalar(
+        iop, "SELECT count(*) FROM timers WHERE outcome LIKE 'failed: ValueError%' AND fired_at IS NOT NULL"
+    )
     assert outcome == 1  # closed, with the reason
     (alert,) = [a for a in iop.alerts(lang="en", recipient="role:admin") if a["kind"] == "timer_failed"]
     assert alert["case_ref"] == poisoned and "ValueError" in alert["message"]

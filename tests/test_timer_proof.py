@@ -25,9 +25,13 @@ def timer_problems(report: Any) -> list[tuple[str, str]]:
 
 def open_timers(iop: Iop, ref: str) -> list[tuple[str, str]]:
     with iop.app.db.read() as s:
-        rows = s.execute(sa.text(
-            "SELECT t.kind, t.due_on FROM timers t JOIN cases c ON c.id = t.case_id "
-            "WHERE c.ref = :r AND t.fired_at IS NULL AND t.cancelled_at IS NULL ORDER BY t.id"), {"r": ref})
+        rows = s.execute(
+            sa.text(
+                "SELECT t.kind, t.due_on FROM timers t JOIN cases c ON c.id = t.case_id "
+                "WHERE c.ref = :r AND t.fired_at IS NULL AND t.cancelled_at IS NULL ORDER BY t.id"
+            ),
+            {"r": ref},
+        )
         return [(k, str(d)) for k, d in rows]  # fmt: skip
 
 
@@ -47,7 +51,8 @@ def test_each_planning_record_holds_its_plan_and_an_untouched_table_verifies(iop
     assert [(t["kind"], t["due_on"]) for t in opened["data"]["timers"]] == open_timers(iop, fresh)
     last = iop.history(signed)[-1]
     assert last["trigger"] == "sign" and [(t["kind"], t["due_on"]) for t in last["data"]["timers"]] == open_timers(
-        iop, signed)
+        iop, signed
+    )
     report = iop.verify()
     assert report.ok and not timer_problems(report) and not report.warnings, report.problems
 
@@ -58,10 +63,15 @@ def test_each_planning_record_holds_its_plan_and_an_untouched_table_verifies(iop
         ("UPDATE timers SET due_on = '2099-12-31' WHERE {open}", {"timer_not_planned", "planned_timer_missing"}),
         ("DELETE FROM timers WHERE {open}", {"planned_timer_missing"}),
         ("UPDATE timers SET cancelled_at = '2026-01-13 09:00:00' WHERE {open}", {"planned_timer_missing"}),
-        ("UPDATE timers SET fired_at = '2026-01-13 09:00:00', outcome = 'alert' WHERE {open}",
-         {"planned_timer_missing"}),
-        ("INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) SELECT case_id, kind, state, "
-         "'2031-01-01', action, planned_at FROM timers WHERE {open}", {"timer_not_planned"}),
+        (
+            "UPDATE timers SET fired_at = '2026-01-13 09:00:00', outcome = 'alert' WHERE {open}",
+            {"planned_timer_missing"},
+        ),
+        (
+            "INSERT INTO timers (case_id, kind, state, due_on, action, planned_at) SELECT case_id, kind, state, "
+            "'2031-01-01', action, planned_at FROM timers WHERE {open}",
+            {"timer_not_planned"},
+        ),
     ],
     ids=["moved", "deleted", "cancelled", "marked-fired-early", "inserted"],
 )

@@ -119,4 +119,3 @@ def _check(rec: LogRecord, prev: LogRecord | None) -> dict[str, Any] | None:
     if prev is not None and rec.seq is not None and prev.seq is not None and rec.seq <= prev.seq:
         return {**where, "field": "seq", "problem": f"out of order: after seq {prev.seq} of case_seq {prev.case_seq}"}
     return None
-

@@ -9,6 +9,7 @@ import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table, tr, yes_no
+from iop_workflow.domain.guidelines import FIELD_SV, STATUS_SV, GuidelineStatus
 from iop_workflow.domain.values import LegalForm
 
 
@@ -61,6 +62,7 @@ def guideline_list(state: State) -> None:
         "Ref",
         tr("municipality", lang),
         tr("title", lang),
+        tr("guideline_status", lang),
         tr("valid_from", lang),
         tr("valid_until", lang),
         tr("in_force", lang),
@@ -72,7 +74,8 @@ def guideline_list(state: State) -> None:
                 g["ref"],
                 g["municipality"],
                 g["title"],
-                g["valid_from"],
+                status_label(g["status"], lang),
+                g["valid_from"] or unknown(lang),
                 g["valid_until"] or "–",
                 yes_no(g["in_force"], lang),
             )
@@ -92,24 +95,77 @@ def guideline_show(state: State, /, *, ref: str) -> None:
         return
     lang = state.lang
     click.echo(f"{found['ref']}  {found['title']} ({found['municipality']})")
-    click.echo(f"  {state.say('Beslutad', 'Decided')} {found['decided_on']}: {found['decided_by']}")
+    unk = unknown(lang)
+    decided = f"{found['decided_on'] or unk}: {found['decided_by'] or unk} {found['minutes_ref'] or ''}".rstrip()
+    click.echo(f"  {tr('guideline_status', lang)}: {status_label(found['status'], lang)}")
+    click.echo(f"  {state.say('Beslutad', 'Decided')} {decided}")
     version, by, at = found["version"], found["loaded_by"], found["loaded_at"]
     click.echo(state.say(f"  Version {version}, inläst av {by} {at}", f"  Version {version}, loaded by {by} {at}"))
     until = found["valid_until"] or "–"
     click.echo(
-        f"  {tr('valid_from', lang)} {found['valid_from']}, "
+        f"  {tr('valid_from', lang)} {found['valid_from'] or unk}, "
         f"{tr('valid_until', lang).lower()} {until}; "
         f"{tr('in_force', lang).lower()}: {yes_no(found['in_force'], lang)}"
     )
-    click.echo(
-        f"  {state.say('Uppföljning var', 'Follow-up every')} {found['follow_up_months']} "
-        f"{state.say('månader', 'months')}; {state.say('ägare', 'owner')}: {found['owner']}"
-    )
+    if found["guideline_review_months"]:
+        months = found["guideline_review_months"]
+        click.echo(
+            state.say(
+                f"  Riktlinjen följs upp var {months}:e månad", f"  The guideline is reviewed every {months} months"
+            )
+        )
+    click.echo(f"  {state.say('Ägare', 'Owner')}: {found['owner']}")
+    for name, p in found["provenance"].items():
+        mark = state.say("bekräftat", "verified") if p["verified"] else state.say("ej bekräftat", "not verified")
+        quote = f" «{p['quote']}»" if p["quote"] else ""
+        click.echo(f"    {field_label(name, lang)} [{mark}]: {p['source']}{quote}")
     text_key = "text_en" if lang == "en" else "text_sv"
     table(
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
         [(c["code"], c["kind"], c[text_key] or c["text_sv"]) for c in found["criteria"]],
     )
+
+
+@guideline.command("confirm")
+@click.argument("ref")
+@click.option("--decided-on", required=True, metavar="YYYY-MM-DD", help="The decision's date, as in the minutes.")
+@click.option("--decided-by", required=True, metavar="BODY", help="The deciding body (kommunstyrelsen, a nämnd).")
+@click.option("--minutes-ref", required=True, metavar="REF", help="The minutes paragraph, e.g. 'KS § 227/2017'.")
+@click.option("--valid-from", metavar="YYYY-MM-DD", help="In force from (default: the decision date).")
+@click.option("--valid-until", metavar="YYYY-MM-DD", help="In force until and including (default: unchanged).")
+@pass_state
+def guideline_confirm(
+    state: State, /, *, ref: str, decided_on: str, decided_by: str, minutes_ref: str, valid_from: str | None,
+    valid_until: str | None,
+) -> None:  # fmt: skip
+    """Confirm a guideline's decision against its minutes (role coordinator): a logged record."""
+    result = state.iop.confirm_guideline(
+        ref, decided_on=decided_on, decided_by=decided_by, minutes_ref=minutes_ref, valid_from=valid_from,
+        valid_until=valid_until, actor=state.actor,
+    )  # fmt: skip
+    if state.json:
+        emit_json(result)
+        return
+    lang = state.lang
+    what = f"{decided_by} {minutes_ref}, {decided_on}"
+    click.echo(state.say(f"{ref}: beslutet bekräftat ({what}), post {result['seq']}",
+                         f"{ref}: decision confirmed ({what}), record {result['seq']}"))  # fmt: skip
+    left = ", ".join(field_label(name, lang) for name in result["unverified"])
+    if left:
+        click.echo(state.say(f"  Fortfarande obekräftat: {left}", f"  Still not verified: {left}"))
+    click.echo(f"  {tr('in_force', lang).lower()}: {yes_no(result['in_force'], lang)}")
+
+
+def status_label(status: str, lang: str) -> str:
+    return status if lang == "en" else STATUS_SV[GuidelineStatus(status)]
+
+
+def field_label(name: str, lang: str) -> str:
+    return name if lang == "en" else FIELD_SV.get(name, name)
+
+
+def unknown(lang: str) -> str:
+    return "unknown" if lang == "en" else "okänt"
 
 
 @guideline.command("load")

@@ -23,8 +23,12 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--case", "case_ref", metavar="REF", help="Only this case's chain (checkpoints are checked too).")
 @click.option("--digest", metavar="HEX", help="A checkpoint digest kept outside the database: it must still match.")
-@click.option("--authenticated-since", "since", metavar="DATE",
-              help="Also list records from DATE on whose actor the server did not authenticate (local mode).")
+@click.option(
+    "--authenticated-since",
+    "since",
+    metavar="DATE",
+    help="Also list records from DATE on whose actor the server did not authenticate (local mode).",
+)
 @pass_state
 def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, since: str | None) -> None:
     """Recompute every chain and checkpoint; exit 7 and name the first bad record of each broken chain."""
@@ -134,8 +138,7 @@ def audit_checkpoint(state: State) -> None:
         return
     click.echo(
         state.say(
-            f"Kontrollpunkt {cp['seq']}: {cp['cases']} ärenden, {cp['records']} poster. "
-            "Diarieför kontrollsumman:",
+            f"Kontrollpunkt {cp['seq']}: {cp['cases']} ärenden, {cp['records']} poster. Diarieför kontrollsumman:",
             f"Checkpoint {cp['seq']}: {cp['cases']} cases, {cp['records']} records. File the digest:",
         )
     )
@@ -150,8 +153,9 @@ def audit_checkpoint(state: State) -> None:
 @click.option("--output", metavar="FILE", help="Write to FILE (replaced whole at the end) instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.option("--include-protected", is_flag=True, help="Do not mask protected organisations (auditors; logged).")
-@click.option("--resync", is_flag=True,
-              help="Rewrite the audit stream file from the database so it holds every record (admins).")
+@click.option(
+    "--resync", is_flag=True, help="Rewrite the audit stream file from the database so it holds every record (admins)."
+)
 @pass_state
 def audit_export(
     state: State, /, *, fmt: str, since: str | None, until: str | None, case_ref: str | None,

@@ -91,10 +91,14 @@ class State:
             return None
         first, n = failures[0], len(failures)
         if self.safe_lang() == "en":
-            return (f"Warning: the audit stream {first.path} could not be written ({first.error}); {n} record(s) "
-                    "are in the database but not in the stream. Fix it and run `iop audit export --resync`.")
-        return (f"Varning: granskningsströmmen {first.path} kunde inte skrivas ({first.error}); {n} post(er) finns "
-                "i databasen men inte i strömmen. Åtgärda felet och kör `iop audit export --resync`.")
+            return (
+                f"Warning: the audit stream {first.path} could not be written ({first.error}); {n} record(s) "
+                "are in the database but not in the stream. Fix it and run `iop audit export --resync`."
+            )
+        return (
+            f"Varning: granskningsströmmen {first.path} kunde inte skrivas ({first.error}); {n} post(er) finns "
+            "i databasen men inte i strömmen. Åtgärda felet och kör `iop audit export --resync`."
+        )
 
     def say(self, sv: str, en: str) -> str:
         return en if self.lang == "en" else sv

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
-from iop_workflow.cli.demo_walks import DEMO_ROLES, OFFICER, Demo, run_walks
+from iop_workflow.cli.demo_walks import COORDINATOR, DEMO_ROLES, OFFICER, Demo, run_walks
 from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def demo(state: State) -> None:
         people = "; ".join(f"{login} {', '.join(sorted(roles))}" for login, roles in sorted(held.items()))
         click.echo(state.say(f"Roller givna i demodatabasen (loggade): {people}",
                              f"Roles granted in the demo database (logged): {people}"))  # fmt: skip
+    _confirm_guidelines(iop, state)
     for fields in ORGS:
         iop.add_organisation(actor=OFFICER, **fields)
     d = Demo(iop, clock, state)
@@ -146,6 +147,25 @@ def demo(state: State) -> None:
         _summary(state, url, cases, report)
     if not report["ok"]:
         raise click.exceptions.Exit(EXIT_INTEGRITY)
+
+
+# The shipped Stenungsund, Mark and Jönköping guidelines give no decision: the demo's coordinator
+# confirms each inside the demo database, with fictitious minutes, so that its cases can be signed.
+_DECISION = {"decided_on": "2023-06-12", "decided_by": "Kommunstyrelsen", "minutes_ref": "KS § 99/2023 (demo)"}
+DEMO_DECISIONS = {ref: _DECISION for ref in ("Jönköping-IOP", "Marks-IOP", "Stenungsund-IOP")}
+
+
+def _confirm_guidelines(iop: Iop, state: State) -> None:
+    for ref, decision in DEMO_DECISIONS.items():
+        done = iop.confirm_guideline(ref, actor=COORDINATOR, **decision)
+        if not state.json:
+            what = f"{decision['decided_by']} {decision['minutes_ref']}, {decision['decided_on']}"
+            click.echo(state.say(
+                f"{COORDINATOR} bekräftar riktlinjen {ref} i demodatabasen (påhittat beslut: {what}), "
+                f"post {done['seq']}",
+                f"{COORDINATOR} confirms guideline {ref} in the demo database (fictitious decision: {what}), "
+                f"record {done['seq']}",
+            ))  # fmt: skip
 
 
 def _summary(state: State, url: str, cases: list[dict[str, Any]], report: dict[str, Any]) -> None:

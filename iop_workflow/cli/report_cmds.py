@@ -41,7 +41,14 @@ def report_register(state: State, /, *, fmt: str, municipality: str | None, incl
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @pass_state
 def report_annual(
-    state: State, /, *, year: int, municipality: str | None, fmt: str, include_protected: bool, output: str | None,
+    state: State,
+    /,
+    *,
+    year: int,
+    municipality: str | None,
+    fmt: str,
+    include_protected: bool,
+    output: str | None,
     force: bool,
 ) -> None:
     """The yearly follow-up to the committee: cases by state at the year's end and month by month, what

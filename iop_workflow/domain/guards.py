@@ -12,7 +12,7 @@ from datetime import date
 
 from iop_workflow.domain.calendar import months_between
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts, GuardContext
-from iop_workflow.domain.guidelines import Guideline, in_force_for
+from iop_workflow.domain.guidelines import FIELD_SV, STATUS_SV, Guideline, GuidelineStatus, governing_for
 from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Verdict
 from iop_workflow.errors import Unmet
 
@@ -120,10 +120,10 @@ def dialogue_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
 
 @guard("guideline_available", reads={"municipal_guidelines"})
 def guideline_available(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
-    if in_force_for(facts.municipal_guidelines, facts.municipality, ctx.today) is not None:
+    if governing_for(facts.municipal_guidelines, facts.municipality, ctx.today) is not None:
         return []
     expired = [g for g in facts.municipal_guidelines if g.valid_until and g.valid_until < ctx.today]
-    detail_sv = "".join(f"; {_guideline_name(g)} gällde till {g.valid_until}" for g in expired)
+    detail_sv = "".join(f"; {_guideline_name(g)} gällde till och med {g.valid_until}" for g in expired)
     detail_en = "".join(f"; {_guideline_name(g)} was valid until {g.valid_until}" for g in expired)
     return [
         Unmet(
@@ -301,31 +301,78 @@ def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return []
 
 
-def _not_in_force(g: Guideline, on: date, what_sv: str, what_en: str) -> Unmet:
+def _not_in_force(g: Guideline, on: date, what_sv: str, what_en: str) -> Unmet | None:
     if g.valid_until is not None and on > g.valid_until:
         return Unmet(
             code="guideline_expired",
-            sv=f"Riktlinjen {_guideline_name(g)} gällde till {g.valid_until}; {what_sv} {on}",
+            sv=f"Riktlinjen {_guideline_name(g)} gällde till och med {g.valid_until}; {what_sv} {on}",
             en=f"Guideline {_guideline_name(g)} was valid until {g.valid_until}; {what_en} {on}",
         )
-    return Unmet(
-        code="guideline_not_yet_in_force",
-        sv=f"Riktlinjen {_guideline_name(g)} gäller från {g.valid_from}; {what_sv} {on}",
-        en=f"Guideline {_guideline_name(g)} is valid from {g.valid_from}; {what_en} {on}",
-    )
+    if g.valid_from is not None and on < g.valid_from:
+        return Unmet(
+            code="guideline_not_yet_in_force",
+            sv=f"Riktlinjen {_guideline_name(g)} gäller från {g.valid_from}; {what_sv} {on}",
+            en=f"Guideline {_guideline_name(g)} is valid from {g.valid_from}; {what_en} {on}",
+        )
+    return None
+
+
+def confirm_command(g: Guideline) -> str:
+    """The command that confirms a guideline's deciding facts (shown in backticks: command syntax)."""
+    ref = f"'{g.ref}'" if " " in g.ref else g.ref
+    return f"iop guideline confirm {ref} --decided-on YYYY-MM-DD --decided-by BODY --minutes-ref REF"
+
+
+def guideline_standing(g: Guideline) -> list[Unmet]:
+    """Why ``g`` cannot bind a signature whatever the date: not adopted, or a deciding fact unverified."""
+    if g.status is not GuidelineStatus.ADOPTED:
+        return [
+            Unmet(
+                code="guideline_not_adopted",
+                sv=f"Riktlinjen {_guideline_name(g)} har status {STATUS_SV[g.status]}, inte antagen; bara en "
+                "antagen riktlinje kan ligga till grund för ett avtal (läs in den antagna riktlinjen som en ny "
+                "version)",
+                en=f"Guideline {_guideline_name(g)} has the status {g.status.value}, not adopted; only an adopted "
+                "guideline can ground an agreement (load the adopted guideline as a new version)",
+            )
+        ]
+    out = []
+    for name in g.unverified():
+        p = g.sourced(name)
+        value = g.value(name)
+        if value is None:
+            sv_what, en_what = "är okänt", "is unknown"
+        else:
+            shown = STATUS_SV[g.status] if name == "status" else value
+            sv_what, en_what = f"({shown}) är inte bekräftat", f"({value}) is not verified"
+        sv_src = f" (källa: {p.source})" if p is not None else " (ingen källa angiven)"
+        en_src = f" (source: {p.source})" if p is not None else " (no source given)"
+        out.append(
+            Unmet(
+                code="guideline_unverified",
+                sv=f"Riktlinjen {_guideline_name(g)}: {FIELD_SV[name]} {sv_what}{sv_src}; en samordnare "
+                f"bekräftar det mot beslutet med `{confirm_command(g)}`",
+                en=f"Guideline {_guideline_name(g)}: {name} {en_what}{en_src}; a coordinator confirms it "
+                f"against the decision with `{confirm_command(g)}`",
+            )
+        )
+    return out
 
 
 @guard("guideline_in_force", reads={"guideline", "decisions"})
 def guideline_in_force(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
+    """In force (Guideline.in_force) today and on the decision's date: every reason it is not."""
     g = facts.guideline
     if g is None:
         return _bound(facts)
-    out = []
-    if not g.in_force(ctx.today):
-        out.append(_not_in_force(g, ctx.today, "idag är det", "today is"))
+    out = guideline_standing(g)
+    today = _not_in_force(g, ctx.today, "idag är det", "today is")
+    if today is not None:
+        out.append(today)
     d = facts.decision(facts.preparing_period)
-    if d is not None and not g.in_force(d.decided_on):
-        out.append(_not_in_force(g, d.decided_on, "beslutet fattades", "the decision was taken on"))
+    decided = _not_in_force(g, d.decided_on, "beslutet fattades", "the decision was taken on") if d else None
+    if decided is not None:
+        out.append(decided)
     return out
 
 

@@ -61,7 +61,8 @@ def anchor(name: str, *, reads: Iterable[str] = ()) -> Callable[[Anchor], Anchor
 
 
 def _interval(facts: CaseFacts, lead: LeadTimes) -> int:
-    return facts.guideline.follow_up_months if facts.guideline else lead.default_follow_up_months
+    months = facts.guideline.follow_up_months if facts.guideline else None
+    return months if months is not None else lead.default_follow_up_months
 
 
 @anchor("idle_deadline")

@@ -104,16 +104,6 @@ class ContributionFact:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GuidelineFact:
-    ref: str
-    municipality: str
-    title: str
-    valid_from: date
-    valid_until: date | None
-    municipality_code: str = ""
-
-
 @dataclass(slots=True)
 class _Round:
     number: int

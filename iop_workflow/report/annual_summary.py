@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from iop_workflow.domain.definition import WorkflowDefinition
+from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.values import ContributionKind, Party
-from iop_workflow.report.annual import EVENTS, REVIEW_KEYS, GuidelineFact, Rules, Tally, Window
+from iop_workflow.municipalities import code_of
+from iop_workflow.report.annual import EVENTS, REVIEW_KEYS, Rules, Tally, Window
 
 _PARTIES = tuple(p.value for p in Party)
 _KINDS = tuple(k.value for k in ContributionKind)
@@ -52,7 +54,7 @@ def report(
     municipality_code: str | None = None,
     states: Sequence[Mapping[str, Any]],
     end_reasons: Sequence[str],
-    guidelines: Iterable[GuidelineFact],
+    guidelines: Iterable[Guideline],
     cases: Sequence[Mapping[str, Any]],
     preliminary: bool,
     include_protected: bool,
@@ -117,21 +119,22 @@ def case_states(t: Tally) -> dict[str, tuple[str | None, str, str | None]]:
     return out
 
 
-def guideline_rows(guidelines: Iterable[GuidelineFact], window: Window) -> list[dict[str, Any]]:
+def guideline_rows(guidelines: Iterable[Guideline], window: Window) -> list[dict[str, Any]]:
     """The guidelines in force on some day of the year, each ``in_force`` at its end, ``expiring`` within
     the next year, or ``expired`` during it."""
     first, last = window.first_day, window.last_day
     horizon = date(window.year + 1, 12, 31)
     rows = []
     for g in guidelines:
-        if g.valid_from > last or (g.valid_until is not None and g.valid_until < first):
+        start = max(first, g.valid_from) if g.valid_from is not None else first
+        if start > last or not g.in_force(start):  # Guideline.in_force: adopted, verified, within its dates
             continue
         status = "in_force"
         if g.valid_until is not None:
             status = "expired" if g.valid_until < last else "expiring" if g.valid_until <= horizon else status
         rows.append({
-            "ref": g.ref, "municipality": g.municipality, "municipality_code": g.municipality_code, "title": g.title,
-            "valid_from": g.valid_from.isoformat(),
+            "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality),
+            "title": g.title, "valid_from": g.valid_from.isoformat() if g.valid_from else None,
             "valid_until": g.valid_until.isoformat() if g.valid_until else None, "status": status,
         })  # fmt: skip
-    return sorted(rows, key=lambda r: (r["municipality"], r["valid_from"], r["ref"]))
+    return sorted(rows, key=lambda r: (r["municipality"], r["valid_from"] or "", r["ref"]))

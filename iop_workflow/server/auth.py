@@ -69,7 +69,8 @@ def authenticated(handler: Callable[..., R]) -> Callable[..., R]:
         return handler(**kwargs, **{who: principal(request)})
 
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=params, return_annotation=hints.get("return", signature.return_annotation))
+        parameters=params, return_annotation=hints.get("return", signature.return_annotation)
+    )
     return run
 
 

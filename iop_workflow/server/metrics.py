@@ -64,8 +64,11 @@ def database_reader(iop: object) -> Callable[[], tuple[int, int, int]]:
         today: date = iop.app.clock.today()
         with iop.app.db.read() as s:
             last = s.execute(sa.select(sa.func.coalesce(sa.func.max(repo.LOG.c.seq), 0))).scalar_one()
-            due = s.execute(sa.select(sa.func.count()).select_from(timers).where(
-                timers.c.due_on <= today, timers.c.fired_at.is_(None), timers.c.cancelled_at.is_(None))).scalar_one()
+            due = s.execute(
+                sa.select(sa.func.count())
+                .select_from(timers)
+                .where(timers.c.due_on <= today, timers.c.fired_at.is_(None), timers.c.cancelled_at.is_(None))
+            ).scalar_one()
             open_alerts = s.execute(sa.select(sa.func.count()).select_from(alerts).where(
                 alerts.c.acknowledged_at.is_(None))).scalar_one()  # fmt: skip
         return int(last), int(due), int(open_alerts)

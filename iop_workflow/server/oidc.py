@@ -24,9 +24,7 @@ from iop_workflow.settings import OidcSettings
 
 # Only public-key algorithms: with HS* the "secret" would be the published public key, and
 # "none" is no signature at all, so neither is ever accepted, whatever the settings say.
-ASYMMETRIC = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
+ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 REFETCH_SECONDS = 10.0  # a flood of tokens with made-up kids fetches at most this often
 FETCH_TIMEOUT = 5.0
 MAX_DOCUMENT = 1_048_576  # a JWKS or discovery document larger than this is refused
@@ -225,7 +223,8 @@ def _signing_keys(document: Any) -> list[dict[str, Any]]:
     if not isinstance(keys, list):
         raise ValueError("not a JWKS")
     usable = [
-        key for key in keys
+        key
+        for key in keys
         if isinstance(key, dict) and key.get("use", "sig") == "sig" and key.get("kty") in {"RSA", "EC", "OKP"}
     ]
     if not usable:

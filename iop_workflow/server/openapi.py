@@ -112,8 +112,15 @@ def _write_headers(*, case_write: bool) -> list[dict[str, Any]]:
                 "description": "A retry with the same key and body returns the first response and writes nothing.",
                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[ -~]+$"}}]  # fmt: skip
     if case_write:
-        headers.append({"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
-                        "description": "The case's ETag (its version); `*` matches any. Missing: 428; stale: 412."})
+        headers.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The case's ETag (its version); `*` matches any. Missing: 428; stale: 412.",
+            }
+        )
     return headers
 
 

@@ -80,8 +80,6 @@ def token_create(request: Request, actor: Actor, body: TokenIn) -> Response:
 
 @router.post("/tokens/{token_id}/revoke", summary="Revoke an API token")
 @authenticated
-def token_revoke(
-    request: Request, actor: Actor, token_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
-) -> Response:
+def token_revoke(request: Request, actor: Actor, token_id: Annotated[int, Field(ge=1, le=2_000_000_000)]) -> Response:
     app = server_of(request).iop.app
     return run(request, actor, {"token": token_id}, lambda: Reply(200, tokens.revoke(app, actor, token_id)))

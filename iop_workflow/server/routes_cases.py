@@ -180,8 +180,9 @@ def fire(request: Request, actor: Actor, ref: str, body: Transition) -> Response
         fired = workflow.fire(server.iop.app, actor, ref, body.trigger, reason=body.reason, data=body.data,
                               end_reason=body.end_reason, notice_on=body.notice_on)  # fmt: skip
         server.metrics.transitions.labels(body.trigger).inc()
-        return Reply(200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()},
-                     {"ETag": etag(fired.version)})
+        return Reply(
+            200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()}, {"ETag": etag(fired.version)}
+        )
 
     return run(request, actor, body.model_dump(mode="json"), act, case_ref=ref)
 

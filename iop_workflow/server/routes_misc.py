@@ -33,8 +33,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"], summary="The database answers and its schema is at head",
-            responses={503: {"description": "The database does not answer, or its schema is not at head"}})
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="The database answers and its schema is at head",
+    responses={503: {"description": "The database does not answer, or its schema is not at head"}},
+)
 def readyz(request: Request) -> JSONResponse:
     from iop_workflow.store import migrate  # noqa: PLC0415
 
@@ -152,9 +156,7 @@ def _visible_alert(iop: Any, actor: Actor, alert: dict[str, Any]) -> bool:
 
 @router.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], summary="Acknowledge an alert")
 @authenticated
-def acknowledge(
-    request: Request, actor: Actor, alert_id: Annotated[int, Field(ge=1, le=2_000_000_000)]
-) -> Response:
+def acknowledge(request: Request, actor: Actor, alert_id: Annotated[int, Field(ge=1, le=2_000_000_000)]) -> Response:
     iop = server_of(request).iop
     visible = {a["id"] for a in _alerts(request, actor, include_acknowledged=True)}
     if alert_id not in visible:
@@ -169,8 +171,13 @@ def acknowledge(
 # -- audit -------------------------------------------------------------------------------------------
 def _auditor(actor: Actor, what_sv: str, what_en: str) -> None:
     if actor.municipalities is not None or not actor.roles & AUDIT_ROLES:
-        raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs="auditor",
-                           action_sv=f"{what_sv} (i alla kommuner)", action_en=f"{what_en} (in every municipality)")
+        raise NotPermitted(
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs="auditor",
+            action_sv=f"{what_sv} (i alla kommuner)",
+            action_en=f"{what_en} (in every municipality)",
+        )
 
 
 @router.get("/v1/audit/verify", tags=["audit"], summary="Recompute every chain and checkpoint")

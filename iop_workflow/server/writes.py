@@ -134,7 +134,11 @@ def run(
 
 
 def _commit(
-    request: Request, actor: Actor, action: Callable[[], Reply], *, case_ref: str | None,
+    request: Request,
+    actor: Actor,
+    action: Callable[[], Reply],
+    *,
+    case_ref: str | None,
     claim: tuple[str, str, str] | None,
 ) -> Reply:
     """One transaction: claim the key, lock and check the case, act, store the response; then the stream."""

@@ -68,19 +68,26 @@ def guideline_dict(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality), "title": g.title,
-        "valid_from": g.valid_from.isoformat(), "valid_until": g.valid_until.isoformat() if g.valid_until else None,
-        "in_force": g.in_force(today),
+        "status": g.status.value, "valid_from": _iso(g.valid_from), "valid_until": _iso(g.valid_until),
+        "in_force": g.in_force(today), "unverified": list(g.unverified()),
     }  # fmt: skip
     if loaded is not None:
         out.update(version=loaded["version"], loaded_by=loaded["loaded_by"], loaded_at=utc_iso(loaded["loaded_at"]))
     if criteria:
         out.update(
-            decided_on=g.decided_on.isoformat(), decided_by=g.decided_by, owner=g.owner,
-            follow_up_months=g.follow_up_months, source=g.source, note=g.note,
+            decided_on=_iso(g.decided_on), decided_by=g.decided_by, minutes_ref=g.minutes_ref, owner=g.owner,
+            follow_up_months=g.follow_up_months, guideline_review_months=g.guideline_review_months,
+            source=g.source, note=g.note,
+            provenance={name: {"source": p.source, "quote": p.quote, "verified": p.verified}
+                        for name, p in g.provenance},
             criteria=[{"code": c.code, "kind": c.kind.value, "text_sv": c.text_sv, "text_en": c.text_en}
                       for c in g.criteria],
         )  # fmt: skip
     return out
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def guidelines(app: App) -> list[Guideline]:

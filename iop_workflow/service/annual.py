@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.masking import PROTECTED_FIELDS, mask_value
+from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.errors import NotFound
 from iop_workflow.municipalities import Place, name_of, resolve
-from iop_workflow.report.annual import ContributionFact, GuidelineFact, ReviewFact, Transition, Window, tally
+from iop_workflow.report.annual import ContributionFact, ReviewFact, Transition, Window, tally
 from iop_workflow.report.annual_summary import case_states, end_reasons_of, report, rules_of, states_of
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.admin import org_dict
@@ -26,6 +27,7 @@ from iop_workflow.service.context import Actor, App
 from iop_workflow.service.need_to_know import Bulk, bulk_access
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections, retractions
+from iop_workflow.store import guidelines as guideline_store
 from iop_workflow.store.guidelines import CURRENT_VERSION, G
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -142,14 +144,12 @@ def _contributions(s: Connection, window: Window, place: str | None) -> Iterator
                                unit=r["unit"], amount=r["amount"])  # fmt: skip
 
 
-def _guidelines(s: Connection, place: str | None) -> Iterator[GuidelineFact]:
-    query = sa.select(G.c.ref, G.c.municipality, G.c.title, G.c.valid_from, G.c.valid_until).where(CURRENT_VERSION)
+def _guidelines(s: Connection, place: str | None) -> Iterator[Guideline]:
+    query = sa.select(G).where(CURRENT_VERSION)
     if place is not None:
         query = query.where(G.c.municipality == place)
-    for g in s.execute(query).mappings():
-        yield GuidelineFact(ref=g["ref"], municipality=name_of(g["municipality"]), municipality_code=g["municipality"],
-                            title=g["title"],
-                            valid_from=g["valid_from"], valid_until=g["valid_until"])  # fmt: skip
+    for row in s.execute(query).mappings().all():
+        yield guideline_store.from_row(s, row)
 
 
 def _cases(

@@ -31,7 +31,10 @@ PAGE = 1000
 
 
 def verify(
-    app: App, *, case_ref: str | None = None, digest: str | None = None,
+    app: App,
+    *,
+    case_ref: str | None = None,
+    digest: str | None = None,
     authenticated_since: date | str | None = None,
 ) -> ChainReport:
     """Recompute every chain (or one case's) and every checkpoint; ``digest`` must be a checkpoint's.
@@ -169,9 +172,10 @@ def export(
                            problem_en=f"is before since {first}")  # fmt: skip
     if case_ref is not None:
         with app.db.read() as s:
-            if not ledger.case_states(s, case_ref) and ledger.count_records(
-                s, ledger.log_filter(since=None, until=None, case_ref=case_ref)
-            ) == 0:
+            if (
+                not ledger.case_states(s, case_ref)
+                and ledger.count_records(s, ledger.log_filter(since=None, until=None, case_ref=case_ref)) == 0
+            ):
                 raise NotFound(kind="case", key=case_ref)
     visible = None
     if include_protected:

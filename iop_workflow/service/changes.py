@@ -49,7 +49,14 @@ def append_record(
 
 
 def append_chain_record(
-    app: App, s: Connection, chain: str, *, actor: Actor, trigger: str, state: str, data: Mapping[str, Any],
+    app: App,
+    s: Connection,
+    chain: str,
+    *,
+    actor: Actor,
+    trigger: str,
+    state: str,
+    data: Mapping[str, Any],
     guideline_ref: str | None = None,
 ) -> LogRecord:
     """Append to a chain with no case row (``@admin``, ``@guideline:<ref>``), one appender at a time.

@@ -58,8 +58,10 @@ def in_case_time(field: str, day: date, *, opened_on: date, today: date) -> date
 
 def _text(required: bool = True, max_len: int = validate.MAX_TEXT) -> FieldSpec:
     def parse(field: str, value: object) -> Any:
-        return validate.text(field, value, max_len=max_len) if required else validate.optional_text(
-            field, value, max_len=max_len
+        return (
+            validate.text(field, value, max_len=max_len)
+            if required
+            else validate.optional_text(field, value, max_len=max_len)
         )
 
     return FieldSpec(parse)

@@ -223,6 +223,11 @@ def _missing(s: Connection, table: sa.Table, trigger: str, name: str) -> Iterato
     query = (sa.select(repo.LOG.c.seq, repo.LOG.c.case_ref, repo.LOG.c.case_seq)
              .where(repo.LOG.c.trigger == trigger, repo.LOG.c.seq.not_in(linked)).order_by(repo.LOG.c.seq))  # fmt: skip
     for row in s.execute(query):
-        yield {"case_ref": row.case_ref, "case_seq": row.case_seq, "field": "fact", "table": name,
-               "problem": "record_without_fact",
-               "detail": f"no {name} row is bound to record {row.seq} ({trigger})"}
+        yield {
+            "case_ref": row.case_ref,
+            "case_seq": row.case_seq,
+            "field": "fact",
+            "table": name,
+            "problem": "record_without_fact",
+            "detail": f"no {name} row is bound to record {row.seq} ({trigger})",
+        }

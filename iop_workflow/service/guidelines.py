@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
@@ -29,6 +30,7 @@ from iop_workflow.store import guidelines as store
 
 CHAIN_PREFIX = "@guideline:"
 LOAD = "guideline:load"
+CONFIRM = "guideline:confirm"  # a coordinator confirmed the current version's decision (amends it)
 STATE = "guideline"
 LOADER = "coordinator"  # the role that may load a guideline by hand
 SYSTEM = "system"  # who loads the shipped files (iop init)
@@ -77,13 +79,22 @@ def _load_one(app: App, s: Connection, actor: Actor, g: Guideline, *, shipped: b
     # The content as the rows hold it now (a row from before 0005 has another hash formula).
     if current is not None and store.content_hash(store.from_row(s, current)) == store.content_hash(g):
         return "unchanged", None
-    if shipped and current is not None and current["loaded_by"] != SYSTEM:
+    if shipped and current is not None and (current["loaded_by"] != SYSTEM or _confirmed(s, current)):
         return "skipped", None
     version = 1 if current is None else int(current["version"]) + 1
     rec = _record(app, s, actor, g, version)
     store.insert_version(s, g, version=version, loaded_by=actor.name, log_seq=int(rec.seq or 0),
                          now=app.clock.now())  # fmt: skip
     return ("added" if current is None else "updated"), rec
+
+
+def _confirmed(s: Connection, row: sa.RowMapping) -> bool:
+    """Whether the row's content comes from a confirmation (``iop init`` keeps it, as it keeps a hand load)."""
+    from iop_workflow.store import ledger  # noqa: PLC0415
+
+    if row["log_seq"] is None:
+        return False
+    return any(rec.trigger == CONFIRM for rec in ledger.records_by_seq(s, [int(row["log_seq"])]))
 
 
 def _record(app: App, s: Connection, actor: Actor, g: Guideline, version: int, **extra: Any) -> LogRecord:
@@ -108,12 +119,16 @@ def record_unrecorded(app: App, actor: Actor) -> list[str]:
     return [name for name, _rec in done]
 
 
-def check_rows(rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Mapping[int, Mapping[str, Any]]
-               ) -> list[dict[str, Any]]:  # fmt: skip
+def check_rows(
+    rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Mapping[int, Mapping[str, Any]],
+    latest: Mapping[tuple[str, int], int] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Each guideline row against the record it names: a problem per row that differs or has none.
 
     ``rows``: (row, the guideline its columns and criteria hold now); ``records``: the data
-    of the records the rows name, by seq, with ``case_ref`` and ``trigger`` added.
+    of the records the rows name, by seq, with ``case_ref`` and ``trigger`` added; ``latest``:
+    the seq of the last load or confirm record of each (ref, version), which the row must name
+    (a row put back to an earlier record's content, a confirmation undone, is caught).
     """
     problems = []
     for row, g in rows:
@@ -124,10 +139,13 @@ def check_rows(rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Map
                              "detail": "no guideline:load record holds this version (run `iop init` after an "
                                        "upgrade to record versions loaded before schema 0005)"})  # fmt: skip
             continue
-        own = (rec.get("trigger"), rec.get("case_ref"), rec.get("version"))
-        if own != (LOAD, chain_of(row["ref"]), row["version"]):
-            problems.append({**where, "problem": "guideline_record_mismatch",
-                             "detail": f"record {row['log_seq']} is not this version's load record"})  # fmt: skip
+        own = (rec.get("trigger") in (LOAD, CONFIRM), rec.get("case_ref"), rec.get("version"))
+        last = (latest or {}).get((row["ref"], row["version"]), row["log_seq"])
+        if own != (True, chain_of(row["ref"]), row["version"]) or last != row["log_seq"]:
+            detail = f"record {row['log_seq']} is not this version's load or latest confirm record"
+            if last != row["log_seq"]:
+                detail += f" (record {last} is)"
+            problems.append({**where, "problem": "guideline_record_mismatch", "detail": detail})
             continue
         content = rec.get("guideline") or {}
         if store.digest_of(content) != rec.get("content_hash"):
@@ -150,7 +168,12 @@ def checked(s: Connection) -> list[dict[str, Any]]:
     seqs = sorted({int(r["log_seq"]) for r, _g in rows if r["log_seq"] is not None})
     records = {rec.seq: {**rec.data, "case_ref": rec.case_ref, "trigger": rec.trigger}
                for rec in ledger.records_by_seq(s, seqs) if rec.seq is not None}  # fmt: skip
-    return check_rows(rows, records)
+    latest: dict[tuple[str, int], int] = {}
+    for ref in sorted({str(r["ref"]) for r, _g in rows}):
+        for rec in ledger.chain_records(s, chain_of(ref)):
+            if rec.trigger in (LOAD, CONFIRM) and rec.seq is not None and isinstance(rec.data.get("version"), int):
+                latest[(ref, rec.data["version"])] = rec.seq
+    return check_rows(rows, records, latest)
 
 
 def _as_recorded(now: dict[str, Any], recorded: Mapping[str, Any], code: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from iop_workflow.service.assignments import KIND as ASSIGNMENT
 from iop_workflow.service.assignments import ROLES as ASSIGNMENT_ROLES
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
-from iop_workflow.service.guidelines import LOAD, LOADER, SYSTEM
+from iop_workflow.service.guidelines import CONFIRM, LOAD, LOADER, SYSTEM
 from iop_workflow.store import cases as repo
 
 CUTOVER = "admin:checks_from"
@@ -152,11 +152,21 @@ def _outside_cases(rec: LogRecord) -> str | None:
     if rec.case_ref == "@admin":
         return None if rec.trigger in ADMIN_TRIGGERS else f"the administration chain has no trigger {rec.trigger}"
     if rec.case_ref.startswith(registration.CHAIN_PREFIX):
-        if rec.trigger != registration.TRIGGER:
-            return f"an organisation's chain has no trigger {rec.trigger}"
-        return None if registration.RECORDER in rec.roles else f"roles {_roles(rec)} may not record a registration"
-    if not rec.case_ref.startswith(GUIDELINE_CHAIN):
-        return f"no chain {rec.case_ref} exists"
+        return _organisation_record(rec)
+    if rec.case_ref.startswith(GUIDELINE_CHAIN):
+        return _guideline_record(rec)
+    return f"no chain {rec.case_ref} exists"
+
+
+def _organisation_record(rec: LogRecord) -> str | None:
+    if rec.trigger != registration.TRIGGER:
+        return f"an organisation's chain has no trigger {rec.trigger}"
+    return None if registration.RECORDER in rec.roles else f"roles {_roles(rec)} may not record a registration"
+
+
+def _guideline_record(rec: LogRecord) -> str | None:
+    if rec.trigger == CONFIRM:  # only a coordinator confirms (the scheduler and `iop init` never do)
+        return None if LOADER in rec.roles else f"roles {_roles(rec)} may not confirm a guideline"
     if rec.trigger != LOAD:
         return f"a guideline's chain has no trigger {rec.trigger}"
     return None if {SYSTEM, LOADER} & set(rec.roles) else f"roles {_roles(rec)} may not load a guideline"

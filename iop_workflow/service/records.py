@@ -295,8 +295,14 @@ def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_rece
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         current = int(case["period"])
-        row = {"period": current, "round": case["review_round"], "held_on": held,
-               "report_received": bool(report_received), "summary": summary, **_stamp(app, actor, "recorded")}
+        row = {
+            "period": current,
+            "round": case["review_round"],
+            "held_on": held,
+            "report_received": bool(report_received),
+            "summary": summary,
+            **_stamp(app, actor, "recorded"),
+        }
         data = {"period": current, "round": case["review_round"], "held_on": str(held),
                 "report_received": bool(report_received)}  # fmt: skip
         return Fact("reviews", row, {"review": data})

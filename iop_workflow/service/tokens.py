@@ -79,7 +79,12 @@ def _name(value: object) -> str:
 
 
 def create(
-    app: App, actor: Actor, *, name: str, roles: list[str], municipalities: list[str] | None = None,
+    app: App,
+    actor: Actor,
+    *,
+    name: str,
+    roles: list[str],
+    municipalities: list[str] | None = None,
     expires: date | str | None = None,
 ) -> dict[str, Any]:
     """Make a token; the result holds ``token``, the only time it is ever shown."""

@@ -99,8 +99,14 @@ def show(app: App, ref: str, lang: str, *, actor: Actor | None = None, contact: 
 
 
 def list_cases(
-    app: App, lang: str, state: str | None = None, *, actor: Actor | None = None, municipality: str | None = None,
-    limit: int | None = None, after: str | None = None,
+    app: App,
+    lang: str,
+    state: str | None = None,
+    *,
+    actor: Actor | None = None,
+    municipality: str | None = None,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> list[dict[str, Any]]:
     """Cases in ref order (a stable cursor: ``after`` a ref), within ``actor``'s municipalities."""
     if state is not None and state not in app.definition.states:

@@ -14,7 +14,7 @@ from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.calendar import add_months
 from iop_workflow.domain.definition import TransitionSpec
 from iop_workflow.domain.facts import CaseFacts
-from iop_workflow.domain.guidelines import in_force_for
+from iop_workflow.domain.guidelines import governing_for
 from iop_workflow.domain.machine import Option
 from iop_workflow.domain.timers import PlannedTimer, logged, plan
 from iop_workflow.domain.values import Initiator
@@ -306,7 +306,7 @@ def _effects(
     after = replace(facts, state=dest, state_entered_on=today)
     for effect in spec.effects:
         if effect in {"bind_guideline", "rebind_guideline"}:
-            found = in_force_for(facts.municipal_guidelines, facts.municipality, today)
+            found = governing_for(facts.municipal_guidelines, facts.municipality, today)
             if found is not None and (effect == "bind_guideline" or found != facts.guideline):
                 values["guideline_id"] = app.guidelines.id_of(found.ref)
                 after = replace(after, guideline=found)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit import chain
-from iop_workflow.domain.guidelines import Criterion, Guideline
+from iop_workflow.domain.guidelines import SOURCED, Criterion, Guideline, GuidelineStatus, Provenance
 from iop_workflow.domain.values import CriterionKind
 from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.store.tables import CriterionRow, GuidelineRow
@@ -34,11 +34,35 @@ _LATEST = sa.select(G).where(G.c.ref == sa.bindparam("ref")).order_by(G.c.versio
 
 
 def content_of(g: Guideline) -> dict[str, Any]:
-    """A guideline's full content as JSON values: what its load record holds and its hash covers."""
+    """A guideline's full content as JSON values: what its load record holds and its hash covers.
+
+    The fields added by migration 0011 (status, minutes_ref, guideline_review_months, provenance)
+    are left out while they hold what that migration gave a row loaded before it, so the records
+    of such rows still prove them (:data:`LEGACY`)."""
     loaded: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(g), default=str, ensure_ascii=False))
     if not loaded.get("allows_municipal_initiative"):  # the default (0010) stays out: old hashes hold
         loaded.pop("allows_municipal_initiative", None)
+    loaded["provenance"] = provenance_json(g)
+    if all(loaded[k] == v for k, v in LEGACY.items()):
+        for k in LEGACY:
+            del loaded[k]
     return loaded
+
+
+# What migration 0011 gives a row loaded before it: adopted, nothing further known, nothing verified.
+LEGACY: dict[str, Any] = {"status": "adopted", "minutes_ref": None, "guideline_review_months": None, "provenance": {}}
+
+
+def provenance_json(g: Guideline) -> dict[str, dict[str, Any]]:
+    return {name: {"source": p.source, "quote": p.quote, "verified": p.verified} for name, p in g.provenance}
+
+
+def provenance_of(raw: str) -> tuple[tuple[str, Provenance], ...]:
+    data = json.loads(raw or "{}")
+    order = {name: i for i, name in enumerate(SOURCED)}
+    data = dict(sorted(data.items(), key=lambda item: order.get(item[0], len(order))))
+    return tuple((name, Provenance(source=p["source"], quote=p.get("quote", ""), verified=bool(p["verified"])))
+                 for name, p in data.items())  # fmt: skip
 
 
 def digest_of(content: Mapping[str, Any]) -> str:
@@ -64,20 +88,14 @@ def every_version(s: Connection) -> list[sa.RowMapping]:
     return list(s.execute(sa.select(G).order_by(G.c.ref, G.c.version)).mappings())
 
 
-def insert_version(
-    s: Connection, g: Guideline, *, version: int, loaded_by: str, log_seq: int, now: datetime
-) -> int:
+def insert_version(s: Connection, g: Guideline, *, version: int, loaded_by: str, log_seq: int, now: datetime) -> int:
     """Store version ``version`` of ``g`` (with its criteria) as a new row; return its id.
 
     The row holds the municipality's SCB code; the domain value (and so the logged content) its name.
     """
     values = {
         "ref": g.ref, "version": version, "loaded_by": loaded_by, "log_seq": log_seq,
-        "municipality": code_of(g.municipality), "title": g.title, "decided_on": g.decided_on,
-        "decided_by": g.decided_by,
-        "valid_from": g.valid_from, "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
-        "owner": g.owner, "source": g.source, "note": g.note, "content_hash": content_hash(g), "loaded_at": now,
-        "allows_municipal_initiative": g.allows_municipal_initiative,
+        **columns_of(g), "loaded_at": now,
     }  # fmt: skip
     gid = int(s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one())
     s.execute(sa.insert(C), [
@@ -86,6 +104,24 @@ def insert_version(
         for i, c in enumerate(g.criteria)
     ])  # fmt: skip
     return gid
+
+
+def columns_of(g: Guideline) -> dict[str, Any]:
+    """The columns a guideline's content fills (criteria aside)."""
+    return {
+        "municipality": code_of(g.municipality), "title": g.title, "status": g.status.value,
+        "decided_on": g.decided_on,
+        "decided_by": g.decided_by, "minutes_ref": g.minutes_ref, "valid_from": g.valid_from,
+        "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
+        "guideline_review_months": g.guideline_review_months, "owner": g.owner, "source": g.source, "note": g.note,
+        "provenance": json.dumps(provenance_json(g), ensure_ascii=False, sort_keys=True),
+        "allows_municipal_initiative": g.allows_municipal_initiative, "content_hash": content_hash(g),
+    }  # fmt: skip
+
+
+def amend(s: Connection, gid: int, g: Guideline, *, log_seq: int) -> None:
+    """Rewrite row ``gid`` (same version, same criteria) to hold ``g``, proven by record ``log_seq``."""
+    s.execute(sa.update(G).where(G.c.id == gid).values(**columns_of(g), log_seq=log_seq))
 
 
 def link_record(s: Connection, gid: int, log_seq: int) -> None:
@@ -97,9 +133,11 @@ def from_row(s: Connection, row: sa.RowMapping) -> Guideline:
     """The guideline a row (and its criteria rows) holds, read afresh."""
     crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
     return Guideline(
-        ref=row["ref"], municipality=name_of(row["municipality"]), title=row["title"], decided_on=row["decided_on"],
-        decided_by=row["decided_by"], valid_from=row["valid_from"], valid_until=row["valid_until"],
-        follow_up_months=row["follow_up_months"], owner=row["owner"], source=row["source"], note=row["note"],
+        ref=row["ref"], municipality=name_of(row["municipality"]), title=row["title"],
+        status=GuidelineStatus(row["status"]), decided_on=row["decided_on"], decided_by=row["decided_by"],
+        minutes_ref=row["minutes_ref"], valid_from=row["valid_from"], valid_until=row["valid_until"],
+        follow_up_months=row["follow_up_months"], guideline_review_months=row["guideline_review_months"],
+        owner=row["owner"], source=row["source"], note=row["note"], provenance=provenance_of(row["provenance"]),
         allows_municipal_initiative=bool(row["allows_municipal_initiative"]),
         criteria=tuple(
             Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])

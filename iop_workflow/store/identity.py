@@ -29,9 +29,7 @@ _ACTIVE = GRANTS.c.revoked_at.is_(None)
 def grants_of(s: Connection, logins: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
     """Each login's active (role, municipality) pairs; grants to ``*`` (every login) under ``*``."""
     wanted = sorted({*logins, WILDCARD})
-    query = sa.select(GRANTS.c.login, GRANTS.c.role, GRANTS.c.municipality).where(
-        _ACTIVE, GRANTS.c.login.in_(wanted)
-    )
+    query = sa.select(GRANTS.c.login, GRANTS.c.role, GRANTS.c.municipality).where(_ACTIVE, GRANTS.c.login.in_(wanted))
     out: dict[str, set[tuple[str, str]]] = {login: set() for login in wanted}
     for row in s.execute(query):
         out[row.login].add((row.role, row.municipality))
@@ -91,8 +89,16 @@ def token_name_taken(s: Connection, name: str) -> bool:
 
 
 def insert_token(
-    s: Connection, *, name: str, digest: str, roles: list[str], municipalities: list[str], expires_on: date | None,
-    by: str, at: datetime, seq: int,
+    s: Connection,
+    *,
+    name: str,
+    digest: str,
+    roles: list[str],
+    municipalities: list[str],
+    expires_on: date | None,
+    by: str,
+    at: datetime,
+    seq: int,
 ) -> int:
     values = {"name": name, "token_hash": digest, "roles": json.dumps(roles),
               "municipalities": json.dumps(municipalities), "expires_on": expires_on, "created_by": by,

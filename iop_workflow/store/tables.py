@@ -61,11 +61,16 @@ class GuidelineRow(_Table, table=True):
     log_seq: int | None = None  # the @guideline:<ref> record holding this version's content
     municipality: str = Field(max_length=100, index=True)
     title: str = Field(max_length=500)
-    decided_on: date
-    decided_by: str = Field(max_length=300)
-    valid_from: date
+    status: str = Field(default="adopted", max_length=20, sa_column_kwargs={"server_default": "adopted"})
+    decided_on: date | None = None  # None: unknown (migration 0011)
+    decided_by: str | None = Field(default=None, max_length=300)
+    minutes_ref: str | None = Field(default=None, max_length=300)
+    valid_from: date | None = None
     valid_until: date | None = None
-    follow_up_months: int = 12
+    follow_up_months: int | None = None  # each agreement's review interval; None: the configured default
+    guideline_review_months: int | None = None  # the guideline's own follow-up
+    # {field: {source, quote, verified}}; "{}" (a row from before 0011): nothing is verified
+    provenance: str = Field(default="{}", sa_column_kwargs={"server_default": "{}"})
     owner: str = Field(max_length=300)
     source: str = Field(default="", max_length=500)
     note: str = ""

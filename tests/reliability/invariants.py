@@ -51,8 +51,10 @@ def _states(q: w.Query) -> list[str]:
         logged = json.loads(data).get("end_reason") if state == "ended" else None
         if state == "ended" and logged != end_reason:
             out.append(f"{ref}: end_reason {end_reason!r} but the log says {logged!r}")
-    for (ref,) in q("SELECT DISTINCT case_ref FROM transition_log WHERE case_ref NOT IN (SELECT ref FROM cases) "
-                      "AND case_ref NOT LIKE '@%'"):
+    for (ref,) in q(
+        "SELECT DISTINCT case_ref FROM transition_log WHERE case_ref NOT IN (SELECT ref FROM cases) "
+        "AND case_ref NOT LIKE '@%'"
+    ):
         out.append(f"{ref}: log records for a case that does not exist")
     return out
 

@@ -48,7 +48,7 @@ def upgrade() -> None:
             f" (SELECT id, case_id, ROW_NUMBER() OVER (PARTITION BY case_id ORDER BY id) AS n FROM {table}) f"
             f" JOIN cases c ON c.id = f.case_id"
             f" JOIN (SELECT seq, case_ref, ROW_NUMBER() OVER (PARTITION BY case_ref ORDER BY case_seq) AS n"
-            f"       FROM transition_log WHERE \"trigger\" = :trigger) r"
+            f'       FROM transition_log WHERE "trigger" = :trigger) r'
             f" ON r.case_ref = c.ref AND r.n = f.n"
             f") AS bound WHERE {table}.id = bound.fact_id"
         )
