@@ -30,7 +30,7 @@ def _ready_to_sign(iop: Iop, municipality: str, org: str) -> str:
     iop.record_agreement(ref, actor="anna", start_on="2026-02-01", end_on="2028-01-31", notice_months=3)
     iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
-    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=iop.app.clock.today(),
+    iop.record_decision(ref, actor="eva", body="Kommunstyrelsen", decided_on=iop.app.clock.today(),
                         minutes_ref="SN § 12/2026")  # fmt: skip
     return ref
 

@@ -20,10 +20,42 @@ GUIDELINE = """
 ref = "Stenungsund-REG"
 municipality = "Stenungsunds kommun"
 title = "Riktlinje med registreringskrav (test)"
+status = "adopted"
 decided_on = 2025-01-01
 decided_by = "Kommunstyrelsen"
+minutes_ref = "KS § 1/2025"
 valid_from = 2025-01-01
 owner = "Kommunstyrelsen"
+
+[guideline.provenance.status]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
+
+[guideline.provenance.decided_on]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
+
+[guideline.provenance.decided_by]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
+
+[guideline.provenance.minutes_ref]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
+
+[guideline.provenance.valid_from]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
+
+[guideline.provenance.owner]
+source = "testets eget beslut"
+quote = "KS § 1/2025"
+verified = true
 
 [[criteria]]
 code = "initiated_by_org"

@@ -108,7 +108,7 @@ def test_guideline_statuses_at_the_edges_of_the_year() -> None:
     def g(ref: str, start: str, end: str | None, *, verified: bool = True,
           status: GuidelineStatus = GuidelineStatus.ADOPTED) -> Guideline:  # fmt: skip
         proof = Provenance(source="protokoll", quote="KS § 1/2020", verified=verified)
-        return Guideline(ref=ref, municipality="M", title=ref, status=status, valid_from=date.fromisoformat(start),
+        return Guideline(ref=ref, municipality="Mark", title=ref, status=status, valid_from=date.fromisoformat(start),
                          valid_until=date.fromisoformat(end) if end else None, decided_on=date(2019, 12, 1),
                          decided_by="KS", minutes_ref="§ 1/2020", follow_up_months=None, owner="KS", source="",
                          note="", criteria=(), provenance=tuple((f, proof) for f in DECIDING))  # fmt: skip
