@@ -105,6 +105,17 @@ def guideline_expiring(ref: str, municipality: str, owner: str, valid_until: dat
     )  # fmt: skip
 
 
+def guideline_review_due(ref: str, municipality: str, owner: str, due_on: date) -> AlertDraft:
+    """The guideline's own follow-up (Kungälv: yearly), not the agreements' reviews."""
+    return AlertDraft(
+        kind="guideline_review_due", due_on=due_on, recipient=owner,
+        message_sv=f"Riktlinjen {ref} ({municipality}) ska följas upp {d(due_on)}: pröva om den fortfarande "
+                   f"stämmer och besluta om en revidering vid behov.",
+        message_en=f"Guideline {ref} ({municipality}) is due for its own follow-up on {d(due_on)}: check that it "
+                   f"still holds and decide on a revision if needed.",
+    )  # fmt: skip
+
+
 def guideline_expired(ref: str, municipality: str, owner: str, valid_until: date, open_cases: int) -> AlertDraft:
     return AlertDraft(
         kind="guideline_expired", due_on=valid_until, recipient=owner,

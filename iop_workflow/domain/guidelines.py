@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from iop_workflow.domain.calendar import EARLIEST, LATEST
+from iop_workflow.domain.calendar import EARLIEST, LATEST, add_months
 from iop_workflow.domain.values import CriterionKind
 from iop_workflow.errors import DefinitionError
 
@@ -318,3 +318,15 @@ class _GuidelineReader:
                 )
             )
         return tuple(out)
+
+
+def review_due(start: date | None, months: int | None, valid_until: date | None, today: date) -> date | None:
+    """The guideline's own follow-up most recently due on or before ``today``: ``start`` plus a whole
+    number (at least one) of ``months``; None before the first, without a start or an interval, and
+    after the guideline's last valid day (an expired guideline is followed up by a new one)."""
+    if start is None or not months or (valid_until is not None and today > valid_until) or today <= start:
+        return None
+    steps = ((today.year - start.year) * 12 + today.month - start.month) // months
+    while steps > 0 and add_months(start, steps * months) > today:
+        steps -= 1
+    return add_months(start, steps * months) if steps > 0 else None

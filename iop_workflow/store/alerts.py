@@ -81,6 +81,12 @@ def guidelines_with_end(s: Connection) -> list[sa.RowMapping]:
     return list(s.execute(query).mappings())
 
 
+def guidelines_with_review(s: Connection) -> list[sa.RowMapping]:
+    """Current guideline versions that plan their own follow-up (``guideline_review_months``)."""
+    query = sa.select(G).where(G.c.guideline_review_months.is_not(None), CURRENT_VERSION).order_by(G.c.id)
+    return list(s.execute(query).mappings())
+
+
 def lock_guideline(s: Connection, guideline_id: int) -> sa.RowMapping:
     """Re-read a guideline, row-locked on PostgreSQL, so two sweepers alert once."""
     query = sa.select(G).where(G.c.id == guideline_id)
