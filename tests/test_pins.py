@@ -7,16 +7,19 @@ import hashlib
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from iop_workflow import ConcurrentUpdate, FakeClock, Iop
-from iop_workflow.audit.chain import GENESIS, LogRecord, canonical_json
+from iop_workflow.audit.chain import GENESIS, LogRecord, canonical_json, record_from_row
 from iop_workflow.audit.checkpoint import Checkpoint
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.errors import TransitionNotAllowed
+from iop_workflow.service.changes import utc_iso
 from iop_workflow.settings import Settings
 from iop_workflow.store import cases as case_repo
 from iop_workflow.store import timers as timer_repo
@@ -60,6 +63,49 @@ def test_record_hash_is_a_known_answer() -> None:
     assert RECORD.compute_hash() == RECORD_HASH
 
 
+# A format-1 record whose data holds what ``default=str`` and the float formatting decide: a Decimal,
+# floats, a date, nested keys out of order, non-ASCII keys and a no-break space; ``at`` in the write
+# path's own format (``utc_iso``: fixed-width microseconds and ``Z``).
+RECORD_V1 = LogRecord(
+    case_ref="IOP-2026-0002", case_seq=2, at="2026-06-01T07:30:00.000000Z", actor="Åsa Öberg", os_user=None,
+    roles=("signatory",), source="scheduler", trigger="sign", from_state="assessment", to_state="signed",
+    reason=None, guideline_ref="KS2019/2069", workflow_version="wwwwwwww", prev_hash="a" * 64,
+    data={"amount": Decimal("340000.50"), "share": 0.25, "big": 1e16, "start_on": date(2026, 2, 1),
+          "nested": {"ö": [True, None, -1]}, "€": "x\u00a0y"},
+)  # fmt: skip
+RECORD_V1_BYTES = (
+    '{"actor":"Åsa Öberg","at":"2026-06-01T07:30:00.000000Z","case_ref":"IOP-2026-0002","case_seq":2,'
+    '"data":{"amount":"340000.50","big":1e+16,"nested":{"ö":[true,null,-1]},"share":0.25,'
+    '"start_on":"2026-02-01","€":"x\u00a0y"},"from_state":"assessment","guideline_ref":"KS2019/2069",'
+    '"os_user":null,"prev_hash":"' + "a" * 64 + '","reason":null,"roles":["signatory"],"source":"scheduler",'
+    '"to_state":"signed","trigger":"sign","workflow_version":"wwwwwwww"}'
+).encode()
+RECORD_V1_HASH = "b93ec0d20ff3ba0fd316c83dc92892ed035c9524f63b561429187af24ddfb34a"
+
+
+def test_format_1_record_with_typed_data_is_a_known_answer() -> None:
+    assert hashlib.sha256(RECORD_V1_BYTES).hexdigest() == RECORD_V1_HASH
+    assert canonical_json(RECORD_V1.hashed_content()).encode("utf-8") == RECORD_V1_BYTES
+    assert RECORD_V1.compute_hash() == RECORD_V1_HASH
+
+
+def test_record_dates_are_fixed_width_utc() -> None:
+    """``at`` is hashed as written: a change of its format would fork every chain written after it."""
+    assert utc_iso(datetime(2026, 6, 1, 9, 30, tzinfo=STOCKHOLM)) == RECORD_V1.at
+    assert utc_iso(datetime(2026, 1, 12, 9, 0, 0, 7, tzinfo=STOCKHOLM)) == "2026-01-12T08:00:00.000007Z"
+    assert utc_iso(datetime(2026, 1, 12, 8, 0)) == "2026-01-12T08:00:00.000000Z"  # naive: a UTC database time
+
+
+@pytest.mark.parametrize(("record", "digest"), [(RECORD, RECORD_HASH), (RECORD_V1, RECORD_V1_HASH)])
+def test_a_stored_record_reproduces_its_known_hash(record: LogRecord, digest: str) -> None:
+    """The row the store writes, read back, hashes to the known answer (the text columns round-trip)."""
+    row = {"seq": 7, **case_repo.log_values(record.hashed_content(), digest)}
+    back = record_from_row(row)
+    assert back.format == record.format
+    assert back.hash == digest
+    assert back.compute_hash() == digest
+
+
 def test_checkpoint_digest_is_a_known_answer() -> None:
     assert hashlib.sha256(CHECKPOINT_BYTES).hexdigest() == CHECKPOINT_DIGEST
     assert canonical_json(CHECKPOINT.hashed_content()).encode("utf-8") == CHECKPOINT_BYTES
@@ -94,25 +140,58 @@ def test_stale_case_version_loses(db_url: str, settings: Settings) -> None:
     clock = FakeClock(datetime(2026, 1, 13, 9, tzinfo=STOCKHOLM))
     with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
         db = iop.app.db
+        with db.read() as s:
+            before = case_repo.case_row(s, refs[0])
 
-        def step(barrier: threading.Barrier) -> int:
+        def step(barrier: threading.Barrier) -> str:
             with db.read() as s:
                 row = case_repo.case_row(s, refs[0])
             barrier.wait()  # both have read the same version before either writes
+            title = f"by {threading.get_ident()}"
             with db.write() as s:
-                return case_repo.update_case(s, row, {"title": f"by {threading.get_ident()}"})
+                case_repo.update_case(s, row, {"title": title})
+            return title
 
         outcomes = race(2, step)
         with db.read() as s:
             final = case_repo.case_row(s, refs[0])
-    wins = [o for o in outcomes if isinstance(o, int)]
+    wins = [o for o in outcomes if isinstance(o, str)]
     assert len(wins) == 1, outcomes
-    assert sum(isinstance(o, ConcurrentUpdate) for o in outcomes) == 1, outcomes
-    assert final["version"] == wins[0]
+    lost = [o for o in outcomes if isinstance(o, ConcurrentUpdate)]
+    assert len(lost) == 1, outcomes
+    assert (lost[0].expected_version, lost[0].found_version) == (before["version"], before["version"] + 1)
+    assert (final["version"], final["title"]) == (before["version"] + 1, wins[0])  # the loser wrote nothing
+
+
+def test_a_write_with_a_version_already_replaced_changes_nothing(db_url: str, settings: Settings) -> None:
+    """The same race, one step after the other: a write from a stale read is refused and leaves the row."""
+    refs = seed_due(db_url, settings)
+    clock = FakeClock(datetime(2026, 1, 13, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        db = iop.app.db
+        with db.read() as s:
+            stale = case_repo.case_row(s, refs[0])
+        with db.write() as s:
+            assert case_repo.update_case(s, stale, {"title": "first"}) == stale["version"] + 1
+        with pytest.raises(ConcurrentUpdate) as caught, db.write() as s:
+            case_repo.update_case(s, stale, {"title": "second"})
+        with db.read() as s:
+            final = case_repo.case_row(s, refs[0])
+            second = case_repo.case_row(s, refs[0])
+        with db.write() as s:  # a fresh read writes again
+            assert case_repo.update_case(s, second, {"title": "third"}) == stale["version"] + 2
+    assert (caught.value.expected_version, caught.value.found_version) == (stale["version"], stale["version"] + 1)
+    assert (final["version"], final["title"]) == (stale["version"] + 1, "first")
+
+
+def _timer(db: Any, timer_id: int) -> dict[str, Any]:
+    with db.read() as s:
+        row = s.execute(sa.select(case_repo.TIMERS).where(case_repo.TIMERS.c.id == timer_id)).mappings().one()
+    return dict(row)
 
 
 def test_open_timer_is_marked_once(db_url: str, settings: Settings) -> None:
-    """Two sweepers saw the same open timer; exactly one may mark it fired."""
+    """Two sweepers saw the same open timer; exactly one may mark it fired, and its outcome stays."""
     seed_due(db_url, settings)
     clock = FakeClock(datetime(2026, 3, 1, 9, tzinfo=STOCKHOLM))
     with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
@@ -120,15 +199,48 @@ def test_open_timer_is_marked_once(db_url: str, settings: Settings) -> None:
         with db.read() as s:
             timer_id = int(next(timer_repo.due(s, clock.today()))["id"])
 
-        def step(barrier: threading.Barrier) -> bool:
+        def step(barrier: threading.Barrier) -> str | None:
             with db.read() as s:
                 assert any(r["id"] == timer_id for r in timer_repo.due(s, clock.today()))
             barrier.wait()
+            outcome = f"fire:{threading.get_ident()}"
             with db.write() as s:
-                return timer_repo.mark(s, timer_id, clock.now(), outcome="fire:test")
+                return outcome if timer_repo.mark(s, timer_id, clock.now(), outcome=outcome) else None
 
         outcomes = race(2, step)
-    assert sorted(outcomes) == [False, True], outcomes
+        row = _timer(db, timer_id)
+    wins = [o for o in outcomes if isinstance(o, str)]
+    assert len(wins) == 1 and outcomes.count(None) == 1, outcomes
+    assert row["outcome"] == wins[0] and row["fired_at"] is not None and row["cancelled_at"] is None
+
+
+def test_a_closed_timer_stays_as_it_was_closed(db_url: str, settings: Settings) -> None:
+    """Every write to a timer is conditional on "still open": a fired or cancelled one is left alone."""
+    seed_due(db_url, settings, signed=2)
+    clock = FakeClock(datetime(2026, 3, 1, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        db = iop.app.db
+        with db.read() as s:
+            fired, cancelled = (int(r["id"]) for r in list(timer_repo.due(s, clock.today()))[:2])
+            case_id = int(_timer(db, fired)["case_id"])
+        with db.write() as s:
+            assert timer_repo.mark(s, fired, clock.now(), outcome="fire:first")
+            assert timer_repo.mark(s, cancelled, clock.now(), outcome="cancel:first", cancelled=True)
+        before = {fired: _timer(db, fired), cancelled: _timer(db, cancelled)}
+        clock.advance(timedelta(hours=1))
+        with db.write() as s:
+            for timer_id in (fired, cancelled):
+                assert not timer_repo.mark(s, timer_id, clock.now(), outcome="fire:again")
+                assert not timer_repo.mark(s, timer_id, clock.now(), outcome="cancel:again", cancelled=True)
+                timer_repo.note_failure(s, timer_id, "failed: again")
+            case_repo.cancel_open_timers(s, case_id, clock.now())
+        after = {fired: _timer(db, fired), cancelled: _timer(db, cancelled)}
+        with db.read() as s:
+            assert fired not in {int(r["id"]) for r in timer_repo.due(s, clock.today())}
+            assert not any(r["id"] in (fired, cancelled) for r in timer_repo.open_for_case(s, case_id))
+    assert after == before
+    assert before[fired]["fired_at"] is not None and before[fired]["cancelled_at"] is None
+    assert before[cancelled]["cancelled_at"] is not None and before[cancelled]["fired_at"] is None
 
 
 # --- 3. A guideline's last valid day ------------------------------------------------------------
@@ -149,6 +261,74 @@ def test_kungalv_last_day_is_in_force_and_the_next_is_not() -> None:
     assert KUNGALV.in_force(LAST) and not KUNGALV.in_force(next_day)
 
 
+DAY = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("today", "in_force", "available"),
+    [(LAST - DAY, [], []), (LAST, [], []), (LAST + DAY, ["guideline_expired"], ["no_guideline_in_force"])],
+)
+def test_the_guards_on_the_day_before_the_last_day_and_after(
+    today: date, in_force: list[str], available: list[str]
+) -> None:
+    """``valid_until`` is the last day the guideline is in force (inclusive), for every guard that reads it."""
+    ctx = dataclasses.replace(SIGNATORY, today=today)
+    facts = ready(KUNGALV, decided=min(today, LAST))
+    assert [u.code for u in GUARDS["guideline_in_force"](facts, ctx)] == in_force
+    assert [u.code for u in GUARDS["guideline_available"](facts, ctx)] == available
+    assert sign_reasons(facts, ctx) == in_force
+    assert KUNGALV.in_force(today) is (today <= LAST)
+    if available:  # the refusal names the guideline that ran out and its last day
+        assert "KS2019/2069 (Kungälv) gällde till 2023-12-31" in GUARDS["guideline_available"](facts, ctx)[0].sv
+
+
+def test_the_first_day_is_in_force_and_the_day_before_is_not() -> None:
+    first = KUNGALV.valid_from
+    assert KUNGALV.in_force(first) and not KUNGALV.in_force(first - DAY)
+    early = dataclasses.replace(SIGNATORY, today=first - DAY)
+    facts = ready(KUNGALV, decided=first - DAY)
+    assert [u.code for u in GUARDS["guideline_in_force"](facts, early)] == ["guideline_not_yet_in_force"] * 2
+    assert [u.code for u in GUARDS["guideline_available"](facts, early)] == ["no_guideline_in_force"]
+    on_first = dataclasses.replace(SIGNATORY, today=first)
+    assert GUARDS["guideline_in_force"](ready(KUNGALV, decided=first), on_first) == []
+
+
+def _kungalv_alerts(iop: Iop) -> list[tuple[str, str | None]]:
+    return sorted((a["kind"], a["case_ref"]) for a in iop.alerts() if a["guideline_ref"] == "KS2019/2069")
+
+
+def test_the_expiry_sweep_flags_the_day_after_the_last_day(db_url: str, settings: Settings) -> None:
+    """The guideline sweep, with the clock on the day before, the last day and the day after."""
+    from tests.helpers import add_orgs, to_assessment
+
+    clock = FakeClock(datetime(2023, 12, 1, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        add_orgs(iop)
+        ref = to_assessment(iop, municipality="Kungälv")
+        clock.set_date(LAST - DAY)
+        assert iop.sweep_guidelines()["items"] == [
+            {"guideline_ref": "KS2019/2069", "due_on": "2023-12-31", "outcome": "warned"}
+        ]
+        assert _kungalv_alerts(iop) == [("guideline_expiring", None)]
+        clock.set_date(LAST)
+        report = iop.sweep_guidelines()
+        assert (report["due"], report["alerts"]) == (0, 0)  # in force all day: nothing to flag yet
+        expiries = [r["due_on"] for r in iop.upcoming(LAST + DAY) if r["kind"] == "guideline_expired"]
+        assert expiries == ["2024-01-01"]  # planned for the day after
+        clock.set_date(LAST + DAY)
+        report = iop.sweep_guidelines()
+        assert (report["alerts"], report["items"][0]["outcome"]) == (2, "expired")
+        assert _kungalv_alerts(iop) == [("case_guideline_expired", ref), ("guideline_expired", None),
+                                        ("guideline_expiring", None)]  # fmt: skip
+        assert iop.sweep_guidelines()["alerts"] == 0
+        with iop.app.db.read() as s:
+            flagged = s.execute(
+                sa.text("SELECT expired_flagged_on FROM guidelines WHERE expired_flagged_on IS NOT NULL")
+            )
+            assert [str(r[0]) for r in flagged] == ["2024-01-01"]
+
+
 def _signable(tmp_path: Path, settings: Settings, name: str) -> tuple[str, FakeClock]:
     from tests.helpers import add_orgs, prepare_signing, to_assessment
 
@@ -162,7 +342,7 @@ def _signable(tmp_path: Path, settings: Settings, name: str) -> tuple[str, FakeC
     return url, clock
 
 
-@pytest.mark.parametrize(("day", "refused"), [(LAST, False), (LAST + timedelta(days=1), True)])
+@pytest.mark.parametrize(("day", "refused"), [(LAST - DAY, False), (LAST, False), (LAST + DAY, True)])
 def test_signing_through_the_service_on_and_after_the_last_day(
     tmp_path: Path, settings: Settings, day: date, refused: bool
 ) -> None:
