@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -15,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from iop_workflow import ConcurrentUpdate, FakeClock, Iop
-from iop_workflow.audit.chain import GENESIS, LogRecord, canonical_json, record_from_row
+from iop_workflow.audit.chain import GENESIS, LogRecord, canonical_json, record_from_row, seal
 from iop_workflow.audit.checkpoint import Checkpoint
+from iop_workflow.audit.verify import verify_chains
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.errors import TransitionNotAllowed
 from iop_workflow.service.changes import utc_iso
@@ -357,3 +359,61 @@ def test_signing_through_the_service_on_and_after_the_last_day(
         else:
             iop.fire(ref, "sign", actor="eva")
             assert iop.case(ref)["state"] == "signed"
+
+
+# --- 4. Gaps the mutation run found (docs/mutation.md) ------------------------------------------
+
+WALK = [(None, "initiative"), ("initiative", "dialogue"), ("dialogue", "assessment"), ("assessment", "signed")]
+
+
+def chain(ref: str = "IOP-2026-0001", first_seq: int = 1) -> list[LogRecord]:
+    """A well-formed chain of four sealed records, as verify reads them."""
+    out: list[LogRecord] = []
+    for i, (src, dst) in enumerate(WALK):
+        rec = dataclasses.replace(
+            RECORD, case_ref=ref, case_seq=i + 1, seq=first_seq + i, from_state=src, to_state=dst,
+            prev_hash=out[-1].hash if out else GENESIS, trigger=f"t{i}",
+        )  # fmt: skip
+        out.append(seal(rec))
+    return out
+
+
+def problems(records: list[LogRecord], state: str = "signed") -> list[tuple[Any, ...]]:
+    report = verify_chains(records, {records[0].case_ref: state})
+    return [(p["case_seq"], p["field"]) for p in report.problems]
+
+
+def test_a_well_formed_chain_verifies() -> None:
+    assert problems(chain()) == []
+
+
+def test_a_rewritten_record_with_a_fresh_hash_is_caught_by_the_next_link() -> None:
+    """The attacker edits record 2 and seals it again: its own hash is right, record 3's link is not."""
+    records = chain()
+    records[1] = seal(dataclasses.replace(records[1], reason="förfalskad"))
+    assert problems(records) == [(3, "prev_hash")]
+
+
+def test_a_record_that_does_not_start_where_the_last_ended_is_caught() -> None:
+    """Every hash and link is right, but record 3 claims to leave a state the case was not in."""
+    records = chain()[:2]
+    bad = seal(dataclasses.replace(chain()[2], from_state="initiative", prev_hash=records[1].hash))
+    assert problems([*records, bad], state="assessment") == [(3, "from_state")]
+
+
+def test_two_records_of_a_case_with_one_seq_are_out_of_order() -> None:
+    """``seq`` is outside the hash (a bundle's records can be renumbered): equal seqs are refused too."""
+    records = chain()
+    records[2] = dataclasses.replace(records[2], seq=records[1].seq)
+    assert problems(records) == [(3, "seq")]
+
+
+def test_due_timers_page_through_every_timer_once_in_order(db_url: str, settings: Settings) -> None:
+    """``due`` pages by (due_on, id): with a page of one row each open timer still comes exactly once."""
+    seed_due(db_url, settings, signed=3, idle=2)
+    clock = FakeClock(datetime(2026, 3, 20, 9, tzinfo=STOCKHOLM))  # activations and idle alerts are due
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop, iop.app.db.read() as s:
+        whole = [(r["due_on"], r["id"]) for r in timer_repo.due(s, clock.today())]
+        paged = [(r["due_on"], r["id"]) for r in itertools.islice(timer_repo.due(s, clock.today(), batch=1), 20)]
+    assert len(whole) >= 5 and whole == sorted(whole)
+    assert paged == whole
