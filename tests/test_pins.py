@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from iop_workflow import ConcurrentUpdate, FakeClock, Iop
 from iop_workflow.audit.chain import GENESIS, LogRecord, canonical_json, record_from_row, seal
 from iop_workflow.audit.checkpoint import Checkpoint
+from iop_workflow.audit.export import jsonl_line
+from iop_workflow.audit.masking import mask_record, mask_value
 from iop_workflow.audit.verify import verify_chains
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.errors import TransitionNotAllowed
@@ -401,6 +403,14 @@ def test_a_record_that_does_not_start_where_the_last_ended_is_caught() -> None:
     assert problems([*records, bad], state="assessment") == [(3, "from_state")]
 
 
+def test_only_the_first_bad_record_of_a_case_is_named() -> None:
+    """Two records edited in place: verify names the first (what ``audit verify`` documents), once."""
+    records = chain()
+    records[1] = dataclasses.replace(records[1], reason="förfalskad")
+    records[2] = dataclasses.replace(records[2], reason="förfalskad")
+    assert problems(records) == [(2, "hash")]
+
+
 def test_two_records_of_a_case_with_one_seq_are_out_of_order() -> None:
     """``seq`` is outside the hash (a bundle's records can be renumbered): equal seqs are refused too."""
     records = chain()
@@ -417,3 +427,74 @@ def test_due_timers_page_through_every_timer_once_in_order(db_url: str, settings
         paged = [(r["due_on"], r["id"]) for r in itertools.islice(timer_repo.due(s, clock.today(), batch=1), 20)]
     assert len(whole) >= 5 and whole == sorted(whole)
     assert paged == whole
+
+
+def test_a_stored_state_other_than_the_last_record_is_named() -> None:
+    assert problems(chain(), state="active") == [(4, "to_state")]
+
+
+def checkpoint(heads: tuple[tuple[str, int, str], ...], max_seq: int, prev: str = GENESIS, seq: int = 1) -> Checkpoint:
+    cp = Checkpoint(at="2026-01-12T08:00:00.000000Z", actor="revisor", cases=len(heads), records=max_seq,
+                    max_seq=max_seq, heads=heads, prev_digest=prev, seq=seq)  # fmt: skip
+    return dataclasses.replace(cp, digest=cp.compute_digest())
+
+
+def ledger_problems(records: list[LogRecord], checkpoints: list[Checkpoint]) -> list[tuple[Any, ...]]:
+    states = {r.case_ref: r.to_state for r in records}
+    report = verify_chains(records, states, checkpoints)
+    return [(p.get("checkpoint"), p.get("case_ref"), p.get("case_seq"), p["field"]) for p in report.problems]
+
+
+def test_a_checkpoint_that_does_not_link_to_the_one_before_is_named() -> None:
+    """Each checkpoint's own digest is right, but the second skips the first (one deleted between)."""
+    records = chain()
+    first = checkpoint((("IOP-2026-0001", 2, records[1].hash),), 2)
+    second = checkpoint((("IOP-2026-0001", 4, records[3].hash),), 4, prev=GENESIS, seq=2)
+    assert ledger_problems(records, [first, second]) == [(2, None, None, "prev_digest")]
+    linked = checkpoint((("IOP-2026-0001", 4, records[3].hash),), 4, prev=first.digest, seq=2)
+    assert ledger_problems(records, [first, linked]) == []
+
+
+def test_a_later_checkpoint_with_the_same_length_and_another_head_is_named() -> None:
+    """A head rewritten between two checkpoints: same case_seq, another hash."""
+    records = chain()
+    first = checkpoint((("IOP-2026-0001", 4, records[3].hash),), 4)
+    second = checkpoint((("IOP-2026-0001", 4, "f" * 64),), 4, prev=first.digest, seq=2)
+    found = ledger_problems(records, [first, second])
+    assert (2, "IOP-2026-0001", 4, "heads") in found
+
+
+def test_a_record_with_the_checkpoints_max_seq_not_in_it_was_slipped_in() -> None:
+    """The checkpoint covered seqs up to 4; case B's record has seq 4 but is in no head: behind its back."""
+    a = chain()[:3]  # seqs 1..3
+    b = chain("IOP-2026-0002", first_seq=4)[:1]  # seq 4
+    cp = checkpoint((("IOP-2026-0001", 3, a[2].hash),), 4)
+    assert ledger_problems([*a, *b], [cp]) == [(1, "IOP-2026-0002", 1, "seq")]
+    cp_before = checkpoint((("IOP-2026-0001", 3, a[2].hash),), 3)
+    assert ledger_problems([*a, *b], [cp_before]) == []  # seq 4 came after the checkpoint: fine
+
+
+def test_masking_a_protected_record() -> None:
+    """Protected keys with a value and every secret are masked, in the reason alone too; empty ones are not."""
+    record = RECORD.as_dict()
+    plain = {**record, "data": {"address": "", "contact_name": None, "note": "inget"}, "reason": "Ny"}
+    assert mask_record(plain, ["Anna Skydd"]) is plain  # nothing to mask: the record as it was, no masked flag
+    in_reason = {**record, "reason": "Ring Anna Skydd"}
+    masked = mask_record(in_reason, ["Anna Skydd"])
+    assert (masked["reason"], masked["data"], masked["masked"]) == ("Ring (skyddad)", record["data"], True)
+    assert mask_value("Anna Skydd", ["", "Skydd"]) == ("Anna (skyddad)", True)  # an empty secret masks nothing
+
+
+def test_an_export_line_is_a_known_answer() -> None:
+    """The audit stream's line for a record (what the sink writes and ``audit export`` regenerates)."""
+    line = jsonl_line({**RECORD.as_dict(), "hash": RECORD_HASH, "seq": 1})
+    assert line == (
+        '{"actor": "anna", "at": "2026-01-12T08:00:00+00:00", "auth": {"issuer": null, "method": "local", '
+        '"subject": "anna", "token_id": null}, "case_ref": "IOP-2026-0001", "case_seq": 1, "data": {"a": 1, '
+        '"b": "å"}, "event": "transition", "format": 2, "from_state": null, "guideline_ref": null, "hash": "'
+        + RECORD_HASH
+        + '", "os_user": "anna", "prev_hash": "'
+        + GENESIS
+        + '", "reason": "Ny", "roles": ["officer", "registrar"], "seq": 1, "source": "cli", '
+        '"to_state": "initiative", "trigger": "open", "workflow_version": "vvvvvvvv"}'
+    )
