@@ -498,3 +498,56 @@ def test_an_export_line_is_a_known_answer() -> None:
         + '", "reason": "Ny", "roles": ["officer", "registrar"], "seq": 1, "source": "cli", '
         '"to_state": "initiative", "trigger": "open", "workflow_version": "vvvvvvvv"}'
     )
+
+
+def test_case_numbers_start_at_one_each_year(db_url: str, settings: Settings) -> None:
+    """The register number (IOP-YYYY-NNNN): 1, 2, … within a year; a new year starts again at 1."""
+    clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        with iop.app.db.write() as s:
+            numbers = [case_repo.next_case_number(s, year) for year in (2026, 2026, 2027, 2026, 2027)]
+    assert numbers == [1, 2, 1, 3, 2]
+
+
+def test_the_agreements_last_day_is_still_running() -> None:
+    facts = ready(KUNGALV)  # agreement 2020-04-01 .. 2022-03-31
+    on_last = dataclasses.replace(SIGNATORY, today=date(2022, 3, 31))
+    assert GUARDS["agreement_running"](facts, on_last) == []
+    after = dataclasses.replace(SIGNATORY, today=date(2022, 4, 1))
+    assert [u.code for u in GUARDS["agreement_running"](facts, after)] == ["agreement_over"]
+
+
+def test_a_zero_contribution_and_a_blank_challenge_do_not_count() -> None:
+    facts = ready(KUNGALV)
+    city, org = facts.agreements[0].contributions
+    zero = dataclasses.replace(facts.agreements[0], contributions=(dataclasses.replace(city, amount=Decimal(0)), org))
+    unmet = GUARDS["both_contribute"](dataclasses.replace(facts, agreements=(zero,)), SIGNATORY)
+    assert [u.code for u in unmet] == ["no_contribution_municipality"]
+    blank = dataclasses.replace(facts.meetings[0], joint_challenge=" \n ")
+    unmet = GUARDS["dialogue_recorded"](dataclasses.replace(facts, meetings=(blank,)), SIGNATORY)
+    assert [u.code for u in unmet] == ["dialogue_missing"]
+
+
+def test_a_timer_due_on_the_last_day_asked_for_is_upcoming(db_url: str, settings: Settings) -> None:
+    seed_due(db_url, settings)  # one signed case: activation due 2026-02-01
+    clock = FakeClock(datetime(2026, 1, 13, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop, iop.app.db.read() as s:
+        assert [t["due_on"] for t in timer_repo.upcoming(s, date(2026, 1, 31))] == []
+        assert [t["due_on"] for t in timer_repo.upcoming(s, date(2026, 2, 1))] == [date(2026, 2, 1)]
+
+
+def test_a_first_sweep_on_the_last_day_warns_and_does_not_flag(db_url: str, settings: Settings) -> None:
+    """The scheduler was down until the last day: it warns the owner; the expiry waits for the day after."""
+    from tests.helpers import add_orgs, to_assessment
+
+    clock = FakeClock(datetime(2023, 12, 1, 9, tzinfo=STOCKHOLM))
+    with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        add_orgs(iop)
+        to_assessment(iop, municipality="Kungälv")
+        clock.set_date(LAST)
+        assert iop.sweep_guidelines()["items"] == [
+            {"guideline_ref": "KS2019/2069", "due_on": "2023-12-31", "outcome": "warned"}
+        ]
+        assert _kungalv_alerts(iop) == [("guideline_expiring", None)]
