@@ -11,7 +11,7 @@ import stat
 from functools import lru_cache
 from pathlib import Path
 
-from iop_workflow.domain.definition import WorkflowDefinition, parse_definition
+from iop_workflow.domain.definition import GROUPS, WorkflowDefinition, parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.guidelines import Guideline, parse_guideline
 from iop_workflow.domain.timers import ANCHORS
@@ -117,8 +117,13 @@ def read_text(path: Path, *, field: str = "file", limit: int = MAX_INPUT_BYTES) 
 
 
 def load_definition(path: Path | None = None) -> WorkflowDefinition:
+    """The definition a service runs on: unlike an old version read back for ``audit verify``, it
+    must name its groups of states (``[groups]``), which the register, records and reports read."""
     path = path or states_dir() / "partnership.toml"
-    return parse_definition(read_text(path), file=str(path), guards=GUARDS, anchors=ANCHORS)
+    d = parse_definition(read_text(path), file=str(path), guards=GUARDS, anchors=ANCHORS)
+    if not d.groups:
+        raise DefinitionError(file=str(path), key="groups", problem=f"missing (needs: {', '.join(GROUPS)})")
+    return d
 
 
 @lru_cache(maxsize=4)

@@ -141,7 +141,7 @@ def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     money = entry(iop, ref, "record:contribution")
     iop.correct(ref, "contribution", money, field="amount", value="350000", reason="Fel belopp", actor="anna")
     with iop.app.db.read() as s:
-        facts = build_facts(s, case_row(s, ref), iop.app.guidelines)
+        facts = build_facts(s, case_row(s, ref), iop.app.guidelines, preparing=iop.app.definition.states_in("preparing"))
     [decision] = facts.decisions
     assert decision.body == "Kommunstyrelsen"
     assert facts.agreements[0].contributions[0].amount == Decimal("350000")

@@ -47,6 +47,7 @@ def ready(g: Guideline, decided: date = date(2020, 2, 20)) -> CaseFacts:
     """A case in assessment with every fact signing needs under guideline ``g``."""
     return CaseFacts(
         ref="IOP-2020-0001", state="assessment", municipality=g.municipality,
+        preparing_states=frozenset(shipped_definition().states_in("preparing")),
         initiated_by=Initiator.ORGANISATION, opened_on=date(2020, 1, 10), state_entered_on=date(2020, 2, 1),
         organisation=OrganisationFacts(name="Fören", org_number="802479-1322",
                                        legal_form=LegalForm.IDEELL_FORENING, non_profit=True),

@@ -24,6 +24,15 @@ INPUTS = frozenset({"reason", "end_reason", "notice_on"})
 EFFECTS = frozenset({"bind_guideline", "rebind_guideline", "next_review_round", "next_period", "give_notice"})
 # The kinds of facts `iop case record KIND` records (service/records.py builds each).
 RECORD_KINDS = frozenset({"meeting", "assessment", "legal-check", "agreement", "contribution", "decision", "review"})
+# The named groups of states (``[groups]``) the services read instead of naming states in code:
+# the group -> what it means (docs/architecture.md, "The workflow definition").
+GROUPS: Mapping[str, str] = {
+    "preparing": "facts gathered here are for the first agreement period (later ones prepare a renewal)",
+    "partnership": "a partnership: in the public register; a decision to end it may be recorded",
+    "running": "the agreement is in force (the annual report's running contributions)",
+    "review": "a review round is open (the annual report's overdue reviews)",
+    "agreement_decision": "a decision to enter or renew an agreement may be recorded",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +106,15 @@ class WorkflowDefinition:
     states: Mapping[str, StateSpec]
     transitions: tuple[TransitionSpec, ...]
     records: Mapping[str, RecordSpec]
+    # ``[groups]``: group name (one of GROUPS) -> its states, in the order of ``states``. A definition
+    # version written before the groups (kept in workflow_versions for ``audit verify``) has none.
+    groups: Mapping[str, tuple[str, ...]]
+
+    def states_in(self, group: str) -> tuple[str, ...]:
+        """The states of a named group (``[groups]``); KeyError for a name that is not in GROUPS."""
+        if group not in GROUPS:
+            raise KeyError(group)
+        return self.groups.get(group, ())
 
     @property
     def initial(self) -> str:
@@ -191,7 +209,9 @@ class _Validator:
 
     # -- the definition -------------------------------------------------------
     def build(self, data: Mapping[str, Any]) -> WorkflowDefinition:
-        self.keys(data, "", {"workflow", "states", "transitions", "records"}, {"workflow", "states", "transitions"})
+        self.keys(
+            data, "", {"workflow", "states", "transitions", "records", "groups"}, {"workflow", "states", "transitions"}
+        )
         head = self.table(data, "workflow")
         self.keys(head, "workflow", {"name", "title_sv", "title_en"}, {"name"})
         raw_states = self.table(data, "states")
@@ -209,6 +229,7 @@ class _Validator:
         if not isinstance(raw_records, dict):
             raise self.fail("records", "must be a table")
         records = {kind: self.record(kind, spec, states) for kind, spec in raw_records.items()}
+        groups = self.groups(data, states)
         return WorkflowDefinition(
             name=self.text(head, "workflow", "name"),
             title_sv=self.optional(head, "workflow", "title_sv", self.text(head, "workflow", "name")),
@@ -219,7 +240,27 @@ class _Validator:
             states=states,
             transitions=transitions,
             records=records,
+            groups=groups,
         )
+
+    def groups(self, data: Mapping[str, Any], states: Mapping[str, StateSpec]) -> dict[str, tuple[str, ...]]:
+        """``[groups]``: every name in GROUPS, each a list of known states (kept in the states' order)."""
+        if "groups" not in data:
+            return {}
+        raw = self.table(data, "groups")
+        self.keys(raw, "groups", set(GROUPS), set(GROUPS))
+        groups: dict[str, tuple[str, ...]] = {}
+        for name in GROUPS:
+            members = self.strings(raw, "groups", name)
+            for i, s in enumerate(members):
+                if s not in states:
+                    raise self.fail(f"groups.{name}[{i}]", f"unknown state {s!r}")
+                if states[s].terminal:
+                    raise self.fail(f"groups.{name}[{i}]", f"the terminal state {s!r} belongs to no group")
+            if not members:
+                raise self.fail(f"groups.{name}", "names no state")
+            groups[name] = tuple(v for v in states if v in members)
+        return groups
 
     def record(self, kind: str, spec: Any, states: Mapping[str, StateSpec]) -> RecordSpec:
         key = f"records.{kind}"

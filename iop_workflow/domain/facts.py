@@ -22,11 +22,6 @@ from iop_workflow.domain.values import (
     Verdict,
 )
 
-# The states in which facts are gathered for the first period; from `active` on,
-# new agreements, decisions and assessments prepare the next period (a renewal).
-PREPARING_FIRST_PERIOD = frozenset({"initiative", "dialogue", "assessment"})
-
-
 # What a CaseFacts holds beyond the case row itself. Each rule (guard, timer anchor, effect,
 # log snapshot) declares the kinds it reads (see domain/reads.py), and a transition makes the
 # store read only the kinds its rules declare; the others are left "not loaded".
@@ -83,9 +78,10 @@ def _latest(items: Sequence[_P], period: int) -> _P | None:
     return None
 
 
-def preparing_period(state: str, period: int) -> int:
-    """The agreement period that new facts and a signing/renewal decision are for."""
-    return period if state in PREPARING_FIRST_PERIOD else period + 1
+def preparing_period(state: str, period: int, preparing: Collection[str]) -> int:
+    """The agreement period that new facts and a signing/renewal decision are for: in the definition's
+    ``preparing`` states the first period's facts are gathered; in the others, the next period's (a renewal)."""
+    return period if state in preparing else period + 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,10 +218,12 @@ class CaseFacts:
     agreements: tuple[AgreementFacts, ...] = ()
     decisions: tuple[DecisionFacts, ...] = ()
     reviews: tuple[ReviewFacts, ...] = ()
+    # The definition's ``preparing`` group of states (see preparing_period).
+    preparing_states: frozenset[str] = frozenset()
 
     @property
     def preparing_period(self) -> int:
-        return preparing_period(self.state, self.period)
+        return preparing_period(self.state, self.period, self.preparing_states)
 
     def agreement(self, period: int | None = None) -> AgreementFacts | None:
         return _latest(self.agreements, self.period if period is None else period)

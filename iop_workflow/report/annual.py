@@ -22,7 +22,7 @@ Definitions (also in docs/audit.md):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 from iop_workflow.domain.calendar import next_working_day
 
-# The headline events of the year: key in the report -> trigger.
-EVENTS = {"opened": "open", "signed": "sign", "activated": "activate", "renewed": "renew"}
+# The headline events of the year, keys in the report (Rules.events holds each one's triggers).
+EVENTS = ("opened", "signed", "activated", "renewed")
 REVIEW_KEYS = ("due", "held", "report_received", "overdue")
 
 
@@ -64,14 +64,16 @@ class Window:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rules:
-    """What the replay needs to know of the workflow (the service derives it from the definition)."""
+    """What the replay needs to know of the workflow (``annual_summary.rules_of`` derives it from the
+    definition: its terminal states, its ``review`` and ``running`` groups, its triggers)."""
 
     terminal: frozenset[str]
-    review_state: str = "review"
-    running: frozenset[str] = frozenset({"active", "review"})
-    new_round: frozenset[str] = frozenset({"start_review"})
-    new_period: frozenset[str] = frozenset({"renew"})
-    commits_period: frozenset[str] = frozenset({"sign", "renew"})
+    review: frozenset[str]  # the states in which a review round is open
+    running: frozenset[str]  # the states in which the agreement is in force
+    new_round: frozenset[str]
+    new_period: frozenset[str]
+    commits_period: frozenset[str]
+    events: Mapping[str, frozenset[str]]  # EVENTS key -> the triggers it counts
     grace_days: int = 30
 
 
@@ -148,7 +150,7 @@ class Tally:
         while len(c.snaps) < 13 and self.bounds[len(c.snaps)] <= t.at:
             c.snaps.append(c.state)
         self._note_running(t.case_ref, c, t.at)
-        if c.state == self.rules.review_state and c.rounds and c.rounds[-1].left is None:
+        if c.state in self.rules.review and c.rounds and c.rounds[-1].left is None:
             c.rounds[-1].left = self.window.local_date(t.at)
         in_year = self.bounds[0] <= t.at
         if t.trigger in self.rules.new_period:

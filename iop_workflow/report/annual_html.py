@@ -15,12 +15,12 @@ from typing import Any
 
 from iop_workflow.report.annual_render import Section, sections, title, tr
 
-# Each open state's colour in the chart; a state the definition adds later takes one of SPARE.
-COLOURS = {
-    "initiative": "#8e6cc7", "dialogue": "#1f9bb5", "assessment": "#e0a100", "signed": "#3f6fd8",
-    "active": "#2e9d4f", "review": "#e4572e", "renewed": "#b0307f",
-}  # fmt: skip
-SPARE = ("#7a5c2e", "#0f7f7f", "#c2185b", "#5d6d1e")
+# The open states' colours in the chart, taken in the definition's order of states (so a renamed or
+# added state needs no change here); past the end of the palette they repeat.
+PALETTE = (
+    "#8e6cc7", "#1f9bb5", "#e0a100", "#3f6fd8", "#2e9d4f", "#e4572e", "#b0307f",
+    "#7a5c2e", "#0f7f7f", "#c2185b", "#5d6d1e",
+)  # fmt: skip
 AXIS = "#333333"
 GRID = "#d9d9d9"
 MONTHS = {
@@ -43,8 +43,8 @@ figure { margin: 16px 0; } figcaption { font-size: 0.9em; color: #444; }
 
 
 def colours(series: Sequence[str]) -> dict[str, str]:
-    spare = iter(SPARE * (len(series) // len(SPARE) + 1))
-    return {s: COLOURS.get(s) or next(spare) for s in series}
+    """Each state of ``series`` (the definition's open states, in its order) its colour."""
+    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
 
 
 def annual_html(report: Mapping[str, Any], lang: str, *, chart: bool = True) -> str:

@@ -22,16 +22,35 @@ _KINDS = tuple(k.value for k in ContributionKind)
 
 
 def rules_of(d: WorkflowDefinition, *, grace_days: int) -> Rules:
-    """The replay's rules from the workflow definition: terminal states, and the triggers whose effects
-    begin a review round or an agreement period."""
+    """The replay's rules from the workflow definition: terminal states, the ``review`` and ``running``
+    groups, and the triggers of the headline events. A case is *opened* by the creation, *signed* by a
+    trigger from a ``preparing`` state into a ``partnership`` one, *activated* by one into a ``running``
+    state from a state outside that group, *renewed* by one with the effect that begins the next period."""
 
     def having(effect: str) -> frozenset[str]:
         return frozenset(t.trigger for t in d.transitions if effect in t.effects)
 
+    def entering(group: str, sources: Iterable[str]) -> frozenset[str]:
+        members = set(d.states_in(group))
+        return frozenset(t.trigger for t in d.transitions if t.dest in members and set(t.sources) & set(sources))
+
+    preparing, running = d.states_in("preparing"), frozenset(d.states_in("running"))
+    signed = entering("partnership", preparing)
+    renewed = having("next_period")
+    events = {
+        "opened": frozenset({d.creation.trigger}),
+        "signed": signed,
+        "activated": entering("running", [v for v in d.states if v not in running]),
+        "renewed": renewed,
+    }
     return Rules(
         terminal=frozenset(v for v, st in d.states.items() if st.terminal),
+        review=frozenset(d.states_in("review")),
+        running=running,
         new_round=having("next_review_round"),
-        new_period=having("next_period"),
+        new_period=renewed,
+        commits_period=signed | renewed,
+        events=events,
         grace_days=grace_days,
     )
 
@@ -86,7 +105,10 @@ def summary(t: Tally, states: Sequence[str], end_reasons: Sequence[str]) -> dict
         "at_year_start": at(0),
         "at_year_end": at(12),
         "monthly": [{"month": month, "counts": at(i + 1)} for i, month in enumerate(t.window.months())],
-        "events": {**{k: t.events.get(v, 0) for k, v in EVENTS.items()}, "ended": sum(t.ended.values())},
+        "events": {
+            **{k: sum(t.events.get(v, 0) for v in t.rules.events[k]) for k in EVENTS},
+            "ended": sum(t.ended.values()),
+        },
         "end_reasons": {r: t.ended.get(r, 0) for r in reasons},
         "reviews": reviews,
         "contributions": _contributions(t),

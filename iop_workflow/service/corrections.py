@@ -262,7 +262,10 @@ def _deadline_moves(
     if not state.timers:
         return _Moves(cancel=[], add=[], open_after=kept)
     kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
-    facts = fact_repo.build_facts(s, case, app.guidelines, kinds, pending=pending, retracting=retracting)
+    facts = fact_repo.build_facts(
+        s, case, app.guidelines, kinds, preparing=app.definition.states_in("preparing"), pending=pending,
+        retracting=retracting,
+    )
     planned = {t.kind: t for t in plan(state, facts, app.settings.lead_times)}
     moves = _Moves(cancel=[], add=[], open_after=[])
     for row, timer in zip(rows, kept, strict=True):

@@ -49,6 +49,9 @@ ADMIN_TRIGGERS = frozenset({
 })  # fmt: skip
 _VERSIONS = sa.text("SELECT version, content FROM workflow_versions")
 
+# History, not a rule of the current definition: the state names of the workflow versions written
+# before ``[records]`` existed, which LEGACY_RECORDS describes. A renamed state in a new definition
+# does not change what those old versions allowed, so these names stay as they were.
 _OPEN = ("initiative", "dialogue", "assessment", "signed", "active", "review", "renewed")
 
 

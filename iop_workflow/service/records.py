@@ -28,8 +28,8 @@ from iop_workflow.store import cases as repo
 from iop_workflow.store import facts as fact_repo
 
 
-def _period(case: sa.RowMapping) -> int:
-    return preparing_period(case["state"], int(case["period"]))
+def _period(app: App, case: sa.RowMapping) -> int:
+    return preparing_period(case["state"], int(case["period"]), app.definition.states_in("preparing"))
 
 
 def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str) -> None:
@@ -57,7 +57,7 @@ def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str
         )
     if rule is not None and rule.guards:
         kinds = frozenset().union(*(GUARD_READS[g] for g in rule.guards))
-        facts = fact_repo.build_facts(s, case, app.guidelines, kinds)
+        facts = fact_repo.build_facts(s, case, app.guidelines, kinds, preparing=app.definition.states_in("preparing"))
         ctx = app.guard_context(actor)
         for name in rule.guards:
             reasons.extend(GUARDS[name](facts, ctx))
@@ -82,7 +82,7 @@ def _record(app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connec
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
         _admit(app, s, actor, case, kind)
-        fact = build(s, case, _period(case))
+        fact = build(s, case, _period(app, case))
         _in_case_time(app, case, kind, fact.row)
         row = {"case_id": case["id"], **fact.row}
         data = {**fact.logged, ROW_DIGEST: row_digest(fact.table, row)}
@@ -212,9 +212,10 @@ def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amo
 def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | str, minutes_ref: str,
              delegation_ref: str | None = None, subject: str = "agreement") -> LogRecord:  # fmt: skip
     """A decision to enter or renew the agreement (``subject`` agreement, for the period being prepared)
-    or to end the running one early (``ending``, for the current period; in signed, active, review or
-    renewed). Its body must be one the settings name for the case's municipality (exit 6 naming them);
-    a delegate's decision names the point of the delegationsordning (``delegation_ref``)."""
+    or to end the running one early (``ending``, for the current period; in the definition's
+    ``partnership`` states; the other subject in its ``agreement_decision`` states). Its body must be
+    one the settings name for the case's municipality (exit 6 naming them); a delegate's
+    decision names the point of the delegationsordning (``delegation_ref``)."""
     chosen = validate.choice("subject", subject, DecisionSubject)
     values = {
         "body": validate.text("body", body, max_len=200),
@@ -236,14 +237,11 @@ def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | 
     return _record(app, actor, ref, "decision", build)
 
 
-_ENDING_STATES = ("signed", "active", "review", "renewed")
-_AGREEMENT_STATES = ("assessment", "review")
-
-
 def _subject_fits(app: App, case: sa.RowMapping, subject: DecisionSubject) -> None:
     """A decision to end is taken while an agreement is signed or running; one to enter or renew, while
     the case is assessed or reviewed."""
-    states = _ENDING_STATES if subject is DecisionSubject.ENDING else _AGREEMENT_STATES
+    group = "partnership" if subject is DecisionSubject.ENDING else "agreement_decision"
+    states = app.definition.states_in(group)
     if case["state"] in states:
         return
     label = app.definition.state(case["state"])

@@ -16,7 +16,6 @@ from iop_workflow.service.need_to_know import Bulk, bulk_access
 from iop_workflow.store import cases as repo
 from iop_workflow.store import corrections, retractions
 
-PARTNERSHIP_STATES = ("signed", "active", "review", "renewed")
 _SEK = frozenset({"SEK", "KR"})  # the units of an amount of Swedish kronor
 
 
@@ -33,7 +32,7 @@ def register(
     bulk = None
     if include_protected:
         bulk = bulk_access(app, actor, action="report register", scope={"municipality": municipality})
-    query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(PARTNERSHIP_STATES)).order_by(
+    query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(app.definition.states_in("partnership"))).order_by(
         repo.CASES.c.municipality, repo.CASES.c.ref
     )
     if code is not None:

@@ -99,7 +99,7 @@ def options(app: App, actor: Actor, ref: str) -> tuple[CaseFacts, tuple[Option, 
     with app.db.read() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
-        facts = fact_repo.build_facts(s, case, app.guidelines)
+        facts = fact_repo.build_facts(s, case, app.guidelines, preparing=app.definition.states_in("preparing"))
     return facts, app.engine.options(facts, app.guard_context(actor))
 
 
@@ -165,7 +165,9 @@ def fire_on(
     spec = app.engine.resolve(trigger, case["state"], case["ref"])
     # Only the facts this transition's rules declare (domain/reads.py), read fresh in this
     # transaction; the case row is always there.
-    facts = fact_repo.build_facts(s, case, app.guidelines, app.engine.reads(spec))
+    facts = fact_repo.build_facts(
+        s, case, app.guidelines, app.engine.reads(spec), preparing=app.definition.states_in("preparing")
+    )
     step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason,
                   notice_on=notice_on)  # fmt: skip
     now = app.clock.now()

@@ -70,14 +70,16 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
 
 def build_facts(
     s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None, *,
-    pending: corrections.Fixes | None = None, retracting: retractions.Retracted = frozenset(),
+    preparing: Collection[str], pending: corrections.Fixes | None = None,
+    retracting: retractions.Retracted = frozenset(),
 ) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows.
 
     ``kinds``: the fact kinds to read (``domain.facts.FACT_KINDS``; all when None). The others
     are left not loaded: a rule touching them raises ``FactNotLoaded`` instead of seeing nothing.
     ``pending``: corrections about to be written, applied over the stored ones; ``retracting``:
-    facts (table, id) about to be retracted, left out with the retracted ones.
+    facts (table, id) about to be retracted, left out with the retracted ones. ``preparing``: the
+    definition's ``preparing`` group of states (``CaseFacts.preparing_period``).
     """
     want = FACT_KINDS if kinds is None else frozenset(kinds)
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
@@ -91,7 +93,7 @@ def build_facts(
             fixes[key] = {**fixes.get(key, {}), **fields}
         rows = with_corrections(rows, fixes)
     municipal = cache.for_municipality(s, case["municipality"]) if want & NEEDS_GUIDELINES else None
-    return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal)
+    return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal, preparing=preparing)
 
 
 def with_corrections(rows: Mapping[str, Sequence[FactRow]], fixes: corrections.Fixes) -> dict[str, Sequence[FactRow]]:
@@ -153,6 +155,7 @@ def assemble_facts(
     org: sa.RowMapping | None,
     rows: Mapping[str, Sequence[FactRow]],
     municipal: dict[int, Guideline] | None,
+    preparing: Collection[str],
 ) -> CaseFacts:
     """The snapshot of ``case`` from rows already read (``rows`` by table, ``municipal`` guidelines)."""
     values: dict[str, Any] = dict(NOT_LOADED)
@@ -180,6 +183,7 @@ def assemble_facts(
         notice_given_on=case["notice_given_on"],
         notice_ends_on=case["notice_ends_on"],
         review_rounds_in_period=case["review_rounds_in_period"],
+        preparing_states=frozenset(preparing),
         **values,
     )
 
