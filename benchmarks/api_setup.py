@@ -59,7 +59,7 @@ def settings() -> Settings:
     """The shipped settings, with the tests' roles imported at init (tests/conftest.py)."""
     return replace(load_settings(), default_roles=frozenset({"registrar", "officer"}),
                    actors={"anna": frozenset({"officer"}), "eva": frozenset({"signatory"}),
-                           "lars": frozenset({"legal"})})  # fmt: skip
+                           "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"})})  # fmt: skip
 
 
 def principals(iop: Iop, clients: int) -> list[str]:

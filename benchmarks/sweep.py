@@ -113,7 +113,8 @@ ORGS: tuple[dict[str, Any], ...] = (
     {"name": "Vinst & Co AB", "org_number": "556036-0793", "legal_form": "aktiebolag", "non_profit": False},
     {"name": "Hela Människan Jönköping", "org_number": "802014-5671", "legal_form": "trossamfund"},
 )  # fmt: skip
-ACTORS = {"anna": {"officer", "registrar"}, "eva": {"signatory"}, "lars": {"legal"}, "system": {"system"}}
+ACTORS = {"anna": {"officer", "registrar"}, "eva": {"signatory"}, "lars": {"legal"}, "kim": {"coordinator"},
+          "system": {"system"}}
 
 # A captured statement: (kind, sql, parameters); kind is one of these.
 EXECUTE, EXECUTEMANY, COMMIT, ROLLBACK = "execute", "executemany", "commit", "rollback"
@@ -148,7 +149,11 @@ def make_template(path: Path) -> str:
         iop.fire(ref, "start_dialogue", actor=OFFICER)
         iop.record_meeting(ref, actor=OFFICER, held_on=today, joint_challenge="Skydd och stöd")
         iop.fire(ref, "submit_for_assessment", actor=OFFICER)
-        for criterion in iop.guideline(iop.case(ref)["guideline"]["ref"]).gating():
+        guideline = iop.case(ref)["guideline"]["ref"]
+        if iop.guideline(guideline).unverified():  # signing needs the guideline's decision confirmed
+            iop.confirm_guideline(guideline, actor="kim", decided_on="2019-05-20", decided_by="Kommunstyrelsen",
+                                  minutes_ref="KS § 88/2019 (benchmark)")  # fmt: skip
+        for criterion in iop.guideline(guideline).gating():
             iop.assess(ref, criterion.code, "met", note="Bedömt i dialogen", actor=OFFICER)
         iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
                                no_competition_distortion=True, state_aid_basis="non_economic",

@@ -117,7 +117,7 @@ def test_correct_register_and_protected_access(cli: Cli, backend: Backend) -> No
     assert "Kommunstyrelsen" in register and "Hemlig adress 1" not in register and "(skyddad)" in register
     rows = cli.ok("report", "register", "--format", "json").json()
     assert rows[0]["committee"] == "Kommunstyrelsen" and rows[0]["address"] == "(skyddad)"
-    assert cli.ok("report", "register", "--format", "csv").out.startswith("municipality,organisation,")
+    assert cli.ok("report", "register", "--format", "csv").out.startswith("municipality,municipality_code,organisation,")
     full = cli.ok("--actor", "revisor", "report", "register", "--include-protected", "--format", "json").json()
     assert full[0]["address"] == "Hemlig adress 1"
     cli.ok("--actor", "revisor", "audit", "export", "--include-protected")

@@ -42,11 +42,12 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     assert re.fullmatch(rf"IOP-{today().year}-0001", ref)
     assert set(opened) >= CASE_KEYS
     assert (opened["state"], opened["state_label"], opened["version"]) == ("initiative", "Initiativ", 1)
-    assert opened["organisation"] == {
+    assert opened["organisation"] == {  # a write's reply is no read: contact data masked (need-to-know.md)
         "name": "Kvinnojouren i Stenungsund",
         "org_number": "802479-1322",
         "protected": True,
-    }
+        "contact_name": None, "contact_email": None, "contact_phone": None, "address": "(skyddad)",
+    }  # fmt: skip
     assert opened["guideline"] is None
     assert [(t["kind"], t["action"]) for t in opened["timers"]] == [("idle", "alert:case_idle")]
     assert date.fromisoformat(opened["timers"][0]["due_on"]) == today() + timedelta(days=60)
@@ -250,7 +251,7 @@ def test_demo_on_an_empty_database_named_by_db(backend: Backend, tmp_path: Path)
     assert demo["audit"]["ok"] is True and demo["audit"]["cases"] == 5
     refusals = [s for s in demo["steps"] if s["outcome"] == "refused"]
     assert [(s["action"], s["date"]) for s in refusals] == [("open", "2024-01-15"), ("sign", "2026-01-19")]
-    assert [r["code"] for r in refusals[1]["reasons"]] == ["guideline_expired", "guideline_expired"]
+    assert [r["code"] for r in refusals[1]["reasons"]] == ["guideline_unverified", "guideline_expired", "guideline_expired"]
     assert ("renew", "eva.lind") in {(s["action"], s["actor"]) for s in demo["steps"]}
     assert {("terminate", "eva.lind"), ("end_by_notice", "system")} <= {(s["action"], s["actor"]) for s in demo["steps"]}
     again = cli("--db", backend.url, "demo")
@@ -266,7 +267,7 @@ def test_demo_default_database_is_its_own_and_recreated(tmp_path: Path) -> None:
     demo_db = cli.data_dir / "demo.db"
     assert f"Demodatabas: sqlite:///{demo_db}" in first.out
     assert "Vinst & Co AB (556036-0793) är aktiebolag" in first.out
-    assert "Riktlinjen KS2019/2069 (Kungälv) gällde till 2023-12-31; idag är det 2026-01-19" in first.out
+    assert "Riktlinjen KS2019/2069 (Kungälv) gällde till och med 2023-12-31; idag är det 2026-01-19" in first.out
     assert "IOP-2024-0001  renew: Uppföljning -> Förnyad (eva.lind)" in first.out
     assert "audit verify: granskningsloggen är intakt: 5 ärenden" in first.out
     assert not working.exists()

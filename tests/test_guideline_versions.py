@@ -150,7 +150,7 @@ def test_guideline_load_refuses_another_role_over_the_cli(backend: Backend, tmp_
             "UPDATE guidelines SET log_seq = (SELECT min(seq) FROM transition_log WHERE case_ref = '@admin') "
             "WHERE ref = 'Eksjö-IOP'",
             "guideline_record_mismatch",
-            "not this version's load record",
+            "is not this version's load or latest confirm record",
         ),
     ],
     ids=["row", "criterion", "unlinked", "relinked"],

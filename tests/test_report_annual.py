@@ -399,11 +399,12 @@ def test_the_cli_writes_html_and_json(tmp_path: Path, clock: FakeClock, settings
         (["--year", "1999"], 6, "year"), (["--year", "tjugo"], 2, "--year"),
         (["--year", "2026", "--municipality", "Atlantis"], 6, "ingen svensk kommun eller region"),
         (["--year", "2026", "--municipality", "Kiruna"], 4, "Kommunen Kiruna finns inte."),
-        (["--year", "2026", "--include-protected"], 3, "auditor"),
         (["--year", "2026", "--output", str(tmp_path / "nowhere" / "a.html")], 6, "--output"),
     ]:  # fmt: skip
         bad = cli("report", "annual", *args)
         assert (bad.status, text in bad.err, "Traceback" in bad.text, bad.out) == (status, True, False, ""), bad
+    refused = cli("--actor", "eva", "report", "annual", "--year", "2026", "--include-protected")  # a signatory
+    assert (refused.status, "auditor" in refused.err, refused.out) == (3, True, ""), refused
     failure = cli("--json", "report", "annual", "--year", "1999")
     assert (failure.status, failure.json()["error"]["code"]) == (6, "invalid_input")
     with Iop.connect(url, settings=settings, audit_log=False) as api:

@@ -39,6 +39,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with database(request.param, tmp) as backend:
         runner = Runner(backend, tmp / "run")
         runner.ok("init")
+        # Signing needs the guideline's decision confirmed; the OS login is the bootstrapped coordinator.
+        runner.ok("guideline", "confirm", "Stenungsund-IOP", "--decided-on", "2019-05-20", "--decided-by",
+                  "Kommunstyrelsen", "--minutes-ref", "KS § 88/2019 (test)")  # fmt: skip
         org = ["org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", ORG, "--legal-form",
                "ideell_forening"]  # fmt: skip
         with ThreadPoolExecutor(max_workers=1) as pool:
