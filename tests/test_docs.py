@@ -175,9 +175,11 @@ def test_the_readme_tour_prints_what_the_readme_shows(tmp_path: Path) -> None:
     keep_status = f'status=$?; echo {marker}; (exit "$status")'  # `echo $?` shows the command before it
     script = "set -u\n" + "".join(f"{keep_status}\n{command} 2>&1\n" for command, _ in steps)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
-    env.update(TMPDIR=str(tmp_path), TZ="Europe/Stockholm", HOME=str(tmp_path), CI="",
+    env.update(TMPDIR=str(tmp_path), TZ="Europe/Stockholm", HOME=str(tmp_path), CI="", COLUMNS="120",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300, check=False)
+    # Tables as a 120-column terminal draws them, whatever terminal the test itself runs in.
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300, check=False,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.stderr == ""
     printed = done.stdout.split(f"{marker}\n")[1:]
     assert len(printed) == len(steps)
