@@ -17,7 +17,7 @@ are checked on their logged fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -108,11 +108,11 @@ def check(s: Connection) -> list[dict[str, Any]]:
     """Every fact and correction row against its record, and every such record against its row."""
     problems: list[dict[str, Any]] = []
     for kind, (table, _fields) in FACTS.items():
-        problems.extend(_check_table(s, kind, table))
+        problems.extend(_check_rows(s, repo.FACT_TABLES[table], table, f"record:{kind}", _fact_differs(kind, table)))
         problems.extend(_missing(s, repo.FACT_TABLES[table], f"record:{kind}", table))
-    problems.extend(_check_corrections(s))
+    problems.extend(_check_rows(s, CORRECTIONS, "corrections", "record:correction", _correction_differs))
     problems.extend(_missing(s, CORRECTIONS, "record:correction", "corrections"))
-    problems.extend(_check_retractions(s))
+    problems.extend(_check_rows(s, RETRACTIONS, "retractions", "record:retraction", _retraction_differs))
     problems.extend(_missing(s, RETRACTIONS, "record:retraction", "retractions"))
     return problems
 
@@ -152,69 +152,56 @@ def _bound(table: str, row: Mapping[Any, Any], rec: LogRecord | None, trigger: s
     return None
 
 
-def _check_table(s: Connection, kind: str, table: str) -> Iterator[dict[str, Any]]:
-    trigger = f"record:{kind}"
-    for chunk in _rows(s, repo.FACT_TABLES[table]):
+# What differs between a row and its own record: the names of the columns that do.
+Differs = Callable[[sa.RowMapping, LogRecord], list[str]]
+
+
+def _check_rows(s: Connection, table: sa.Table, name: str, trigger: str, differs: Differs) -> Iterator[dict[str, Any]]:
+    """Each row of ``table`` bound to its own ``trigger`` record and saying what that record says."""
+    for chunk in _rows(s, table):
         records = _records(s, chunk)
         for row in chunk:
             rec = records.get(int(row["log_seq"])) if row["log_seq"] is not None else None
-            unbound = _bound(table, row, rec, trigger)
+            unbound = _bound(name, row, rec, trigger)
             if unbound is not None:
                 yield unbound
                 continue
             assert rec is not None
-            logged = rec.data.get(data_key(kind))
-            logged = logged if isinstance(logged, dict) else {}
-            changed = [column for key, column in LOGGED[kind] if key in logged and not _same(logged[key], row[column])]
-            digest = rec.data.get(ROW_DIGEST)
-            if digest is not None and digest != row_digest(table, row) and not changed:
-                changed = ["a field the record holds only in its row_digest"]
+            changed = differs(row, rec)
             if changed:
-                yield {**_where(table, row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
-                       "detail": f"the {table} row differs from record {rec.seq} in: {', '.join(changed)}"}  # fmt: skip
+                yield {**_where(name, row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
+                       "detail": f"the {name} row differs from record {rec.seq} in: {', '.join(changed)}"}  # fmt: skip
 
 
-def _check_corrections(s: Connection) -> Iterator[dict[str, Any]]:
-    for chunk in _rows(s, CORRECTIONS):
-        records = _records(s, chunk)
-        for row in chunk:
-            rec = records.get(int(row["log_seq"])) if row["log_seq"] is not None else None
-            unbound = _bound("corrections", row, rec, "record:correction")
-            if unbound is not None:
-                yield unbound
-                continue
-            assert rec is not None
-            logged = rec.data.get("correction")
-            logged = logged if isinstance(logged, dict) else {}
-            values = {**row, "old_value": json.loads(row["old_value"]), "new_value": json.loads(row["new_value"])}
-            changed = [col for col, key in _CORRECTION_FIELDS if logged.get(key) != values[col]]
-            if rec.reason != row["reason"]:
-                changed.append("reason")
-            if changed:
-                detail = f"the corrections row differs from record {rec.seq} in: {', '.join(changed)}"
-                yield {**_where("corrections", row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
-                       "detail": detail}  # fmt: skip
+def _logged(rec: LogRecord, key: str) -> dict[str, Any]:
+    logged = rec.data.get(key)
+    return logged if isinstance(logged, dict) else {}
 
 
-def _check_retractions(s: Connection) -> Iterator[dict[str, Any]]:
-    for chunk in _rows(s, RETRACTIONS):
-        records = _records(s, chunk)
-        for row in chunk:
-            rec = records.get(int(row["log_seq"])) if row["log_seq"] is not None else None
-            unbound = _bound("retractions", row, rec, "record:retraction")
-            if unbound is not None:
-                yield unbound
-                continue
-            assert rec is not None
-            logged = rec.data.get("retraction")
-            logged = logged if isinstance(logged, dict) else {}
-            changed = [col for col, key in _RETRACTION_FIELDS if logged.get(key) != row[col]]
-            said = (("reason", rec.reason), ("retracted_by", rec.actor))
-            changed += [col for col, value in said if row[col] != value]
-            if changed:
-                detail = f"the retractions row differs from record {rec.seq} in: {', '.join(changed)}"
-                yield {**_where("retractions", row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
-                       "detail": detail}  # fmt: skip
+def _fact_differs(kind: str, table: str) -> Differs:
+    def differs(row: sa.RowMapping, rec: LogRecord) -> list[str]:
+        logged = _logged(rec, data_key(kind))
+        changed = [column for key, column in LOGGED[kind] if key in logged and not _same(logged[key], row[column])]
+        digest = rec.data.get(ROW_DIGEST)
+        if digest is not None and digest != row_digest(table, row) and not changed:
+            changed = ["a field the record holds only in its row_digest"]
+        return changed
+
+    return differs
+
+
+def _correction_differs(row: sa.RowMapping, rec: LogRecord) -> list[str]:
+    logged = _logged(rec, "correction")
+    values = {**row, "old_value": json.loads(row["old_value"]), "new_value": json.loads(row["new_value"])}
+    changed = [col for col, key in _CORRECTION_FIELDS if logged.get(key) != values[col]]
+    return changed + (["reason"] if rec.reason != row["reason"] else [])
+
+
+def _retraction_differs(row: sa.RowMapping, rec: LogRecord) -> list[str]:
+    logged = _logged(rec, "retraction")
+    changed = [col for col, key in _RETRACTION_FIELDS if logged.get(key) != row[col]]
+    said = (("reason", rec.reason), ("retracted_by", rec.actor))
+    return changed + [col for col, value in said if row[col] != value]
 
 
 def _missing(s: Connection, table: sa.Table, trigger: str, name: str) -> Iterator[dict[str, Any]]:
