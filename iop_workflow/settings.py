@@ -132,13 +132,15 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
-    # Municipality (as named in its guideline file) -> its decision bodies; the shipped file's by default.
+    # Municipality or region (as --municipality takes it) -> its decision bodies; the shipped file's by default.
     decision_bodies: Mapping[str, DecisionBodies] = field(default_factory=lambda: shipped_decision_bodies())  # noqa: PLW0108 - defined below
     # The old role settings: imported once as logged grants by the first ``iop init`` of a
     # database without an admin (service/identity.py), never read to decide a role.
     default_roles: frozenset[str] = frozenset()
     actors: Mapping[str, frozenset[str]] = field(default_factory=dict)
     source: str = "(defaults)"
+    # decision_bodies keyed by SCB code, worked out at the first lookup (start-up reads no register).
+    _bodies_by_code: Mapping[str, DecisionBodies] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -148,8 +150,10 @@ class Settings:
         """The decision bodies configured for ``municipality`` (a code, or a name as ``--municipality`` takes it)."""
         from iop_workflow.municipalities import code_of  # noqa: PLC0415 - only decisions need the register
 
-        wanted = code_of(municipality)
-        return next((v for k, v in self.decision_bodies.items() if code_of(k) == wanted), None)
+        if self._bodies_by_code is None:
+            object.__setattr__(self, "_bodies_by_code", {code_of(k): v for k, v in self.decision_bodies.items()})
+        assert self._bodies_by_code is not None
+        return self._bodies_by_code.get(code_of(municipality))
 
     def case_ref(self, year: int, seq: int) -> str:
         return self.case_ref_pattern.format(year=year, seq=seq)
@@ -384,13 +388,15 @@ _BODY_KEYS = {"bodies", "delegation_order"}
 
 
 def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
-    """``[decision_bodies]``: one table per municipality, ``bodies`` (at least one) and ``delegation_order``."""
+    """``[decision_bodies]``: one table per municipality, ``bodies`` (at least one) and ``delegation_order``;
+    two keys naming one place are refused."""
     if not isinstance(table, dict):
         raise DefinitionError(file=file, key="decision_bodies", problem="must be a table")
     out: dict[str, DecisionBodies] = {}
+    codes: dict[str, str] = {}  # SCB code -> the key that named it
     for municipality, spec in table.items():
         key = f"decision_bodies.{municipality}"
-        _place(file, key, municipality)
+        code = _place(file, key, municipality)
         if not isinstance(spec, dict):
             raise DefinitionError(file=file, key=key, problem="must be a table with bodies = [...]")
         for name in spec:
@@ -408,16 +414,19 @@ def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
                 problem=f"{DELEGATE!r} is not a body: set delegation_order to let a delegate decide",
             )  # fmt: skip
         order = _typed(spec.get("delegation_order", ""), str, file, f"{key}.delegation_order").strip()
+        if code in codes:
+            raise DefinitionError(file=file, key=key, problem=f"names the place {codes[code]!r} names too")
+        codes[code] = str(municipality)
         out[str(municipality)] = DecisionBodies(bodies=bodies, delegation_order=order)
     return out
 
 
-def _place(file: str, key: str, municipality: str) -> None:
-    """A ``[decision_bodies]`` key names a municipality or region as ``--municipality`` takes it."""
+def _place(file: str, key: str, municipality: str) -> str:
+    """The SCB code of the place a ``[decision_bodies]`` key names (as ``--municipality`` takes it)."""
     from iop_workflow.municipalities import UnknownMunicipality, resolve  # noqa: PLC0415 - only files that set it
 
     try:
-        resolve(municipality)
+        return resolve(municipality).code
     except UnknownMunicipality as exc:
         nearest = ", ".join(exc.suggestions)
         raise DefinitionError(file=file, key=key, problem=f"no municipality or region {municipality!r}"

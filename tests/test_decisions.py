@@ -85,6 +85,8 @@ def test_the_shipped_settings_name_bodies_for_the_five_seed_municipalities() -> 
     assert all(b.bodies[:2] == ("Kommunfullmäktige", "Kommunstyrelsen") for b in shipped.values())
     assert all(not b.delegation_order for b in shipped.values())  # no seed gives a delegationsordning
     assert Settings().decision_bodies == shipped
+    # Looked up by the place, however --municipality names it.
+    assert Settings().bodies_of("1482") is Settings().bodies_of("kungälv") is not None
 
 
 def test_settings_refuse_a_malformed_decision_bodies_table(tmp_path: Path) -> None:
@@ -93,6 +95,9 @@ def test_settings_refuse_a_malformed_decision_bodies_table(tmp_path: Path) -> No
         "[decision_bodies.Mark]\nbodies = []\n": ("decision_bodies.Mark.bodies", "non-empty"),
         '[decision_bodies.Mark]\nbodies = ["KS", "ks"]\n': ("decision_bodies.Mark.bodies", "distinct"),
         '[decision_bodies.Mark]\nbodies = ["Delegat"]\n': ("decision_bodies.Mark.bodies", "delegation_order"),
+        # Mark by name and by its SCB code: which table would a decision in Mark be held to?
+        '[decision_bodies.Mark]\nbodies = ["KS"]\n[decision_bodies."1463"]\nbodies = ["KF"]\n': (
+            "decision_bodies.1463", "'Mark' names too"),
     }
     for text, (key, problem) in cases.items():
         path = tmp_path / "iop.toml"
