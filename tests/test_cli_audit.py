@@ -82,7 +82,7 @@ def test_bad_inputs_exit_with_their_status_and_change_nothing(cli: Cli, backend:
             6,
             "colour",
         ),
-        (["case", "correct", ref, "decision", "999", "--field", "body", "--value", "x", "--reason", "r"], 4, "#999"),
+        (["case", "correct", ref, "decision", "999", "--field", "body", "--value", "x", "--reason", "r"], 6, "#999"),
         (["case", "correct", ref, "decision", "abc", "--field", "body", "--value", "x", "--reason", "r"], 2, "abc"),
         (["case", "correct", ref, "invoice", "1", "--field", "body", "--value", "x", "--reason", "r"], 2, "invoice"),
         (

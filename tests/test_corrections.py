@@ -82,7 +82,12 @@ def test_refusals_name_what_is_wrong(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
     with pytest.raises(NotFound):
+        iop.correct("IOP-2026-9999", "decision", 1, field="body", value="KS", reason="x", actor="anna")
+    # An entry number the case does not have is a bad argument (exit 6), as for a retraction.
+    with pytest.raises(InvalidInput) as no_entry:
         iop.correct(ref, "decision", 999, field="body", value="KS", reason="x", actor="anna")
+    assert (no_entry.value.field, no_entry.value.exit_status) == ("entry", 6)
+    assert f"{ref} has no entry #999" in no_entry.value.message("en")
     with pytest.raises(TransitionNotAllowed) as refused:
         iop.correct(ref, "agreement", entry(iop, ref, "record:agreement"), field="purpose", value="x", reason="x",
                     actor="eva")  # fmt: skip

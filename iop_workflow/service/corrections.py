@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, record_from_row
 from iop_workflow.domain.timers import ANCHOR_READS, PlannedTimer, logged, plan
-from iop_workflow.errors import IntegrityError, InvalidInput, NotFound, TransitionNotAllowed, Unmet
+from iop_workflow.errors import IntegrityError, InvalidInput, TransitionNotAllowed, Unmet
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
@@ -40,7 +40,7 @@ def correct(
     """Correct ``field`` of the fact recorded by log entry ``entry`` (its ``case_seq``) of case ``ref``.
 
     Raises InvalidInput (unknown kind or field, a bad value, the value it already has,
-    an entry that recorded another kind), NotFound (case or entry) and
+    an entry the case does not have or that recorded another kind), NotFound (the case) and
     TransitionNotAllowed (the actor may not record that kind of fact).
     """
     spec = correctable.spec(kind, field)
@@ -101,11 +101,7 @@ def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, re
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
         _admit(app, actor, case, kind, verb_sv="återta", verb_en="retract", trigger="record:retraction")
-        try:
-            target = _entry(s, ref, number, kind)
-        except NotFound:
-            raise InvalidInput(field="entry", value=number, problem_sv=f"ärendet {ref} har ingen post #{number}",
-                               problem_en=f"case {ref} has no entry #{number}") from None  # fmt: skip
+        target = _entry(s, ref, number, kind)
         fact = _fact_row(s, case, table, kind, target)
         _not_retracted(s, kind, number, fact)
         moves = _deadline_moves(app, s, case, pending={}, retracting=frozenset({(table, int(fact["id"]))}))
@@ -152,8 +148,9 @@ def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
         .mappings()
         .first()
     )
-    if row is None:
-        raise NotFound(kind="record", key=f"{ref} #{number}")
+    if row is None:  # the case exists (read first): the entry number is a bad argument, exit 6
+        raise InvalidInput(field="entry", value=number, problem_sv=f"ärendet {ref} har ingen post #{number}",
+                           problem_en=f"case {ref} has no entry #{number}")  # fmt: skip
     rec = record_from_row(row)
     if rec.trigger != f"record:{kind}":
         raise InvalidInput(
