@@ -172,7 +172,13 @@ def test_guideline_warning_then_expiry_flags_bound_cases_once(iop: Iop, clock: F
     clock.set_date(date(2026, 4, 2))  # 181 days before 2026-09-30
     assert iop.sweep_guidelines()["alerts"] == 0
     clock.set_date(date(2026, 4, 3))
+
+    def planned() -> list[tuple[str, str]]:
+        return [(r["due_on"], r["kind"]) for r in iop.upcoming(date(2026, 12, 31)) if r["guideline_ref"] == "KS 2026/1"]
+
+    assert planned() == [("2026-04-03", "guideline_expiring"), ("2026-10-01", "guideline_expired")]
     assert iop.sweep_guidelines()["alerts"] == 1
+    assert planned() == [("2026-10-01", "guideline_expired")]  # the warning is raised: no longer coming
     assert iop.sweep_guidelines()["alerts"] == 0
     clock.set_date(date(2026, 9, 30))  # still valid on its last day
     assert iop.sweep_guidelines()["alerts"] == 0

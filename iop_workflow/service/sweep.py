@@ -379,9 +379,10 @@ def upcoming(app: App, until: date) -> list[dict[str, Any]]:
             if g["expired_flagged_on"] is not None:
                 continue
             expiring, expired = shift(g["valid_until"], -warn.days), shift(g["valid_until"], 1)
+            warned = alert_repo.exists(s, kind="guideline_expiring", guideline_id=g["id"], due_on=g["valid_until"])
             for kind, day in (("guideline_expiring", expiring), ("guideline_expired", expired)):
-                # An expiry not yet flagged is listed even when overdue; a moot warning is not.
-                if day <= until and (kind == "guideline_expired" or g["valid_until"] >= today):
+                # An expiry not yet flagged is listed even when overdue; a moot or raised warning is not.
+                if day <= until and (kind == "guideline_expired" or (g["valid_until"] >= today and not warned)):
                     out.append({
                         "due_on": day.isoformat(), "case_ref": None, "guideline_ref": g["ref"],
                         "kind": kind, "action": f"alert:{kind}", "who": g["owner"],
