@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.domain.definition import RECORD_TABLES
 
-# The kinds of `case record`; service/correctable.py says which fields each has.
-KINDS = ("meeting", "assessment", "legal-check", "agreement", "contribution", "decision", "review")
+# The kinds of `case record` (the definition module lists them); service/correctable.py says which fields each has.
+KINDS = tuple(RECORD_TABLES)
 
 
 @click.command("correct")

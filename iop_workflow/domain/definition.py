@@ -22,8 +22,13 @@ from iop_workflow.errors import DefinitionError
 CREATE_TRIGGER = "open"
 INPUTS = frozenset({"reason", "end_reason", "notice_on"})
 EFFECTS = frozenset({"bind_guideline", "rebind_guideline", "next_review_round", "next_period", "give_notice"})
-# The kinds of facts `iop case record KIND` records (service/records.py builds each).
-RECORD_KINDS = frozenset({"meeting", "assessment", "legal-check", "agreement", "contribution", "decision", "review"})
+# The kinds of facts `iop case record KIND` records -> the table of their rows: the one list of them
+# (the CLI's choices, corrections, retractions and the fact proof read it; service/records.py builds each).
+RECORD_TABLES: Mapping[str, str] = {
+    "meeting": "meetings", "assessment": "assessments", "legal-check": "legal_checks", "agreement": "agreements",
+    "contribution": "contributions", "decision": "decisions", "review": "reviews",
+}  # fmt: skip
+RECORD_KINDS = frozenset(RECORD_TABLES)
 # The named groups of states (``[groups]``) the services read instead of naming states in code:
 # the group -> what it means (docs/architecture.md, "The workflow definition").
 GROUPS: Mapping[str, str] = {

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis, Verdict
 from iop_workflow.errors import InvalidInput
 from iop_workflow.service import validate
@@ -76,23 +77,24 @@ HAPPENED = FieldSpec(DAY.parse, DAY.load, in_case_time=True)
 AMOUNT = FieldSpec(lambda f, v: str(validate.amount(f, v)), Decimal)
 BOOL = FieldSpec(_bool)
 
-# kind (as in `case record KIND`) -> (table, correctable fields)
-FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {
-    "meeting": ("meetings", {"held_on": HAPPENED, "participants": _text(False, 2000), "joint_challenge": _text(),
-                             "notes": _text(False)}),
-    "assessment": ("assessments", {"verdict": _choice(Verdict), "note": _text()}),
-    "legal-check": ("legal_checks", {"competence": BOOL, "procurement_not_required": BOOL,
-                                     "no_competition_distortion": BOOL, "state_aid_basis": _choice(StateAidBasis),
-                                     "state_aid_amount_sek": AMOUNT, "rationale": _text()}),
-    "agreement": ("agreements", {"start_on": DAY, "end_on": DAY,
-                                 "notice_months": FieldSpec(lambda f, v: validate.whole(f, v, low=0, high=36)),
-                                 "purpose": _text(False)}),
-    "contribution": ("contributions", {"party": _choice(Party), "kind": _choice(ContributionKind), "amount": AMOUNT,
-                                       "unit": _text(True, 20), "description": _text(False, 2000)}),
-    "decision": ("decisions", {"body": _text(True, 200), "decided_on": HAPPENED, "minutes_ref": _text(True, 100),
-                               "delegation_ref": _text(False, 100)}),
-    "review": ("reviews", {"held_on": HAPPENED, "report_received": BOOL, "summary": _text(False)}),
+# kind -> its correctable fields: what `case correct KIND ENTRY --field F` may change, and how F is typed.
+_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
+    "meeting": {"held_on": HAPPENED, "participants": _text(False, 2000), "joint_challenge": _text(),
+                "notes": _text(False)},
+    "assessment": {"verdict": _choice(Verdict), "note": _text()},
+    "legal-check": {"competence": BOOL, "procurement_not_required": BOOL, "no_competition_distortion": BOOL,
+                    "state_aid_basis": _choice(StateAidBasis), "state_aid_amount_sek": AMOUNT, "rationale": _text()},
+    "agreement": {"start_on": DAY, "end_on": DAY,
+                  "notice_months": FieldSpec(lambda f, v: validate.whole(f, v, low=0, high=36)),
+                  "purpose": _text(False)},
+    "contribution": {"party": _choice(Party), "kind": _choice(ContributionKind), "amount": AMOUNT,
+                     "unit": _text(True, 20), "description": _text(False, 2000)},
+    "decision": {"body": _text(True, 200), "decided_on": HAPPENED, "minutes_ref": _text(True, 100),
+                 "delegation_ref": _text(False, 100)},
+    "review": {"held_on": HAPPENED, "report_received": BOOL, "summary": _text(False)},
 }  # fmt: skip
+# kind -> (the table of its rows, its correctable fields); every kind of the definition has its fields.
+FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {k: (t, _FIELDS[k]) for k, t in RECORD_TABLES.items()}
 
 
 # kind -> what Swedish output calls it (an officer reading Swedish never sees the code)

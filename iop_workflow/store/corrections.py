@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.store.audit_tables import CORRECTIONS
 
 
@@ -40,11 +41,6 @@ def _decode(row: sa.RowMapping) -> dict[str, Any]:
     return {**dict(row), "old_value": json.loads(row["old_value"]), "new_value": json.loads(row["new_value"])}
 
 
-# A fact kind as corrections name it (``iop case correct REF KIND``) -> the table of its rows.
-KIND_TABLES = {
-    "meeting": "meetings", "assessment": "assessments", "legal-check": "legal_checks", "agreement": "agreements",
-    "contribution": "contributions", "decision": "decisions", "review": "reviews",
-}  # fmt: skip
 Fixes = dict[tuple[str, int], dict[str, Any]]  # (table, fact id) -> {field: latest corrected value (JSON)}
 _FIXES = (
     sa.select(CORRECTIONS.c.fact_kind, CORRECTIONS.c.fact_id, CORRECTIONS.c.field, CORRECTIONS.c.new_value)
@@ -57,5 +53,5 @@ def fixes_for(s: Connection, case_id: int) -> Fixes:
     """Every correction of the case's facts, the latest per field (one probe of the case_id index)."""
     out: Fixes = {}
     for row in s.execute(_FIXES, {"case_id": case_id}):
-        out.setdefault((KIND_TABLES[row.fact_kind], int(row.fact_id)), {})[row.field] = json.loads(row.new_value)
+        out.setdefault((RECORD_TABLES[row.fact_kind], int(row.fact_id)), {})[row.field] = json.loads(row.new_value)
     return out

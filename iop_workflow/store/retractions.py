@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.store.audit_tables import RETRACTIONS
-from iop_workflow.store.corrections import KIND_TABLES
 
 Retracted = frozenset[tuple[str, int]]  # (fact table, fact id)
 
@@ -36,7 +36,7 @@ def for_case_ref(s: Connection, case_ref: str) -> list[sa.RowMapping]:
 
 def retracted_for(s: Connection, case_id: int) -> Retracted:
     """The case's retracted facts as (table, fact id)."""
-    return frozenset((KIND_TABLES[r["fact_kind"]], int(r["fact_id"])) for r in for_case(s, case_id))
+    return frozenset((RECORD_TABLES[r["fact_kind"]], int(r["fact_id"])) for r in for_case(s, case_id))
 
 
 def retracted_ids(s: Connection, kind: str, fact_ids: Iterable[int]) -> frozenset[int]:
