@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from iop_workflow.domain.facts import MIN_AGREEMENT_MONTHS
 from iop_workflow.domain.timers import LeadTimes
 from iop_workflow.domain.values import ROLES
 from iop_workflow.errors import DefinitionError
@@ -125,7 +126,7 @@ class Settings:
     database_url: str = ""
     timezone: str = "Europe/Stockholm"
     case_ref_pattern: str = "IOP-{year}-{seq:04d}"
-    min_agreement_months: int = 12
+    min_agreement_months: int = MIN_AGREEMENT_MONTHS
     lang: str = "sv"
     audit_log: str = ""
     lead_times: LeadTimes = field(default_factory=LeadTimes)

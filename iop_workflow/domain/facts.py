@@ -254,6 +254,11 @@ class CaseFacts:
         return out
 
 
+# The shortest agreement period that counts as long-term (DOMAIN.md): the default of the
+# ``min_agreement_months`` setting.
+MIN_AGREEMENT_MONTHS = 12
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GuardContext:
     """Who acts, with which roles, on which local date."""
@@ -261,7 +266,7 @@ class GuardContext:
     today: date
     actor: str
     roles: frozenset[str]
-    min_agreement_months: int = 12
+    min_agreement_months: int = MIN_AGREEMENT_MONTHS
 
 
 # What stands in for each kind a CaseFacts was built without ("contributions" live inside the
