@@ -13,11 +13,11 @@ Cases, guidelines, grants and tokens store the code; people see the name (:func:
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from iop_workflow.domain import tomldoc
 from iop_workflow.errors import InvalidInput
 
 MUNICIPALITY: Literal["municipality"] = "municipality"
@@ -108,7 +108,7 @@ def register() -> Register:
     from iop_workflow.resources import config_dir, read_text  # noqa: PLC0415 - resources imports the domain
 
     path = config_dir() / "municipalities.toml"
-    data = tomllib.loads(read_text(path))
+    data = tomldoc.parse(read_text(path), file=str(path))
     places = [Place(code=r["code"], name=r["name"], kind=REGION, county_code=r["code"], county_short=r["county_short"])
               for r in data["regions"]]
     places += [

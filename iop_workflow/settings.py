@@ -12,13 +12,13 @@ import os
 import re
 import string
 import sys
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from iop_workflow.domain import tomldoc
 from iop_workflow.domain.facts import MIN_AGREEMENT_MONTHS
 from iop_workflow.domain.timers import LeadTimes
 from iop_workflow.domain.values import ROLES
@@ -160,14 +160,6 @@ class Settings:
         return self.case_ref_pattern.format(year=year, seq=seq)
 
 
-def _unknown(file: str, key: str, known: Iterable[str], what: str = "unknown key") -> DefinitionError:
-    """An unknown key, with the nearest known one when there is one."""
-    prefix, _, name = key.rpartition(".")
-    near = difflib.get_close_matches(name, sorted(known), n=1)
-    hint = f"; did you mean {(prefix + '.' if prefix else '') + near[0]!r}?" if near else ""
-    return DefinitionError(file=file, key=key, problem=f"{what}{hint}")
-
-
 def known_env_names() -> frozenset[str]:
     """Every ``IOP_*`` variable the product reads (IOP_SERVER and IOP_TOKEN: reserved for remote mode)."""
     names = {"IOP_CONFIG", "IOP_SERVER", "IOP_TOKEN"}
@@ -212,19 +204,14 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         path = Path(env["IOP_CONFIG"])
     path = path or default_config_path()
     file = str(path)
-    try:
-        data = tomllib.loads(read_text(path, field="config"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
-    except RecursionError:
-        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
+    data = tomldoc.parse(read_text(path, field="config"), file=file)
     return _build(data, file, env)
 
 
 def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     for key in data:
         if key not in _SECTIONS:
-            raise _unknown(file, key, _SECTIONS, "unknown section")
+            raise tomldoc.unknown(file, key, _SECTIONS, "unknown section")
     iop = _section(data, "iop", _IOP_KEYS, file, env)
     lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
     server = _section(data, "server", _SERVER_KEYS, file, env)
@@ -237,7 +224,7 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
         raise DefinitionError(file=file, key="auth", problem="must be a table")
     for key in auth:
         if key != "oidc":
-            raise _unknown(file, f"auth.{key}", {"oidc"})
+            raise tomldoc.unknown(file, f"auth.{key}", {"oidc"})
     oidc = _section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
     roles = _roles(data.get("roles", {}), file, env)
     values: dict[str, Any] = {k: v for k, v in iop.items()}
@@ -277,7 +264,7 @@ def _section(
     out: dict[str, Any] = {}
     for key, value in table.items():
         if key not in schema:
-            raise _unknown(file, f"{section}.{key}", schema)
+            raise tomldoc.unknown(file, f"{section}.{key}", schema)
         out[key] = _typed(value, schema[key], file, f"{section}.{key}")
     for key, kind in schema.items():
         name = _env_name(section, key)
@@ -325,7 +312,7 @@ def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str
         raise DefinitionError(file=file, key="roles", problem="must be a table")
     for key in table:
         if key not in {"default_roles", "actors"}:
-            raise _unknown(file, f"roles.{key}", {"default_roles", "actors"})
+            raise tomldoc.unknown(file, f"roles.{key}", {"default_roles", "actors"})
     # No environment variable grants a role: IOP_ROLES_* is not read.
     default = _role_list(table.get("default_roles", []), file, "roles.default_roles")
     actors_raw = table.get("actors", {})
@@ -402,7 +389,7 @@ def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
             raise DefinitionError(file=file, key=key, problem="must be a table with bodies = [...]")
         for name in spec:
             if name not in _BODY_KEYS:
-                raise _unknown(file, f"{key}.{name}", _BODY_KEYS)
+                raise tomldoc.unknown(file, f"{key}.{name}", _BODY_KEYS)
         raw = spec.get("bodies")
         if not isinstance(raw, list) or not raw:
             raise DefinitionError(file=file, key=f"{key}.bodies", problem="must be a non-empty list of names")
@@ -441,6 +428,6 @@ def shipped_decision_bodies() -> dict[str, DecisionBodies]:
     """The ``[decision_bodies]`` of the shipped ``config/iop.toml`` (read once): the default."""
     if not _SHIPPED_BODIES:
         path = default_config_path()
-        data = tomllib.loads(read_text(path, field="config"))
+        data = tomldoc.parse(read_text(path, field="config"), file=str(path))
         _SHIPPED_BODIES.update(_decision_bodies(data.get("decision_bodies", {}), str(path)))
     return dict(_SHIPPED_BODIES)

@@ -131,6 +131,16 @@ def test_every_shipped_date_and_reference_has_a_provenance_and_nothing_unmarked_
         ),
         (lambda t: t.replace('owner = "O"', 'owner = "O"\nbudget = 5'), "guideline.budget", "unknown key"),
         (
+            lambda t: t.replace("valid_from = 2020-01-01", "valid_fron = 2020-01-01"),
+            "guideline.valid_fron",
+            "unknown key; did you mean 'guideline.valid_from'?",
+        ),
+        (
+            lambda t: t.replace('quote = "KS antar riktlinjen"', 'quote = "KS"\npage = 3'),
+            "guideline.provenance.status.page",
+            "(known: quote, source, verified)",
+        ),
+        (
             lambda t: t.replace('code = "initiated_by_org"', 'code = "Initiated By Org"'),
             "criteria[0].code",
             "snake_case",

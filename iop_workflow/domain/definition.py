@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from iop_workflow.domain import tomldoc
 from iop_workflow.domain.values import END_REASONS, ROLES
 from iop_workflow.errors import DefinitionError
 
@@ -159,12 +159,7 @@ def parse_definition(
     anchors: Iterable[str],
 ) -> WorkflowDefinition:
     """Parse and validate a workflow definition; raise DefinitionError naming file and key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
-    except RecursionError:
-        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
+    data = tomldoc.parse(text, file=file)
     built = _Validator(file, frozenset(guards), frozenset(anchors)).build(data)
     return replace(built, content=text)
 
@@ -180,11 +175,7 @@ class _Validator:
 
     # -- generic field readers ------------------------------------------------
     def keys(self, table: Mapping[str, Any], key: str, allowed: set[str], required: set[str]) -> None:
-        for k in table:
-            if k not in allowed:
-                raise self.fail(f"{key}.{k}" if key else k, "unknown key")
-        for k in sorted(required - set(table)):
-            raise self.fail(f"{key}.{k}" if key else k, "missing")
+        tomldoc.check_keys(table, file=self.file, key=key, allowed=allowed, required=required)
 
     def text(self, table: Mapping[str, Any], key: str, name: str, default: str | None = None) -> str:
         value = table.get(name, default)

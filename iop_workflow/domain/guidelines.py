@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from iop_workflow.domain import tomldoc
 from iop_workflow.domain.calendar import EARLIEST, LATEST, add_months
 from iop_workflow.domain.values import CriterionKind
 from iop_workflow.errors import DefinitionError
@@ -162,13 +162,7 @@ def _recency(g: Guideline) -> tuple[date, date]:
 
 def parse_guideline(text: str, *, file: str) -> Guideline:
     """Parse and validate one guideline file; raise DefinitionError naming file and key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DefinitionError(file=file, key="(syntax)", problem=f"not valid TOML: {exc}") from exc
-    except RecursionError:
-        raise DefinitionError(file=file, key="(syntax)", problem="not valid TOML: nested too deeply") from None
-    return _GuidelineReader(file).build(data)
+    return _GuidelineReader(file).build(tomldoc.parse(text, file=file))
 
 
 class _GuidelineReader:
@@ -179,17 +173,12 @@ class _GuidelineReader:
         return DefinitionError(file=self.file, key=key, problem=problem)
 
     def build(self, data: dict[str, Any]) -> Guideline:
-        for k in data:
-            if k not in {"guideline", "criteria"}:
-                raise self.fail(k, "unknown key")
+        tomldoc.check_keys(data, file=self.file, key="", allowed={"guideline", "criteria"})
         head = data.get("guideline")
         if not isinstance(head, dict):
             raise self.fail("guideline", "missing table [guideline]")
-        for k in head:
-            if k not in _GUIDELINE_KEYS:
-                raise self.fail(f"guideline.{k}", "unknown key")
-        for k in sorted(_GUIDELINE_REQUIRED - set(head)):
-            raise self.fail(f"guideline.{k}", "missing")
+        tomldoc.check_keys(head, file=self.file, key="guideline", allowed=_GUIDELINE_KEYS,
+                           required=_GUIDELINE_REQUIRED)  # fmt: skip
         status = head["status"]
         if not isinstance(status, str) or status not in {s.value for s in GuidelineStatus}:
             raise self.fail("guideline.status", f"unknown status {status!r} (adopted, proposal, repealed, superseded)")
@@ -251,9 +240,7 @@ class _GuidelineReader:
         key = f"guideline.provenance.{name}"
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table with source, quote and verified")
-        for k in spec:
-            if k not in _PROVENANCE_KEYS:
-                raise self.fail(f"{key}.{k}", "unknown key (source, quote, verified)")
+        tomldoc.check_keys(spec, file=self.file, key=key, allowed=_PROVENANCE_KEYS)
         verified = spec.get("verified")
         if not isinstance(verified, bool):
             raise self.fail(f"{key}.verified", "must be true or false")
@@ -297,9 +284,7 @@ class _GuidelineReader:
             key = f"criteria[{i}]"
             if not isinstance(spec, dict):
                 raise self.fail(key, "must be a table")
-            for k in spec:
-                if k not in _CRITERION_KEYS:
-                    raise self.fail(f"{key}.{k}", "unknown key")
+            tomldoc.check_keys(spec, file=self.file, key=key, allowed=_CRITERION_KEYS)
             code = self.text(spec, "code", key)
             if not code.isidentifier() or not code.islower():
                 raise self.fail(f"{key}.code", f"{code!r} is not a lower-case snake_case code")
