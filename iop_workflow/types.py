@@ -10,8 +10,6 @@ and no second definition. ``tests/test_typed_api.py`` checks every shape against
 values, so a key added to a service without its type here fails a test.
 """
 
-from __future__ import annotations
-
 from typing import Any, NotRequired, TypedDict
 
 # -- the transition log -------------------------------------------------------------------------
