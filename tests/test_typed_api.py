@@ -19,12 +19,12 @@ from typing import Any, assert_type, is_typeddict
 
 import pytest
 
-from iop_workflow import FakeClock, Iop
-from iop_workflow import types as t
+import iop_workflow as shapes  # the typed shapes, exported beside Iop
+from iop_workflow import Case, CaseRow, FakeClock, Iop, Option, Record
 from iop_workflow.domain.guards import EVALUATED_CRITERIA
 from iop_workflow.errors import EXIT_INVALID, EXIT_USAGE, InvalidInput, IopError, UsageError
 from iop_workflow.settings import Settings
-from iop_workflow.types import Case, CaseRow, GuidelineRef, Option, Record
+from iop_workflow.types import GuidelineRef
 
 ORG = "802479-1322"
 
@@ -103,7 +103,7 @@ def test_the_documented_walk_is_typed_and_every_value_has_its_documented_shape(i
     if iop.guideline(guideline_ref).unverified():
         confirmed = iop.confirm_guideline(guideline_ref, actor="kim", decided_on="2019-05-20",
                                           decided_by="Kommunstyrelsen", minutes_ref="KS § 88/2019 (test)")  # fmt: skip
-        shape(confirmed, t.GuidelineConfirmed)
+        shape(confirmed, shapes.GuidelineConfirmed)
     for criterion in iop.guideline(guideline_ref).gating():
         if criterion.code not in EVALUATED_CRITERIA:  # the rules evaluate those from recorded facts
             shape(iop.assess(ref, criterion.code, "met", note="Bedömt i dialogen", actor="anna"), Record)
@@ -159,45 +159,45 @@ def test_the_documented_walk_is_typed_and_every_value_has_its_documented_shape(i
 def test_the_other_reads_and_writes_have_their_documented_shapes(iop: Iop, clock: FakeClock) -> None:
     """Every further method returning a documented JSON value, compared with its TypedDict."""
     ref = _case_at_assessment(iop)
-    shape(iop.organisations(), list[t.Organisation])
-    shape(iop.organisation(ORG, actor="anna"), t.Organisation)
-    shape(iop.record_registration(ORG, registered_on="2024-01-01"), t.Organisation)
-    shape(iop.guideline_dicts(), list[t.GuidelineRow])
-    shape(iop.guideline_dicts(criteria=True), list[t.GuidelineRow])
-    shape(iop.grant("bo", "officer"), t.GrantChange)
-    shape(iop.revoke("bo", "officer"), t.GrantChange)
-    shape(iop.grants(), list[t.Grant])
-    shape(iop.bootstrap(), t.Bootstrap)
+    shape(iop.organisations(), list[shapes.Organisation])
+    shape(iop.organisation(ORG, actor="anna"), shapes.Organisation)
+    shape(iop.record_registration(ORG, registered_on="2024-01-01"), shapes.Organisation)
+    shape(iop.guideline_dicts(), list[shapes.GuidelineRow])
+    shape(iop.guideline_dicts(criteria=True), list[shapes.GuidelineRow])
+    shape(iop.grant("bo", "officer"), shapes.GrantChange)
+    shape(iop.revoke("bo", "officer"), shapes.GrantChange)
+    shape(iop.grants(), list[shapes.Grant])
+    shape(iop.bootstrap(), shapes.Bootstrap)
     token = iop.create_token(name="diarium", roles=["officer"], expires="2027-01-01")
-    shape(token, t.TokenCreated)
-    shape(iop.tokens(), list[t.Token])
-    shape(iop.revoke_token(token["id"]), t.TokenRevoked)
-    shape(iop.assign(ref, "anna", actor="anna"), t.Assignment)
+    shape(token, shapes.TokenCreated)
+    shape(iop.tokens(), list[shapes.Token])
+    shape(iop.revoke_token(token["id"]), shapes.TokenRevoked)
+    shape(iop.assign(ref, "anna", actor="anna"), shapes.Assignment)
     clock.set_date(date(2027, 6, 1))
-    shape(iop.tick(), t.Tick)
-    shape(iop.sweep_timers(), t.Sweep)
-    shape(iop.sweep_guidelines(), t.Sweep)
-    shape(iop.upcoming(date(2029, 1, 1)), list[t.Deadline])
+    shape(iop.tick(), shapes.Tick)
+    shape(iop.sweep_timers(), shapes.Sweep)
+    shape(iop.sweep_guidelines(), shapes.Sweep)
+    shape(iop.upcoming(date(2029, 1, 1)), list[shapes.Deadline])
     alerts = iop.alerts(include_acknowledged=True)
-    shape(alerts, list[t.Alert])
+    shape(alerts, list[shapes.Alert])
     assert alerts, "the idle case and the guidelines raise alerts by mid-2027"
-    shape(iop.acknowledge_alert(alerts[0]["id"], actor="kim"), t.Alert)
-    shape(iop.register(), list[t.RegisterRow])
+    shape(iop.acknowledge_alert(alerts[0]["id"], actor="kim"), shapes.Alert)
+    shape(iop.register(), list[shapes.RegisterRow])
     report = iop.annual_report(year=2026)
-    shape(report, t.AnnualReport)
+    shape(report, shapes.AnnualReport)
     assert_type(report["year"], int)
-    shape(iop.access_events(), list[t.AccessEvent])
-    shape(iop.resync_stream(), t.Resync)
+    shape(iop.access_events(), list[shapes.AccessEvent])
+    shape(iop.resync_stream(), shapes.Resync)
 
 
 def test_init_and_backup_have_their_documented_shapes(tmp_path: Path, clock: FakeClock, settings: Settings) -> None:
     with Iop.connect(f"sqlite:///{tmp_path / 'fresh.db'}", clock=clock, settings=settings,
                      audit_log=False) as iop:  # fmt: skip
         done = iop.init()
-        shape(done, t.Init)
+        shape(done, shapes.Init)
         assert_type(done["bootstrap"]["bootstrapped"], bool)
-        shape(iop.backup(tmp_path / "copy.db"), t.Backup)
-        shape(iop.restore(tmp_path / "copy.db", force=True), t.Backup)
+        shape(iop.backup(tmp_path / "copy.db"), shapes.Backup)
+        shape(iop.restore(tmp_path / "copy.db", force=True), shapes.Backup)
 
 
 # -- bad arguments: UsageError or InvalidInput, never TypeError, nothing written ----------------------
