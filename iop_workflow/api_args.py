@@ -177,7 +177,13 @@ def _param(annotation: object) -> _Param:
     sv = " eller ".join(dict.fromkeys(w[0] for w in words)) or "utelämnat"
     en = " or ".join(dict.fromkeys(w[1] for w in words)) or "left out"
     takes_date = date in members and str not in members
-    return _Param(lambda v: any(c(v) for c in checks), sv, en, parse_date=takes_date)
+    # The common case first: a value of exactly a member's own class (a str, an int, None, an Actor).
+    exact = frozenset(m for m in members if isinstance(m, type) and typing.get_origin(m) is None)
+
+    def check(v: object) -> bool:
+        return type(v) in exact or any(c(v) for c in checks)
+
+    return _Param(check, sv, en, parse_date=takes_date)
 
 
 def _members(annotation: object) -> list[object]:
