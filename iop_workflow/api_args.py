@@ -62,7 +62,6 @@ class _Spec:
     names: frozenset[str]
     required: tuple[str, ...]
     params: dict[str, _Param]
-    open: bool  # takes **fields: any further keyword goes on to the service
 
     def usage(self, en: str, sv: str) -> UsageError:
         return UsageError(problem=f"{self.qualname}: {en}", problem_sv=f"{self.qualname}: {sv}")
@@ -96,18 +95,17 @@ def _gate(func: Callable[..., Any], owner: str) -> Callable[..., Any]:
 def _spec(func: Callable[..., Any], qualname: str) -> _Spec:
     signature = inspect.signature(func)
     params = list(signature.parameters.values())[1:]  # self or cls
+    if any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params):  # a bug in api.py, caught by its tests
+        raise TypeError(f"{qualname}: the API gate takes declared parameters only, not *args or **kwargs")
     positional = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
-    required = tuple(p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+    required = tuple(p.name for p in params if p.default is p.empty)
     hints: dict[str, _Param] = {}
     for p in params:
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
         annotation = p.annotation
         if isinstance(annotation, str):
             annotation = eval(annotation, func.__globals__)  # noqa: S307 - the module's own annotation text
         hints[p.name] = _param(annotation)
-    names = frozenset(hints)
-    return _Spec(qualname, positional, names, required, hints, open=any(p.kind is p.VAR_KEYWORD for p in params))
+    return _Spec(qualname, positional, frozenset(hints), required, hints)
 
 
 def _check(spec: _Spec, args: tuple[object, ...], kwargs: dict[str, object]) -> tuple[object, ...]:
@@ -118,7 +116,7 @@ def _check(spec: _Spec, args: tuple[object, ...], kwargs: dict[str, object]) -> 
                          f"tar {len(spec.positional)} argument utan namn ({shown}); ge övriga med namn")  # fmt: skip
     given = dict(zip(spec.positional, args, strict=False))
     for name, value in kwargs.items():
-        if name not in spec.names and not spec.open:
+        if name not in spec.names:
             raise _unknown(spec, name)
         if name in given:
             raise spec.usage(f"`{name}` is given twice", f"`{name}` anges två gånger")
@@ -128,7 +126,7 @@ def _check(spec: _Spec, args: tuple[object, ...], kwargs: dict[str, object]) -> 
         names = ", ".join(f"`{m}`" for m in missing)
         raise spec.usage(f"missing the required argument {names}", f"saknar det obligatoriska argumentet {names}")
     for name, value in given.items():
-        parsed = _value(spec.params.get(name), name, value)
+        parsed = _value(spec.params[name], name, value)
         if parsed is value:
             continue
         if name in kwargs:
@@ -139,10 +137,8 @@ def _check(spec: _Spec, args: tuple[object, ...], kwargs: dict[str, object]) -> 
     return args
 
 
-def _value(param: _Param | None, name: str, value: object) -> object:
+def _value(param: _Param, name: str, value: object) -> object:
     """``value`` as the method takes it (a date given as text, parsed), or InvalidInput naming what it takes."""
-    if param is None:  # a keyword of **fields: the service checks it
-        return value
     if param.parse_date and isinstance(value, str):
         from iop_workflow.service import validate  # noqa: PLC0415 - the service layer, only when needed
 
