@@ -9,6 +9,13 @@
 Every write is one database transaction; refusals raise
 :class:`~iop_workflow.errors.TransitionNotAllowed` listing every reason,
 lost races raise :class:`~iop_workflow.errors.ConcurrentUpdate`.
+
+Keyword names are the documented JSON keys (``start_on``, ``org_number``, ``held_on``, ...),
+which the CLI's options mirror (``--start-on``); return values are the TypedDicts of
+:mod:`iop_workflow.types`, the documented ``--json`` shapes. Arguments pass one gate
+(:mod:`iop_workflow.api_args`): an unknown, missing or repeated one is a
+:class:`~iop_workflow.errors.UsageError`, a value of the wrong type an
+:class:`~iop_workflow.errors.InvalidInput`, never a raw ``TypeError``.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from iop_workflow.api_args import checked
 from iop_workflow.audit.sink import AuditSink, StreamFailure
 from iop_workflow.clock import Clock, SystemClock
 from iop_workflow.domain.definition import WorkflowDefinition
@@ -34,6 +43,7 @@ from iop_workflow.store.engine import Database, default_sqlite_path
 # module is imported by the method that uses it, so `iop case show` does not load
 # the set-up, recording, sweep and alert code.
 if TYPE_CHECKING:
+    from iop_workflow import types as shapes  # the documented JSON shapes (TypedDicts)
     from iop_workflow.audit.checkpoint import Checkpoint
     from iop_workflow.audit.stream import StreamStatus
     from iop_workflow.audit.verify import ChainReport
@@ -53,6 +63,7 @@ def _stream_failed(app: App, failure: StreamFailure) -> None:
     stream.record_failure(app, failure)
 
 
+@checked
 class Iop:
     """A connection to one iop-workflow database."""
 
@@ -112,31 +123,31 @@ class Iop:
         return who if isinstance(who, Actor) else self.app.actor(who, source=self.source)
 
     # -- set-up ---------------------------------------------------------------
-    def init(self, *, admin: str | None = None) -> dict[str, Any]:
+    def init(self, *, admin: str | None = None) -> shapes.Init:
         """Create/upgrade the schema, load the shipped guidelines; on a database without an admin, import
         the old ``[roles]`` settings as grants and make ``admin`` (default: the OS login) its admin."""
         from iop_workflow.service import admin as admin_service  # noqa: PLC0415
 
-        return admin_service.init(self.app, admin=admin)
+        return cast("shapes.Init", admin_service.init(self.app, admin=admin))
 
-    def load_guideline_file(self, path: Path, *, actor: ActorLike = None) -> dict[str, str]:
+    def load_guideline_file(self, path: Path | str, *, actor: ActorLike = None) -> dict[str, str]:
         """Load a guideline file (role coordinator in its municipality): each changed content a new, logged version."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.load_guideline_file(self.app, self.actor(actor), path)
+        return admin.load_guideline_file(self.app, self.actor(actor), Path(path))
 
     def confirm_guideline(
-        self, ref: str, *, decided_on: object, decided_by: str, minutes_ref: str, valid_from: object = None,
-        valid_until: object = None, actor: ActorLike = None,
-    ) -> dict[str, Any]:  # fmt: skip
+        self, ref: str, *, decided_on: date | str, decided_by: str, minutes_ref: str,
+        valid_from: date | str | None = None, valid_until: date | str | None = None, actor: ActorLike = None,
+    ) -> shapes.GuidelineConfirmed:  # fmt: skip
         """Confirm guideline ``ref``'s decision against its minutes (role coordinator in its municipality):
         a logged ``guideline:confirm`` record that amends its current version. Exit codes as the CLI's."""
         from iop_workflow.service import guideline_confirm  # noqa: PLC0415
 
-        return guideline_confirm.confirm(
+        return cast("shapes.GuidelineConfirmed", guideline_confirm.confirm(
             self.app, self.actor(actor), ref, decided_on=decided_on, decided_by=decided_by, minutes_ref=minutes_ref,
             valid_from=valid_from, valid_until=valid_until,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def guidelines(self) -> list[Guideline]:
         """Every guideline in the database, as domain values."""
@@ -149,64 +160,75 @@ class Iop:
 
         return admin.guideline(self.app, ref)
 
-    def guideline_dicts(self, *, criteria: bool = False, ref: str | None = None) -> list[dict[str, Any]]:
+    def guideline_dicts(self, *, criteria: bool = False, ref: str | None = None) -> list[shapes.GuidelineRow]:
         """The documented JSON shape of ``guideline list`` (in_force as of today); ``ref``: only that one."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.guideline_dicts(self.app, criteria=criteria, ref=ref)
+        return cast("list[shapes.GuidelineRow]", admin.guideline_dicts(self.app, criteria=criteria, ref=ref))
 
-    def add_organisation(self, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def add_organisation(
+        self, *, name: str, org_number: str, legal_form: str, non_profit: bool = True, protected: bool = False,
+        contact_name: str | None = None, contact_email: str | None = None, contact_phone: str | None = None,
+        address: str | None = None, actor: ActorLike = None,
+    ) -> shapes.Organisation:  # fmt: skip
+        """Add an organisation (role registrar; logged)."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.add_org(self.app, self.actor(actor), **fields)
+        return cast("shapes.Organisation", admin.add_org(
+            self.app, self.actor(actor), name=name, org_number=org_number, legal_form=legal_form,
+            non_profit=non_profit, protected=protected, contact_name=contact_name, contact_email=contact_email,
+            contact_phone=contact_phone, address=address,
+        ))  # fmt: skip
 
     def record_registration(
-        self, org_number: str, *, registered_on: object, removed_on: object = None, actor: ActorLike = None
-    ) -> dict[str, Any]:
+        self, org_number: str, *, registered_on: date | str, removed_on: date | str | None = None,
+        actor: ActorLike = None,
+    ) -> shapes.Organisation:  # fmt: skip
         """Record the organisation's registration under Lag (2022:900) (role registrar; logged)."""
         from iop_workflow.service import registration  # noqa: PLC0415
 
-        return registration.record(self.app, self.actor(actor), org_number, registered_on=registered_on,
-                                   removed_on=removed_on)  # fmt: skip
+        found = registration.record(self.app, self.actor(actor), org_number, registered_on=registered_on,
+                                    removed_on=removed_on)  # fmt: skip
+        return cast("shapes.Organisation", found)
 
-    def organisations(self) -> list[dict[str, Any]]:
+    def organisations(self) -> list[shapes.Organisation]:
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.orgs(self.app)
+        return cast("list[shapes.Organisation]", admin.orgs(self.app))
 
-    def organisation(self, org_number: str, *, actor: ActorLike = None) -> dict[str, Any]:
+    def organisation(self, org_number: str, *, actor: ActorLike = None) -> shapes.Organisation:
         """One organisation; a protected one's contact data only for ``actor`` (None: this process's
         login) with a need to know (an officer of one of its open cases, an auditor), logged."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return admin.org(self.app, org_number, actor=self.actor(actor))
+        return cast("shapes.Organisation", admin.org(self.app, org_number, actor=self.actor(actor)))
 
     # -- roles and tokens (admin) ----------------------------------------------
     def grant(
         self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
-    ) -> dict[str, Any]:
+    ) -> shapes.GrantChange:
         """Grant ``role`` to ``login`` (in ``municipality``, else everywhere); a record of the @admin chain."""
         from iop_workflow.service import identity  # noqa: PLC0415
 
-        return identity.grant(self.app, self.actor(actor), login, role, municipality)
+        return cast("shapes.GrantChange", identity.grant(self.app, self.actor(actor), login, role, municipality))
 
     def revoke(
         self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
-    ) -> dict[str, Any]:
+    ) -> shapes.GrantChange:
         from iop_workflow.service import identity  # noqa: PLC0415
 
-        return identity.revoke(self.app, self.actor(actor), login, role, municipality)
+        return cast("shapes.GrantChange", identity.revoke(self.app, self.actor(actor), login, role, municipality))
 
-    def grants(self, login: str | None = None) -> list[dict[str, Any]]:
+    def grants(self, login: str | None = None) -> list[shapes.Grant]:
         from iop_workflow.service import identity  # noqa: PLC0415
 
-        return identity.list_grants(self.app, login)
+        return cast("list[shapes.Grant]", identity.list_grants(self.app, login))
 
-    def bootstrap(self, *, admin: str | None = None) -> dict[str, Any]:
+    def bootstrap(self, *, admin: str | None = None) -> shapes.Bootstrap:
         """Make ``admin`` (default: the OS login) admin, registrar, officer and coordinator, logged."""
         from iop_workflow.service import identity  # noqa: PLC0415
 
-        return identity.bootstrap(self.app, admin=admin)
+        return cast("shapes.Bootstrap", identity.bootstrap(self.app, admin=admin))
 
     def create_token(
         self,
@@ -216,27 +238,32 @@ class Iop:
         municipalities: list[str] | None = None,
         expires: date | str | None = None,
         actor: ActorLike = None,
-    ) -> dict[str, Any]:
+    ) -> shapes.TokenCreated:
         """A new API token; the result's ``token`` is the only time it is shown."""
         from iop_workflow.service import tokens  # noqa: PLC0415
 
-        return tokens.create(self.app, self.actor(actor), name=name, roles=roles, municipalities=municipalities,
-                             expires=expires)  # fmt: skip
+        return cast("shapes.TokenCreated", tokens.create(self.app, self.actor(actor), name=name, roles=roles,
+                                                  municipalities=municipalities, expires=expires))  # fmt: skip
 
-    def tokens(self) -> list[dict[str, Any]]:
+    def tokens(self) -> list[shapes.Token]:
         from iop_workflow.service import tokens  # noqa: PLC0415
 
-        return tokens.listing(self.app)
+        return cast("list[shapes.Token]", tokens.listing(self.app))
 
-    def revoke_token(self, token_id: int | str, *, actor: ActorLike = None) -> dict[str, Any]:
+    def revoke_token(self, token_id: int | str, *, actor: ActorLike = None) -> shapes.TokenRevoked:
         from iop_workflow.service import tokens  # noqa: PLC0415
 
-        return tokens.revoke(self.app, self.actor(actor), token_id)
+        return cast("shapes.TokenRevoked", tokens.revoke(self.app, self.actor(actor), token_id))
 
     # -- the workflow ---------------------------------------------------------
-    def open_case(self, *, actor: ActorLike = None, **fields: Any) -> str:
+    def open_case(
+        self, *, org_number: str, municipality: str, title: str, challenge: str, unit: str | None = None,
+        initiated_by: str = "organisation", actor: ActorLike = None,
+    ) -> str:  # fmt: skip
         """Register an initiative; returns the new case's ref."""
-        return workflow.open_case(self.app, self.actor(actor), **fields).record.case_ref
+        fired = workflow.open_case(self.app, self.actor(actor), org_number=org_number, municipality=municipality,
+                                   title=title, challenge=challenge, unit=unit, initiated_by=initiated_by)  # fmt: skip
+        return fired.record.case_ref
 
     def fire(
         self,
@@ -247,10 +274,11 @@ class Iop:
         reason: str | None = None,
         data: Mapping[str, Any] | None = None,
         end_reason: str | None = None,
-        expected_version: int | None = None,
+        if_version: int | None = None,
         notice_on: date | str | None = None,
-    ) -> dict[str, Any]:
-        """Fire ``trigger``; returns the committed log record (``notice_on``: for ``terminate``)."""
+    ) -> shapes.Record:
+        """Fire ``trigger``; returns the committed log record (``notice_on``: for ``terminate``;
+        ``if_version``: only if the case is still at that version, else ConcurrentUpdate)."""
         fired = workflow.fire(
             self.app,
             self.actor(actor),
@@ -259,39 +287,39 @@ class Iop:
             reason=reason,
             data=data,
             end_reason=end_reason,
-            expected_version=expected_version,
+            expected_version=if_version,
             notice_on=notice_on,
         )
-        return fired.record.as_dict()
+        return cast("shapes.Record", fired.record.as_dict())
 
-    def options(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> list[dict[str, Any]]:
+    def options(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> list[shapes.Option]:
         _facts, opts = workflow.options(self.app, self.actor(actor), ref)
-        return views.options_dicts(opts, lang)
+        return cast("list[shapes.Option]", views.options_dicts(opts, lang))
 
-    def case(self, ref: str, *, lang: str = "sv") -> dict[str, Any]:
+    def case(self, ref: str, *, lang: str = "sv") -> shapes.Case:
         """The case as the database's own user reads it: no scope, protected contact data masked, nothing logged."""
-        return views.show(self.app, ref, lang)
+        return cast("shapes.Case", views.show(self.app, ref, lang))
 
-    def show_case(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> dict[str, Any]:
+    def show_case(self, ref: str, *, actor: ActorLike = None, lang: str = "sv") -> shapes.Case:
         """The case as ``iop case show`` gives it to ``actor`` (None: this process's login): within its
         municipalities, a protected organisation's contact data shown only with a need to know (the
         case's own officers, auditors), and each such read logged as an access event."""
-        return views.show(self.app, ref, lang, actor=self.actor(actor), contact=True)
+        return cast("shapes.Case", views.show(self.app, ref, lang, actor=self.actor(actor), contact=True))
 
-    def assign(self, ref: str, login: str, *, remove: bool = False, actor: ActorLike = None) -> dict[str, Any]:
+    def assign(self, ref: str, login: str, *, remove: bool = False, actor: ActorLike = None) -> shapes.Assignment:
         """Assign officer ``login`` to case ``ref`` (``remove``: take it back): a ``record:assignment`` record."""
         from iop_workflow.service import assignments  # noqa: PLC0415
 
-        return assignments.assign(self.app, self.actor(actor), ref, login, remove=remove)
+        return cast("shapes.Assignment", assignments.assign(self.app, self.actor(actor), ref, login, remove=remove))
 
     def cases(
         self, *, state: str | None = None, municipality: str | None = None, lang: str = "sv"
-    ) -> list[dict[str, Any]]:
+    ) -> list[shapes.CaseRow]:
         """Cases, optionally in one state and one municipality (any spelling ``--municipality`` takes)."""
-        return views.list_cases(self.app, lang, state, municipality=municipality)
+        return cast("list[shapes.CaseRow]", views.list_cases(self.app, lang, state, municipality=municipality))
 
-    def history(self, ref: str) -> list[dict[str, Any]]:
-        return views.history(self.app, ref)
+    def history(self, ref: str) -> list[shapes.Record]:
+        return cast("list[shapes.Record]", views.history(self.app, ref))
 
     # -- facts ----------------------------------------------------------------
     def record_meeting(
@@ -303,50 +331,72 @@ class Iop:
         joint_challenge: str,
         participants: str = "",
         notes: str = "",
-    ) -> dict[str, Any]:
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.meeting(
-            self.app,
-            self.actor(actor),
-            ref,
-            held_on=held_on,
-            joint_challenge=joint_challenge,
-            participants=participants,
-            notes=notes,
-        ).as_dict()
+        logged = records.meeting(self.app, self.actor(actor), ref, held_on=held_on, joint_challenge=joint_challenge,
+                                 participants=participants, notes=notes)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
-    def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> dict[str, Any]:
+    def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.assessment(
-            self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note
-        ).as_dict()
+        logged = records.assessment(self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note)
+        return cast("shapes.Record", logged.as_dict())
 
-    def record_legal_check(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def record_legal_check(
+        self, ref: str, *, competence: bool, procurement_not_required: bool, no_competition_distortion: bool,
+        state_aid_basis: str, rationale: str, state_aid_amount_sek: str | int | Decimal | None = None,
+        actor: ActorLike = None,
+    ) -> shapes.Record:  # fmt: skip
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.legal_check(self.app, self.actor(actor), ref, **fields).as_dict()
+        logged = records.legal_check(
+            self.app, self.actor(actor), ref, competence=competence, procurement_not_required=procurement_not_required,
+            no_competition_distortion=no_competition_distortion, state_aid_basis=state_aid_basis,
+            rationale=rationale,
+            state_aid_amount_sek=None if state_aid_amount_sek is None else str(state_aid_amount_sek),
+        )  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
-    def record_agreement(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def record_agreement(
+        self, ref: str, *, start_on: date | str, end_on: date | str, notice_months: int | str = 3, purpose: str = "",
+        actor: ActorLike = None,
+    ) -> shapes.Record:  # fmt: skip
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.agreement(self.app, self.actor(actor), ref, **fields).as_dict()
+        logged = records.agreement(self.app, self.actor(actor), ref, start_on=start_on, end_on=end_on,
+                                   notice_months=notice_months, purpose=purpose)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
-    def record_contribution(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def record_contribution(
+        self, ref: str, *, party: str, kind: str, amount: str | int | float | Decimal, unit: str,
+        description: str = "", actor: ActorLike = None,
+    ) -> shapes.Record:  # fmt: skip
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.contribution(self.app, self.actor(actor), ref, **fields).as_dict()
+        logged = records.contribution(self.app, self.actor(actor), ref, party=party, kind=kind, amount=amount,
+                                      unit=unit, description=description)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
-    def record_decision(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def record_decision(
+        self, ref: str, *, body: str, decided_on: date | str, minutes_ref: str, delegation_ref: str | None = None,
+        subject: str = "agreement", actor: ActorLike = None,
+    ) -> shapes.Record:  # fmt: skip
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.decision(self.app, self.actor(actor), ref, **fields).as_dict()
+        logged = records.decision(self.app, self.actor(actor), ref, body=body, decided_on=decided_on,
+                                  minutes_ref=minutes_ref, delegation_ref=delegation_ref, subject=subject)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
-    def record_review(self, ref: str, *, actor: ActorLike = None, **fields: Any) -> dict[str, Any]:
+    def record_review(
+        self, ref: str, *, held_on: date | str, report_received: bool, summary: str = "", actor: ActorLike = None
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        return records.review(self.app, self.actor(actor), ref, **fields).as_dict()
+        logged = records.review(self.app, self.actor(actor), ref, held_on=held_on, report_received=report_received,
+                                summary=summary)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
     def correct(
         self,
@@ -358,22 +408,24 @@ class Iop:
         value: object,
         reason: str,
         actor: ActorLike = None,
-    ) -> dict[str, Any]:
+    ) -> shapes.Record:
         """Correct ``field`` of the fact recorded by log entry ``entry`` (its case_seq); returns the
         ``record:correction`` log record. The fact's row is never changed."""
         from iop_workflow.service import corrections  # noqa: PLC0415
 
-        return corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
-                                   value=value, reason=reason).as_dict()  # fmt: skip
+        logged = corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
+                                     value=value, reason=reason)  # fmt: skip
+        return cast("shapes.Record", logged.as_dict())
 
     def retract(
         self, ref: str, kind: str, entry: int | str, *, reason: str | None, actor: ActorLike = None
-    ) -> dict[str, Any]:
+    ) -> shapes.Record:
         """Withdraw the fact recorded by log entry ``entry`` (its case_seq); returns the ``record:retraction``
         log record. The fact's row stays; rules, reports and views read the facts without it."""
         from iop_workflow.service import corrections  # noqa: PLC0415
 
-        return corrections.retract(self.app, self.actor(actor), ref, kind=kind, entry=entry, reason=reason).as_dict()
+        logged = corrections.retract(self.app, self.actor(actor), ref, kind=kind, entry=entry, reason=reason)
+        return cast("shapes.Record", logged.as_dict())
 
     # -- audit ----------------------------------------------------------------
     def verify(
@@ -414,21 +466,22 @@ class Iop:
 
         return stream.status(self.app)
 
-    def resync_stream(self, *, actor: ActorLike = None) -> dict[str, Any]:
+    def resync_stream(self, *, actor: ActorLike = None) -> shapes.Resync:
         """Rewrite the audit stream from the log (admins): every record once, in seq order."""
         from iop_workflow.service import stream  # noqa: PLC0415
 
-        return stream.resync(self.app, self.actor(actor))
+        return cast("shapes.Resync", stream.resync(self.app, self.actor(actor)))
 
     def register(
         self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[shapes.RegisterRow]:
         """The public list of partnerships (protected contact data masked unless someone with a need
         to know asks with ``include_protected``: auditors, officers for their own cases; logged)."""
         from iop_workflow.service import register  # noqa: PLC0415
 
-        return register.register(self.app, self.actor(actor), municipality=municipality,
+        rows = register.register(self.app, self.actor(actor), municipality=municipality,
                                  include_protected=include_protected)  # fmt: skip
+        return cast("list[shapes.RegisterRow]", rows)
 
     def annual_report(
         self,
@@ -437,23 +490,24 @@ class Iop:
         municipality: str | None = None,
         include_protected: bool = False,
         actor: ActorLike = None,
-    ) -> dict[str, Any]:
+    ) -> shapes.AnnualReport:
         """The yearly follow-up report to the committee (the ``iop report annual --json`` shape), computed by
         replaying the log up to the year's end; protected contact data masked unless someone with a need to
         know asks (logged)."""
         from iop_workflow.service import annual  # noqa: PLC0415
 
-        return annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
-                             include_protected=include_protected)  # fmt: skip
+        report = annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
+                               include_protected=include_protected)  # fmt: skip
+        return cast("shapes.AnnualReport", report)
 
-    def access_events(self) -> list[dict[str, Any]]:
+    def access_events(self) -> list[shapes.AccessEvent]:
         """Every logged read of protected data."""
         from iop_workflow.service import need_to_know  # noqa: PLC0415
 
-        return need_to_know.access_events(self.app)
+        return cast("list[shapes.AccessEvent]", need_to_know.access_events(self.app))
 
     # -- recovery ---------------------------------------------------------------
-    def backup(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
+    def backup(self, path: Path | str, *, force: bool = False) -> shapes.Backup:
         """Copy the live SQLite database to ``path`` (SQLite's online backup API: a consistent snapshot
         while others write), integrity-checked; PostgreSQL: raises the pg_dump commands (exit 2)."""
         from iop_workflow import files  # noqa: PLC0415
@@ -461,7 +515,8 @@ class Iop:
 
         if self.app.db.dialect == "sqlite":  # (PostgreSQL: the service refuses with the pg_dump commands)
             files.target(path, force=force, protected=self.protected_files(), field="FILE")
-        return backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
+        done = backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
+        return cast("shapes.Backup", done)
 
     def protected_files(self) -> list[Path]:
         """The files no output of a command may replace: the SQLite database and its journals, the audit streams."""
@@ -471,7 +526,7 @@ class Iop:
         return files.guarded(db.engine.url.database if db.dialect == "sqlite" else None,
                              (sink.path, sink.events_path))  # fmt: skip
 
-    def restore(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
+    def restore(self, path: Path | str, *, force: bool = False) -> shapes.Backup:
         """Replace this SQLite database with the backup at ``path``, once its audit log verifies."""
         from iop_workflow.service import backup  # noqa: PLC0415
         from iop_workflow.store.guidelines import GuidelineCache  # noqa: PLC0415
@@ -479,41 +534,43 @@ class Iop:
         self.app.db.dispose()
         result = backup.restore(self.app.db.url, Path(path), force=force)
         self.app.guidelines = GuidelineCache()  # row ids may differ in the restored database
-        return result
+        return cast("shapes.Backup", result)
 
     # -- deadlines --------------------------------------------------------------
-    def tick(self, *, dry_run: bool = False) -> dict[str, Any]:
+    def tick(self, *, dry_run: bool = False) -> shapes.Tick:
         """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``)."""
         from iop_workflow.service import sweep  # noqa: PLC0415
 
-        return sweep.tick(self.app, dry_run=dry_run).as_dict()
+        return cast("shapes.Tick", sweep.tick(self.app, dry_run=dry_run).as_dict())
 
-    def sweep_timers(self, *, dry_run: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+    def sweep_timers(self, *, dry_run: bool = False, batch_size: int | None = None) -> shapes.Sweep:
         """``batch_size``: timers per transaction (default ``service.sweep.BATCH``)."""
         from iop_workflow.service import sweep  # noqa: PLC0415
 
         size = sweep.BATCH if batch_size is None else batch_size
-        return sweep.sweep_timers(self.app, dry_run=dry_run, batch_size=size).as_dict()
+        return cast("shapes.Sweep", sweep.sweep_timers(self.app, dry_run=dry_run, batch_size=size).as_dict())
 
-    def sweep_guidelines(self, *, dry_run: bool = False) -> dict[str, Any]:
+    def sweep_guidelines(self, *, dry_run: bool = False) -> shapes.Sweep:
         from iop_workflow.service import sweep  # noqa: PLC0415
 
-        return sweep.sweep_guidelines(self.app, dry_run=dry_run).as_dict()
+        return cast("shapes.Sweep", sweep.sweep_guidelines(self.app, dry_run=dry_run).as_dict())
 
-    def upcoming(self, until: date) -> list[dict[str, Any]]:
-        """Every deadline from now until ``until`` (the shape of ``iop scheduler plan --json``)."""
+    def upcoming(self, until: date) -> list[shapes.Deadline]:
+        """Every deadline from now until ``until`` (the shape of ``iop scheduler plan --json``; a text is
+        parsed as YYYY-MM-DD)."""
         from iop_workflow.service import sweep  # noqa: PLC0415
 
-        return sweep.upcoming(self.app, until)
+        return cast("list[shapes.Deadline]", sweep.upcoming(self.app, until))
 
     def alerts(
         self, *, lang: str = "sv", include_acknowledged: bool = False, recipient: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[shapes.Alert]:
         from iop_workflow.service import alerts  # noqa: PLC0415
 
-        return alerts.listing(self.app, lang=lang, include_acknowledged=include_acknowledged, recipient=recipient)
+        rows = alerts.listing(self.app, lang=lang, include_acknowledged=include_acknowledged, recipient=recipient)
+        return cast("list[shapes.Alert]", rows)
 
-    def acknowledge_alert(self, alert_id: int, *, actor: ActorLike = None, lang: str = "sv") -> dict[str, Any]:
+    def acknowledge_alert(self, alert_id: int, *, actor: ActorLike = None, lang: str = "sv") -> shapes.Alert:
         from iop_workflow.service import alerts  # noqa: PLC0415
 
-        return alerts.acknowledge(self.app, self.actor(actor), alert_id, lang=lang)
+        return cast("shapes.Alert", alerts.acknowledge(self.app, self.actor(actor), alert_id, lang=lang))

@@ -194,7 +194,7 @@ def prepare_signing(cli: Cli, ref: str, start: date) -> None:
         "--no-competition-distortion --state-aid-basis non_economic --rationale 'Icke-ekonomisk verksamhet'"
     )
     end = start.replace(year=start.year + 2) - timedelta(days=1)
-    cli.sh_ok(f"--actor anna case record {ref} agreement --start {start} --end {end} --notice-months 3")
+    cli.sh_ok(f"--actor anna case record {ref} agreement --start-on {start} --end-on {end} --notice-months 3")
     cli.sh_ok(
         f"--actor anna case record {ref} contribution --party municipality --kind money --amount 340000 --unit SEK"
     )

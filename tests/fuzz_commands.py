@@ -139,7 +139,7 @@ WRITE_SPECS: dict[str, tuple[str, dict[str, Slot]]] = {
          "amount": (bad.bad_amount(), S6), "measure": text(), "text": text(True)},
     ),
     "record agreement": (
-        "--actor {actor} case record {ref} agreement --start {start} --end {end} --notice-months {notice} --purpose {text}",
+        "--actor {actor} case record {ref} agreement --start-on {start} --end-on {end} --notice-months {notice} --purpose {text}",
         {"start": (bad.bad_date(), S6), "end": (st.one_of(bad.bad_date(), st.integers(0, 20_000).map(
             lambda d: (TODAY.replace(year=TODAY.year + 1, month=1, day=1) - timedelta(days=d)).isoformat())), S6),
          "notice": (bad.bad_whole(0, 36), S6), "text": text(True)},
@@ -151,7 +151,7 @@ WRITE_SPECS: dict[str, tuple[str, dict[str, Slot]]] = {
     ),
     "record legal-check": (
         "--actor lars case record {ref} legal-check --competence --procurement-not-required "
-        "--no-competition-distortion --state-aid-basis {basis} --state-aid-amount {amount} --rationale {text}",
+        "--no-competition-distortion --state-aid-basis {basis} --state-aid-amount-sek {amount} --rationale {text}",
         {"basis": (bad.bad_choice(_choices(StateAidBasis)), S2), "amount": (bad.bad_amount(), S6), "text": text()},
     ),
     "case correct": (

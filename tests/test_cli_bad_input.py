@@ -56,7 +56,7 @@ CASES = {
         "Invalid value for org_number ('12345'): not a valid Swedish organisation number",
     ),
     "end-before-start": Bad(
-        ["--actor", "anna", "case", "record", REF, "agreement", "--start", "2027-01-01", "--end", "2026-12-31"],
+        ["--actor", "anna", "case", "record", REF, "agreement", "--start-on", "2027-01-01", "--end-on", "2026-12-31"],
         6,
         "Ogiltigt värde för end_on ('2026-12-31'): slutdatum 2026-12-31 ligger inte efter startdatum 2027-01-01",
     ),
@@ -218,7 +218,7 @@ def test_json_errors_have_the_documented_shape(template: Path, tmp_path: Path) -
     copy_sqlite(template, db)
     cli = Cli(tmp_path, f"sqlite:///{db}")
     result = cli(
-        "--json", "--actor", "anna", "case", "record", REF, "agreement", "--start", "2027-01-01", "--end", "2026-12-31"
+        "--json", "--actor", "anna", "case", "record", REF, "agreement", "--start-on", "2027-01-01", "--end-on", "2026-12-31"
     )
     assert result.status == 6
     assert result.err == ""

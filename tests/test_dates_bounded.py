@@ -174,8 +174,8 @@ def test_a_guideline_date_outside_the_range_is_refused_naming_file_and_key(iop: 
 # (template, the slot holding the date, whether click parses it: malformed text is then a usage error, 2)
 SURFACES: dict[str, tuple[str, str, bool]] = {
     "meeting --held-on": (TEMPLATES["record meeting"], "day", False),
-    "agreement --start": (TEMPLATES["record agreement"], "start", False),
-    "agreement --end": (TEMPLATES["record agreement"], "end", False),
+    "agreement --start-on": (TEMPLATES["record agreement"], "start", False),
+    "agreement --end-on": (TEMPLATES["record agreement"], "end", False),
     "decision --decided-on": (TEMPLATES["record decision"], "day", False),
     "correct --value held_on": (TEMPLATES["case correct"], "value", False),
     "audit export --since": ("audit export --since {day}", "day", False),

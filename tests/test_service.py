@@ -123,9 +123,9 @@ def test_expected_version_guards_against_lost_updates(iop: Iop) -> None:
     add_orgs(iop)
     ref = open_case(iop)
     with pytest.raises(ConcurrentUpdate) as info:
-        iop.fire(ref, "start_dialogue", actor="anna", expected_version=7)
+        iop.fire(ref, "start_dialogue", actor="anna", if_version=7)
     assert (info.value.expected_version, info.value.found_version, info.value.exit_status) == (7, 1, 5)
-    iop.fire(ref, "start_dialogue", actor="anna", expected_version=1)
+    iop.fire(ref, "start_dialogue", actor="anna", if_version=1)
     assert iop.case(ref)["version"] == 2
 
 
@@ -138,7 +138,7 @@ def test_threads_racing_on_one_case_one_wins(iop: Iop) -> None:
     def racer() -> None:
         barrier.wait()
         try:
-            iop.fire(ref, "start_dialogue", actor="anna", expected_version=1)
+            iop.fire(ref, "start_dialogue", actor="anna", if_version=1)
             results.append("ok")
         except ConcurrentUpdate:
             results.append("conflict")

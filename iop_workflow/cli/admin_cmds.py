@@ -119,10 +119,9 @@ def guideline_show(state: State, /, *, ref: str) -> None:
         mark = state.say("bekräftat", "verified") if p["verified"] else state.say("ej bekräftat", "not verified")
         quote = f" «{p['quote']}»" if p["quote"] else ""
         click.echo(f"    {field_label(name, lang)} [{mark}]: {p['source']}{quote}")
-    text_key = "text_en" if lang == "en" else "text_sv"
     table(
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
-        [(c["code"], c["kind"], c[text_key] or c["text_sv"]) for c in found["criteria"]],
+        [(c["code"], c["kind"], (c["text_en"] if lang == "en" else "") or c["text_sv"]) for c in found["criteria"]],
     )
 
 

@@ -108,7 +108,7 @@ def _fire(state: State, line: Line) -> dict[str, Any]:
             reason=v.get("reason"),
             data=v.get("data"),
             end_reason=v.get("end_reason"),
-            expected_version=v.get("if_version"),
+            if_version=v.get("if_version"),
             notice_on=v.get("notice_on"),
         )
     except TransitionNotAllowed as exc:

@@ -24,7 +24,7 @@ case.add_command(correct)
 
 
 @case.command("open")
-@click.option("--org", "org_number", required=True, metavar="ORGNR", help="The organisation's number.")
+@click.option("--org-number", "--org", "org_number", required=True, metavar="ORGNR", help="The organisation's number.")
 @click.option("--municipality", required=True, metavar="M")
 @click.option("--title", required=True, metavar="T")
 @click.option("--challenge", required=True, metavar="TEXT", help="The societal challenge the initiative meets.")
@@ -173,7 +173,7 @@ def case_fire(
         reason=reason,
         data=data or None,
         end_reason=end_reason,
-        expected_version=if_version,
+        if_version=if_version,
         notice_on=notice_on,
     )
     shown = state.iop.case(ref, lang=state.lang)

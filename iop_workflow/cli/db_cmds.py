@@ -8,6 +8,7 @@ intact iop database (nothing was replaced); 8 there is no database to back up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,5 +65,5 @@ def db_restore(state: State, /, *, file: str, force: bool) -> None:
                              "The schema is older than this version: run `iop init`."))  # fmt: skip
 
 
-def _size(result: dict[str, Any]) -> str:
+def _size(result: Mapping[str, Any]) -> str:
     return f"{result['pages']} × {result['page_size']} B = {result['bytes']:,} B".replace(",", " ")

@@ -10,6 +10,7 @@ as the cases do; timers due on a date are fired as the scheduler would (actor
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,7 +169,7 @@ def _confirm_guidelines(iop: Iop, state: State) -> None:
             ))  # fmt: skip
 
 
-def _summary(state: State, url: str, cases: list[dict[str, Any]], report: dict[str, Any]) -> None:
+def _summary(state: State, url: str, cases: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> None:
     click.echo("\n" + state.say("Ärendena nu:", "The cases now:"))
     for c in cases:
         end = f" ({c['end_reason']})" if c["end_reason"] else ""

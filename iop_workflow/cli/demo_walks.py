@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from iop_workflow.cli.context import State
-from iop_workflow.errors import TransitionNotAllowed
+from iop_workflow.errors import NotFound, TransitionNotAllowed
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
@@ -135,7 +135,10 @@ class Demo:
 
     def assess_and_check(self, ref: str) -> None:
         """Every gating criterion met (the officer assesses) and the legal check (legal)."""
-        guideline = self.iop.guideline(self.iop.case(ref)["guideline"]["ref"])
+        bound = self.iop.case(ref)["guideline"]
+        if bound is None:  # entering assessment binds one; a case without one cannot be assessed
+            raise NotFound(kind="guideline", key=f"(bound to {ref})")
+        guideline = self.iop.guideline(bound["ref"])
         for crit in guideline.gating():
             self.iop.assess(ref, crit.code, "met", note="Bedömt i dialogen", actor=OFFICER)
         self.log(

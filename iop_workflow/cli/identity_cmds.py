@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -65,7 +66,7 @@ def role_bootstrap(state: State, /, *, admin: str | None) -> None:
     click.echo(state.say(f"{result['login']} är administratör: {roles}", f"{result['login']} is admin: {roles}"))
 
 
-def _done(state: State, result: dict[str, Any], done: tuple[str, str], same: tuple[str, str]) -> None:
+def _done(state: State, result: Mapping[str, Any], done: tuple[str, str], same: tuple[str, str]) -> None:
     if state.json:
         emit_json(result)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -32,7 +32,7 @@ def _ref() -> str:
     return str(click.get_current_context().meta["iop.case_ref"])
 
 
-def _done(state: State, kind: str, logged: dict[str, Any]) -> None:
+def _done(state: State, kind: str, logged: Mapping[str, Any]) -> None:
     if state.json:
         emit_json(logged)
         return
@@ -79,8 +79,8 @@ def contribution(state: State, /, **fields: Any) -> None:
 
 
 @_kind("agreement")
-@click.option("--start", "start_on", required=True, metavar="YYYY-MM-DD")
-@click.option("--end", "end_on", required=True, metavar="YYYY-MM-DD")
+@click.option("--start-on", required=True, metavar="YYYY-MM-DD", help="The agreement's first day.")
+@click.option("--end-on", required=True, metavar="YYYY-MM-DD", help="Its last day.")
 @click.option("--notice-months", default="3", show_default=True, metavar="N")
 @click.option("--purpose", default="", metavar="TEXT")
 @pass_state
@@ -126,7 +126,7 @@ def review(state: State, /, *, held_on: str, report_received: bool | None, summa
 @click.option("--procurement-not-required/--procurement-required", default=None)
 @click.option("--no-competition-distortion/--competition-distortion", default=None)
 @click.option("--state-aid-basis", required=True, type=click.Choice([b.value for b in StateAidBasis]))
-@click.option("--state-aid-amount", metavar="SEK", help="For de minimis: the aid in SEK.")
+@click.option("--state-aid-amount-sek", metavar="SEK", help="For de minimis: the aid in SEK.")
 @click.option("--rationale", required=True, metavar="TEXT")
 @pass_state
 def legal_check(
@@ -137,7 +137,7 @@ def legal_check(
     procurement_not_required: bool | None,
     no_competition_distortion: bool | None,
     state_aid_basis: str,
-    state_aid_amount: str | None,
+    state_aid_amount_sek: str | None,
     rationale: str,
 ) -> None:
     """Competence, procurement, competition and state aid."""
@@ -152,7 +152,7 @@ def legal_check(
             no_competition_distortion, "--no-competition-distortion or --competition-distortion"
         ),
         state_aid_basis=state_aid_basis,
-        state_aid_amount_sek=state_aid_amount,
+        state_aid_amount_sek=state_aid_amount_sek,
         rationale=rationale,
     )
     _done(state, "legal-check", logged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -69,7 +70,7 @@ def report_annual(
         handle.write(text)
 
 
-def _render_annual(report: dict[str, Any], fmt: str, lang: str) -> str:
+def _render_annual(report: Mapping[str, Any], fmt: str, lang: str) -> str:
     from iop_workflow.report.formats import render_annual  # noqa: PLC0415
 
     return render_annual(report, fmt, lang)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ def tick(state: State, /, *, at: Any, dry_run: bool) -> int:
     return EXIT_SWEEP_FAILED if report["failed"] else 0
 
 
-def _print_tick(state: State, report: dict[str, Any]) -> None:
+def _print_tick(state: State, report: Mapping[str, Any]) -> None:
     items = [item for sweep in report["sweeps"] for item in sweep["items"]]
     if items:
         table(

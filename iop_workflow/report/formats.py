@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 ANNUAL_FORMATS = ("md", "csv", "html", "json")
@@ -10,7 +11,7 @@ MEDIA_TYPES = {"md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=u
                "html": "text/html; charset=utf-8", "json": "application/json"}  # fmt: skip
 
 
-def render_annual(report: dict[str, Any], fmt: str, lang: str) -> str:
+def render_annual(report: Mapping[str, Any], fmt: str, lang: str) -> str:
     if fmt == "json":
         return json.dumps(report, ensure_ascii=False, indent=2) + "\n"  # JSON types only: dates, amounts as text
     if fmt == "html":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -118,7 +118,9 @@ def organisation(request: Request, actor: Actor, org_number: str) -> dict[str, A
 @router.get("/v1/guidelines", tags=["guidelines"], summary="Every guideline and whether it is in force today")
 @authenticated
 def guidelines(request: Request, _actor: Actor) -> list[dict[str, Any]]:
-    return server_of(request).iop.guideline_dicts()
+    from iop_workflow.service import admin  # noqa: PLC0415
+
+    return admin.guideline_dicts(server_of(request).iop.app)
 
 
 @router.get("/v1/guidelines/{ref:path}", tags=["guidelines"], summary="One guideline with its criteria")
@@ -137,12 +139,14 @@ def alerts(request: Request, actor: Actor, *, include_acknowledged: bool = False
 
 
 def _alerts(request: Request, actor: Actor, *, include_acknowledged: bool) -> list[dict[str, Any]]:
+    from iop_workflow.service import alerts as alert_service  # noqa: PLC0415
+
     iop = server_of(request).iop
-    rows = iop.alerts(lang=language(request), include_acknowledged=include_acknowledged)
+    rows = alert_service.listing(iop.app, lang=language(request), include_acknowledged=include_acknowledged)
     return [a for a in rows if _visible_alert(iop, actor, a)]
 
 
-def _visible_alert(iop: Any, actor: Actor, alert: dict[str, Any]) -> bool:
+def _visible_alert(iop: Any, actor: Actor, alert: Mapping[str, Any]) -> bool:
     if actor.municipalities is None:
         return True
     ref = alert.get("case_ref")
