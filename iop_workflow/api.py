@@ -238,6 +238,14 @@ class Iop:
         """Register an initiative; returns the new case's ref."""
         return workflow.open_case(self.app, self.actor(actor), **fields).record.case_ref
 
+    def import_case(self, path: str | os.PathLike[str], *, actor: ActorLike = None) -> dict[str, Any]:
+        """Import an existing partnership with its history from a TOML or JSON file (docs/import.md), in one
+        transaction through the live rules (role coordinator); returns ``ref``, ``state``, ``sha256``,
+        ``history_from``, ``records``, ``file``. A refusal names the file's entry and writes nothing."""
+        from iop_workflow.service import case_import  # noqa: PLC0415
+
+        return case_import.import_case(self.app, self.actor(actor), Path(path))
+
     def fire(
         self,
         ref: str,
