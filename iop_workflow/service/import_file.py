@@ -100,17 +100,14 @@ def _no_constant(name: str) -> Any:
 
 def check(file: str, content: Mapping[str, Any]) -> None:
     """Every key known, every required one there, every entry an object (DefinitionError naming the key)."""
-    _keys(file, "", content, TOP)
-    for key in REQUIRED:
-        if key not in content:
-            raise DefinitionError(file=file, key=key, problem="missing")
+    tomldoc.check_keys(content, file=file, key="", allowed=TOP, required=REQUIRED)
     organisation = content["organisation"]
     if isinstance(organisation, str):
         organisation = {"org_number": organisation}
-    _keys(file, "organisation", _table(file, "organisation", organisation), ORGANISATION)
+    tomldoc.check_keys(_table(file, "organisation", organisation), file=file, key="organisation", allowed=ORGANISATION)
     for name, keys in SECTIONS.items():
         if name in content:
-            _keys(file, name, _table(file, name, content[name]), keys)
+            tomldoc.check_keys(_table(file, name, content[name]), file=file, key=name, allowed=keys)
     for name, entries in (("dialogue.meetings", _nested(content, "dialogue", "meetings")),
                           ("assessment.criteria", _nested(content, "assessment", "criteria")),
                           *((n, content.get(n, [])) for n in LISTS)):  # fmt: skip
@@ -119,7 +116,7 @@ def check(file: str, content: Mapping[str, Any]) -> None:
             raise DefinitionError(file=file, key=name, problem="must be a list of entries")
         for number, entry in enumerate(entries, start=1):
             where = f"{name}[{number}]"
-            _keys(file, where, _table(file, where, entry), keys)
+            tomldoc.check_keys(_table(file, where, entry), file=file, key=where, allowed=keys)
 
 
 def _nested(content: Mapping[str, Any], section: str, key: str) -> Any:
@@ -131,10 +128,6 @@ def _table(file: str, key: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise DefinitionError(file=file, key=key, problem="must be a table (an object) of keys")
     return value
-
-
-def _keys(file: str, where: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
-    tomldoc.check_keys(table, file=file, key=where, allowed=known)
 
 
 def _people(file: str, value: object) -> dict[str, frozenset[str]]:
