@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from iop_workflow import Iop
 from iop_workflow.errors import DefinitionError, InvalidInput, NotPermitted, TransitionNotAllowed
 from iop_workflow.resources import data_root
+from iop_workflow.server.app import create_app
 from tests.cli_helpers import Backend, Cli
 from tests.helpers import TEST_DECISION
 from tests.server_helpers import WRITTEN_TABLES
@@ -174,6 +176,30 @@ def test_audit_verify_holds_the_import_mark_to_the_opening_record(iop: Iop) -> N
         conn.execute(sa.text("UPDATE cases SET history_from = :d WHERE ref = :r"), {"d": date(2010, 1, 1), "r": ref})
     problems = iop.verify().problems
     assert [(p["case_ref"], p["problem"]) for p in problems] == [(ref, "import_mark_differs")]
+
+
+def test_post_cases_imports_over_http(iop: Iop, tmp_path: Path) -> None:
+    """The HTTP API takes the file's text; its digest is the file's, its refusals are problems naming the entry."""
+    confirm(iop)
+    token = iop.create_token(name="importer", roles=["coordinator"], municipalities=["Stenungsund"])["token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+    bad = variant(tmp_path, ('"lars.holm" = ["legal"]', '"lars.holm" = ["officer"]'))
+    with TestClient(create_app(iop)) as client:
+        before = snapshot(iop)
+        refusal = client.post("/v1/cases/imports", headers=headers,
+                              json={"name": "bad.toml", "content": bad.read_text(encoding="utf-8")})  # fmt: skip
+        assert refusal.status_code == 409 and refusal.json()["details"]["entry"] == "bad.toml: legal_check"
+        assert snapshot(iop) == before
+        body = {"name": EXAMPLE.name, "content": EXAMPLE.read_text(encoding="utf-8")}
+        made = client.post("/v1/cases/imports", headers=headers, json=body)
+        assert made.status_code == 201, made.text
+        done = made.json()
+        assert done["state"] == "active" and done["sha256"] == hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
+        assert made.headers["Location"] == f"/v1/cases/{done['ref']}"
+        again = client.post("/v1/cases/imports", headers=headers, json=body)
+        assert again.status_code == 422 and done["ref"] in again.json()["detail"]
+    assert {r["actor"] for r in iop.history(done["ref"])} == {"token:importer"}
+    assert iop.verify().problems == []
 
 
 @pytest.fixture

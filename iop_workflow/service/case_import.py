@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -34,9 +34,9 @@ import sqlalchemy as sa
 from iop_workflow import txscope
 from iop_workflow.errors import DefinitionError, InvalidInput, IopError, NotFound, NotPermitted
 from iop_workflow.municipalities import resolve as resolve_place
-from iop_workflow.service import correctable, records, validate, workflow
+from iop_workflow.service import correctable, import_file, records, validate, workflow
 from iop_workflow.service.context import IMPORTER, Actor, App, HistoricalStep
-from iop_workflow.service.import_file import ImportFile, read
+from iop_workflow.service.import_file import ImportFile
 from iop_workflow.service.sweep import SCHEDULER
 from iop_workflow.store import cases as repo
 from iop_workflow.store.orgs import normalise_org_number
@@ -47,8 +47,13 @@ _SYSTEM = frozenset({"system"})
 
 
 def import_case(app: App, actor: Actor, path: Path) -> dict[str, Any]:
-    """Import the file at ``path``; returns ``ref``, ``state``, ``sha256``, ``history_from``, ``records``."""
-    return run(app, actor, read(path))
+    """Import the file at ``path``; returns ``ref``, ``state``, ``sha256``, ``history_from``, ``records``, ``file``."""
+    return run(app, actor, import_file.read(path))
+
+
+def import_text(app: App, actor: Actor, name: str, content: str) -> dict[str, Any]:
+    """Import a file sent as text (the HTTP API); ``name`` gives its format by its suffix."""
+    return run(app, actor, import_file.from_text(name, content))
 
 
 def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
@@ -66,7 +71,10 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
             raise InvalidInput(field="history_from", value=start.isoformat(),
                                problem_sv=f"ligger efter i dag ({today})",
                                problem_en=f"is after today ({today})")  # fmt: skip
-    with txscope.deferring() as after:
+    # Inside a unit of work of the caller's (the HTTP layer's), its commit emits the records; else ours.
+    outer = txscope.joined(app.db) is not None
+    scope: AbstractContextManager[list[Callable[[], None]]] = nullcontext([]) if outer else txscope.deferring()
+    with scope as after:
         with app.db.write() as s:
             taken = s.execute(sa.select(repo.CASES.c.ref).where(repo.CASES.c.import_sha256 == imp.sha256)).scalar()
             if taken is not None:

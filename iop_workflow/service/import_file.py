@@ -18,8 +18,8 @@ from typing import Any
 
 from iop_workflow.domain import tomldoc
 from iop_workflow.domain.values import ROLES
-from iop_workflow.errors import DefinitionError
-from iop_workflow.resources import read_bytes
+from iop_workflow.errors import DefinitionError, InvalidInput
+from iop_workflow.resources import MAX_INPUT_BYTES, read_bytes
 
 # A step's person and business day; each entry's own keys are those of its record command
 # (service/records.py, `iop case record KIND`), so a file reads like the commands it replaces.
@@ -63,10 +63,24 @@ class ImportFile:
 
 def read(path: Path) -> ImportFile:
     """The file at ``path`` (a regular file within the size limit), parsed by its suffix and checked."""
-    file = str(path)
-    raw = read_bytes(path, field="FILE")
+    return from_bytes(str(path), read_bytes(path, field="FILE"))
+
+
+def from_text(name: str, content: str) -> ImportFile:
+    """A file's content sent as text (``POST /v1/cases/imports``): its UTF-8 bytes are the file's,
+    so it has the digest the same file has on disk; the size limit is the loaders'."""
+    raw = content.encode("utf-8", errors="replace")
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InvalidInput(field="content", value=name,
+                           problem_sv=f"är större än {MAX_INPUT_BYTES} byte; större filer läses inte",
+                           problem_en=f"is larger than {MAX_INPUT_BYTES} bytes; larger files are not read")  # fmt: skip
+    return from_bytes(name, raw)
+
+
+def from_bytes(file: str, raw: bytes) -> ImportFile:
+    """The file ``file``'s bytes, parsed by its suffix (``.toml``, ``.json``) and checked."""
     digest = hashlib.sha256(raw).hexdigest()
-    suffix = path.suffix.lower()
+    suffix = Path(file).suffix.lower()
     if suffix not in {".toml", ".json"}:
         raise DefinitionError(file=file, key="(suffix)", problem="an import file is .toml or .json")
     try:
