@@ -150,6 +150,14 @@ def test_the_legal_check_needs_a_jurist_in_the_file(iop: Iop, tmp_path: Path) ->
     assert [r.code for r in error.reasons] == ["role_not_allowed"] and error.entry.endswith(": legal_check")
 
 
+def test_a_live_fire_cannot_imitate_an_imported_step(iop: Iop) -> None:
+    confirm(iop)
+    ref = iop.import_case(EXAMPLE, actor="kim")["ref"]
+    with pytest.raises(InvalidInput) as info:
+        iop.fire(ref, "start_review", actor="kim", data={"history": "by karin.ek"})
+    assert info.value.field == "data.history"
+
+
 def test_only_a_coordinator_imports(iop: Iop) -> None:
     confirm(iop)
     error = refused(iop, EXAMPLE, NotPermitted, actor="anna")

@@ -340,8 +340,10 @@ def _effects(
     return values, after
 
 
-# The keys _snapshot writes into a record's data: a caller's data may not replace them.
-SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice"})
+# The keys _snapshot writes into a record's data, and an import's (``history``, ``imported``): a
+# caller's data may not replace or imitate them.
+SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice", "history",
+                           "imported"})  # fmt: skip
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:
