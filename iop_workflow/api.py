@@ -265,6 +265,14 @@ class Iop:
                                    title=title, challenge=challenge, unit=unit, initiated_by=initiated_by)  # fmt: skip
         return fired.record.case_ref
 
+    def import_case(self, path: str | os.PathLike[str], *, actor: ActorLike = None) -> shapes.Imported:
+        """Import an existing partnership with its history from a TOML or JSON file (docs/import.md), in one
+        transaction through the live rules (role coordinator); returns ``ref``, ``state``, ``sha256``,
+        ``history_from``, ``records``, ``file``. A refusal names the file's entry and writes nothing."""
+        from iop_workflow.service import case_import  # noqa: PLC0415
+
+        return cast("shapes.Imported", case_import.import_case(self.app, self.actor(actor), Path(path)))
+
     def fire(
         self,
         ref: str,

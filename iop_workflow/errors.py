@@ -41,12 +41,20 @@ class IopError(Exception):
 
     code: ClassVar[str] = "error"
     exit_status: ClassVar[int] = EXIT_INTERNAL
+    # Where in an input file the error arose (an import file's entry, e.g. ``decision``): the message
+    # starts with it and ``all_details()`` names it.
+    entry: str | None = None
 
     def message(self, lang: str = "sv") -> str:
-        return self._en() if lang == "en" else self._sv()
+        text = self._en() if lang == "en" else self._sv()
+        return f"{self.entry}: {text}" if self.entry else text
 
     def details(self) -> dict[str, Any]:
         return {}
+
+    def all_details(self) -> dict[str, Any]:
+        """``details()``, with the input file's ``entry`` when the error names one."""
+        return {**self.details(), "entry": self.entry} if self.entry else self.details()
 
     def _sv(self) -> str:  # pragma: no cover - every subclass overrides
         return "Ett fel inträffade."

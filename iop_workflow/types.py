@@ -140,6 +140,17 @@ class Option(TypedDict):
     inputs: list[OptionInput]
 
 
+class Imported(TypedDict):
+    """``case import`` (docs/import.md)."""
+
+    ref: str
+    state: str
+    sha256: str
+    history_from: str
+    records: int
+    file: str
+
+
 class Assignment(TypedDict):
     case_ref: str
     login: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -40,6 +41,25 @@ def case_open(state: State, /, **fields: Any) -> None:
         emit_json(state.iop.case(ref, lang=state.lang))
     else:
         click.echo(ref)
+
+
+@case.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_state
+def case_import(state: State, /, *, file: Path) -> None:
+    """Bring an existing partnership in with its history (TOML or JSON; docs/import.md).
+
+    Every step goes through the rules of a live case, as of its own day, in one transaction
+    (role coordinator); a refusal names the file's entry and writes nothing."""
+    done = state.iop.import_case(file, actor=state.actor)
+    if state.json:
+        emit_json(done)
+        return
+    label = state.iop.app.definition.state(done["state"]).label(state.lang)
+    click.echo(state.say(
+        f"{done['ref']}: importerat i läget {label} ({done['records']} poster), SHA-256 {done['sha256']}",
+        f"{done['ref']}: imported in state {label} ({done['records']} records), SHA-256 {done['sha256']}",
+    ))  # fmt: skip
 
 
 @case.command("list")

@@ -163,7 +163,7 @@ def _report(error: IopError, state: State, as_json: bool) -> int:
         hint = "Kör `iop init` för att skapa schemat." if lang == "sv" else "Run `iop init` first."
         message = f"{message.rstrip('.')}. {hint}"
     if as_json:
-        emit_json({"error": {"code": error.code, "message": message, "details": error.details()}})
+        emit_json({"error": {"code": error.code, "message": message, "details": error.all_details()}})
     else:
         click.echo(printable(message), err=True)
     return error.exit_status

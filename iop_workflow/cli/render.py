@@ -21,6 +21,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "contact": ("Kontaktuppgifter", "Contact details"),
     "period": ("Period", "Period"),
     "opened": ("Öppnat", "Opened"),
+    "imported": ("Importerat med historik från", "Imported with its history from"),
     "since": ("sedan", "since"),
     "timers": ("Bevakningar", "Timers"),
     "no_timers": ("Inga öppna bevakningar.", "No open timers."),
@@ -134,6 +135,8 @@ def case_summary(case: Mapping[str, Any], lang: str) -> None:
     lines.append("  " + ", ".join(extra))
     if case.get("assigned_officers"):
         lines.append(f"  {tr('assigned', lang)}: {', '.join(case['assigned_officers'])}")
+    if imported := case.get("imported"):
+        lines.append(f"  {tr('imported', lang)} {imported['history_from']} (SHA-256 {imported['sha256']})")
     click.echo("\n".join(lines))
 
 

@@ -202,6 +202,7 @@ class CaseFacts:
     opened_on: date
     state_entered_on: date
     organisation: OrganisationFacts
+    history_from: date | None = None  # an imported case: where its history starts (its dates are bounded by it)
     period: int = 1
     review_round: int = 0
     review_started_on: date | None = None

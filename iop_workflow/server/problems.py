@@ -73,7 +73,7 @@ def from_error(error: IopError, lang: str) -> JSONResponse:
         reasons = [{"code": r.code, "message": r.text(lang)} for r in error.reasons]
     headers = {"WWW-Authenticate": 'Bearer realm="iop"'} if status == 401 else None
     return problem(status, error.code, title, error.message(lang), headers=headers, reasons=reasons,
-                   details=error.details())  # fmt: skip
+                   details=error.all_details())  # fmt: skip
 
 
 def from_http(p: HttpProblem, lang: str) -> JSONResponse:

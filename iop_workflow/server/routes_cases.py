@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from iop_workflow.server.app import language
 from iop_workflow.server.auth import authenticated, server_of
 from iop_workflow.server.writes import Reply, etag, run
-from iop_workflow.service import assignments, corrections, records, views, workflow
+from iop_workflow.service import assignments, case_import, corrections, records, views, workflow
 from iop_workflow.service.context import Actor
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -145,6 +145,26 @@ def open_case(request: Request, actor: Actor, body: CaseOpen) -> Response:
         fired = workflow.open_case(app, actor, **body.model_dump())
         ref = fired.record.case_ref
         return Reply(201, _shown(request, ref, actor), {"Location": f"/v1/cases/{ref}", "ETag": etag(fired.version)})
+
+    return run(request, actor, body.model_dump(mode="json"), act)
+
+
+class CaseImport(Body):
+    name: str = Field(max_length=200, description="The file's name; its suffix (.toml, .json) gives its format")
+    content: str = Field(description="The import file's text (docs/import.md); its SHA-256 is over its UTF-8 bytes")
+
+
+@router.post("/imports", status_code=201, summary="Import an existing partnership with its history (coordinator)")
+@authenticated
+def import_case(request: Request, actor: Actor, body: CaseImport) -> Response:
+    """As `iop --json case import FILE`: every step through the live rules in one transaction; a refusal
+    names the file's entry (``details.entry``) and writes nothing."""
+    app = server_of(request).iop.app
+
+    def act() -> Reply:
+        done = case_import.import_text(app, actor, body.name, body.content)
+        version = int(views.show(app, done["ref"], language(request))["version"])
+        return Reply(201, done, {"Location": f"/v1/cases/{done['ref']}", "ETag": etag(version)})
 
     return run(request, actor, body.model_dump(mode="json"), act)
 

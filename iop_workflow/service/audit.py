@@ -72,11 +72,12 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
     if case_ref is not None and report.records == 0 and not states and not report.problems:
         raise NotFound(kind="case", key=case_ref)
     if case_ref is None:
-        from iop_workflow.service import fact_proof, guidelines  # noqa: PLC0415 - a whole-log verify only
+        from iop_workflow.service import case_import, fact_proof, guidelines  # noqa: PLC0415 - a whole-log verify only
         from iop_workflow.store import schema_objects  # noqa: PLC0415
 
         report.problems.extend(schema_objects.problems(s))
         report.problems.extend(fact_proof.check(s))
+        report.problems.extend(case_import.proof(s))
         report.problems.extend(guidelines.checked(s))
     return report
 

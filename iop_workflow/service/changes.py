@@ -108,7 +108,7 @@ def record_content(
         "from_state": from_state,
         "to_state": to_state,
         "reason": reason,
-        "data": dict(data),
+        "data": {**data, "history": actor.step.as_dict()} if actor.step is not None else dict(data),
         "guideline_ref": guideline_ref,
         "workflow_version": app.definition.version,
         "prev_hash": prev_hash,

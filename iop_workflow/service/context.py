@@ -7,6 +7,7 @@ import os
 import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,28 @@ class Auth:
 SYSTEM_AUTH = Auth(method="system", subject="scheduler")
 
 
+# The role that imports a case with its history (service/case_import.py); ``audit verify`` holds a
+# record's historical roles (``data.history``) as the step's only when its actor had this role.
+IMPORTER = "coordinator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoricalStep:
+    """A step of an imported case's history (``iop case import``): who did it, in which roles, on which day.
+
+    The log's actor stays the importing officer (an established identity); the rules of the step
+    (roles, four eyes, the guideline in force, dates) are checked on these, and they are recorded in
+    the record's data under ``history``.
+    """
+
+    by: str
+    roles: frozenset[str]
+    on: date
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "roles": sorted(self.roles), "on": self.on.isoformat()}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Actor:
     """Who acts, how that was established, and which roles they hold where.
@@ -73,6 +96,17 @@ class Actor:
     os_user: str | None = None
     auth: Auth = SYSTEM_AUTH
     grants: tuple[tuple[str, str], ...] | None = None
+    step: HistoricalStep | None = None  # set only while an import records a step of a case's history
+
+    @property
+    def acting_name(self) -> str:
+        """Who did what is being recorded: the actor, or the person an imported step names."""
+        return self.step.by if self.step is not None else self.name
+
+    @property
+    def acting_roles(self) -> frozenset[str]:
+        """The roles the step's rules are checked on: the actor's, or those an imported step declares."""
+        return self.step.roles if self.step is not None else self.roles
 
     @property
     def recorded_os_user(self) -> str | None:
@@ -136,11 +170,15 @@ class App:
         who = validate.text("actor", name, max_len=100) if name else None
         return identity.local_actor(self, who, source=source)
 
+    def day_of(self, actor: Actor) -> date:
+        """The business day of what ``actor`` does: today, or an imported step's own day."""
+        return actor.step.on if actor.step is not None else self.clock.today()
+
     def guard_context(self, actor: Actor) -> GuardContext:
         return GuardContext(
-            today=self.clock.today(),
-            actor=actor.name,
-            roles=actor.roles,
+            today=self.day_of(actor),
+            actor=actor.acting_name,
+            roles=actor.acting_roles,
             min_agreement_months=self.settings.min_agreement_months,
         )
 

@@ -41,19 +41,23 @@ class FieldSpec:
     in_case_time: bool = False
 
 
-def in_case_time(field: str, day: date, *, opened_on: date, today: date) -> date:
+def in_case_time(field: str, day: date, *, opened_on: date, today: date, history_from: date | None = None) -> date:
     """``day`` when it lies within [the case's opening, today]; else InvalidInput naming both bounds.
 
-    Agreement periods are the only recorded dates that may lie ahead (and before the opening, for
-    an agreement that runs on from an earlier one); what happened cannot have happened before the
-    case existed, nor tomorrow.
+    A case imported with its history (``iop case import``) starts at its declared ``history_from``
+    instead of its opening. Agreement periods are the only recorded dates that may lie ahead (and
+    before the start, for an agreement that runs on from an earlier one); what happened cannot have
+    happened before the case (or the history it brought) began, nor tomorrow.
     """
-    if opened_on <= day <= today:
+    start = history_from or opened_on
+    if start <= day <= today:
         return day
+    since_sv = f"den importerade historikens början ({start})" if history_from else f"ärendets öppnande ({start})"
+    since_en = f"the start of its imported history ({start})" if history_from else f"the case's opening ({start})"
     raise InvalidInput(
         field=field, value=day.isoformat(),
-        problem_sv=f"måste ligga mellan ärendets öppnande ({opened_on}) och i dag ({today})",
-        problem_en=f"must lie between the case's opening ({opened_on}) and today ({today})",
+        problem_sv=f"måste ligga mellan {since_sv} och i dag ({today})",
+        problem_en=f"must lie between {since_en} and today ({today})",
     )  # fmt: skip
 
 

@@ -53,7 +53,8 @@ def correct(
         actor = case_actor(actor, case)
         _admit(app, actor, case, kind)
         if spec.in_case_time:
-            correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today())
+            correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today(),
+                                     history_from=case["history_from"])  # fmt: skip
         target = _entry(s, ref, number, kind)
         fact = _fact_row(s, case, table, kind, target)
         _not_retracted(s, kind, number, fact)

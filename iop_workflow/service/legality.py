@@ -36,7 +36,7 @@ from iop_workflow.errors import DefinitionError
 from iop_workflow.service import registration
 from iop_workflow.service.assignments import KIND as ASSIGNMENT
 from iop_workflow.service.assignments import ROLES as ASSIGNMENT_ROLES
-from iop_workflow.service.context import Actor, App
+from iop_workflow.service.context import IMPORTER, Actor, App
 from iop_workflow.service.guidelines import CHAIN_PREFIX as GUIDELINE_CHAIN
 from iop_workflow.service.guidelines import CONFIRM, LOAD, LOADER, SYSTEM
 from iop_workflow.store import cases as repo
@@ -190,9 +190,18 @@ def _fired(d: WorkflowDefinition, rec: LogRecord) -> str | None:
         return f"{rec.trigger} does not leave {rec.from_state or '(no state)'}"
     if rec.to_state != t.dest:
         return f"{rec.trigger} from {rec.from_state or '(no state)'} leads to {t.dest}, not {rec.to_state}"
-    if not t.roles & set(rec.roles):
+    if not t.roles & _acting(rec):
         return f"roles {_roles(rec)} may not fire {rec.trigger} (it needs one of: {', '.join(sorted(t.roles))})"
     return None
+
+
+def _acting(rec: LogRecord) -> set[str]:
+    """The roles a record's step was taken in: its actor's, or for a step of an imported history
+    (``data.history``, written by an importer, service/case_import.py) the roles the file declares."""
+    history = rec.data.get("history")
+    if isinstance(history, dict) and IMPORTER in rec.roles and isinstance(history.get("roles"), list):
+        return {str(r) for r in history["roles"]}
+    return set(rec.roles)
 
 
 def _recorded(rules: Mapping[str, RecordSpec], rec: LogRecord) -> str | None:
@@ -206,7 +215,7 @@ def _recorded(rules: Mapping[str, RecordSpec], rec: LogRecord) -> str | None:
         return f"no fact of kind {kind} can be recorded"
     if rec.from_state not in rule.states:
         return f"a {kind} cannot be recorded in state {rec.from_state}"
-    if not rule.roles & set(rec.roles):
+    if not rule.roles & _acting(rec):
         return f"roles {_roles(rec)} may not record a {kind} (it needs one of: {', '.join(sorted(rule.roles))})"
     return None
 

@@ -47,12 +47,12 @@ def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str
                 en=f"a {kind} cannot be recorded in state {label.label_en} (only in: {', '.join(states) or '-'})",
             )
         )
-    if not actor.roles & set(roles):
+    if not actor.acting_roles & set(roles):
         reasons.append(
             Unmet(
                 code="role_not_allowed",
-                sv=f"{actor.name} får inte registrera {kind}; det kräver någon av: {', '.join(roles) or '-'}",
-                en=f"{actor.name} may not record a {kind}; it needs one of: {', '.join(roles) or '-'}",
+                sv=f"{actor.acting_name} får inte registrera {kind}; det kräver någon av: {', '.join(roles) or '-'}",
+                en=f"{actor.acting_name} may not record a {kind}; it needs one of: {', '.join(roles) or '-'}",
             )
         )
     if rule is not None and rule.guards:
@@ -96,11 +96,12 @@ def _in_case_time(app: App, case: sa.RowMapping, kind: str, row: dict[str, Any])
     """The fact's dates of what happened lie within the case's time (``correctable.in_case_time``)."""
     for name, spec in correctable.FACTS[kind][1].items():
         if spec.in_case_time and name in row:
-            correctable.in_case_time(name, row[name], opened_on=case["opened_on"], today=app.clock.today())
+            correctable.in_case_time(name, row[name], opened_on=case["opened_on"], today=app.clock.today(),
+                                     history_from=case["history_from"])  # fmt: skip
 
 
 def _stamp(app: App, actor: Actor, prefix: str) -> dict[str, Any]:
-    return {f"{prefix}_by": actor.name, f"{prefix}_at": app.clock.now()}
+    return {f"{prefix}_by": actor.acting_name, f"{prefix}_at": app.clock.now()}
 
 
 def meeting(app: App, actor: Actor, ref: str, *, held_on: date | str, joint_challenge: str,

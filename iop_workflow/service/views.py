@@ -60,6 +60,8 @@ def case_dict(
             initiated_by=case["initiated_by"], period=case["period"], review_round=case["review_round"],
             opened_on=case["opened_on"].isoformat(), state_since=case["state_entered_on"].isoformat(),
             workflow_version=case["workflow_version"], assigned_officers=need_to_know.assigned(s, case["ref"]),
+            imported=None if case["import_sha256"] is None else {
+                "sha256": case["import_sha256"], "history_from": repo.as_iso(case["history_from"])},
         )  # fmt: skip
         out["organisation"].update(need_to_know.contact(case, visible=contact))
     return out

@@ -36,6 +36,18 @@ class Fired:
     version: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Imported:
+    """A case brought in with its history (``iop case import``): its file's digest and name, where it starts."""
+
+    sha256: str
+    file: str
+    history_from: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {"sha256": self.sha256, "file": self.file, "history_from": self.history_from.isoformat()}
+
+
 def open_case(
     app: App,
     actor: Actor,
@@ -46,11 +58,13 @@ def open_case(
     challenge: str,
     unit: str | None = None,
     initiated_by: str = "organisation",
+    imported: Imported | None = None,
 ) -> Fired:
     """Register an organisation's initiative as a new case in the initial state.
 
     ``municipality``: any spelling :func:`iop_workflow.municipalities.resolve` accepts; the case
-    stores the SCB code, its record the name and the code.
+    stores the SCB code, its record the name and the code. ``imported``: the case comes with its
+    history (service/case_import.py); it enters its state on the actor's historical day.
     """
     number = normalise_org_number(org_number)
     place = resolve_place(municipality)
@@ -59,12 +73,13 @@ def open_case(
     unit = validate.optional_text("unit", unit, max_len=200)
     initiator = validate.choice("initiated_by", initiated_by, Initiator)
     spec = app.definition.creation
-    today, now = app.clock.today(), app.clock.now()
+    today, now, day = app.clock.today(), app.clock.now(), app.day_of(actor)
+    history_from = imported.history_from if imported is not None else None
     with app.db.write() as s:
         org = repo.org_row(s, org_number=number)
         facts = CaseFacts(
             ref="(nytt ärende)", state="", municipality=place.name, initiated_by=initiator,
-            opened_on=today, state_entered_on=today,
+            opened_on=today, state_entered_on=day, history_from=history_from,
             organisation=fact_repo.org_facts(org),
         )  # fmt: skip
         reasons = app.engine.check(facts, app.guard_context(actor), spec)
@@ -78,7 +93,8 @@ def open_case(
                 ref=ref, municipality=place.code, unit=unit, officer=actor.name, title=title,
                 challenge=challenge, initiated_by=initiator.value, organisation_id=org["id"],
                 state=spec.dest, version=1, workflow_version=app.definition.version, opened_on=today,
-                state_entered_on=today, created_at=now, updated_at=now,
+                state_entered_on=day, created_at=now, updated_at=now, history_from=history_from,
+                import_sha256=imported.sha256 if imported is not None else None,
             ).returning(repo.CASES.c.id)
         ).scalar_one()  # fmt: skip
         after = replace(facts, ref=ref, state=spec.dest)
@@ -87,7 +103,7 @@ def open_case(
             app, s, case_ref=ref, actor=actor, trigger=spec.trigger, from_state=None, to_state=spec.dest,
             reason=None, guideline_ref=None, now=now,
             data={"organisation": org["org_number"], "municipality": place.name, "municipality_code": place.code,
-                  "title": title,
+                  "title": title, **({"imported": imported.as_dict()} if imported is not None else {}),
                   "timers": logged(timers)},
         )  # fmt: skip
         repo.insert_timers(s, case_id, spec.dest, timers, now)
@@ -282,7 +298,8 @@ def _give_notice(
     The notice date lies within the case's time; the notice period must end before the agreement's
     own end date (otherwise the agreement simply expires then, and notice changes nothing).
     """
-    correctable.in_case_time("notice_on", notice_on, opened_on=facts.opened_on, today=today)
+    correctable.in_case_time("notice_on", notice_on, opened_on=facts.opened_on, today=today,
+                             history_from=facts.history_from)
     a = facts.agreement(facts.period)
     if a is None:  # agreement_running refused it before
         raise InvalidInput(field="notice_on", value=notice_on.isoformat(), problem_sv="inget avtal att säga upp",
@@ -323,8 +340,10 @@ def _effects(
     return values, after
 
 
-# The keys _snapshot writes into a record's data: a caller's data may not replace them.
-SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice"})
+# The keys _snapshot writes into a record's data, and an import's (``history``, ``imported``): a
+# caller's data may not replace or imitate them.
+SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice", "history",
+                           "imported"})  # fmt: skip
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:

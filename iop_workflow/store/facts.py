@@ -176,6 +176,7 @@ def assemble_facts(
         municipality=name_of(case["municipality"]),  # the rules compare and show names; the row holds the code
         initiated_by=Initiator(case["initiated_by"]),
         opened_on=case["opened_on"],
+        history_from=case.get("history_from"),
         state_entered_on=case["state_entered_on"],
         period=case["period"],
         review_round=case["review_round"],

@@ -139,6 +139,10 @@ class Case(_Table, table=True):
     state_entered_on: date
     created_at: datetime = Field(sa_type=_TS)
     updated_at: datetime = Field(sa_type=_TS)
+    # A case brought in with its history (``iop case import``, 0013): the day its history starts (its
+    # facts lie within [history_from, today] instead of [opened_on, today]) and the import file's SHA-256.
+    history_from: date | None = None
+    import_sha256: str | None = Field(default=None, max_length=64, unique=True, index=True)  # one case per file
 
 
 class Meeting(_Table, table=True):
