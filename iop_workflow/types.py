@@ -102,6 +102,11 @@ class CaseRow(TypedDict):
     timers: list[Timer]
 
 
+class ImportMark(TypedDict):
+    sha256: str
+    history_from: str
+
+
 class Case(CaseRow):
     """A case as ``case show`` (and ``case open``) gives it."""
 
@@ -115,6 +120,7 @@ class Case(CaseRow):
     state_since: str
     workflow_version: str
     assigned_officers: list[str]
+    imported: ImportMark | None  # a case that came in with its history (docs/import.md), else None
     facts: list[Fact]
 
 
