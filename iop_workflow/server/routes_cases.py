@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from iop_workflow.server.app import language
-from iop_workflow.server.auth import authenticated, server_of
+from iop_workflow.server.auth import authenticated
+from iop_workflow.server.state import server_of
 from iop_workflow.server.writes import Reply, etag, run
 from iop_workflow.service import assignments, corrections, records, views, workflow
 from iop_workflow.service.context import Actor
