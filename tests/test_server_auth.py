@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
@@ -268,6 +269,35 @@ def test_the_failure_window_slides(local: Local) -> None:
     problem(local.client.get("/v1/me", headers=good), 429)
     ticks.now += 1
     assert local.client.get("/v1/me", headers=good).status_code == 200
+
+
+def test_a_write_with_an_api_token_is_one_transaction_with_its_lookup(local: Local) -> None:
+    """The token is looked up, and its first use recorded, in the write's own transaction: one BEGIN per POST."""
+    if not local.iop.organisations():
+        local.iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening")
+    made = local.iop.create_token(name="robot-one-transaction", roles=["registrar", "officer"])
+    headers = bearer(made["token"])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = local.iop.app.db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        opened = local.client.post("/v1/cases", json=OPEN, headers=headers)
+        begun_on_open = [s for s in statements if s.startswith("BEGIN")]
+        statements.clear()
+        started = local.client.post(f"/v1/cases/{opened.json()['ref']}/transitions", json={"trigger": "start_dialogue"},
+                                    headers={**headers, "If-Match": opened.headers["ETag"]})  # fmt: skip
+        begun_on_fire = [s for s in statements if s.startswith("BEGIN")]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert (opened.status_code, started.status_code) == (201, 200), opened.text + started.text
+    assert begun_on_open == begun_on_fire == ["BEGIN IMMEDIATE"]
+    listed = {t["name"]: t for t in local.iop.tokens()}
+    assert listed["robot-one-transaction"]["last_used"] is not None  # committed with the case it opened
+    assert started.json()["record"]["actor"] == "token:robot-one-transaction"
 
 
 # -- the limited server -----------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Who is calling: the principal comes from the credential, never from a header or body field.
 
 ``Authorization: Bearer iop_...`` is an API token; any other bearer value is an
-OIDC JWT. Failed authentications are counted per client address (X-Forwarded-For
-is believed only from a configured trusted proxy) and answered 429 past the limit.
+OIDC JWT. A POST is one transaction (``server/writes.py``): its API token is looked up
+inside it. An OIDC token is verified and its login resolved before, because a key
+fetch or a first sign-in's binding record have no place inside a write. Failed
+authentications are counted per client address (X-Forwarded-For is believed only
+from a configured trusted proxy) and answered 429 past the limit.
 """
 
 from __future__ import annotations
@@ -12,26 +15,19 @@ import inspect
 import math
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 
 from iop_workflow.errors import NotAuthenticated
+from iop_workflow.server import writes
 from iop_workflow.server.problems import HttpProblem
 from iop_workflow.server.ratelimit import client_address
+from iop_workflow.server.state import Server, server_of
 from iop_workflow.service import identity, tokens
 from iop_workflow.service.context import Actor
 
-if TYPE_CHECKING:
-    from iop_workflow.server.state import Server
-
-
 R = TypeVar("R")
-
-
-def server_of(request: Request) -> Server:
-    server: Server = request.app.state.server
-    return server
 
 
 def client_of(request: Request) -> str:
@@ -47,7 +43,8 @@ def authenticated(handler: Callable[..., R]) -> Callable[..., R]:
     :func:`screened`, an async dependency with no database access, answers 429 to a
     client over its failure limit and 401 to a request without a bearer credential
     before the body is read; :func:`principal` then authenticates the credential in
-    the handler's own worker thread, before the handler runs. A request whose
+    the handler's own worker thread, before the handler runs (for a POST with an API
+    token, inside the write's transaction: :func:`writes.unit`). A request whose
     credential is well-formed but whose body is invalid is answered 422 before the
     credential is looked up (the OpenAPI document, which says what is valid, is public).
     """
@@ -66,7 +63,15 @@ def authenticated(handler: Callable[..., R]) -> Callable[..., R]:
     def run(**kwargs: Any) -> R:
         kwargs.pop("_screened", None)
         request = kwargs["request"] if takes_request else kwargs.pop("request")
-        return handler(**kwargs, **{who: principal(request)})
+        if request.method != "POST":
+            return handler(**kwargs, **{who: principal(request)})
+        early = None if _bearer(request.headers.get("authorization")).startswith(tokens.PREFIX) else principal(request)
+
+        def write() -> R:
+            return handler(**kwargs, **{who: principal(request) if early is None else early})
+
+        # Every POST handler answers with a Response (server/writes.py), as the unit's replay does.
+        return typing.cast(R, writes.unit(request, write))
 
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=params, return_annotation=hints.get("return", signature.return_annotation)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
-from iop_workflow.server.auth import authenticated, server_of
+from iop_workflow.server.auth import authenticated
 from iop_workflow.server.routes_cases import Body
+from iop_workflow.server.state import server_of
 from iop_workflow.server.writes import Reply, run
 from iop_workflow.service import identity, tokens
 from iop_workflow.service.context import Actor

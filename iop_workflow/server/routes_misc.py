@@ -12,9 +12,10 @@ from pydantic import Field
 from iop_workflow.errors import NotFound, NotPermitted
 from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.server.app import language
-from iop_workflow.server.auth import authenticated, server_of
+from iop_workflow.server.auth import authenticated
 from iop_workflow.server.metrics import CONTENT_TYPE
 from iop_workflow.server.routes_cases import Body
+from iop_workflow.server.state import server_of
 from iop_workflow.server.writes import Reply, run
 from iop_workflow.service.context import WILDCARD, Actor
 

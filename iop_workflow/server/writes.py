@@ -1,6 +1,9 @@
-"""Every write over HTTP: idempotency key, If-Match, the service call and the stored response, one transaction.
+"""Every write over HTTP: authentication, idempotency key, If-Match, the service call and the stored response,
+one transaction (:func:`unit`, opened for every POST by ``server/auth.py``).
 
 The order, for a POST:
+0. an API token is looked up (and its last use recorded) in the unit, so that a write
+   costs one transaction, not a read transaction and then a write;
 1. the key is claimed: a row inserted as the transaction's first statement. When the
    key is already stored (or a concurrent twin holds it, which the insert waits for),
    the insert fails, the transaction rolls back, and the request is a replay: same
@@ -21,7 +24,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -31,13 +34,14 @@ from sqlalchemy import exc as sa_exc
 
 from iop_workflow import txscope
 from iop_workflow.errors import ConcurrentUpdate, IopError
-from iop_workflow.server.auth import server_of
 from iop_workflow.server.problems import HttpProblem
+from iop_workflow.server.state import server_of
 from iop_workflow.service.context import Actor, case_actor
 from iop_workflow.store import cases as repo
 from iop_workflow.store.identity import IDEMPOTENCY
 
 MAX_KEY = 200
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -109,56 +113,65 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def run(
-    request: Request, actor: Actor, body: Any, action: Callable[[], Reply], *, case_ref: str | None = None
-) -> Response:
-    """Do ``action`` as one transaction with the idempotency key and If-Match (for ``case_ref``)."""
-    server = server_of(request)
-    key = _key(request)
-    who = principal_key(actor)
-    fingerprint = _fingerprint(request, body)
+def unit(request: Request, handler: Callable[[], T]) -> T | Response:
+    """Run ``handler`` (a POST) as ONE transaction of the database, then send the audit stream's lines.
+
+    Whatever the handler reads and writes joins it: the API token's lookup, the idempotency key,
+    the case's lock and version, the service's change and the stored response. On a refusal
+    everything rolls back; when the request's idempotency key is stored for the same principal
+    (a replay, or a concurrent twin that committed first), the stored response answers it.
+    Inside an open unit, ``handler`` simply runs in it.
+    """
+    app = server_of(request).iop.app
+    if txscope.joined(app.db) is not None:
+        return handler()
     try:
-        claim = None if key is None else (who, key, fingerprint)
-        reply = _commit(request, actor, action, case_ref=case_ref, claim=claim)
+        with txscope.deferring() as after:
+            with app.db.write():
+                response = handler()
+            for done in after:
+                done()
     except (IopError, HttpProblem, sa_exc.IntegrityError):
-        if key is None:
+        claim: tuple[str, str, str] | None = getattr(request.state, "idempotency", None)
+        if claim is None:
             raise
-        with server.iop.app.db.read() as s:  # a concurrent twin committed first: answer with its response
+        who, key, fingerprint = claim
+        with app.db.read() as s:
             row = _stored(s, who, key)
         if row is None:
             raise
         return _replay(row, fingerprint)
-    if key is not None:
+    if getattr(request.state, "idempotency", None) is not None:
         purge_expired(request)
-    return reply.response()
+    return response
 
 
-def _commit(
-    request: Request,
-    actor: Actor,
-    action: Callable[[], Reply],
-    *,
-    case_ref: str | None,
-    claim: tuple[str, str, str] | None,
-) -> Reply:
-    """One transaction: claim the key, lock and check the case, act, store the response; then the stream."""
+def run(
+    request: Request, actor: Actor, body: Any, action: Callable[[], Reply], *, case_ref: str | None = None
+) -> Response:
+    """Do ``action`` with the idempotency key and If-Match (for ``case_ref``), in the request's :func:`unit`."""
+    return unit(request, lambda: _in_unit(request, actor, body, action, case_ref))
+
+
+def _in_unit(request: Request, actor: Actor, body: Any, action: Callable[[], Reply], case_ref: str | None) -> Response:
+    """Claim the key, lock and check the case, act, store the response: inside the open unit."""
+    key = _key(request)
     app = server_of(request).iop.app
-    with txscope.deferring() as after:
-        with app.db.write() as s:
-            if claim is not None:
-                _claim(s, claim, request, app.clock.now())
-            if case_ref is not None:
-                case = repo.case_row(s, case_ref, lock=True)
-                case_actor(actor, case)
-                if_match(request, case_ref, int(case["version"]))
-            reply = action()
-            if case_ref is not None and "ETag" not in reply.headers:
-                reply.headers["ETag"] = etag(_version(s, case_ref))
-            if claim is not None:
-                _store(s, claim, reply)
-        for done in after:
-            done()
-    return reply
+    with app.db.write() as s:
+        if key is not None:
+            claim = (principal_key(actor), key, _fingerprint(request, body))
+            request.state.idempotency = claim  # what :func:`unit` answers a replay from, after rolling back
+            _claim(s, claim, request, app.clock.now())
+        if case_ref is not None:
+            case = repo.case_row(s, case_ref, lock=True)
+            case_actor(actor, case)
+            if_match(request, case_ref, int(case["version"]))
+        reply = action()
+        if case_ref is not None and "ETag" not in reply.headers:
+            reply.headers["ETag"] = etag(_version(s, case_ref))
+        if key is not None:
+            _store(s, claim, reply)
+    return reply.response()
 
 
 _CLAIM = sa.insert(IDEMPOTENCY)
