@@ -232,3 +232,17 @@ def test_case_import_through_the_cli(cli: Cli) -> None:
     assert shown["imported"] == {"sha256": done["sha256"], "history_from": "2020-01-01"}
     assert "2020-01-01" in cli.ok("case", "show", done["ref"]).out
     assert cli.ok("--json", "audit", "verify").json()["problems"] == []
+
+
+def test_an_imported_history_counts_in_the_years_it_happened_not_the_year_of_the_import(iop: Iop) -> None:
+    confirm(iop)
+    done = iop.import_case(EXAMPLE, actor="kim")
+    this_year = iop.annual_report(year=iop.app.clock.today().year, municipality="Stenungsund", actor="kim")
+    then = iop.annual_report(year=2020, municipality="Stenungsund", actor="kim")
+    # 2020: opened in January, signed in June, active from July; a partnership running at the year's end.
+    assert (then["events"]["opened"], then["events"]["signed"], then["events"]["activated"]) == (1, 1, 1)
+    assert [m["counts"]["active"] for m in then["monthly"]][5:] == [0, 1, 1, 1, 1, 1, 1]
+    # The year of the import: nothing was opened, signed or activated; the partnership was running all year.
+    assert not any(this_year["events"].values())
+    assert this_year["at_year_start"]["active"] == this_year["at_year_end"]["active"] == 1
+    assert iop.case(done["ref"])["state"] == "active"

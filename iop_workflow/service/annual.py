@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,17 +91,26 @@ def _pages(s: Connection, query: sa.Select[Any], key: sa.ColumnElement[int]) -> 
 
 
 def _transitions(s: Connection, window: Window, place: str | None) -> Iterator[Transition]:
-    """The state-changing log records before the year's end, in ``seq`` order."""
+    """The state-changing log records that happened before the year's end, in ``seq`` order.
+
+    A step of an imported case's history (``data.history``, docs/import.md) happened on its business
+    day ``history.on``, not when the import recorded it: it counts in that day's year."""
+    end = window.bounds()[12]
     query = sa.select(LOG.c.seq, LOG.c.case_ref, LOG.c.at, LOG.c.trigger, LOG.c.to_state, LOG.c.data).where(
-        LOG.c.at < utc_iso(window.bounds()[12]), LOG.c.trigger.not_like("record:%")
+        sa.or_(LOG.c.at < utc_iso(end), LOG.c.data.like('%"history":%')), LOG.c.trigger.not_like("record:%")
     )
     if place is not None:
         query = query.where(LOG.c.case_ref.in_(sa.select(CASES.c.ref).where(CASES.c.municipality == place)))
     for r in _pages(s, query, LOG.c.seq):
-        # The end reason is in the data of a record that ends the case; only such data is parsed.
-        reason = json.loads(r["data"]).get("end_reason") if '"end_reason"' in r["data"] else None
-        yield Transition(case_ref=r["case_ref"], at=datetime.fromisoformat(r["at"]), trigger=r["trigger"],
-                         to_state=r["to_state"], end_reason=reason)  # fmt: skip
+        # Only the data of a record that ends a case or replays a history is parsed.
+        data = json.loads(r["data"]) if '"end_reason"' in r["data"] or '"history":' in r["data"] else {}
+        history = data.get("history")
+        at = datetime.fromisoformat(r["at"])
+        if isinstance(history, dict) and isinstance(history.get("on"), str):
+            at = datetime.combine(date.fromisoformat(history["on"]), time(12), tzinfo=window.tz).astimezone(UTC)
+        if at < end:
+            yield Transition(case_ref=r["case_ref"], at=at, trigger=r["trigger"], to_state=r["to_state"],
+                             end_reason=data.get("end_reason"))  # fmt: skip
 
 
 def _facts(s: Connection, kind: str, window: Window, place: str | None) -> Iterator[dict[str, Any]]:
