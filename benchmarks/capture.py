@@ -193,8 +193,9 @@ def fingerprint(path: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     try:
         digest, rows = hashlib.sha256(), 0
-        for case_ref, case_seq, row_hash in conn.execute("SELECT case_ref, case_seq, hash FROM transition_log "
-                                                         "ORDER BY seq"):  # fmt: skip
+        for case_ref, case_seq, row_hash in conn.execute(
+            "SELECT case_ref, case_seq, hash FROM transition_log ORDER BY seq"
+        ):
             digest.update(f"{case_ref}\t{case_seq}\t{row_hash}\n".encode())
             rows += 1
         cases = conn.execute("SELECT state, version, count(*) FROM cases GROUP BY 1, 2 ORDER BY 1, 2").fetchall()

@@ -130,8 +130,13 @@ def one_round(base: Path, work: Path, i: int, cap: Capture, block: int) -> dict[
     if differ:
         raise SystemExit(f"round {i}: the service's and the raw file differ in {differ}")
     commands = sum(writes(cap.transactions(c)) for c in timed_cases)
-    return {"service_s": seconds["service"], "raw_s": seconds["raw"], "commands": commands,
-            "service_per_s": commands / seconds["service"], "raw_per_s": commands / seconds["raw"]}  # fmt: skip
+    return {
+        "service_s": seconds["service"],
+        "raw_s": seconds["raw"],
+        "commands": commands,
+        "service_per_s": commands / seconds["service"],
+        "raw_per_s": commands / seconds["raw"],
+    }
 
 
 def configuration(where: Path | None, cases: int, rounds: int, block: int) -> dict[str, Any]:
@@ -154,26 +159,36 @@ def configuration(where: Path | None, cases: int, rounds: int, block: int) -> di
         "rounds": [{k: round(v, 3) for k, v in r.items()} for r in done],
         "statements_per_case": sum(len(t) for t in cap.transactions(WARM)),
         "transactions_per_case": len(cap.transactions(WARM)),
-        "life": [(name, [[shape(sql) if sql else kind.upper() for kind, sql, _p in t] for t in txns])
-                 for (name, _s), txns in zip(world.LIFE, cap.cases[WARM], strict=True)],  # fmt: skip
+        "life": [
+            (name, [[shape(sql) if sql else kind.upper() for kind, sql, _p in t] for t in txns])
+            for (name, _s), txns in zip(world.LIFE, cap.cases[WARM], strict=True)
+        ],
     }
 
 
 def report(result: dict[str, Any]) -> None:
-    print(f"Durable commands through Iop (audit stream on) vs raw sqlite3 sending the same statements "
-          f"(SQLite {result['sqlite_version']}, WAL, synchronous=FULL)")  # fmt: skip
-    print(f"workload: {result['cases']} cases, each its whole life ({len(world.LIFE)} steps, "
-          f"{result['configurations']['disk']['commands_per_round'] // result['cases']} commands): "
-          f"{', '.join(name for name, _s in world.LIFE)}")  # fmt: skip
-    print(f"{result['rounds']} rounds, sides alternating every {result['block']} case(s); load average before "
-          f"{result['load_before']}, after {result['load_after']}")  # fmt: skip
+    print(
+        f"Durable commands through Iop (audit stream on) vs raw sqlite3 sending the same statements "
+        f"(SQLite {result['sqlite_version']}, WAL, synchronous=FULL)"
+    )
+    print(
+        f"workload: {result['cases']} cases, each its whole life ({len(world.LIFE)} steps, "
+        f"{result['configurations']['disk']['commands_per_round'] // result['cases']} commands): "
+        f"{', '.join(name for name, _s in world.LIFE)}"
+    )
+    print(
+        f"{result['rounds']} rounds, sides alternating every {result['block']} case(s); load average before "
+        f"{result['load_before']}, after {result['load_after']}"
+    )
     print()
     print(f"{'where':34}{'service commands/s':>22}{'raw commands/s':>22}{'ratio min/median/max':>26}")
     for name, c in result["configurations"].items():
         s, r, q = c["service_per_s"], c["raw_per_s"], c["ratio"]
-        print(f"{name + ' (' + c['directory'] + ')':34}{s['min']:>7,.0f} {s['median']:>6,.0f} {s['max']:>6,.0f}"
-              f"{r['min']:>9,.0f} {r['median']:>6,.0f} {r['max']:>6,.0f}"
-              f"{q['min']:>10.2f} {q['median']:>6.2f} {q['max']:>6.2f}x")  # fmt: skip
+        print(
+            f"{name + ' (' + c['directory'] + ')':34}{s['min']:>7,.0f} {s['median']:>6,.0f} {s['max']:>6,.0f}"
+            f"{r['min']:>9,.0f} {r['median']:>6,.0f} {r['max']:>6,.0f}"
+            f"{q['min']:>10.2f} {q['median']:>6.2f} {q['max']:>6.2f}x"
+        )
     disk = result["configurations"]["disk"]["ratio"]["median"]
     print(f"target: on disk >= {TARGET}x (median of rounds): {'met' if result['pass'] else 'NOT met'} ({disk:.2f}x)")
     print("raw side: the service's captured statements; every table identical after each round: yes")
@@ -207,8 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"sqlite_version": sqlite3.sqlite_version, "cases": args.cases, "rounds": args.rounds,
-                              "block": args.block, "load_before": loads(), "configurations": {}}  # fmt: skip
+    result: dict[str, Any] = {
+        "sqlite_version": sqlite3.sqlite_version,
+        "cases": args.cases,
+        "rounds": args.rounds,
+        "block": args.block,
+        "load_before": loads(),
+        "configurations": {},
+    }
     places = {"disk": args.dir or Path(tempfile.gettempdir())}
     tmpfs = cpu_only_dir()
     if tmpfs is not None and not args.no_cpu_only:

@@ -135,21 +135,42 @@ def rows_of(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool]
     idle = result.get("idle")
     for name in ("sweep_timers", "tick") if idle else ():
         f = idle[name]
-        rows.append((f"(a) idle {name}(), {result['fire']['build']['cases']:,} cases", f"{f['service_ms']:.3f} ms",
-                     f"{f['raw_ms']:.3f} ms", f"{f['ratio']:.3f}x", f"< {IDLE_TARGET_MS:g} ms",
-                     f["service_ms"] < IDLE_TARGET_MS))  # fmt: skip
+        rows.append(
+            (
+                f"(a) idle {name}(), {result['fire']['build']['cases']:,} cases",
+                f"{f['service_ms']:.3f} ms",
+                f"{f['raw_ms']:.3f} ms",
+                f"{f['ratio']:.3f}x",
+                f"< {IDLE_TARGET_MS:g} ms",
+                f["service_ms"] < IDLE_TARGET_MS,
+            )
+        )
     due = result["fire"]["build"]["due"]
     for name, p in result["fire"]["places"].items():
         s, r, q = p["service_per_s"], p["raw_per_s"], p["ratio"]
         met = s["median"] >= FIRE_TARGET_PER_S and q["median"] >= FIRE_TARGET_RATIO
-        rows.append((f"(b) fire {due:,} due, {name}", f"{s['min']:,.0f}/{s['median']:,.0f}/{s['max']:,.0f}",
-                     f"{r['min']:,.0f}/{r['median']:,.0f}/{r['max']:,.0f}",
-                     f"{q['min']:.2f}/{q['median']:.2f}/{q['max']:.2f}x",
-                     f">= {FIRE_TARGET_PER_S:,.0f}/s, {FIRE_TARGET_RATIO:g}x", met))  # fmt: skip
+        rows.append(
+            (
+                f"(b) fire {due:,} due, {name}",
+                f"{s['min']:,.0f}/{s['median']:,.0f}/{s['max']:,.0f}",
+                f"{r['min']:,.0f}/{r['median']:,.0f}/{r['max']:,.0f}",
+                f"{q['min']:.2f}/{q['median']:.2f}/{q['max']:.2f}x",
+                f">= {FIRE_TARGET_PER_S:,.0f}/s, {FIRE_TARGET_RATIO:g}x",
+                met,
+            )
+        )
     disk = result["fire"]["places"]["disk"]
     s_mb, r_mb = disk["service_max_rss_mb"], disk["raw_max_rss_mb"]
-    rows.append(("(c) max RSS of (b)'s sweep process", f"{s_mb:.1f} MB", f"{r_mb:.1f} MB", f"{r_mb / s_mb:.2f}x",
-                 f"< {RSS_TARGET_MB:g} MB", s_mb < RSS_TARGET_MB))  # fmt: skip
+    rows.append(
+        (
+            "(c) max RSS of (b)'s sweep process",
+            f"{s_mb:.1f} MB",
+            f"{r_mb:.1f} MB",
+            f"{r_mb / s_mb:.2f}x",
+            f"< {RSS_TARGET_MB:g} MB",
+            s_mb < RSS_TARGET_MB,
+        )
+    )
     return rows
 
 
@@ -158,8 +179,10 @@ def report(result: dict[str, Any]) -> None:
     b = fire["build"]
     print(f"Timer sweeps on SQLite {result['sqlite_version']} files (WAL, synchronous=FULL), audit stream on")
     print(f"load average before: {result['load_before']}, after: {result['load_after']}")
-    print(f"build: {b['cases']:,} whole cases of {b['rows_per_case']} rows each in {b['total_s']:.1f} s, "
-          f"{b['file_mb']:,.0f} MB; {b['due']:,} due on {b['timer']['due_on']} ({b['timer']['action']})")  # fmt: skip
+    print(
+        f"build: {b['cases']:,} whole cases of {b['rows_per_case']} rows each in {b['total_s']:.1f} s, "
+        f"{b['file_mb']:,.0f} MB; {b['due']:,} due on {b['timer']['due_on']} ({b['timer']['action']})"
+    )
     print(f"(b): {result['rounds']} rounds per place, sides alternating; min/median/max over the rounds")
     print()
     print(f"{'figure':40}{'service':>20}{'raw sqlite3':>22}{'ratio':>20}   {'target':22}met?")
@@ -172,9 +195,13 @@ def report(result: dict[str, Any]) -> None:
             f = result["idle"][name]
             print(f"(a) {name}(): median of {result['idle']['runs']}; statements: {', '.join(f['statements'])}")
     c = fire["capture"]
-    print(f"(b) cold, a fresh process without daemon.prepare (a one-off `iop scheduler tick`): {fire['cold_per_s']:,}/s")
-    print(f"(b) {c['statements']:,} statements, {c['statements_per_fired']} per fired timer, {c['commits']} commits; "
-          f"per fired: {', '.join(f'{n:g} {s}' for s, n in c['by_shape'].items() if n >= 0.5)}")  # fmt: skip
+    print(
+        f"(b) cold, a fresh process without daemon.prepare (a one-off `iop scheduler tick`): {fire['cold_per_s']:,}/s"
+    )
+    print(
+        f"(b) {c['statements']:,} statements, {c['statements_per_fired']} per fired timer, {c['commits']} commits; "
+        f"per fired: {', '.join(f'{n:g} {s}' for s, n in c['by_shape'].items() if n >= 0.5)}"
+    )
     print("same work: every service and raw copy ends with the captured copy's log, case and timer counts: yes")
 
 

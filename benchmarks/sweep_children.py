@@ -47,8 +47,14 @@ def child_service(db: Path, *, cold: bool = False) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     iop.close()
     counts = {k: report[k] for k in ("due", "fired", "skipped", "alerts", "refused", "failed")}
-    return {"seconds": seconds, "prepare_s": prepare_s, "max_rss_kib": max_rss_kib(), "vm_hwm_kib": vm_hwm_kib(),
-            "rss_before_kib": before, **counts}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "prepare_s": prepare_s,
+        "max_rss_kib": max_rss_kib(),
+        "vm_hwm_kib": vm_hwm_kib(),
+        "rss_before_kib": before,
+        **counts,
+    }
 
 
 def child_raw(db: Path, stream: Path, busy_ms: int) -> dict[str, Any]:
@@ -64,8 +70,14 @@ def child_raw(db: Path, stream: Path, busy_ms: int) -> dict[str, Any]:
             statements += len(txn) - 1
             transactions += 1
     conn.close()
-    return {"seconds": seconds, "max_rss_kib": max_rss_kib(), "vm_hwm_kib": vm_hwm_kib(), "rss_before_kib": before,
-            "statements": statements, "transactions": transactions}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "max_rss_kib": max_rss_kib(),
+        "vm_hwm_kib": vm_hwm_kib(),
+        "rss_before_kib": before,
+        "statements": statements,
+        "transactions": transactions,
+    }
 
 
 def run_child(*args: str, stderr: Path) -> dict[str, Any]:

@@ -38,7 +38,6 @@ def make_template(path: Path) -> str:
         iop.close()
 
 
-
 @dataclass(slots=True)
 class Template:
     """The template case's rows, as stored."""

@@ -26,8 +26,13 @@ if TYPE_CHECKING:
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 START = datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM)  # every case of LIFE lives on this day (tests' clock)
-ACTORS = {"anna": {"registrar", "officer"}, "eva": {"signatory"}, "lars": {"legal"}, "kim": {"coordinator"},
-          "system": {"system"}}  # fmt: skip  (tests/conftest.py's logins, each exactly its roles)
+ACTORS = {
+    "anna": {"registrar", "officer"},
+    "eva": {"signatory"},
+    "lars": {"legal"},
+    "kim": {"coordinator"},
+    "system": {"system"},
+}  # (tests/conftest.py's logins, each exactly its roles)
 
 
 def settings() -> Settings:
@@ -45,8 +50,9 @@ def connect(db: Path, at: datetime, *, to_stderr: bool = False) -> Iop:
     """The product on ``db`` as the CLI (or, ``to_stderr``, the daemon) opens it, on a FakeClock at ``at``."""
     from iop_workflow import FakeClock, Iop
 
-    return Iop.connect(f"sqlite:///{db}", clock=FakeClock(at), settings=settings(), audit_log=audit_file(db),
-                       audit_to_stderr=to_stderr)  # fmt: skip
+    return Iop.connect(
+        f"sqlite:///{db}", clock=FakeClock(at), settings=settings(), audit_log=audit_file(db), audit_to_stderr=to_stderr
+    )
 
 
 def base(db: Path) -> None:
@@ -89,15 +95,21 @@ DAY = START.date()
 LIFE: tuple[tuple[str, Step], ...] = (
     ("open_case", _open),
     ("fire start_dialogue", _fire("start_dialogue", "anna")),
-    ("record_meeting", lambda iop, refs: iop.record_meeting(refs[-1], actor="anna", held_on=DAY,
-                                                            joint_challenge="Skydd och stöd")),
+    (
+        "record_meeting",
+        lambda iop, refs: iop.record_meeting(refs[-1], actor="anna", held_on=DAY, joint_challenge="Skydd och stöd"),
+    ),
     ("fire submit_for_assessment", _fire("submit_for_assessment", "anna")),
     ("signing facts (criteria, legal check, agreement, 2 contributions, decision)", _facts(DAY, 729)),
     ("fire sign", _fire("sign", "eva")),
     ("fire activate", _fire("activate", "system")),
     ("fire start_review", _fire("start_review", "kim")),
-    ("record_review", lambda iop, refs: iop.record_review(refs[-1], actor="kim", held_on=DAY, report_received=True,
-                                                          summary="Ett bra år")),
+    (
+        "record_review",
+        lambda iop, refs: iop.record_review(
+            refs[-1], actor="kim", held_on=DAY, report_received=True, summary="Ett bra år"
+        ),
+    ),
     ("next period's facts", _facts(DAY + timedelta(days=730), 729)),
     ("fire renew", _fire("renew", "eva")),
-)  # fmt: skip
+)
