@@ -72,7 +72,7 @@ def capture(base: Path, work: Path, cases: int) -> Capture:
     db = work / "capture.db"
     shutil.copyfile(base, db)
     iop = world.connect(db, world.START)
-    out, refs = Capture(), []
+    out, refs = Capture(), list[str]()
     try:
         recorder = Recorder()
         with listening(iop.app.db.engine, recorder):

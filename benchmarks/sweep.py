@@ -132,7 +132,7 @@ def fire_figures(work: Path, cases: int, due: int, rounds: int, cpu_only: bool) 
 
 def rows_of(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool]]:
     rows = []
-    idle = result.get("idle")
+    idle = result.get("idle", {})
     for name in ("sweep_timers", "tick") if idle else ():
         f = idle[name]
         rows.append(
