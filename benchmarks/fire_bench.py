@@ -46,7 +46,7 @@ from typing import Any
 
 from benchmarks import world
 from benchmarks.capture import Entry, Recorder, listening, open_raw, replay, shape, table_digests
-from benchmarks.harness import cpu_only_dir, interleaved, loads, ratio_rounds, spread
+from benchmarks.harness import cpu_only_dir, cpu_seconds, interleaved, loads, ratio_rounds, spread
 from iop_workflow.store.engine import BUSY_TIMEOUT_MS
 
 TARGET = 0.5  # on disk: service/raw throughput
@@ -103,17 +103,21 @@ def one_round(base: Path, work: Path, i: int, cap: Capture, block: int) -> dict[
     timed_cases = range(WARM, len(cap.cases))
     blocks = [list(timed_cases[k : k + block]) for k in range(0, len(timed_cases), block)]
 
+    cpu = {"service": 0.0, "raw": 0.0}  # this process's CPU seconds in each side's blocks
+
     def service(k: int) -> float:
-        started = time.perf_counter()
+        cpu0, started = cpu_seconds(), time.perf_counter()
         for _case in blocks[k]:
             live(iop, refs)
+        cpu["service"] += cpu_seconds() - cpu0
         return time.perf_counter() - started
 
     def raw_side(k: int) -> float:
-        started = time.perf_counter()
+        cpu0, started = cpu_seconds(), time.perf_counter()
         for case in blocks[k]:
             for txn in cap.transactions(case):
                 replay(raw, txn)
+        cpu["raw"] += cpu_seconds() - cpu0
         return time.perf_counter() - started
 
     try:
@@ -136,6 +140,8 @@ def one_round(base: Path, work: Path, i: int, cap: Capture, block: int) -> dict[
         "commands": commands,
         "service_per_s": commands / seconds["service"],
         "raw_per_s": commands / seconds["raw"],
+        "service_per_cpu_s": commands / cpu["service"],
+        "raw_per_cpu_s": commands / cpu["raw"],
     }
 
 
@@ -156,6 +162,9 @@ def configuration(where: Path | None, cases: int, rounds: int, block: int) -> di
         "service_per_s": spread(service),
         "raw_per_s": spread(raw),
         "ratio": ratio_rounds(service, raw),
+        "cpu_ratio": ratio_rounds([r["service_per_cpu_s"] for r in done], [r["raw_per_cpu_s"] for r in done]),
+        "service_per_cpu_s": spread([r["service_per_cpu_s"] for r in done]),
+        "raw_per_cpu_s": spread([r["raw_per_cpu_s"] for r in done]),
         "rounds": [{k: round(v, 3) for k, v in r.items()} for r in done],
         "statements_per_case": sum(len(t) for t in cap.transactions(WARM)),
         "transactions_per_case": len(cap.transactions(WARM)),
@@ -188,6 +197,12 @@ def report(result: dict[str, Any]) -> None:
             f"{name + ' (' + c['directory'] + ')':34}{s['min']:>7,.0f} {s['median']:>6,.0f} {s['max']:>6,.0f}"
             f"{r['min']:>9,.0f} {r['median']:>6,.0f} {r['max']:>6,.0f}"
             f"{q['min']:>10.2f} {q['median']:>6.2f} {q['max']:>6.2f}x"
+        )
+    for name, c in result["configurations"].items():
+        s, r, q = c["service_per_cpu_s"], c["raw_per_cpu_s"], c["cpu_ratio"]
+        print(
+            f"{name}, per CPU second of this process in each side's blocks: service {s['median']:,.0f}, "
+            f"raw {r['median']:,.0f} commands/s (medians), ratio {q['min']:.2f}/{q['median']:.2f}/{q['max']:.2f}x"
         )
     disk = result["configurations"]["disk"]["ratio"]["median"]
     print(f"target: on disk >= {TARGET}x (median of rounds): {'met' if result['pass'] else 'NOT met'} ({disk:.2f}x)")

@@ -97,11 +97,16 @@ def fire_rounds(built: Path, place: Path, stream: Path, due: int, rounds: int) -
     finally:
         shutil.rmtree(work, ignore_errors=True)
     service, raw = [s["per_s"] for s in sides["service"]], [s["per_s"] for s in sides["raw"]]
+    # Per CPU second of each side's process: what other jobs on the machine disturb least.
+    service_cpu, raw_cpu = ([due / s["cpu_s"] for s in sides[side]] for side in ("service", "raw"))
     return {
         "directory": str(place),
         "service_per_s": spread(service, 0),
         "raw_per_s": spread(raw, 0),
         "ratio": ratio_rounds(service, raw),
+        "service_per_cpu_s": spread(service_cpu, 0),
+        "raw_per_cpu_s": spread(raw_cpu, 0),
+        "cpu_ratio": ratio_rounds(service_cpu, raw_cpu),
         "service_max_rss_mb": round(max(s["max_rss_kib"] for s in sides["service"]) * 1024 / 1e6, 1),
         "raw_max_rss_mb": round(max(s["max_rss_kib"] for s in sides["raw"]) * 1024 / 1e6, 1),
         "prepare_s": round(max(s["prepare_s"] for s in sides["service"]), 3),
@@ -194,6 +199,13 @@ def report(result: dict[str, Any]) -> None:
         for name in ("sweep_timers", "tick"):
             f = result["idle"][name]
             print(f"(a) {name}(): median of {result['idle']['runs']}; statements: {', '.join(f['statements'])}")
+    for name, p in fire["places"].items():
+        s, r, q = p["service_per_cpu_s"], p["raw_per_cpu_s"], p["cpu_ratio"]
+        print(
+            f"(b) {name}, per CPU second of each side's process: service {s['min']:,.0f}/{s['median']:,.0f}/"
+            f"{s['max']:,.0f}, raw {r['min']:,.0f}/{r['median']:,.0f}/{r['max']:,.0f}, "
+            f"ratio {q['min']:.2f}/{q['median']:.2f}/{q['max']:.2f}x"
+        )
     c = fire["capture"]
     print(
         f"(b) cold, a fresh process without daemon.prepare (a one-off `iop scheduler tick`): {fire['cold_per_s']:,}/s"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.capture import max_rss_kib, open_raw, read_stream, replay, vm_hwm_kib
+from benchmarks.harness import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
@@ -42,13 +43,14 @@ def child_service(db: Path, *, cold: bool = False) -> dict[str, Any]:
         prepare(iop.app)
         prepare_s = time.perf_counter() - started
     before = max_rss_kib()
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     report = iop.sweep_timers()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     iop.close()
     counts = {k: report[k] for k in ("due", "fired", "skipped", "alerts", "refused", "failed")}
     return {
         "seconds": seconds,
+        "cpu_s": cpu,
         "prepare_s": prepare_s,
         "max_rss_kib": max_rss_kib(),
         "vm_hwm_kib": vm_hwm_kib(),
@@ -61,17 +63,18 @@ def child_raw(db: Path, stream: Path, busy_ms: int) -> dict[str, Any]:
     """(b) through raw sqlite3: replay the captured stream, one transaction in memory at a time."""
     conn = open_raw(db, busy_ms)
     before = max_rss_kib()
-    seconds, statements, transactions = 0.0, 0, 0
+    seconds, cpu, statements, transactions = 0.0, 0.0, 0, 0
     with stream.open("rb") as handle:
         for txn in read_stream(handle):  # unpickling is outside the timed part
-            started = time.perf_counter()
+            cpu0, started = cpu_seconds(), time.perf_counter()
             replay(conn, txn)
-            seconds += time.perf_counter() - started
+            seconds, cpu = seconds + time.perf_counter() - started, cpu + cpu_seconds() - cpu0
             statements += len(txn) - 1
             transactions += 1
     conn.close()
     return {
         "seconds": seconds,
+        "cpu_s": cpu,
         "max_rss_kib": max_rss_kib(),
         "vm_hwm_kib": vm_hwm_kib(),
         "rss_before_kib": before,
