@@ -45,12 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import world
-from benchmarks.capture import Entry, Recorder, listening, open_raw, replay, shape, table_digests
+from benchmarks.capture import EXECUTE, EXECUTEMANY, Entry, Recorder, listening, open_raw, replay, shape, table_digests
 from benchmarks.harness import cpu_only_dir, cpu_seconds, interleaved, loads, ratio_rounds, spread
 from iop_workflow.store.engine import BUSY_TIMEOUT_MS
 
 TARGET = 0.5  # on disk: service/raw throughput
 WARM = 1  # cases whose life warms each side before the timed ones
+SENT = (EXECUTE, EXECUTEMANY)  # a capture's statements (the others are its COMMIT and ROLLBACK marks)
 
 
 @dataclass(slots=True)
@@ -166,7 +167,7 @@ def configuration(where: Path | None, cases: int, rounds: int, block: int) -> di
         "service_per_cpu_s": spread([r["service_per_cpu_s"] for r in done]),
         "raw_per_cpu_s": spread([r["raw_per_cpu_s"] for r in done]),
         "rounds": [{k: round(v, 3) for k, v in r.items()} for r in done],
-        "statements_per_case": sum(len(t) for t in cap.transactions(WARM)),
+        "statements_per_case": sum(1 for t in cap.transactions(WARM) for kind, _s, _p in t if kind in SENT),
         "transactions_per_case": len(cap.transactions(WARM)),
         "life": [
             (name, [[shape(sql) if sql else kind.upper() for kind, sql, _p in t] for t in txns])
