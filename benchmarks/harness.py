@@ -1,4 +1,5 @@
-"""Small pieces the benchmarks share: spread over rounds, percentiles, the load, concurrent timed work."""
+"""Small pieces the benchmarks share: spread over rounds, percentiles, the load, concurrent timed work,
+A/B sides interleaved block by block, and where a CPU-only run's files go (tmpfs)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -81,3 +82,36 @@ def run_concurrently(workers: Sequence[Callable[[], T]]) -> tuple[list[T], float
     if failures:
         raise failures[0]
     return cast("list[T]", results), seconds
+
+
+def loads() -> list[float]:
+    """The 1-, 5- and 15-minute load averages: what else the machine was doing around a run."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+TMPFS = Path("/dev/shm")
+
+
+def cpu_only_dir() -> Path | None:
+    """A tmpfs directory where fsync costs nothing (Linux ``/dev/shm``), or None when there is none.
+
+    Both sides run their files there for the CPU-only ratio, beside the on-disk one.
+    """
+    return TMPFS if TMPFS.is_dir() and os.access(TMPFS, os.W_OK) else None
+
+
+def interleaved(blocks: int, sides: Mapping[str, Callable[[int], float]]) -> dict[str, float]:
+    """Run block 0..``blocks``-1 of every side, the sides' order reversed on every other block
+    (A B, B A, A B ...), so a drift in the machine's speed falls on both; each side's call returns
+    the seconds it timed of its block. Returns each side's total seconds."""
+    total = dict.fromkeys(sides, 0.0)
+    order = list(sides)
+    for k in range(blocks):
+        for name in order if k % 2 == 0 else reversed(order):
+            total[name] += sides[name](k)
+    return total
+
+
+def ratio_rounds(service: Sequence[float], raw: Sequence[float], digits: int = 3) -> dict[str, float]:
+    """min, median and max over the rounds of service/raw (throughputs: higher is better, 1.0 = as raw)."""
+    return spread([s / r for s, r in zip(service, raw, strict=True)], digits)

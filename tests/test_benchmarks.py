@@ -31,19 +31,31 @@ def run(*args: str, timeout: float = 600) -> str:
 
 
 def test_sweep_benchmark_runs_at_a_smoke_size() -> None:
-    out = run("benchmarks/sweep.py", "--cases", "300", "--due", "30", "--idle-cases", "1000", "--runs", "3")
-    assert "same work: service, cold, raw and capture copies hold identical transition_log" in out
-    assert ": yes" in out
+    out = run("-m", "benchmarks.sweep", "--cases", "120", "--due", "12", "--runs", "3", "--rounds", "3")
+    assert "same work: every service and raw copy ends with the captured copy's log, case and timer counts: yes" in out
+    assert "(b) fire 12 due, disk" in out and "(b) fire 12 due, tmpfs (CPU only)" in out
+    assert "load average before" in out
 
 
-def test_transitions_benchmark_runs_at_a_smoke_size() -> None:
-    out = run("benchmarks/transitions.py", "--cases", "20", "--runs", "2")
-    assert "raw baseline issued the service's statements: yes" in out
-    assert "raw baseline wrote identical cases/transition_log/timers rows: yes" in out
+def test_fire_benchmark_runs_at_a_smoke_size() -> None:
+    out = run("-m", "benchmarks.fire_bench", "--cases", "2", "--rounds", "3", "--show-sql")
+    assert "every table identical after each round: yes" in out
+    assert "disk (" in out and "tmpfs (CPU only)" in out
+    for step in ("fire sign", "fire renew", "record_review"):  # the mix, not one trigger
+        assert f"\n  {step}\n" in out
 
 
 def test_cli_benchmark_runs_at_a_smoke_size() -> None:
-    run("benchmarks/cli.py", "--runs", "2")
+    run("-m", "benchmarks.cli", "--runs", "2")
+
+
+def test_no_benchmark_module_shadows_a_dependency_or_patches_sys_path() -> None:
+    import importlib.util
+
+    for path in (ROOT / "benchmarks").glob("*.py"):
+        if path.stem != "__init__":
+            assert importlib.util.find_spec(path.stem) is None, f"benchmarks/{path.name} shadows an installed module"
+        assert "sys.path" not in path.read_text(encoding="utf-8"), f"benchmarks/{path.name} patches sys.path"
 
 
 def test_api_benchmark_runs_at_a_smoke_size() -> None:

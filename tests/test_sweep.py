@@ -299,3 +299,19 @@ def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_repor
     assert alert["case_ref"] == poisoned and "ValueError" in alert["message"]
     again = sweep.sweep_timers(iop.app).as_dict()
     assert (again["due"], again["failed"]) == (0, 0)
+
+
+def test_a_batch_reads_its_cases_in_one_statement(iop: Iop, clock: FakeClock) -> None:
+    """The claimed timers' cases are read once per batch (under the claim's lock), not once per timer."""
+    from tests.test_write_path import statements
+
+    add_orgs(iop)
+    refs = [to_signed(iop) for _ in range(3)]
+    clock.set_date(date(2026, 2, 1))
+    with statements(iop) as seen:
+        report = iop.sweep_timers()
+    assert (report["fired"], report["failed"]) == (3, 0)
+    case_reads = [s for s in seen if s.startswith("SELECT") and s.split(" FROM ")[1].startswith("cases")]
+    assert len(case_reads) == 1, case_reads
+    assert [iop.case(ref)["state"] for ref in refs] == ["active"] * 3
+    assert iop.verify().ok

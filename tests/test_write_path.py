@@ -149,3 +149,21 @@ def test_the_product_opens_transactions_only_through_its_units_of_work() -> None
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
              if ".engine.begin(" in line or ".engine.connect(" in line]  # fmt: skip
     assert found == []
+
+
+def test_a_fire_checks_cached_guidelines_by_id_and_content_hash_only(iop: Iop, clock: FakeClock) -> None:
+    """Every fire whose rules read guidelines asks which versions are current; a cached guideline is not
+    fetched whole again (two columns, not the row with its provenance and dates)."""
+    from datetime import date
+
+    from tests.helpers import to_signed
+
+    add_orgs(iop)
+    ref = to_signed(iop)
+    clock.set_date(date(2026, 2, 1))
+    with statements(iop) as seen:
+        iop.fire(ref, "activate", actor="system")
+    reads = [s for s in seen if s.startswith("SELECT") and s.split(" FROM ")[1].startswith("guidelines")]
+    assert reads, seen
+    assert {s.split(" FROM ")[0] for s in reads} == {"SELECT guidelines.id, guidelines.content_hash"}
+    assert iop.case(ref)["state"] == "active"

@@ -109,9 +109,11 @@ def sweep_timers(app: App, *, dry_run: bool = False, batch_size: int = BATCH) ->
             batch = _Batch()
             with app.db.write() as s:
                 rows = timer_repo.claim_due(s, report.on, limit=batch_size, exclude=failed)
+                # The batch's cases in one read, under the claim's lock (see _apply).
+                cases = case_repo.case_rows_by_id(s, (row["case_id"] for row in rows))
                 for row in rows:
                     report.due += 1
-                    outcome = _run_timer(app, s, actor, row, batch)
+                    outcome = _run_timer(app, s, actor, row, batch, cases=cases)
                     report.add(_item(row, outcome))
                     _count(report, outcome)
                     if outcome == "failed":
@@ -150,12 +152,14 @@ def _item(row: sa.RowMapping, outcome: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _run_timer(app: App, s: Connection, actor: Actor, row: sa.RowMapping, batch: _Batch) -> str:
+def _run_timer(
+    app: App, s: Connection, actor: Actor, row: sa.RowMapping, batch: _Batch, *, cases: dict[int, sa.RowMapping]
+) -> str:
     """One timer in its own SAVEPOINT; returns fired, alert, skipped, refused or failed."""
     now = app.clock.now()
     savepoint = Savepoint(s)
     try:
-        outcome = _apply(app, s, actor, row, now=now, batch=batch)
+        outcome = _apply(app, s, actor, row, now=now, batch=batch, cases=cases)
     except TransitionNotAllowed as exc:
         savepoint.rollback()
         _refused(app, s, row, exc, now=now, b=batch)
@@ -193,8 +197,20 @@ def _broken(app: App, s: Connection, row: sa.RowMapping, exc: Exception, *, now:
            case_id=case["id"], case_ref=case["ref"])  # fmt: skip
 
 
-def _apply(app: App, s: Connection, actor: Actor, row: sa.RowMapping, *, now: datetime, batch: _Batch) -> str:
-    case = case_repo.case_row_by_id(s, row["case_id"])
+def _apply(
+    app: App,
+    s: Connection,
+    actor: Actor,
+    row: sa.RowMapping,
+    *,
+    now: datetime,
+    batch: _Batch,
+    cases: dict[int, sa.RowMapping],
+) -> str:
+    # The case as the batch read it, which only this batch can have changed since (SQLite: its write
+    # lock; PostgreSQL: the claim's row locks): its first timer here takes that row, a later timer of
+    # the same case reads it again.
+    case = cases.pop(row["case_id"], None) or case_repo.case_row_by_id(s, row["case_id"])
     if case["state"] != row["state"]:
         # Leaving a state cancels its timers, so only a race or a hand edit gets here.
         timer_repo.mark(s, row["id"], now, outcome=f"skipped: case is in {case['state']}", cancelled=True)

@@ -50,6 +50,7 @@ FACT_TABLES = {
 _CASE_BY_REF = sa.select(CASES).where(CASES.c.ref == sa.bindparam("ref"))
 _CASE_BY_REF_LOCKED = _CASE_BY_REF.with_for_update()
 _CASE_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("case_id"))
+_CASES_BY_ID = sa.select(CASES).where(CASES.c.id.in_(sa.bindparam("case_ids", expanding=True)))
 _ORG_BY_ID = sa.select(ORGS).where(ORGS.c.id == sa.bindparam("org_id"))
 _ORG_BY_NUMBER = sa.select(ORGS).where(ORGS.c.org_number == sa.bindparam("org_number"))
 # SET takes the columns named in the parameters; the WHERE names are no column's.
@@ -91,6 +92,14 @@ def case_row(s: Connection, ref: str, *, lock: bool = False) -> sa.RowMapping:
 def case_row_by_id(s: Connection, case_id: int) -> sa.RowMapping:
     """The case a row refers to by id (a timer's case: it exists, the foreign key says so)."""
     return s.execute(_CASE_BY_ID, {"case_id": case_id}).mappings().one()
+
+
+def case_rows_by_id(s: Connection, case_ids: Iterable[int]) -> dict[int, sa.RowMapping]:
+    """The cases with these ids, by id, in one statement (the sweep's batch: each claimed timer's case)."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return {}
+    return {int(row["id"]): row for row in s.execute(_CASES_BY_ID, {"case_ids": ids}).mappings()}
 
 
 def org_row(s: Connection, *, org_id: int | None = None, org_number: str | None = None) -> sa.RowMapping:

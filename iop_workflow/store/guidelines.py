@@ -25,7 +25,11 @@ C = CriterionRow.__table__  # type: ignore[attr-defined]
 # version is its highest; new bindings of cases, lists and shows see only that one.
 _H = G.alias("h")
 CURRENT_VERSION = G.c.version == sa.select(sa.func.max(_H.c.version)).where(_H.c.ref == G.c.ref).scalar_subquery()
-_BY_MUNICIPALITY = sa.select(G).where(G.c.municipality == sa.bindparam("municipality"), CURRENT_VERSION)
+# Which versions are current, and their content hashes: a cached guideline is read whole only when
+# its hash changed (every fire that reads guidelines runs this, so it fetches two columns, not all).
+_HASHES_BY_MUNICIPALITY = sa.select(G.c.id, G.c.content_hash).where(
+    G.c.municipality == sa.bindparam("municipality"), CURRENT_VERSION
+)
 _CURRENT = sa.select(G).where(CURRENT_VERSION).order_by(G.c.municipality, G.c.valid_from)
 _BY_ID = sa.select(G).where(G.c.id == sa.bindparam("gid"))
 _REF_BY_ID = sa.select(G.c.ref).where(G.c.id == sa.bindparam("gid"))
@@ -172,7 +176,7 @@ class GuidelineCache:
 
     def for_municipality(self, s: Connection, municipality: str) -> dict[int, Guideline]:
         """The current version of each of the guidelines of the municipality with this SCB code."""
-        return self._current(s, s.execute(_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all())
+        return self._current(s, s.execute(_HASHES_BY_MUNICIPALITY, {"municipality": municipality}).mappings().all())
 
     def by_id(self, s: Connection, gid: int) -> Guideline:
         row = s.execute(_BY_ID, {"gid": gid}).mappings().one()
@@ -183,10 +187,14 @@ class GuidelineCache:
         return self._current(s, s.execute(_CURRENT).mappings().all())
 
     def _get(self, s: Connection, row: sa.RowMapping) -> Guideline:
+        """The guideline of ``row`` (a whole row, or its id and content hash only), from the cache while
+        its content hash is the same."""
         with self._lock:
             cached = self._by_id.get(row["id"])
         if cached is not None and cached[0] == row["content_hash"]:
             return cached[1]
+        if "ref" not in row:  # only id and hash: read the whole row
+            row = s.execute(_BY_ID, {"gid": row["id"]}).mappings().one()
         g = from_row(s, row)
         with self._lock:
             self._by_id[row["id"]] = (row["content_hash"], g)
