@@ -14,7 +14,7 @@ lost races raise :class:`~iop_workflow.errors.ConcurrentUpdate`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,6 +290,26 @@ class Iop:
         """Cases, optionally in one state and one municipality (any spelling ``--municipality`` takes)."""
         return views.list_cases(self.app, lang, state, municipality=municipality)
 
+    def case_page(
+        self, *, state: str | None = None, municipality: str | None = None, limit: int = 50,
+        after: str | None = None, lang: str = "sv",
+    ) -> views.Page:  # fmt: skip
+        """At most ``limit`` cases after ref ``after`` (the paging read ``GET /v1/cases`` shares)."""
+        return views.page(self.app, lang, state, municipality=municipality, limit=limit, after=after)
+
+    def iter_cases(
+        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
+        lang: str = "sv",
+    ) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """Every case (after ref ``after``), one at a time in constant memory."""
+        return views.iter_cases(self.app, lang, state, municipality=municipality, after=after)
+
+    def count_cases(
+        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None
+    ) -> int:
+        """How many cases :meth:`iter_cases` would give."""
+        return views.count_cases(self.app, state, municipality=municipality, after=after)
+
     def history(self, ref: str) -> list[dict[str, Any]]:
         return views.history(self.app, ref)
 
@@ -429,6 +449,15 @@ class Iop:
 
         return register.register(self.app, self.actor(actor), municipality=municipality,
                                  include_protected=include_protected)  # fmt: skip
+
+    def register_rows(
+        self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
+    ) -> Iterator[dict[str, Any]]:
+        """:meth:`register`'s rows one at a time, in constant memory (``iop report register --format json``)."""
+        from iop_workflow.service import register  # noqa: PLC0415
+
+        return register.rows(self.app, self.actor(actor), municipality=municipality,
+                             include_protected=include_protected)  # fmt: skip
 
     def annual_report(
         self,
