@@ -69,6 +69,7 @@ def reads(iop: Iop) -> dict[str, Callable[[], list[dict[str, Any]]]]:
         "streamed list": lambda: list(iop.iter_cases()),
         "report register": iop.register,
         "report register --include-protected": lambda: iop.register(include_protected=True, actor="revisor"),
+        "an officer's report register --include-protected": lambda: iop.register(include_protected=True, actor="anna"),
     }
 
 
