@@ -21,7 +21,7 @@ which the CLI's options mirror (``--start-on``); return values are the TypedDict
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -326,6 +326,27 @@ class Iop:
         """Cases, optionally in one state and one municipality (any spelling ``--municipality`` takes)."""
         return cast("list[shapes.CaseRow]", views.list_cases(self.app, lang, state, municipality=municipality))
 
+    def case_page(
+        self, *, state: str | None = None, municipality: str | None = None, limit: int = 50,
+        after: str | None = None, lang: str = "sv",
+    ) -> views.Page:  # fmt: skip
+        """At most ``limit`` cases after ref ``after`` (the paging read ``GET /v1/cases`` shares)."""
+        return views.page(self.app, lang, state, municipality=municipality, limit=limit, after=after)
+
+    def iter_cases(
+        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
+        lang: str = "sv",
+    ) -> Iterator[shapes.CaseRow]:  # fmt: skip
+        """Every case (after ref ``after``), one at a time in constant memory."""
+        return cast("Iterator[shapes.CaseRow]", views.iter_cases(self.app, lang, state, municipality=municipality,
+                                                                after=after))  # fmt: skip
+
+    def count_cases(
+        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None
+    ) -> int:
+        """How many cases :meth:`iter_cases` would give."""
+        return views.count_cases(self.app, state, municipality=municipality, after=after)
+
     def history(self, ref: str) -> list[shapes.Record]:
         return cast("list[shapes.Record]", views.history(self.app, ref))
 
@@ -490,6 +511,16 @@ class Iop:
         rows = register.register(self.app, self.actor(actor), municipality=municipality,
                                  include_protected=include_protected)  # fmt: skip
         return cast("list[shapes.RegisterRow]", rows)
+
+    def register_rows(
+        self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
+    ) -> Iterator[shapes.RegisterRow]:
+        """:meth:`register`'s rows one at a time, in constant memory (``iop report register --format json``)."""
+        from iop_workflow.service import register  # noqa: PLC0415
+
+        rows = register.rows(self.app, self.actor(actor), municipality=municipality,
+                             include_protected=include_protected)  # fmt: skip
+        return cast("Iterator[shapes.RegisterRow]", rows)
 
     def annual_report(
         self,

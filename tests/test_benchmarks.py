@@ -62,3 +62,9 @@ def test_api_benchmark_runs_at_a_smoke_size() -> None:
     require_postgres()
     out = run("-m", "benchmarks.api", "--smoke", "--backends", "sqlite,postgresql", "--pg-url", PG_URL)
     assert "target sqlite/2 no_errors: met" in out and "target postgresql/2 every_2xx_logged: met" in out
+
+
+def test_reads_benchmark_runs_at_a_smoke_size() -> None:
+    out = run("-m", "benchmarks.reads", "--smoke")
+    assert "target first page 600/120:" in out and "target verify chain pass / bare loop at 600:" in out
+    assert "target list_json peak RSS 600/120:" in out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from iop_workflow.audit.chain import GENESIS, NON_CASE_PREFIX, LogRecord
 from iop_workflow.audit.checkpoint import Checkpoint
@@ -65,7 +65,7 @@ def verify_chains(
         ledger.check_digest(digest)
         report.digest = {"digest": digest, "checkpoint": ledger.digests.get(digest)}
     report.problems.extend(ledger.problems)
-    heads: dict[str, LogRecord] = {}
+    heads: dict[str, _Head] = {}  # what the next record and the state check need, not the record: memory per case
     broken: set[str] = set()
     for rec in records:
         report.records += 1
@@ -74,7 +74,7 @@ def verify_chains(
         if problem and rec.case_ref not in broken:
             broken.add(rec.case_ref)
             report.problems.append(problem)
-        heads[rec.case_ref] = rec
+        heads[rec.case_ref] = _Head(rec.case_seq, rec.seq, rec.hash, rec.to_state)
     report.problems.extend(_state_problems(heads, states, broken))
     report.problems.extend(ledger.finish(broken | {p["case_ref"] for p in report.problems if p.get("case_ref")}))
     report.cases = len(states.keys() | {ref for ref in heads if not ref.startswith(NON_CASE_PREFIX)})
@@ -84,8 +84,17 @@ def verify_chains(
     return report
 
 
+class _Head(NamedTuple):
+    """A chain's last record as the checks need it (the record itself, data and all, is not kept)."""
+
+    case_seq: int
+    seq: int | None
+    hash: str
+    to_state: str
+
+
 def _state_problems(
-    heads: Mapping[str, LogRecord], states: Mapping[str, str], broken: set[str]
+    heads: Mapping[str, _Head], states: Mapping[str, str], broken: set[str]
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ref, state in states.items():
@@ -104,7 +113,7 @@ def _state_problems(
     return out
 
 
-def _check(rec: LogRecord, prev: LogRecord | None) -> dict[str, Any] | None:
+def _check(rec: LogRecord, prev: _Head | None) -> dict[str, Any] | None:
     expected_seq = 1 if prev is None else prev.case_seq + 1
     expected_prev = GENESIS if prev is None else prev.hash
     where = {"case_ref": rec.case_ref, "seq": rec.seq, "case_seq": rec.case_seq}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from iop_workflow.cli.context import State, emit_json, pass_state
+from iop_workflow.cli.context import State, emit_json, emit_json_array, pass_state
 from iop_workflow.cli.correct_cmd import correct
 from iop_workflow.cli.records import record
 from iop_workflow.cli.render import case_summary, facts_block, history_table, options_block, table, timers_block, tr
@@ -62,28 +63,60 @@ def case_import(state: State, /, *, file: Path) -> None:
     ))  # fmt: skip
 
 
+PAGE = 50  # cases a person sees at a time (``--limit``'s default for the table)
+TABLE_BLOCK = 500  # with --all, the table is printed this many cases at a time (constant memory)
+
+
 @case.command("list")
 @click.option("--state", "state_value", metavar="S", help="Only cases in this state (e.g. active).")
 @click.option("--municipality", metavar="M", help="Only this municipality's or region's cases (name or SCB code).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help=f"At most N cases (the table's default: {PAGE}; --json: every case).")
+@click.option("--after", metavar="REF", help="Only cases after REF in ref order (the next page).")
+@click.option("--all", "every", is_flag=True, help="Every case, streamed (the table a block at a time).")
 @pass_state
-def case_list(state: State, /, *, state_value: str | None, municipality: str | None) -> None:
-    """Every case (optionally in one state, one municipality)."""
-    rows = state.iop.cases(state=state_value, municipality=municipality, lang=state.lang)
-    if state.json:
-        emit_json(rows)
+def case_list(
+    state: State, /, *, state_value: str | None, municipality: str | None, limit: int | None, after: str | None,
+    every: bool,
+) -> None:  # fmt: skip
+    """Cases in ref order (optionally in one state, one municipality), a page at a time.
+
+    The table shows the first 50 (--limit N) and how many more there are; --after REF shows
+    the next page, --all every case. --json writes every case (or --limit N) as one JSON
+    array, streamed."""
+    if every and limit is not None:
+        raise click.UsageError("--all and --limit exclude each other")
+    filters: dict[str, Any] = {"state": state_value, "municipality": municipality, "after": after, "lang": state.lang}
+    if (state.json and limit is None) or every:
+        rows = state.iop.iter_cases(**filters)
+        if state.json:
+            emit_json_array(rows)
+            return
+        shown = 0
+        while block := list(itertools.islice(rows, TABLE_BLOCK)):
+            _case_table(block, state.lang)
+            shown += len(block)
+        if not shown:
+            click.echo(tr("no_cases", state.lang))
         return
-    if not rows:
+    page = state.iop.case_page(limit=limit or PAGE, **filters)
+    if state.json:
+        emit_json(page.items)
+        return
+    if not page.items:
         click.echo(tr("no_cases", state.lang))
         return
-    lang = state.lang
-    headers = [
-        tr("ref", lang),
-        tr("state", lang),
-        tr("municipality", lang),
-        tr("organisation", lang),
-        tr("title", lang),
-        tr("version", lang),
-    ]
+    _case_table(page.items, state.lang)
+    if page.next is not None:
+        more = state.iop.count_cases(state=state_value, municipality=municipality, after=page.next)
+        click.echo(state.say(
+            f"{more} ärenden till. Nästa sida: samma kommando med --after {page.next}; alla: --all.",
+            f"{more} more cases. Next page: the same command with --after {page.next}; all of them: --all.",
+        ))  # fmt: skip
+
+
+def _case_table(rows: Sequence[Mapping[str, Any]], lang: str) -> None:
+    headers = [tr(key, lang) for key in ("ref", "state", "municipality", "organisation", "title", "version")]
     table(
         headers,
         [

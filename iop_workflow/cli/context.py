@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,12 +135,38 @@ pass_state = click.make_pass_decorator(State)
 
 def emit_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout: UTF-8, dates ISO-8601, decimals as text."""
+    click.echo(_json_text(value))
+
+
+def emit_json_array(items: Iterable[Any]) -> None:
+    """Print ``items`` as one JSON array, each element written as it comes (constant memory for a
+    streamed list); the same text :func:`emit_json` prints for the list. Nothing is printed when
+    the first element fails (a refused filter, say)."""
+    stream = iter(items)
+    first = next(stream, _END)
+    if first is _END:
+        click.echo("[]")
+        return
+    click.echo("[\n" + _indented(first), nl=False)
+    for item in stream:
+        click.echo(",\n" + _indented(item), nl=False)
+    click.echo("\n]")
+
+
+_END = object()
+
+
+def _indented(value: Any) -> str:
+    return "\n".join("  " + line for line in _json_text(value).split("\n"))
+
+
+def _json_text(value: Any) -> str:
     import json  # noqa: PLC0415
 
     text = json.dumps(value, ensure_ascii=False, indent=2, default=_json_default)
     # A lone surrogate (an echoed non-UTF-8 argument) is written as its JSON escape,
     # so stdout stays valid UTF-8 and the document stays parseable.
-    click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def printable(text: str) -> str:

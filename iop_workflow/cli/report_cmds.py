@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from iop_workflow.cli.context import State, emit_json, output_file, pass_state
+from iop_workflow.cli.context import State, emit_json_array, output_file, pass_state
 
 
 @click.group()
@@ -24,10 +24,12 @@ def report_register(state: State, /, *, fmt: str, municipality: str | None, incl
     """The public list of partnerships: organisation, activity, period, committee (protected data masked)."""
     from iop_workflow.report.render import register_csv, register_markdown  # noqa: PLC0415
 
+    if state.json or fmt == "json":  # streamed: constant memory whatever the number of partnerships
+        emit_json_array(state.iop.register_rows(municipality=municipality, include_protected=include_protected,
+                                                actor=state.actor))  # fmt: skip
+        return
     rows = state.iop.register(municipality=municipality, include_protected=include_protected, actor=state.actor)
-    if state.json or fmt == "json":
-        emit_json(rows)
-    elif fmt == "csv":
+    if fmt == "csv":
         click.echo(register_csv(rows), nl=False)
     else:
         click.echo(register_markdown(rows, state.lang), nl=False)

@@ -147,11 +147,8 @@ def list_cases(
 ) -> dict[str, Any]:  # fmt: skip
     """``{"items": [...], "next": cursor or null}``; pass ``next`` as ``after`` for the following page."""
     app = server_of(request).iop.app
-    items = views.list_cases(app, language(request), state, actor=actor, municipality=municipality,
-                             limit=limit + 1, after=after)  # fmt: skip
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "next": items[-1]["ref"] if more else None}
+    found = views.page(app, language(request), state, actor=actor, municipality=municipality, limit=limit, after=after)
+    return {"items": found.items, "next": found.next}
 
 
 @router.post("", status_code=201, summary="Open a case (register an initiative)")

@@ -57,10 +57,15 @@ def assigned(s: Connection, case_ref: str) -> list[str]:
     return _folded(s.execute(_ASSIGNMENTS_OF, {"ref": case_ref})).get(case_ref, [])
 
 
-def assignments(s: Connection, case_refs: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Each case's assigned logins, folded from its ``record:assignment`` records (None: every case)."""
-    query = _ASSIGNMENTS if case_refs is None else _ASSIGNMENTS.where(repo.LOG.c.case_ref.in_(sorted(set(case_refs))))
-    return _folded(s.execute(query))
+def assignments(s: Connection, case_refs: Iterable[str] | sa.Select[Any] | None = None) -> dict[str, list[str]]:
+    """Each case's assigned logins, folded from its ``record:assignment`` records, in one statement.
+
+    ``case_refs``: the refs, or a query selecting them (however many cases it names: no bound
+    parameter per case); None: every case."""
+    if case_refs is None:
+        return _folded(s.execute(_ASSIGNMENTS))
+    refs = case_refs if isinstance(case_refs, sa.Select) else sorted(set(case_refs))
+    return _folded(s.execute(_ASSIGNMENTS.where(repo.LOG.c.case_ref.in_(refs))))
 
 
 def _folded(rows: Iterable[Any]) -> dict[str, list[str]]:
@@ -154,7 +159,7 @@ def _officer_cases(app: App, s: Connection, actor: Actor) -> dict[str, str]:
     query = (sa.select(repo.CASES).join(repo.ORGS, repo.ORGS.c.id == repo.CASES.c.organisation_id)
              .where(repo.ORGS.c.protected.is_(True)))  # fmt: skip
     rows = s.execute(query).mappings().all()
-    held = assignments(s, [r["ref"] for r in rows])
+    held = assignments(s, query.with_only_columns(repo.CASES.c.ref))
     bases = {r["ref"]: case_basis(app, actor, r, held.get(r["ref"], [])) for r in rows}
     return {ref: basis for ref, basis in bases.items() if basis is not None}
 

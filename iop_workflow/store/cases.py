@@ -64,6 +64,7 @@ _CHAIN_HEAD = (
 )  # one probe of the unique (case_ref, case_seq) index
 _INSERT_LOG = sa.insert(LOG).returning(LOG.c.seq)
 # A timer neither fired nor cancelled (the predicate of the partial index ix_timers_open_due).
+READ_CHUNK = 500  # rows a streamed read fetches at a time (yield_per: a server-side cursor on PostgreSQL)
 TIMER_IS_OPEN = sa.and_(TIMERS.c.fired_at.is_(None), TIMERS.c.cancelled_at.is_(None))
 CANCEL_TIMERS = sa.update(TIMERS).where(TIMERS.c.case_id == sa.bindparam("w_case_id"), TIMER_IS_OPEN)
 INSERT_TIMER = sa.insert(TIMERS)
@@ -189,8 +190,12 @@ _OPEN_TIMERS = (
 
 
 def open_timers(s: Connection, case_id: int) -> list[dict[str, Any]]:
-    rows = s.execute(_OPEN_TIMERS, {"case_id": case_id}).mappings()
-    return [{"kind": r["kind"], "due_on": r["due_on"].isoformat(), "action": r["action"]} for r in rows]
+    return [timer_view(r.kind, r.due_on, r.action) for r in s.execute(_OPEN_TIMERS, {"case_id": case_id})]
+
+
+def timer_view(kind: str, due_on: date, action: str) -> dict[str, Any]:
+    """An open timer as a case's view shows it."""
+    return {"kind": kind, "due_on": due_on.isoformat(), "action": action}
 
 
 def insert_fact(s: Connection, table: str, values: dict[str, Any]) -> int:
