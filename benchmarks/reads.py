@@ -157,6 +157,12 @@ def grow(url: str, total: int) -> int:
                     if rows.get(table):
                         s.execute(sa.insert(_table(table)), rows[table])
                 s.execute(sa.update(repo.COUNTERS).where(repo.COUNTERS.c.year == year).values(last=number))
+        if iop.app.db.engine.dialect.name == "postgresql":  # explicit ids: move each serial past them
+            with iop.app.db.write() as s:
+                for table in ("cases", "transition_log", "timers", *repo.FACT_TABLES):
+                    key = next(iter(_table(table).primary_key.columns)).name
+                    s.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+                                      f"(SELECT max({key}) FROM {table}))"))  # fmt: skip
         return made
 
 

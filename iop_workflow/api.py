@@ -328,24 +328,33 @@ class Iop:
 
     def case_page(
         self, *, state: str | None = None, municipality: str | None = None, limit: int = 50,
-        after: str | None = None, lang: str = "sv",
+        after: str | None = None, lang: str = "sv", actor: ActorLike = None,
     ) -> views.Page:  # fmt: skip
-        """At most ``limit`` cases after ref ``after`` (the paging read ``GET /v1/cases`` shares)."""
-        return views.page(self.app, lang, state, municipality=municipality, limit=limit, after=after)
+        """At most ``limit`` cases after ref ``after`` (the paging read ``GET /v1/cases`` shares); with
+        ``actor``, only the cases of the municipalities their grants cover."""
+        return views.page(self.app, lang, state, municipality=municipality, limit=limit, after=after,
+                          actor=self._reader(actor))  # fmt: skip
 
     def iter_cases(
         self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
-        lang: str = "sv",
+        lang: str = "sv", actor: ActorLike = None,
     ) -> Iterator[shapes.CaseRow]:  # fmt: skip
-        """Every case (after ref ``after``), one at a time in constant memory."""
-        return cast("Iterator[shapes.CaseRow]", views.iter_cases(self.app, lang, state, municipality=municipality,
-                                                                after=after))  # fmt: skip
+        """Every case (after ref ``after``; with ``actor``, of their municipalities), one at a time in
+        constant memory."""
+        cases = views.iter_cases(self.app, lang, state, municipality=municipality, after=after,
+                                 actor=self._reader(actor))  # fmt: skip
+        return cast("Iterator[shapes.CaseRow]", cases)
 
     def count_cases(
-        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None
-    ) -> int:
+        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
+        actor: ActorLike = None,
+    ) -> int:  # fmt: skip
         """How many cases :meth:`iter_cases` would give."""
-        return views.count_cases(self.app, state, municipality=municipality, after=after)
+        return views.count_cases(self.app, state, municipality=municipality, after=after, actor=self._reader(actor))
+
+    def _reader(self, who: ActorLike) -> Actor | None:
+        """The actor a read is scoped to; None (no scope) when none is named."""
+        return None if who is None else self.actor(who)
 
     def history(self, ref: str) -> list[shapes.Record]:
         return cast("list[shapes.Record]", views.history(self.app, ref))

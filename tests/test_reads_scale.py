@@ -180,3 +180,22 @@ def test_bad_list_options_are_refused_before_anything_is_printed(cli: Cli) -> No
     assert "Traceback" not in bad.text
     zero = cli("case", "list", "--limit", "0")
     assert zero.status == 2 and zero.out == ""
+
+
+def test_case_list_shows_only_the_cases_of_the_municipalities_a_users_grants_cover(cli: Cli) -> None:
+    """As `case show` (404 outside them) and `GET /v1/cases`: the list is scoped by the reader's grants, in
+    the statement itself, so a page is full and the count of the rest is right."""
+    org = cli.ok("--json", "case", "list", "--limit", "1").json()[0]["organisation"]["org_number"]
+    for place in ("Mark", "Eksjö"):  # cases outside the reader's municipality, before and after theirs in ref order
+        cli.ok("--actor", "anna", "case", "open", "--org", org, "--municipality", place, "--title", "T",
+               "--challenge", "Ett samhällsproblem")  # fmt: skip
+    every = cli.ok("--json", "case", "list").json()
+    place = every[0]["municipality"]
+    theirs = [c for c in every if c["municipality"] == place]
+    assert 0 < len(theirs) < len(every)
+    cli.ok("role", "grant", "lisa", "officer", "--municipality", place)
+    assert cli.ok("--json", "--actor", "lisa", "case", "list").json() == theirs
+    assert cli.ok("--json", "--actor", "lisa", "case", "list", "--limit", "3").json() == theirs[:3]
+    first = cli.ok("--lang", "en", "--actor", "lisa", "case", "list", "--limit", "3")
+    assert refs_in(first.out)[:3] == [c["ref"] for c in theirs[:3]]
+    assert f"{len(theirs) - 3} more cases." in first.out

@@ -86,7 +86,10 @@ def case_list(
     array, streamed."""
     if every and limit is not None:
         raise click.UsageError("--all and --limit exclude each other")
-    filters: dict[str, Any] = {"state": state_value, "municipality": municipality, "after": after, "lang": state.lang}
+    # Scoped as `case show` is: only the cases of the municipalities the user's grants cover.
+    me = state.iop.actor(state.actor)
+    filters: dict[str, Any] = {"state": state_value, "municipality": municipality, "after": after, "lang": state.lang,
+                               "actor": me}  # fmt: skip
     if (state.json and limit is None) or every:
         rows = state.iop.iter_cases(**filters)
         if state.json:
@@ -108,7 +111,7 @@ def case_list(
         return
     _case_table(page.items, state.lang)
     if page.next is not None:
-        more = state.iop.count_cases(state=state_value, municipality=municipality, after=page.next)
+        more = state.iop.count_cases(state=state_value, municipality=municipality, after=page.next, actor=me)
         click.echo(state.say(
             f"{more} ärenden till. Nästa sida: samma kommando med --after {page.next}; alla: --all.",
             f"{more} more cases. Next page: the same command with --after {page.next}; all of them: --all.",
