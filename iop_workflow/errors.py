@@ -82,15 +82,16 @@ class UsageError(IopError):
     code = "usage_error"
     exit_status = EXIT_USAGE
 
-    def __init__(self, *, problem: str) -> None:
+    def __init__(self, *, problem: str, problem_sv: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
+        self.problem_sv = problem_sv  # the Swedish text where the caller has one (else ``problem`` in both)
 
     def details(self) -> dict[str, Any]:
         return {"problem": self.problem}
 
     def _sv(self) -> str:
-        return f"Felaktig användning: {self.problem}"
+        return f"Felaktig användning: {self.problem_sv or self.problem}"
 
     def _en(self) -> str:
         return f"Usage error: {self.problem}"
