@@ -22,8 +22,10 @@ from iop_workflow.settings import Settings
 from iop_workflow.store.migrate import alembic_config
 from tests.cli_helpers import Backend, Cli, to_assessment, today
 from tests.conftest import POSTGRES
-from tests.helpers import add_orgs, open_case, seed_due
+from tests.helpers import ORG, add_orgs, open_case, seed_due
 from tests.pg import fresh_schema, require_postgres, schema_url
+from tests.server_helpers import BACKENDS, Runner, serving
+from tests.server_helpers import database as server_database
 from tests.tamper import attacker, forge_next, insert
 
 SQLITE = "sqlite"
@@ -237,3 +239,26 @@ def test_any_interleaving_of_commands_and_ticks_keeps_each_chain_in_time_order(
         opened = Counter(local_day(r["at"]).year for r in records if r["trigger"] == "open")
         for year in sorted(opened | {2026: 0}):
             assert iop.annual_report(year=year, actor="revisor")["events"]["opened"] == opened[year]
+
+
+# -- iop serve on a simulated database ---------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_iop_serve_dates_its_records_by_the_stored_clock_as_tick_moves_it(kind: str, tmp_path: Path) -> None:
+    with server_database(kind, tmp_path) as backend:
+        runner = Runner(backend, tmp_path / "run")
+        runner.ok("init", "--simulation", "--start", "2026-03-02")
+        runner.ok("org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", ORG,
+                  "--legal-form", "ideell_forening")  # fmt: skip
+        token = runner.token("handlaggare", "officer,registrar")
+        with serving(runner) as served, served.client(token) as officer:
+            opened = officer.post("/v1/cases", json={"org_number": ORG, "municipality": "Stenungsund",
+                                                     "title": "Skyddat boende", "challenge": "Skydd och stöd"})  # fmt: skip
+            assert opened.status_code == 201, opened.text
+            ref = opened.json()["ref"]
+            runner.ok("scheduler", "tick", "--at", "2026-04-01")  # while the server runs
+            moved = officer.post(f"/v1/cases/{ref}/transitions", json={"trigger": "start_dialogue"},
+                                 headers={"If-Match": opened.headers["ETag"]})  # fmt: skip
+            assert moved.status_code == 200, moved.text
+            history = officer.get(f"/v1/cases/{ref}/history").json()
+        assert [local_day(r["at"]) for r in history] == [date(2026, 3, 2), date(2026, 4, 1)]
