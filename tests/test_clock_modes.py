@@ -17,7 +17,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from iop_workflow import Iop
-from iop_workflow.clock import STOCKHOLM
+from iop_workflow.clock import STOCKHOLM, FakeClock
+from iop_workflow.errors import UsageError
 from iop_workflow.settings import Settings
 from iop_workflow.store.migrate import alembic_config
 from tests.cli_helpers import Backend, Cli, to_assessment, today
@@ -38,6 +39,10 @@ def local_day(at: str) -> date:
 def log_size(url: str, settings: Settings) -> int:
     with Iop.connect(url, settings=settings, audit_log=False) as iop:
         return int(iop.verify().records)
+
+
+def iop_at(iop: Iop, ref: str) -> str:
+    return str(iop.history(ref)[-1]["at"])
 
 
 def at_problems(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,6 +111,28 @@ def test_a_real_database_with_records_cannot_become_simulated(tmp_path: Path, se
     refused = cli("--lang", "en", "init", "--simulation")
     assert refused.status == 2 and "iop db copy FILE --simulation" in refused.err and "Traceback" not in refused.text
     assert cli("--lang", "en", "init", "--start", "2026-01-01").status == 2  # --start needs --simulation
+
+
+def test_an_injected_clock_wins_and_leaves_a_simulated_databases_clock_alone(
+    tmp_path: Path, clock: FakeClock, settings: Settings
+) -> None:
+    url = f"sqlite:///{tmp_path / 'iop.db'}"
+    with Iop.connect(url, settings=settings, audit_log=False) as plain:
+        plain.init(simulation=True, start="2025-12-01")
+    with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
+        add_orgs(iop)
+        ref = open_case(iop)
+        assert [local_day(r["at"]) for r in iop.history(ref)] == [clock.today()]  # 2026-01-12, not 2025-12-01
+        with pytest.raises(UsageError) as refused:
+            iop.tick(at=clock.today() + timedelta(days=1))
+        assert "injected clock's date 2026-01-12" in refused.value.message("en")
+        assert iop.tick(at=clock.today())["on"] == str(clock.today())
+        assert iop.tick(at="2026-09-01", dry_run=True)["on"] == "2026-09-01"
+    with Iop.connect(url, settings=settings, audit_log=False) as plain:
+        assert plain.clock() == {"mode": "simulated", "today": date(2025, 12, 1),
+                                 "now": datetime(2025, 12, 1, 9, tzinfo=STOCKHOLM)}  # fmt: skip
+        other = open_case(plain)  # the stored clock is behind the log: dated at the log's last instant
+        assert iop_at(plain, other) == iop_at(plain, ref)
 
 
 # -- verify: a record dated before its predecessor ----------------------------------------------------------

@@ -129,13 +129,20 @@ def tick_clock(app: App, day: date, *, dry_run: bool) -> Clock | None:
 
     Dry run: any date, nothing written (a FakeClock at 09:00 local on ``day``). Real database:
     only today. Simulated database: the stored clock moves forward to ``day`` (:func:`advance`).
+    An injected clock: only its date (the stored clock is neither read nor moved).
     """
     if dry_run:
         return FakeClock(morning(day, app.settings.tz), app.settings.tz)
-    if mode(app) == SIMULATED:
+    injected = not isinstance(app.clock, DatabaseClock)  # it wins: the stored clock is not moved by it
+    if not injected and mode(app) == SIMULATED:
         advance(app, day)
         return None
     today = app.clock.today()
+    if day != today and injected:
+        raise UsageError(
+            problem=f"--at {day} is not the injected clock's date {today}; move that clock instead",
+            problem_sv=f"--at {day} är inte den injicerade klockans datum {today}; flytta den klockan",
+        )
     if day != today:
         raise UsageError(
             problem=f"--at {day} is not today ({today}): this database's clock is real, so records are dated by "
