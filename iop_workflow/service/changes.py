@@ -97,8 +97,14 @@ def dated(s: Connection, now: datetime, chain_at: str | None) -> str:
 
 def lock_chain(s: Connection, chain: str) -> None:
     """Hold chain ``chain`` for this transaction (PostgreSQL; re-entrant). Take it before reading
-    what the append depends on (a guideline's current version, say), so that read stays true."""
+    what the append depends on (a guideline's current version, say), so that read stays true.
+
+    The log's order (:data:`ORDER_LOCK`) is taken first: a transaction that appends to several
+    such chains (a guideline load, a sweep) then never holds the order while it waits for a chain
+    another appender holds while it waits for the order (a deadlock)."""
     if s.dialect.name == "postgresql":
+        if chain != ORDER_LOCK:
+            lock_chain(s, ORDER_LOCK)
         key = int.from_bytes(hashlib.sha256(chain.encode("utf-8")).digest()[:8], "big", signed=True)
         s.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
