@@ -135,6 +135,19 @@ def test_an_injected_clock_wins_and_leaves_a_simulated_databases_clock_alone(
         assert iop_at(plain, other) == iop_at(plain, ref)
 
 
+def test_a_clock_that_steps_back_dates_the_record_at_the_logs_last_instant(
+    iop: Iop, db_url: str, settings: Settings
+) -> None:
+    add_orgs(iop)
+    ref = open_case(iop)  # the fixture's clock: 2026-01-12 09:00
+    ahead = FakeClock(datetime(2026, 2, 1, 9, tzinfo=STOCKHOLM))  # another process whose clock is ahead
+    with Iop.connect(db_url, clock=ahead, settings=settings, audit_log=False) as other:
+        later = iop_at(other, open_case(other))
+    iop.fire(ref, "start_dialogue", actor="anna")  # this clock is now behind the log: it stepped back
+    assert later.startswith("2026-02-01") and iop_at(iop, ref) == later
+    assert not at_problems(iop.verify().as_dict())
+
+
 # -- verify: a record dated before its predecessor ----------------------------------------------------------
 def test_verify_names_a_record_dated_before_the_one_before_it(iop: Iop) -> None:
     add_orgs(iop)
