@@ -17,9 +17,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
-
 from iop_workflow.clock import REAL, SIMULATED, Clock, FakeClock, SystemClock, morning
 from iop_workflow.errors import UsageError
 from iop_workflow.service.changes import utc_iso
@@ -71,30 +68,20 @@ class DatabaseClock:
 
 
 def _probe(db: Database) -> str | None:
-    """The stored mode, on a connection of its own (a failed read would abort an open PostgreSQL transaction)."""
+    """The stored mode, or None when there is no database or no clock table yet."""
     name = db.engine.url.database or ""
     if db.dialect == "sqlite" and (not name or not Path(name).expanduser().exists()):
         return None  # no database yet: a probe must not create the file
-    try:
-        with db.engine.connect() as conn:
-            state = dbclock.read(conn)
-    except DBAPIError:  # no db_clock table: a schema before 0012, or none at all
-        return None
+    with db.read() as s:
+        state = dbclock.read_if_present(s)
     return None if state is None else state.mode
 
 
 def mode(app: App) -> str:
     """The database's clock mode (``real`` before schema 0012)."""
     with app.db.read() as s:
-        state = _state(s)
+        state = dbclock.read_if_present(s)
     return REAL if state is None else state.mode
-
-
-def _state(s: Connection) -> dbclock.ClockState | None:
-    try:
-        return dbclock.read(s)
-    except DBAPIError:
-        return None
 
 
 def settle(app: App, *, simulation: bool, start: date | None = None) -> str:
@@ -163,7 +150,7 @@ def advance(app: App, day: date) -> None:
     """
     tz = app.settings.tz
     with app.db.write() as s:
-        state = _state(s)
+        state = dbclock.read_if_present(s)
         if state is None or state.mode != SIMULATED or state.now is None:
             raise UsageError(
                 problem="this database's clock is real: only a simulated database's clock moves",

@@ -27,11 +27,15 @@ def read(s: Connection) -> ClockState | None:
     return None if row is None else ClockState(str(row[0]), row[1], int(row[2]))
 
 
+def read_if_present(s: Connection) -> ClockState | None:
+    """The row, or None before schema 0012 (asked of the catalogue first: a failed statement would
+    abort the open PostgreSQL transaction)."""
+    return read(s) if sa.inspect(s).has_table(DB_CLOCK.name) else None
+
+
 def ordered_from(s: Connection) -> int | None:
     """The time-order cut-over (the first ``seq`` written under the rule), None before schema 0012."""
-    if not sa.inspect(s).has_table(DB_CLOCK.name):
-        return None
-    state = read(s)
+    state = read_if_present(s)
     return None if state is None else state.ordered_from_seq
 
 
