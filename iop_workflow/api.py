@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from iop_workflow.api_args import checked
 from iop_workflow.audit.sink import AuditSink, StreamFailure
-from iop_workflow.clock import Clock, SystemClock
+from iop_workflow.clock import Clock
 from iop_workflow.domain.definition import WorkflowDefinition
 from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.machine import Engine
 from iop_workflow.resources import shipped_definition
 from iop_workflow.service import views, workflow
+from iop_workflow.service.clock_mode import DatabaseClock
 from iop_workflow.service.context import Actor, App, audit_path
 from iop_workflow.settings import Settings, load_settings
 from iop_workflow.store.engine import Database, default_sqlite_path
@@ -93,10 +94,11 @@ class Iop:
             path = None
         else:
             path = Path(audit_log).expanduser()
+        db = Database(url, file_mode=settings.files.bits)
         app = App(
-            db=Database(url, file_mode=settings.files.bits),
+            db=db,
             settings=settings,
-            clock=clock or SystemClock(settings.tz),
+            clock=clock or DatabaseClock(db, settings),  # an injected clock wins (service/clock_mode.py)
             definition=definition,
             engine=Engine(definition),
             sink=AuditSink(path, to_stderr=audit_to_stderr, mode=settings.files.bits),
@@ -123,12 +125,22 @@ class Iop:
         return who if isinstance(who, Actor) else self.app.actor(who, source=self.source)
 
     # -- set-up ---------------------------------------------------------------
-    def init(self, *, admin: str | None = None) -> shapes.Init:
+    def init(
+        self, *, admin: str | None = None, simulation: bool = False, start: date | str | None = None
+    ) -> shapes.Init:
         """Create/upgrade the schema, load the shipped guidelines; on a database without an admin, import
-        the old ``[roles]`` settings as grants and make ``admin`` (default: the OS login) its admin."""
+        the old ``[roles]`` settings as grants and make ``admin`` (default: the OS login) its admin.
+        ``simulation``: a database without records gets a simulated clock (``iop init --simulation``),
+        at 09:00 on ``start`` when given, else now."""
+        from iop_workflow.errors import UsageError  # noqa: PLC0415
         from iop_workflow.service import admin as admin_service  # noqa: PLC0415
+        from iop_workflow.service import validate  # noqa: PLC0415
 
-        return cast("shapes.Init", admin_service.init(self.app, admin=admin))
+        if start is not None and not simulation:
+            raise UsageError(problem="--start sets a simulated clock: give --simulation too",
+                             problem_sv="--start ställer en simulerad klocka: ange även --simulation")  # fmt: skip
+        first = validate.day("start", start) if start is not None else None
+        return cast("shapes.Init", admin_service.init(self.app, admin=admin, simulation=simulation, start=first))
 
     def load_guideline_file(self, path: Path | str, *, actor: ActorLike = None) -> dict[str, str]:
         """Load a guideline file (role coordinator in its municipality): each changed content a new, logged version."""
@@ -566,6 +578,16 @@ class Iop:
         done = backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
         return cast("shapes.Backup", done)
 
+    def copy_simulated(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
+        """A consistent copy of the SQLite database at ``path`` with a simulated clock at this database's now
+        (``iop db copy FILE --simulation``); PostgreSQL: UsageError (exit 2)."""
+        from iop_workflow import files  # noqa: PLC0415
+        from iop_workflow.service import clock_mode  # noqa: PLC0415
+
+        if self.app.db.dialect == "sqlite":
+            files.target(path, force=force, protected=self.protected_files(), field="FILE")
+        return clock_mode.simulated_copy(self.app, Path(path), force=force)
+
     def protected_files(self) -> list[Path]:
         """The files no output of a command may replace: the SQLite database and its journals, the audit streams."""
         from iop_workflow import files  # noqa: PLC0415
@@ -585,11 +607,26 @@ class Iop:
         return cast("shapes.Backup", result)
 
     # -- deadlines --------------------------------------------------------------
-    def tick(self, *, dry_run: bool = False) -> shapes.Tick:
-        """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``)."""
-        from iop_workflow.service import sweep  # noqa: PLC0415
+    def tick(self, *, at: date | str | None = None, dry_run: bool = False) -> shapes.Tick:
+        """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``).
 
-        return cast("shapes.Tick", sweep.tick(self.app, dry_run=dry_run).as_dict())
+        ``at`` (``tick --at``): on a real database only today, any date with ``dry_run``; on a
+        simulated one the stored clock first moves forward to ``at`` (an earlier date: UsageError)."""
+        from dataclasses import replace  # noqa: PLC0415
+
+        from iop_workflow.service import clock_mode, sweep, validate  # noqa: PLC0415
+
+        app = self.app
+        if at is not None:
+            as_of = clock_mode.tick_clock(app, validate.day("at", at), dry_run=dry_run)
+            app = app if as_of is None else replace(app, clock=as_of)
+        return cast("shapes.Tick", sweep.tick(app, dry_run=dry_run).as_dict())
+
+    def clock(self) -> shapes.ClockState:
+        """The database's clock: ``mode`` (real or simulated) and the ``now`` and ``today`` this object dates by."""
+        from iop_workflow.service import clock_mode  # noqa: PLC0415
+
+        return {"mode": clock_mode.mode(self.app), "now": self.app.clock.now(), "today": self.app.clock.today()}
 
     def sweep_timers(self, *, dry_run: bool = False, batch_size: int | None = None) -> shapes.Sweep:
         """``batch_size``: timers per transaction (default ``service.sweep.BATCH``)."""

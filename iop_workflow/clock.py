@@ -8,6 +8,10 @@ from zoneinfo import ZoneInfo
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
+# A database's clock (DESIGN.md "Timers"): the system clock, or an instant stored in the database.
+REAL = "real"
+SIMULATED = "simulated"
+
 
 class Clock(Protocol):
     """Gives the current instant (aware, UTC) and the local date of the municipality."""
@@ -64,22 +68,9 @@ class FakeClock:
 
     def set_date(self, day: date) -> None:
         """Move to 09:00 local time on ``day``."""
-        self.set(datetime(day.year, day.month, day.day, 9, 0, tzinfo=self._tz))
+        self.set(morning(day, self._tz))
 
 
-class ShiftedClock:
-    """Another clock moved by a fixed number of days: ``iop scheduler tick --at DATE``.
-
-    Time still runs (instants stay ordered); only the date is moved, so a sweep
-    "as of" a later date behaves as it will on that day.
-    """
-
-    def __init__(self, base: Clock, days: int) -> None:
-        self._base = base
-        self._shift = timedelta(days=days)
-
-    def now(self) -> datetime:
-        return self._base.now() + self._shift
-
-    def today(self) -> date:
-        return self._base.today() + self._shift
+def morning(day: date, tz: ZoneInfo = STOCKHOLM) -> datetime:
+    """09:00 local time on ``day``: where a simulated clock (and ``FakeClock.set_date``) lands on a new day."""
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz)

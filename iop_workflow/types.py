@@ -10,6 +10,7 @@ and no second definition. ``tests/test_typed_api.py`` checks every shape against
 values, so a key added to a service without its type here fails a test.
 """
 
+from datetime import date, datetime
 from typing import Any, NotRequired, TypedDict
 
 # -- the transition log -------------------------------------------------------------------------
@@ -252,6 +253,8 @@ class Init(TypedDict):
     """What ``iop init`` did."""
 
     schema: str
+    clock: str  # real or simulated (docs/operations.md)
+    today: date
     guidelines: dict[str, str]
     guidelines_skipped: list[Any]
     guidelines_recorded: list[Any]
@@ -335,6 +338,14 @@ class Sweep(TypedDict):
     seconds: float
     items: list[SweepItem]
     items_omitted: int
+
+
+class ClockState(TypedDict):
+    """``Iop.clock()``: the database's clock mode and the instant and day this object dates by."""
+
+    mode: str
+    now: datetime
+    today: date
 
 
 class Tick(TypedDict):

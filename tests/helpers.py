@@ -98,12 +98,13 @@ def to_signed(iop: Iop) -> str:
     return ref
 
 
-def seed_due(url: str, settings: Settings, *, signed: int = 1, idle: int = 0) -> list[str]:
+def seed_due(url: str, settings: Settings, *, signed: int = 1, idle: int = 0, simulation: bool = False) -> list[str]:
     """A database made in January 2026: ``signed`` cases awaiting activation, ``idle`` ones left in
-    initiative (their idle alerts come due); the signed cases' refs."""
+    initiative (their idle alerts come due); the signed cases' refs. ``simulation``: its clock is
+    simulated, stored at 2026-01-12 (``tick --at`` moves it)."""
     clock = FakeClock(datetime(2026, 1, 12, 9, tzinfo=ZoneInfo("Europe/Stockholm")))
     with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
-        iop.init()
+        iop.init(simulation=simulation)
         add_orgs(iop)
         refs = [to_signed(iop) for _ in range(signed)]
         for _ in range(idle):

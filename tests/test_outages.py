@@ -243,7 +243,7 @@ def build_month(url: str, settings: Settings, first: date) -> list[str]:
     idle_days = settings.lead_times.idle_days
     clock = FakeClock(at_nine(first - timedelta(days=idle_days - 1)))
     with Iop.connect(url, clock=clock, settings=settings, audit_log=False) as iop:
-        iop.init()
+        iop.init(simulation=True)  # `tick --at` a month ahead: the stored clock moves there
         add_orgs(iop)
         for day in range(1, OUTAGE_DAYS + 1):  # opened `idle_days` before the day its alert is due
             clock.set_date(first + timedelta(days=day - idle_days))

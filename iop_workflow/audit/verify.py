@@ -49,13 +49,16 @@ def verify_chains(
     *,
     only_case: str | None = None,
     digest: str | None = None,
+    ordered_from: int | None = None,
 ) -> ChainReport:
     """Check records (grouped by case, in case_seq order) and each case's stored state.
 
     ``states`` maps every case ref in scope to its stored state: a case with no
     records, or whose state differs from its last record, is a problem.
     ``checkpoints`` (oldest first) are checked, then the records against them;
-    ``digest``, when given, must be one of the checkpoints' digests.
+    ``digest``, when given, must be one of the checkpoints' digests. A record dated before
+    the previous one of its chain is a problem, or a warning when its ``seq`` is before
+    ``ordered_from`` (the time-order cut-over; None: every such record is a warning).
     """
     report = ChainReport()
     ledger = LedgerCheck(only_case)
@@ -71,10 +74,13 @@ def verify_chains(
         report.records += 1
         prev = heads.get(rec.case_ref)
         problem = _check(rec, prev) or ledger.record(rec)
+        if problem is None and prev is not None and rec.at < prev.at:
+            problem = _backwards(report, (rec.seq, rec.case_ref, rec.case_seq, rec.at),
+                                 (prev.seq, rec.case_ref, prev.case_seq, prev.at), ordered_from)  # fmt: skip
         if problem and rec.case_ref not in broken:
             broken.add(rec.case_ref)
             report.problems.append(problem)
-        heads[rec.case_ref] = _Head(rec.case_seq, rec.seq, rec.hash, rec.to_state)
+        heads[rec.case_ref] = _Head(rec.case_seq, rec.seq, rec.hash, rec.to_state, rec.at)
     report.problems.extend(_state_problems(heads, states, broken))
     report.problems.extend(ledger.finish(broken | {p["case_ref"] for p in report.problems if p.get("case_ref")}))
     report.cases = len(states.keys() | {ref for ref in heads if not ref.startswith(NON_CASE_PREFIX)})
@@ -91,6 +97,7 @@ class _Head(NamedTuple):
     seq: int | None
     hash: str
     to_state: str
+    at: str
 
 
 def _state_problems(
@@ -128,3 +135,35 @@ def _check(rec: LogRecord, prev: _Head | None) -> dict[str, Any] | None:
     if prev is not None and rec.seq is not None and prev.seq is not None and rec.seq <= prev.seq:
         return {**where, "field": "seq", "problem": f"out of order: after seq {prev.seq} of case_seq {prev.case_seq}"}
     return None
+
+
+Stamp = tuple[int | None, str, int, str]  # (seq, case_ref, case_seq, at) of a record
+
+
+def time_order(report: ChainReport, stamps: Iterable[Stamp], ordered_from: int | None) -> None:
+    """The log's global order (``stamps`` in ``seq`` order): each record dated before the one before it
+    in another chain is added to ``report`` (a record's own chain is ``verify_chains``' to check)."""
+    prev: Stamp | None = None
+    for stamp in stamps:
+        if prev is not None and stamp[3] < prev[3] and stamp[1] != prev[1]:
+            problem = _backwards(report, stamp, prev, ordered_from, scope="the log")
+            if problem is not None:
+                report.problems.append(problem)
+        prev = stamp
+
+
+def _backwards(
+    report: ChainReport, rec: Stamp, prev: Stamp, ordered_from: int | None, *, scope: str = "its chain"
+) -> dict[str, Any] | None:
+    """A record dated before its predecessor: the problem naming both, or None once it is a warning
+    (written before the cut-over ``ordered_from``)."""
+    seq, ref, case_seq, at = rec
+    detail = (f"dated {at}, before the previous record in {scope}: {prev[1]} #{prev[2]} (seq {prev[0]}) "
+              f"dated {prev[3]}")  # fmt: skip
+    where = {"case_ref": ref, "seq": seq, "case_seq": case_seq, "field": "at"}
+    if ordered_from is None or (seq is not None and seq < ordered_from):
+        cut = f"seq {ordered_from}" if ordered_from is not None else "none: the schema is older than 0012"
+        report.warnings.append({**where, "detail": f"{detail} (written before the time-order cut-over: {cut})"})
+        return None
+    previous = {"case_ref": prev[1], "seq": prev[0], "case_seq": prev[2], "at": prev[3]}
+    return {**where, "problem": "dated before the previous record", "detail": detail, "previous": previous}

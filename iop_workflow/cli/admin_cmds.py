@@ -15,16 +15,25 @@ from iop_workflow.domain.values import LegalForm
 
 @click.command()
 @click.option("--admin", "admin", metavar="LOGIN", help="Who becomes admin of a database without one (default: you).")
+@click.option("--simulation", is_flag=True,
+              help="A new database with a simulated clock (stored in it; `scheduler tick --at` moves it).")
+@click.option("--start", "start", metavar="YYYY-MM-DD",
+              help="With --simulation: the clock's first date (default: today).")  # fmt: skip
 @pass_state
-def init(state: State, /, *, admin: str | None) -> None:
+def init(state: State, /, *, admin: str | None, simulation: bool, start: str | None) -> None:
     """Create/upgrade the schema; load the shipped guidelines; bootstrap the first admin."""
-    result = state.iop.init(admin=admin)
+    result = state.iop.init(admin=admin, simulation=simulation, start=start)
     if state.json:
         emit_json(result)
         return
     click.echo(
         state.say(f"Databasschemat är på version {result['schema']}.", f"Schema at revision {result['schema']}.")
     )
+    if result["clock"] == "simulated":
+        today = result["today"]
+        hint = "`iop scheduler tick --at`"
+        click.echo(state.say(f"Klockan är simulerad: i dag är {today} ({hint} flyttar den).",
+                             f"The clock is simulated: today is {today} ({hint} moves it)."))  # fmt: skip
     for ref, outcome in result["guidelines"].items():
         click.echo(f"  {ref}: {tr('load_' + outcome, state.lang)}")
     for name in result["guidelines_recorded"]:

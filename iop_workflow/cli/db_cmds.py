@@ -1,9 +1,11 @@
-"""``iop db backup | restore``: copies of the SQLite database; the pg_dump commands for PostgreSQL.
+"""``iop db backup | restore | copy``: copies of the SQLite database; the pg_dump commands for PostgreSQL.
 
 Exit statuses: 0 done; 2 the database is PostgreSQL (the message gives the exact
 pg_dump / pg_restore commands); 6 FILE exists (without ``--force``), is missing,
 or its directory cannot be written; 7 the copy or the file to restore is not an
 intact iop database (nothing was replaced); 8 there is no database to back up.
+``copy FILE --simulation``: a backup whose clock is simulated (exit 2 without ``--simulation``
+or on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -63,6 +65,35 @@ def db_restore(state: State, /, *, file: str, force: bool) -> None:
     if not result["schema_current"]:
         click.echo(state.say("Schemat är äldre än programmet: kör `iop init`.",
                              "The schema is older than this version: run `iop init`."))  # fmt: skip
+
+
+@db.command("copy")
+@click.argument("file", metavar="FILE")
+@click.option("--simulation", is_flag=True, help="Make the copy's clock simulated (required).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@pass_state
+def db_copy(state: State, /, *, file: str, simulation: bool, force: bool) -> None:
+    """A simulated copy of the database for "what happens on that day" (SQLite): its clock starts at now."""
+    from iop_workflow.errors import UsageError  # noqa: PLC0415
+
+    if not simulation:
+        raise UsageError(problem="`iop db copy` makes simulated copies: give --simulation (`iop db backup FILE` "
+                         "makes a plain copy)", problem_sv="`iop db copy` gör simulerade kopior: ange --simulation "
+                         "(`iop db backup FIL` gör en vanlig kopia)")  # fmt: skip
+    result = state.iop.copy_simulated(Path(file), force=force)
+    if state.json:
+        emit_json(result)
+        return
+    click.echo(
+        state.say(
+            f"Simulerad kopia skriven till {result['file']}: {result['cases']} ärenden, {result['records']} "
+            f"loggposter; klockan står på {result['today']} (`iop --db sqlite:///{result['file']} scheduler "
+            "tick --at DATUM` flyttar den).",
+            f"Simulated copy written to {result['file']}: {result['cases']} cases, {result['records']} log "
+            f"records; its clock stands at {result['today']} (`iop --db sqlite:///{result['file']} scheduler "
+            "tick --at DATE` moves it).",
+        )
+    )
 
 
 def _size(result: Mapping[str, Any]) -> str:

@@ -2,8 +2,9 @@
 
 Runs on a fresh database of its own (``demo.db`` in the data directory, recreated
 each run) or on an EMPTY database named by ``--db``; never on the configured
-working database. A :class:`FakeClock` starts in October 2023 and moves forward
-as the cases do; timers due on a date are fired as the scheduler would (actor
+working database. Its database is simulated (``iop init --simulation``): the stored
+clock starts in October 2023 and moves forward as the cases do, as ``iop scheduler
+tick --at`` moves it; timers due on a date are fired as the scheduler would (actor
 ``system``). Each case is a generator that yields the next date it acts on.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,9 @@ ORGS: tuple[dict[str, Any], ...] = (
     {"name": "Föreningen Fritid i Mark", "org_number": "802010-0908", "legal_form": "ideell_forening"},
     {"name": "Vinst & Co AB", "org_number": "556036-0793", "legal_form": "aktiebolag", "non_profit": False},
 )
+
+
+START = date(2023, 10, 2)  # the simulated clock's first day
 
 
 def demo_db_path() -> Path:
@@ -111,16 +115,14 @@ def _settings(base: Settings) -> Settings:
 def demo(state: State) -> None:
     """Walk sample cases through the whole life cycle (own database)."""
     from iop_workflow.api import Iop  # noqa: PLC0415
-    from iop_workflow.clock import FakeClock  # noqa: PLC0415
 
     url, audit_file = _target(state)
     settings = _settings(state.settings)
-    clock = FakeClock(datetime(2023, 10, 2, 9, 0, tzinfo=settings.tz), tz=settings.tz)
-    iop = Iop.connect(url, settings=settings, clock=clock, audit_log=audit_file or False, source="cli")
+    iop = Iop.connect(url, settings=settings, audit_log=audit_file or False, source="cli")
     state._closers.append(iop.close)
     if state.db is not None:
         _refuse_if_used(iop, url)
-    init = iop.init()
+    init = iop.init(simulation=True, start=START)
     if not state.json:
         click.echo(state.say(f"Demodatabas: {url}", f"Demo database: {url}"))
         click.echo(
@@ -138,7 +140,7 @@ def demo(state: State) -> None:
     _confirm_guidelines(iop, state)
     for fields in ORGS:
         iop.add_organisation(actor=OFFICER, **fields)
-    d = Demo(iop, clock, state)
+    d = Demo(iop, state)
     run_walks(d)
     report = iop.verify().as_dict()
     cases = iop.cases(lang=state.lang)

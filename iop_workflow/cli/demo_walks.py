@@ -2,8 +2,8 @@
 
 Actors have demo roles (an officer who assesses, a legal officer, the signatory
 eva.lind who never assesses: four eyes, a coordinator, and ``system`` firing the
-timers as the scheduler would). :func:`run_walks` moves a :class:`FakeClock`
-forward to each walk's next date, earliest first.
+timers as the scheduler would). :func:`run_walks` moves the demo database's
+simulated clock forward to each walk's next date, earliest first.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from iop_workflow.errors import NotFound, TransitionNotAllowed
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
-    from iop_workflow.clock import FakeClock
 
 OFFICER, LEGAL, SIGNATORY = "anna.berg", "lars.jurist", "eva.lind"
 COORDINATOR, SYSTEM = "karin.samordnare", "system"
@@ -39,14 +38,14 @@ _SHOWN += ("start_on", "end_on", "body", "minutes_ref", "report_received", "stat
 class Demo:
     """The running demo: the API, the clock, and the steps printed so far."""
 
-    def __init__(self, iop: Iop, clock: FakeClock, state: State) -> None:
-        self.iop, self.clock, self.state = iop, clock, state
+    def __init__(self, iop: Iop, state: State) -> None:
+        self.iop, self.state = iop, state
         self.steps: list[dict[str, Any]] = []
         self.printed_day: date | None = None
 
     @property
     def today(self) -> date:
-        return self.clock.today()
+        return self.iop.app.clock.today()
 
     def label(self, value: str | None) -> str:
         states = self.iop.app.definition.states
@@ -335,7 +334,9 @@ WALKS: tuple[Callable[[Demo], Walk], ...] = (
 
 
 def run_walks(d: Demo) -> None:
-    """Advance the clock to each walk's next date, earliest first (a clock never goes back)."""
+    """Advance the simulated clock to each walk's next date, earliest first (it never goes back)."""
+    from iop_workflow.service.clock_mode import advance  # noqa: PLC0415
+
     queue: list[tuple[date, int, Walk]] = []
     for i, make in enumerate(WALKS):
         walk = make(d)
@@ -343,7 +344,7 @@ def run_walks(d: Demo) -> None:
     while queue:
         when, i, walk = heapq.heappop(queue)
         if when > d.today:
-            d.clock.set_date(when)
+            advance(d.iop.app, when)
         nxt = next(walk, None)
         if nxt is not None:
             heapq.heappush(queue, (nxt, i, walk))

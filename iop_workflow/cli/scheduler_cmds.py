@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table
 from iop_workflow.service.validate import in_range
-
-if TYPE_CHECKING:
-    from iop_workflow.api import Iop
 
 EXIT_SWEEP_FAILED = 1
 
@@ -23,35 +20,16 @@ def scheduler() -> None:
     """The clock: timers, guideline validity, the daemon."""
 
 
-def _connect(state: State, *, at: date | None = None, dry_run: bool = False, to_stderr: bool = False) -> Iop:
-    """The API with a system clock, moved to ``at`` when given (``tick --at``)."""
-    from iop_workflow.clock import ShiftedClock, SystemClock  # noqa: PLC0415
-    from iop_workflow.errors import UsageError  # noqa: PLC0415
-
-    clock: Any = SystemClock(state.settings.tz)
-    if at is not None:
-        days = (at - clock.today()).days
-        if days < 0 and not dry_run:
-            raise UsageError(
-                problem=state.say(
-                    f"--at {at} ligger före i dag; loggen kan inte bakdateras (använd --dry-run för att se)",
-                    f"--at {at} is before today; the log cannot be backdated (use --dry-run to look)",
-                )
-            )
-        clock = ShiftedClock(clock, days)
-    return state.connect(clock=clock, audit_to_stderr=to_stderr)
-
-
 @scheduler.command("tick")
 @click.option("--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Run as of this date (today or later; any date with --dry-run).")  # fmt: skip
+              help="Run as of this date: today on a real database (any date with --dry-run); on a simulated "
+                   "one the stored clock moves forward to it.")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="List what would fire; write nothing.")
 @pass_state
 def tick(state: State, /, *, at: Any, dry_run: bool) -> int:
     """Run every sweep once and exit (for cron, tests and simulations)."""
     day = in_range("--at", at.date()) if at is not None else None
-    iop = _connect(state, at=day, dry_run=dry_run)
-    report = iop.tick(dry_run=dry_run)
+    report = state.iop.tick(at=day, dry_run=dry_run)
     if state.json:
         emit_json(report)
     else:
@@ -114,7 +92,7 @@ def run(state: State, /, *, every: int, guidelines_hour: int) -> int:
     from iop_workflow.scheduling.daemon import DaemonConfig  # noqa: PLC0415
     from iop_workflow.scheduling.daemon import run as run_daemon  # noqa: PLC0415
 
-    iop = _connect(state, to_stderr=True)
+    iop = state.connect(audit_to_stderr=True)
     return run_daemon(iop.app, DaemonConfig(every_seconds=every, guidelines_hour=guidelines_hour))
 
 

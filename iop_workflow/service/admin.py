@@ -22,17 +22,21 @@ from iop_workflow.store import cases as repo
 from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
 
 
-def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
+def init(
+    app: App, *, admin: str | None = None, simulation: bool = False, start: date | None = None
+) -> dict[str, Any]:
     """Create or upgrade the schema, load the shipped guidelines, and give a database without an admin one.
 
     On a database with no admin yet, the old ``[roles]`` settings are imported as
     logged grants, then ``admin`` (default: the OS login running this) becomes
-    admin, registrar, officer and coordinator (``identity.bootstrap``).
+    admin, registrar, officer and coordinator (``identity.bootstrap``). ``simulation``: a database
+    without records gets a simulated clock, at ``start`` when given (``clock_mode.settle``).
     """
-    from iop_workflow.service import guidelines, identity, legality  # noqa: PLC0415
+    from iop_workflow.service import clock_mode, guidelines, identity, legality  # noqa: PLC0415
     from iop_workflow.store import migrate  # noqa: PLC0415 - only `init` pays for Alembic
 
     migrate.upgrade(app.db)
+    clock = clock_mode.settle(app, simulation=simulation, start=start)
     system = identity.system_actor(app)
     legality.mark_cutover(app, system)  # records from here on must be legal under their workflow
     recorded = guidelines.record_unrecorded(app, system)
@@ -40,7 +44,8 @@ def init(app: App, *, admin: str | None = None) -> dict[str, Any]:
     imported = identity.import_settings_roles(app)
     boot = identity.bootstrap(app, admin=admin, only_if_none=True)
     skipped = sorted(ref for ref, outcome in loaded.items() if outcome == "skipped")
-    return {"schema": migrate.head_revision(), "guidelines": loaded, "guidelines_skipped": skipped,
+    return {"schema": migrate.head_revision(), "clock": clock, "today": app.clock.today(),
+            "guidelines": loaded, "guidelines_skipped": skipped,
             "guidelines_recorded": recorded, "grants_imported": imported, "bootstrap": boot}  # fmt: skip
 
 

@@ -18,13 +18,13 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import GENESIS, NON_CASE_PREFIX
 from iop_workflow.audit.checkpoint import Checkpoint
 from iop_workflow.audit.masking import mask_record
-from iop_workflow.audit.verify import ChainReport, verify_chains
+from iop_workflow.audit.verify import ChainReport, time_order, verify_chains
 from iop_workflow.errors import IntegrityError, InvalidInput, NotFound
 from iop_workflow.service import validate
 from iop_workflow.service.changes import utc_iso
 from iop_workflow.service.context import Actor, App
 from iop_workflow.service.need_to_know import Bulk, bulk_access
-from iop_workflow.store import ledger
+from iop_workflow.store import dbclock, ledger
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 PAGE = 1000
@@ -60,9 +60,10 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
 
     states = ledger.case_states(s, case_ref)
     rules, planned = legality.Watcher(s), timer_proof.Planned()
+    ordered_from = dbclock.ordered_from(s)
     report = verify_chains(
         planned.watch(rules.watch(ledger.chain_records(s, case_ref))), states, ledger.checkpoints(s),
-        only_case=case_ref, digest=digest,
+        only_case=case_ref, digest=digest, ordered_from=ordered_from,
     )  # fmt: skip
     report.problems.extend(rules.problems)
     report.warnings.extend(rules.warnings)
@@ -75,6 +76,7 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
         from iop_workflow.service import case_import, fact_proof, guidelines  # noqa: PLC0415 - a whole-log verify only
         from iop_workflow.store import schema_objects  # noqa: PLC0415
 
+        time_order(report, dbclock.order(s), ordered_from)
         report.problems.extend(schema_objects.problems(s))
         report.problems.extend(fact_proof.check(s))
         report.problems.extend(case_import.proof(s))

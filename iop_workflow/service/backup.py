@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,13 @@ def sqlite_path(url: str, operation: str, file: Path) -> Path:
     return Path(parsed.database).expanduser().absolute()
 
 
-def backup(url: str, target: Path, *, force: bool = False, mode: int = 0o600) -> dict[str, Any]:
-    """Copy the live database at ``url`` to ``target``; returns what the copy holds."""
+def backup(
+    url: str, target: Path, *, force: bool = False, mode: int = 0o600,
+    prepare: Callable[[sqlite3.Connection], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Copy the live database at ``url`` to ``target``; returns what the copy holds.
+
+    ``prepare`` changes the copy before it is checked and put in place (``iop db copy --simulation``)."""
     started = time.perf_counter()
     source = sqlite_path(url, "backup", target)
     target = target.expanduser().absolute()
@@ -99,6 +105,8 @@ def backup(url: str, target: Path, *, force: bool = False, mode: int = 0o600) ->
                 with open_sqlite(temp, readonly=False) as dst:
                     src.backup(dst)
                     dst.execute("PRAGMA journal_mode = DELETE").fetchall()
+                    if prepare is not None:
+                        prepare(dst)
                     summary = _inspect(dst, str(target))
         except sqlite3.DatabaseError as exc:  # not a database, locked for too long, disk full, ...
             raise DatabaseUnavailable(url=redact(url), problem=str(exc)) from None

@@ -88,7 +88,7 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
             replay = _Replay(app=app, actor=actor, imp=imp, start=start, today=today)
             ref = replay.all(number, place.name)
             case = repo.case_row(s, ref)
-            count, _hash = repo.chain_head(s, ref)
+            count, _hash, _at = repo.chain_head(s, ref)
         for done in after:
             done()
     return {"ref": ref, "state": case["state"], "sha256": imp.sha256, "history_from": start.isoformat(),

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import CURRENT_FORMAT, LogRecord, content_hash
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
+from iop_workflow.store import dbclock
 
 
 def utc_iso(when: datetime) -> str:
@@ -37,11 +38,16 @@ def append_record(
     guideline_ref: str | None,
     now: datetime,
 ) -> LogRecord:
-    """Append one hash-chained record to the case's chain (inside the caller's transaction)."""
-    last_seq, prev_hash = repo.chain_head(s, case_ref)
+    """Append one hash-chained record to the case's chain (inside the caller's transaction).
+
+    Its ``at`` is ``now``, or the latest ``at`` before it in the chain or in the log when ``now``
+    is earlier (a system clock stepped back): time in the log never runs backwards (:func:`dated`).
+    """
+    last_seq, prev_hash, prev_at = repo.chain_head(s, case_ref)
     content = record_content(
         app, case_ref=case_ref, case_seq=last_seq + 1, prev_hash=prev_hash, actor=actor, trigger=trigger,
-        from_state=from_state, to_state=to_state, reason=reason, data=data, guideline_ref=guideline_ref, now=now,
+        from_state=from_state, to_state=to_state, reason=reason, data=data, guideline_ref=guideline_ref,
+        at=dated(s, now, prev_at),
     )  # fmt: skip
     digest = content_hash(content)
     seq = repo.insert_log_content(s, content, digest)
@@ -72,10 +78,33 @@ def append_chain_record(
     )  # fmt: skip
 
 
+# The log's global order: on PostgreSQL one appender at a time from its ``at`` to its commit, so that
+# ``seq`` order and ``at`` order agree (``seq`` is taken at insert, commits come in any order).
+ORDER_LOCK = "@order"
+
+
+def dated(s: Connection, now: datetime, chain_at: str | None) -> str:
+    """The ``at`` of a new record: ``now``, never before its chain's last record nor the log's last one.
+
+    A real database's system clock may step back (NTP, a VM restored); the record is then dated
+    at the latest instant already in the log rather than before it, so both orders auditors read
+    (a case's chain, the log's ``seq``) stay non-decreasing. On a simulated database ``now`` is
+    the stored clock, which only moves forward.
+    """
+    lock_chain(s, ORDER_LOCK)
+    return max(utc_iso(now), chain_at or "", dbclock.last_at(s) or "")
+
+
 def lock_chain(s: Connection, chain: str) -> None:
     """Hold chain ``chain`` for this transaction (PostgreSQL; re-entrant). Take it before reading
-    what the append depends on (a guideline's current version, say), so that read stays true."""
+    what the append depends on (a guideline's current version, say), so that read stays true.
+
+    The log's order (:data:`ORDER_LOCK`) is taken first: a transaction that appends to several
+    such chains (a guideline load, a sweep) then never holds the order while it waits for a chain
+    another appender holds while it waits for the order (a deadlock)."""
     if s.dialect.name == "postgresql":
+        if chain != ORDER_LOCK:
+            lock_chain(s, ORDER_LOCK)
         key = int.from_bytes(hashlib.sha256(chain.encode("utf-8")).digest()[:8], "big", signed=True)
         s.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
@@ -93,13 +122,13 @@ def record_content(
     reason: str | None,
     data: Mapping[str, Any],
     guideline_ref: str | None,
-    now: datetime,
+    at: str,
 ) -> dict[str, Any]:
     """A record's hashed content, as ``LogRecord.hashed_content()`` gives it: hashed, stored, then wrapped."""
     return {
         "case_ref": case_ref,
         "case_seq": case_seq,
-        "at": utc_iso(now),
+        "at": at,
         "actor": actor.name,
         "os_user": actor.recorded_os_user,
         "roles": sorted(actor.roles),

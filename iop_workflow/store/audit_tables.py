@@ -93,3 +93,22 @@ CORRECTIONS = CorrectionRow.__table__  # type: ignore[attr-defined]
 RETRACTIONS = RetractionRow.__table__  # type: ignore[attr-defined]
 ACCESS_EVENTS = AccessEventRow.__table__  # type: ignore[attr-defined]
 APPEND_ONLY = ("checkpoints", "corrections", "retractions", "access_events")
+
+
+class ClockRow(_Table, table=True):
+    """The database's clock (one row): ``real`` or ``simulated``, and where the log's time order is checked from.
+
+    ``now`` (a fixed-width UTC ISO instant, as ``transition_log.at``) is the stored clock of a
+    simulated database, NULL on a real one. ``ordered_from_seq``: records from this ``seq`` on
+    were written with the time-order guard; earlier ones that break it are warnings in verify.
+    """
+
+    __tablename__ = "db_clock"
+
+    id: int = Field(primary_key=True)
+    mode: str = Field(max_length=20)
+    now: str | None = Field(default=None, max_length=32)
+    ordered_from_seq: int
+
+
+DB_CLOCK = ClockRow.__table__  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ _ORG_BY_NUMBER = sa.select(ORGS).where(ORGS.c.org_number == sa.bindparam("org_nu
 UPDATE_CASE = sa.update(CASES).where(CASES.c.id == sa.bindparam("w_id"), CASES.c.version == sa.bindparam("w_version"))
 _CASE_VERSION = sa.select(CASES.c.version).where(CASES.c.id == sa.bindparam("case_id"))
 _CHAIN_HEAD = (
-    sa.select(LOG.c.case_seq, LOG.c.hash)
+    sa.select(LOG.c.case_seq, LOG.c.hash, LOG.c.at)
     .where(LOG.c.case_ref == sa.bindparam("ref"))
     .order_by(LOG.c.case_seq.desc())
     .limit(1)
@@ -137,9 +137,10 @@ def update_params(case: sa.RowMapping, values: Mapping[str, Any]) -> dict[str, A
     return {**values, "version": int(case["version"]) + 1, "w_id": case["id"], "w_version": case["version"]}
 
 
-def chain_head(s: Connection, ref: str) -> tuple[int, str]:
+def chain_head(s: Connection, ref: str) -> tuple[int, str, str | None]:
+    """(case_seq, hash, at) of the chain's last record; (0, GENESIS, None) for a new chain."""
     row = s.execute(_CHAIN_HEAD, {"ref": ref}).first()
-    return (0, GENESIS) if row is None else (int(row.case_seq), str(row.hash))
+    return (0, GENESIS, None) if row is None else (int(row.case_seq), str(row.hash), str(row.at))
 
 
 def insert_log(s: Connection, rec: LogRecord) -> int:

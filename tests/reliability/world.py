@@ -143,7 +143,7 @@ def open_world(backend: str, workdir: Path, kills: int, stack: ExitStack) -> Wor
     settings = load_settings(cli.config)
     iop = Iop.connect(url, settings=settings, audit_log=False)
     stack.callback(iop.close)
-    iop.init()
+    iop.init(simulation=True)  # the sweeps run as of `tick_on`, 61 days ahead: the stored clock moves there
     today = SystemClock(settings.tz).today()
     return World(backend, workdir, url, cli, raw, iop, audit_path, app_name, today, Scale.of(backend, kills))
 
