@@ -23,11 +23,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from iop_workflow.api_admin import AdminApi
 from iop_workflow.api_args import checked
+from iop_workflow.api_audit import AuditApi
+from iop_workflow.api_base import ActorLike
+from iop_workflow.api_facts import FactsApi
 from iop_workflow.audit.sink import AuditSink, StreamFailure
 from iop_workflow.clock import Clock
 from iop_workflow.domain.definition import WorkflowDefinition
@@ -45,12 +48,7 @@ from iop_workflow.store.engine import Database, default_sqlite_path
 # the set-up, recording, sweep and alert code.
 if TYPE_CHECKING:
     from iop_workflow import types as shapes  # the documented JSON shapes (TypedDicts)
-    from iop_workflow.audit.checkpoint import Checkpoint
-    from iop_workflow.audit.stream import StreamStatus
-    from iop_workflow.audit.verify import ChainReport
-    from iop_workflow.service.audit import Export
 
-ActorLike = str | Actor | None
 
 
 def resolve_url(url: str | None, settings: Settings) -> str:
@@ -65,12 +63,8 @@ def _stream_failed(app: App, failure: StreamFailure) -> None:
 
 
 @checked
-class Iop:
+class Iop(AdminApi, FactsApi, AuditApi):
     """A connection to one iop-workflow database."""
-
-    def __init__(self, app: App, *, source: str = "api") -> None:
-        self.app = app
-        self.source = source
 
     @classmethod
     def connect(
@@ -120,9 +114,6 @@ class Iop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def actor(self, who: ActorLike = None) -> Actor:
-        return who if isinstance(who, Actor) else self.app.actor(who, source=self.source)
 
     # -- set-up ---------------------------------------------------------------
     def init(
@@ -214,58 +205,6 @@ class Iop:
         from iop_workflow.service import admin  # noqa: PLC0415
 
         return cast("shapes.Organisation", admin.org(self.app, org_number, actor=self.actor(actor)))
-
-    # -- roles and tokens (admin) ----------------------------------------------
-    def grant(
-        self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
-    ) -> shapes.GrantChange:
-        """Grant ``role`` to ``login`` (in ``municipality``, else everywhere); a record of the @admin chain."""
-        from iop_workflow.service import identity  # noqa: PLC0415
-
-        return cast("shapes.GrantChange", identity.grant(self.app, self.actor(actor), login, role, municipality))
-
-    def revoke(
-        self, login: str, role: str, *, municipality: str | None = None, actor: ActorLike = None
-    ) -> shapes.GrantChange:
-        from iop_workflow.service import identity  # noqa: PLC0415
-
-        return cast("shapes.GrantChange", identity.revoke(self.app, self.actor(actor), login, role, municipality))
-
-    def grants(self, login: str | None = None) -> list[shapes.Grant]:
-        from iop_workflow.service import identity  # noqa: PLC0415
-
-        return cast("list[shapes.Grant]", identity.list_grants(self.app, login))
-
-    def bootstrap(self, *, admin: str | None = None) -> shapes.Bootstrap:
-        """Make ``admin`` (default: the OS login) admin, registrar, officer and coordinator, logged."""
-        from iop_workflow.service import identity  # noqa: PLC0415
-
-        return cast("shapes.Bootstrap", identity.bootstrap(self.app, admin=admin))
-
-    def create_token(
-        self,
-        *,
-        name: str,
-        roles: list[str],
-        municipalities: list[str] | None = None,
-        expires: date | str | None = None,
-        actor: ActorLike = None,
-    ) -> shapes.TokenCreated:
-        """A new API token; the result's ``token`` is the only time it is shown."""
-        from iop_workflow.service import tokens  # noqa: PLC0415
-
-        return cast("shapes.TokenCreated", tokens.create(self.app, self.actor(actor), name=name, roles=roles,
-                                                  municipalities=municipalities, expires=expires))  # fmt: skip
-
-    def tokens(self) -> list[shapes.Token]:
-        from iop_workflow.service import tokens  # noqa: PLC0415
-
-        return cast("list[shapes.Token]", tokens.listing(self.app))
-
-    def revoke_token(self, token_id: int | str, *, actor: ActorLike = None) -> shapes.TokenRevoked:
-        from iop_workflow.service import tokens  # noqa: PLC0415
-
-        return cast("shapes.TokenRevoked", tokens.revoke(self.app, self.actor(actor), token_id))
 
     # -- the workflow ---------------------------------------------------------
     def open_case(
@@ -370,241 +309,6 @@ class Iop:
 
     def history(self, ref: str) -> list[shapes.Record]:
         return cast("list[shapes.Record]", views.history(self.app, ref))
-
-    # -- facts ----------------------------------------------------------------
-    def record_meeting(
-        self,
-        ref: str,
-        *,
-        actor: ActorLike = None,
-        held_on: date | str,
-        joint_challenge: str,
-        participants: str = "",
-        notes: str = "",
-    ) -> shapes.Record:
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.meeting(self.app, self.actor(actor), ref, held_on=held_on, joint_challenge=joint_challenge,
-                                 participants=participants, notes=notes)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> shapes.Record:
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.assessment(self.app, self.actor(actor), ref, criterion=criterion, verdict=verdict, note=note)
-        return cast("shapes.Record", logged.as_dict())
-
-    def record_legal_check(
-        self, ref: str, *, competence: bool, procurement_not_required: bool, no_competition_distortion: bool,
-        state_aid_basis: str, rationale: str, state_aid_amount_sek: str | int | Decimal | None = None,
-        actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.legal_check(
-            self.app, self.actor(actor), ref, competence=competence, procurement_not_required=procurement_not_required,
-            no_competition_distortion=no_competition_distortion, state_aid_basis=state_aid_basis,
-            rationale=rationale,
-            state_aid_amount_sek=None if state_aid_amount_sek is None else str(state_aid_amount_sek),
-        )  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def record_agreement(
-        self, ref: str, *, start_on: date | str, end_on: date | str, notice_months: int | str = 3, purpose: str = "",
-        actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.agreement(self.app, self.actor(actor), ref, start_on=start_on, end_on=end_on,
-                                   notice_months=notice_months, purpose=purpose)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def record_contribution(
-        self, ref: str, *, party: str, kind: str, amount: str | int | float | Decimal, unit: str,
-        description: str = "", actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.contribution(self.app, self.actor(actor), ref, party=party, kind=kind, amount=amount,
-                                      unit=unit, description=description)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def record_decision(
-        self, ref: str, *, body: str, decided_on: date | str, minutes_ref: str, delegation_ref: str | None = None,
-        subject: str = "agreement", actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.decision(self.app, self.actor(actor), ref, body=body, decided_on=decided_on,
-                                  minutes_ref=minutes_ref, delegation_ref=delegation_ref, subject=subject)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def record_review(
-        self, ref: str, *, held_on: date | str, report_received: bool, summary: str = "", actor: ActorLike = None
-    ) -> shapes.Record:
-        from iop_workflow.service import records  # noqa: PLC0415
-
-        logged = records.review(self.app, self.actor(actor), ref, held_on=held_on, report_received=report_received,
-                                summary=summary)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def correct(
-        self,
-        ref: str,
-        kind: str,
-        entry: int | str,
-        *,
-        field: str,
-        value: object,
-        reason: str,
-        actor: ActorLike = None,
-    ) -> shapes.Record:
-        """Correct ``field`` of the fact recorded by log entry ``entry`` (its case_seq); returns the
-        ``record:correction`` log record. The fact's row is never changed."""
-        from iop_workflow.service import corrections  # noqa: PLC0415
-
-        logged = corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
-                                     value=value, reason=reason)  # fmt: skip
-        return cast("shapes.Record", logged.as_dict())
-
-    def retract(
-        self, ref: str, kind: str, entry: int | str, *, reason: str | None, actor: ActorLike = None
-    ) -> shapes.Record:
-        """Withdraw the fact recorded by log entry ``entry`` (its case_seq); returns the ``record:retraction``
-        log record. The fact's row stays; rules, reports and views read the facts without it."""
-        from iop_workflow.service import corrections  # noqa: PLC0415
-
-        logged = corrections.retract(self.app, self.actor(actor), ref, kind=kind, entry=entry, reason=reason)
-        return cast("shapes.Record", logged.as_dict())
-
-    # -- audit ----------------------------------------------------------------
-    def verify(
-        self, *, case: str | None = None, digest: str | None = None, authenticated_since: date | str | None = None
-    ) -> ChainReport:
-        """Recompute every chain (or ``case``'s) and every checkpoint; ``digest``: one filed outside;
-        ``authenticated_since``: also list the records from that local date on that the server did not
-        authenticate (``unauthenticated``)."""
-        from iop_workflow.service import audit  # noqa: PLC0415
-
-        return audit.verify(self.app, case_ref=case, digest=digest, authenticated_since=authenticated_since)
-
-    def checkpoint(self, *, actor: ActorLike = None) -> Checkpoint:
-        """Append a checkpoint over every chain head; ``.digest`` is the value to file outside."""
-        from iop_workflow.service import audit  # noqa: PLC0415
-
-        return audit.checkpoint(self.app, self.actor(actor))
-
-    def export(
-        self,
-        *,
-        since: date | str | None = None,
-        until: date | str | None = None,
-        case: str | None = None,
-        include_protected: bool = False,
-        actor: ActorLike = None,
-    ) -> Export:
-        """The log's records in seq order, page by page (iterate; ``.count()``); protected data masked
-        unless ``include_protected`` (auditors, and officers for their own cases: ``need_to_know``; logged)."""
-        from iop_workflow.service import audit  # noqa: PLC0415
-
-        return audit.export(self.app, self.actor(actor), since=since, until=until, case_ref=case,
-                            include_protected=include_protected)  # fmt: skip
-
-    def stream_status(self) -> StreamStatus:
-        """How the audit stream differs from the log (records it lacks, lines the log does not hold)."""
-        from iop_workflow.service import stream  # noqa: PLC0415
-
-        return stream.status(self.app)
-
-    def resync_stream(self, *, actor: ActorLike = None) -> shapes.Resync:
-        """Rewrite the audit stream from the log (admins): every record once, in seq order."""
-        from iop_workflow.service import stream  # noqa: PLC0415
-
-        return cast("shapes.Resync", stream.resync(self.app, self.actor(actor)))
-
-    def register(
-        self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
-    ) -> list[shapes.RegisterRow]:
-        """The public list of partnerships (protected contact data masked unless someone with a need
-        to know asks with ``include_protected``: auditors, officers for their own cases; logged)."""
-        from iop_workflow.service import register  # noqa: PLC0415
-
-        rows = register.register(self.app, self.actor(actor), municipality=municipality,
-                                 include_protected=include_protected)  # fmt: skip
-        return cast("list[shapes.RegisterRow]", rows)
-
-    def register_rows(
-        self, *, municipality: str | None = None, include_protected: bool = False, actor: ActorLike = None
-    ) -> Iterator[shapes.RegisterRow]:
-        """:meth:`register`'s rows one at a time, in constant memory (``iop report register --format json``)."""
-        from iop_workflow.service import register  # noqa: PLC0415
-
-        rows = register.rows(self.app, self.actor(actor), municipality=municipality,
-                             include_protected=include_protected)  # fmt: skip
-        return cast("Iterator[shapes.RegisterRow]", rows)
-
-    def annual_report(
-        self,
-        *,
-        year: int | str,
-        municipality: str | None = None,
-        include_protected: bool = False,
-        actor: ActorLike = None,
-    ) -> shapes.AnnualReport:
-        """The yearly follow-up report to the committee (the ``iop report annual --json`` shape), computed by
-        replaying the log up to the year's end; protected contact data masked unless someone with a need to
-        know asks (logged)."""
-        from iop_workflow.service import annual  # noqa: PLC0415
-
-        report = annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
-                               include_protected=include_protected)  # fmt: skip
-        return cast("shapes.AnnualReport", report)
-
-    def access_events(self) -> list[shapes.AccessEvent]:
-        """Every logged read of protected data."""
-        from iop_workflow.service import need_to_know  # noqa: PLC0415
-
-        return cast("list[shapes.AccessEvent]", need_to_know.access_events(self.app))
-
-    # -- recovery ---------------------------------------------------------------
-    def backup(self, path: Path | str, *, force: bool = False) -> shapes.Backup:
-        """Copy the live SQLite database to ``path`` (SQLite's online backup API: a consistent snapshot
-        while others write), integrity-checked; PostgreSQL: raises the pg_dump commands (exit 2)."""
-        from iop_workflow import files  # noqa: PLC0415
-        from iop_workflow.service import backup  # noqa: PLC0415
-
-        if self.app.db.dialect == "sqlite":  # (PostgreSQL: the service refuses with the pg_dump commands)
-            files.target(path, force=force, protected=self.protected_files(), field="FILE")
-        done = backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
-        return cast("shapes.Backup", done)
-
-    def copy_simulated(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
-        """A consistent copy of the SQLite database at ``path`` with a simulated clock at this database's now
-        (``iop db copy FILE --simulation``); PostgreSQL: UsageError (exit 2)."""
-        from iop_workflow import files  # noqa: PLC0415
-        from iop_workflow.service import clock_mode  # noqa: PLC0415
-
-        if self.app.db.dialect == "sqlite":
-            files.target(path, force=force, protected=self.protected_files(), field="FILE")
-        return clock_mode.simulated_copy(self.app, Path(path), force=force)
-
-    def protected_files(self) -> list[Path]:
-        """The files no output of a command may replace: the SQLite database and its journals, the audit streams."""
-        from iop_workflow import files  # noqa: PLC0415
-
-        db, sink = self.app.db, self.app.sink
-        return files.guarded(db.engine.url.database if db.dialect == "sqlite" else None,
-                             (sink.path, sink.events_path))  # fmt: skip
-
-    def restore(self, path: Path | str, *, force: bool = False) -> shapes.Backup:
-        """Replace this SQLite database with the backup at ``path``, once its audit log verifies."""
-        from iop_workflow.service import backup  # noqa: PLC0415
-        from iop_workflow.store.guidelines import GuidelineCache  # noqa: PLC0415
-
-        self.app.db.dispose()
-        result = backup.restore(self.app.db.url, Path(path), force=force)
-        self.app.guidelines = GuidelineCache()  # row ids may differ in the restored database
-        return cast("shapes.Backup", result)
 
     # -- deadlines --------------------------------------------------------------
     def tick(self, *, at: date | str | None = None, dry_run: bool = False) -> shapes.Tick:

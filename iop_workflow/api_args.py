@@ -68,8 +68,12 @@ class _Spec:
 
 
 def checked(cls: type[T]) -> type[T]:
-    """Wrap every public method (and classmethod) of ``cls`` in the gate."""
-    for name, attr in list(vars(cls).items()):
+    """Wrap every public method (and classmethod) of ``cls`` and of the classes it is built from
+    (``Iop``'s groups of methods) in the gate, each named as a method of ``cls``."""
+    own: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # the most derived definition of a name wins
+        own.update(vars(klass))
+    for name, attr in own.items():
         if name.startswith("_"):
             continue
         if isinstance(attr, classmethod):
