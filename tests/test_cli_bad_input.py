@@ -248,6 +248,8 @@ def test_an_unexpected_exception_is_a_logged_bug_not_a_traceback(
     monkeypatch.setenv("IOP_DATABASE_URL", f"sqlite:///{tmp_path / 'iop.db'}")
     monkeypatch.delenv("IOP_LANG", raising=False)
     monkeypatch.delenv("IOP_CONFIG", raising=False)
+    assert run(["init"]) == 0  # the list is scoped by the reader's grants: they are read first
+    capsys.readouterr()
     monkeypatch.setattr(Iop, "case_page", boom)  # the table's page
     monkeypatch.setattr(Iop, "iter_cases", boom)  # --json's stream
     log = tmp_path / "data" / "iop-workflow" / "cli-errors.log"
