@@ -12,13 +12,13 @@ import ast
 import re
 import sys
 import tempfile
-import unicodedata
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from tests import walkthroughs
+from tests.walkthroughs import anchor
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -39,13 +39,6 @@ def prose(text: str) -> list[str]:
         elif not fenced:
             lines.append(line)
     return lines
-
-
-def anchor(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = heading.strip().lower()
-    text = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN")
-    return text.replace(" ", "-")
 
 
 def anchors(path: Path) -> set[str]:
@@ -151,7 +144,15 @@ def test_the_walkthroughs_print_what_the_documents_show(path: Path, tmp_path: Pa
 
 # The console blocks that do not run, each marked `<!-- not-run: why -->` in its document.
 NOT_RUN = {
-}
+    ("guidelines.md", "iop --actor kim guideline load stenungsund-2027.toml"):
+        "needs a guideline file of your own (tests/test_guideline_versions.py loads new versions)",
+    ("integrity.md", "iop --lang en --json audit verify | jq '.problems[0]'"):
+        "needs a record the product never writes, forged into the log (tests/test_legality.py forges them)",
+    ("service.md", "iop init"):
+        "starts a server on port 8080 in the background (tests/test_server_e2e.py runs `iop serve` on a free port)",
+    ("service.md", "export IOP_DATABASE_URL=postgresql://iop@db.example/iop"):
+        "needs a PostgreSQL server at db.example (tests/pg.py runs every two-back-end test on the test server)",
+}  # fmt: skip
 
 
 def test_every_console_block_runs_or_says_why_not() -> None:
@@ -196,8 +197,8 @@ def test_console_blocks_are_read_with_their_commands_and_markers(tmp_path: Path)
     )
     blocks = walkthroughs.console_blocks(doc)
     assert [(b.start, b.end, b.not_run) for b in blocks] == [(1, 6, None), (14, 16, "needs a server")]
-    assert [(s.command, s.lines, s.shown) for s in blocks[0].steps] == [("iop a --b c", 2, ["one"]),
-                                                                       ("echo $?", 1, ["0"])]  # fmt: skip
+    assert [(s.command, s.line, s.lines, s.shown) for s in blocks[0].steps] == [("iop a --b c", 2, 2, ["one"]),
+                                                                               ("echo $?", 5, 1, ["0"])]  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

@@ -4,7 +4,8 @@ A console block is a fenced block whose first line starts with ``$ ``: commands 
 command on the next line) each followed by the lines it prints. A document's blocks run in order in
 one bash process, in a fresh directory of their own with ``IOP_DATABASE_URL`` naming ``iop.db`` there,
 the shipped settings and the installed ``iop``. A block preceded by ``<!-- not-run: WHY -->`` is
-skipped; ``<!-- walkthroughs after: FILE.md -->`` first runs FILE's blocks (their output unchecked).
+skipped; ``<!-- walkthroughs after: FILE.md#heading -->`` first runs FILE's blocks from that heading on
+(their output unchecked).
 
 What varies from run to run is written with placeholders of the same width as what they stand for,
 so that tables stay aligned (docs/testing.md):
@@ -24,6 +25,7 @@ import pwd
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,6 +45,7 @@ TZ = ZoneInfo("Europe/Stockholm")
 @dataclass
 class Step:
     command: str  # continuation lines joined
+    line: int  # the command's line in the document, from 1
     lines: int  # how many lines of the document the command takes
     shown: list[str]
 
@@ -54,10 +57,6 @@ class Block:
     end: int  # index of the closing fence
     steps: list[Step]
     not_run: str | None  # why, for a block marked not-run
-
-    @property
-    def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.start}"
 
 
 def console_blocks(path: Path) -> list[Block]:
@@ -73,20 +72,21 @@ def console_blocks(path: Path) -> list[Block]:
         if lines[i + 1 : i + 2] and lines[i + 1].startswith("$ "):
             before = next((line.strip() for line in reversed(lines[:i]) if line.strip()), "")
             marked = NOT_RUN.match(before)
-            found.append(Block(path, i + 1, end, steps(lines[i + 1 : end]), marked.group(1) if marked else None))
+            found.append(Block(path, i + 1, end, steps(lines[i + 1 : end], i + 2), marked.group(1) if marked else None))
         i = end + 1
     return found
 
 
-def steps(body: Sequence[str]) -> list[Step]:
+def steps(body: Sequence[str], first: int) -> list[Step]:
+    """The commands of a block whose first line is line ``first`` of its document."""
     out: list[Step] = []
-    lines = iter(body)
-    for line in lines:
+    lines = iter(enumerate(body, first))
+    for number, line in lines:
         if line.startswith("$ "):
             command, taken = line[2:], 1
             while command.endswith("\\"):
-                command, taken = command[:-1] + next(lines).strip(), taken + 1
-            out.append(Step(command, taken, []))
+                command, taken = command[:-1] + next(lines)[1].strip(), taken + 1
+            out.append(Step(command, number, taken, []))
         else:
             out[-1].shown.append(line)
     return out
@@ -96,20 +96,36 @@ def runnable(path: Path) -> list[Block]:
     return [block for block in console_blocks(path) if block.not_run is None]
 
 
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower()
+    text = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN")
+    return text.replace(" ", "-")
+
+
 def prelude(path: Path) -> list[Step]:
-    """The steps a document's walkthroughs start after (``<!-- walkthroughs after: FILE -->``), unchecked."""
+    """The steps a document's walkthroughs start after, unchecked.
+
+    ``<!-- walkthroughs after: FILE.md#heading -->``: FILE's blocks from that heading on (all without ``#``).
+    """
     after = AFTER.search(path.read_text(encoding="utf-8"))
     if not after:
         return []
-    first = (path.parent / after.group(1)).resolve()
-    return [*prelude(first), *(step for block in runnable(first) for step in block.steps)]
+    name, _, fragment = after.group(1).partition("#")
+    first = (path.parent / name).resolve()
+    lines = first.read_text(encoding="utf-8").splitlines()
+    headings = [i for i, line in enumerate(lines) if line.startswith("#") and anchor(line.lstrip("#")) == fragment]
+    assert headings or not fragment, f"{path.name}: no heading #{fragment} in {name}"
+    start = headings[0] if fragment else 0
+    return [*prelude(first), *(step for block in runnable(first) if block.start > start for step in block.steps)]
 
 
 def run(path: Path, workdir: Path) -> list[str]:
     """Run ``path``'s walkthroughs in bash in ``workdir``: what each of its own steps printed (stdout and stderr)."""
     before, own = prelude(path), [step for block in runnable(path) for step in block.steps]
     keep_status = f'status=$?; echo {MARKER}; (exit "$status")'  # so that `echo $?` shows the command before
-    script = "set -u\n" + "".join(f"{keep_status}\n{step.command} 2>&1\n" for step in [*before, *own])
+    # Braces, not a subshell: `cd`, `export` and variables carry over; the whole line's stderr is its output.
+    script = "set -u\n" + "".join(f"{keep_status}\n{{ {step.command}\n}} 2>&1\n" for step in [*before, *own])
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
     env.update(TMPDIR=str(workdir), TZ="Europe/Stockholm", HOME=str(workdir), CI="", COLUMNS="120",
                IOP_DATABASE_URL=f"sqlite:///{workdir}/iop.db",
@@ -146,39 +162,44 @@ def fits(shown: str, real: str) -> bool:
     return re.fullmatch(pattern, key(real)) is not None
 
 
+UNPAIRED = 10_000  # a line left unpaired costs this much, a line under an elision 1: fewest unpaired, then elided
+
+
+def costs(shown: list[str], real: list[str]) -> list[list[int]]:
+    """``cost[i][j]``: the cheapest alignment of ``shown[i:]`` with ``real[j:]``."""
+    n, m = len(shown), len(real)
+    cost = [[(m - j) * UNPAIRED for j in range(m + 1)] for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        miss = UNPAIRED * (shown[i] != ELISION)
+        for j in range(m, -1, -1):
+            options = [cost[i + 1][j] + miss]
+            if j < m:
+                options.append(cost[i][j + 1] + (1 if shown[i] == ELISION else UNPAIRED))
+                if fits(shown[i], real[j]):
+                    options.append(cost[i + 1][j + 1])
+            cost[i][j] = min(options)
+    return cost
+
+
 def align(shown: list[str], real: list[str]) -> list[tuple[str, str]]:
     """The cheapest alignment of shown lines with printed ones, as (how, line) pairs.
 
-    ``fit``: a shown line that fits the printed one (given if it elides, else the printed line); ``elision``: a ``…`` line; ``elided``: a printed
-    line under it; ``lost``: a shown line nothing printed fits; ``new``: a printed line the document lacks.
+    ``fit``: a shown line that fits the printed one (given if it elides, else the printed line);
+    ``elision``: a ``…`` line; ``elided``: a printed line under it; ``lost``: a shown line nothing
+    printed fits; ``new``: a printed line the document lacks.
     """
-    n, m, unpaired = len(shown), len(real), 10_000  # a line under an elision costs 1: fewest unpaired, then fewest elided
-    miss = [unpaired * (line != ELISION) for line in shown]
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n, -1, -1):
-        for j in range(m, -1, -1):
-            if i == n:
-                cost[i][j] = (m - j) * unpaired
-                continue
-            options = [cost[i + 1][j] + miss[i]]
-            if j < m:
-                options.append(cost[i][j + 1] + unpaired)
-                if shown[i] == ELISION:
-                    options.append(cost[i][j + 1] + 1)
-                elif fits(shown[i], real[j]):
-                    options.append(cost[i + 1][j + 1])
-            cost[i][j] = min(options)
-    pairs: list[tuple[str, str]] = []
+    cost, pairs = costs(shown, real), []
     i = j = 0
-    while i < n or j < m:
-        if i < n and j < m and shown[i] == ELISION and cost[i][j] == cost[i][j + 1] + 1:
+    while i < len(shown) or j < len(real):
+        here, elision = cost[i][j], i < len(shown) and shown[i] == ELISION
+        if elision and j < len(real) and here == cost[i][j + 1] + 1:
             pairs.append(("elided", real[j]))
             j += 1
-        elif i < n and j < m and fits(shown[i], real[j]) and cost[i][j] == cost[i + 1][j + 1]:
+        elif i < len(shown) and j < len(real) and fits(shown[i], real[j]) and here == cost[i + 1][j + 1]:
             pairs.append(("fit", shown[i] if ELISION in shown[i] else real[j]))  # the printed padding and rules
             i, j = i + 1, j + 1
-        elif i < n and cost[i][j] == cost[i + 1][j] + miss[i]:
-            pairs.append(("elision" if shown[i] == ELISION else "lost", shown[i]))
+        elif i < len(shown) and here == cost[i + 1][j] + (0 if elision else UNPAIRED):
+            pairs.append(("elision" if elision else "lost", shown[i]))
             i += 1
         else:
             pairs.append(("new", real[j]))
@@ -209,7 +230,7 @@ def check(path: Path, workdir: Path) -> list[str]:
     for (block, step), out in zip(own, run(path, workdir), strict=True):
         diff = differences(step.shown, placeholders(out, today, login).splitlines())
         if diff:
-            problems.append(f"{block.where}: $ {step.command}\n" + "\n".join(diff))
+            problems.append(f"{block.path.relative_to(ROOT)}:{step.line}: $ {step.command}\n" + "\n".join(diff))
     return problems
 
 
