@@ -2,22 +2,23 @@
 
 ``python -m tests.test_docs`` prints the module map of docs/architecture.md from the tree (each module's
 docstring, first sentence), to paste between the map's markers after adding or removing a module.
+The console walkthroughs of every document run as written (tests/walkthroughs.py);
+``python -m tests.test_docs --update-walkthroughs [FILE.md ...]`` rewrites their output from a real run.
 """
 
 from __future__ import annotations
 
 import ast
-import os
-import pwd
 import re
-import subprocess
 import sys
-import unicodedata
-from datetime import datetime
+import tempfile
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests import walkthroughs
+from tests.walkthroughs import anchor
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -38,13 +39,6 @@ def prose(text: str) -> list[str]:
         elif not fenced:
             lines.append(line)
     return lines
-
-
-def anchor(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = heading.strip().lower()
-    text = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN")
-    return text.replace(" ", "-")
 
 
 def anchors(path: Path) -> set[str]:
@@ -140,57 +134,85 @@ def test_module_map_lists_every_module_of_the_tree() -> None:
     assert names(documented_map()) == names(module_map()), "regenerate it: python -m tests.test_docs"
 
 
-def tour() -> list[tuple[str, list[str]]]:
-    """The README's five-minute tour: each command (continuation lines joined) with its printed lines."""
-    text = README.read_text(encoding="utf-8").split("## A five-minute tour", 1)[1]
-    block = text.split("```console\n", 1)[1].split("\n```", 1)[0]
-    steps: list[tuple[str, list[str]]] = []
-    lines = iter(block.splitlines())
-    for line in lines:
-        if line.startswith("$ "):
-            command = line[2:]
-            while command.endswith("\\"):
-                command = command[:-1] + next(lines).strip()
-            steps.append((command, []))
-        else:
-            steps[-1][1].append(line)
-    return steps
-
-
-def comparable(lines: list[str]) -> list[str]:
-    """Lines without the table rules and padding, which follow the width of the login and the terminal."""
-    out = []
-    for line in lines:
-        kept = re.sub(r"[\s\u2500-\u257f]+", " ", line).strip()
-        if kept:
-            out.append(kept)
-    return out
-
-
+@pytest.mark.parametrize("path", [p for p in walkthroughs.DOCUMENTS if walkthroughs.runnable(p)], ids=lambda p: p.name)
 @pytest.mark.slow
-def test_the_readme_tour_prints_what_the_readme_shows(tmp_path: Path) -> None:
-    """Run the tour's commands in bash with the installed ``iop`` and compare every printed line."""
-    marker = "@@step"
-    steps = tour()
-    keep_status = f'status=$?; echo {marker}; (exit "$status")'  # `echo $?` shows the command before it
-    script = "set -u\n" + "".join(f"{keep_status}\n{command} 2>&1\n" for command, _ in steps)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
-    env.update(TMPDIR=str(tmp_path), TZ="Europe/Stockholm", HOME=str(tmp_path), CI="", COLUMNS="120",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
-    # Tables as a 120-column terminal draws them, whatever terminal the test itself runs in.
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300, check=False,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
-    assert done.stderr == ""
-    printed = done.stdout.split(f"{marker}\n")[1:]
-    assert len(printed) == len(steps)
-    now = datetime.now(ZoneInfo("Europe/Stockholm"))
-    login = pwd.getpwuid(os.getuid()).pw_name
-    for (command, shown), out in zip(steps, printed, strict=True):
-        real = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "YYYY-MM-DD hh:mm:ss", out)
-        real = real.replace(now.date().isoformat(), "YYYY-MM-DD").replace(f"IOP-{now.year}-", "IOP-YYYY-")
-        real = re.sub(rf"\b{re.escape(login)}\b", "root", real)
-        assert comparable(real.splitlines()) == comparable(shown), command
+def test_the_walkthroughs_print_what_the_documents_show(path: Path, tmp_path: Path) -> None:
+    """Run a document's console blocks in bash with the installed ``iop`` and compare every printed line."""
+    problems = walkthroughs.check(path, tmp_path)
+    assert problems == [], "\n\n".join(problems) + "\n(python -m tests.test_docs --update-walkthroughs)"
+
+
+# The console blocks that do not run, each marked `<!-- not-run: why -->` in its document.
+NOT_RUN = {
+    ("guidelines.md", "iop --actor kim guideline load stenungsund-2027.toml"):
+        "needs a guideline file of your own (tests/test_guideline_versions.py loads new versions)",
+    ("integrity.md", "iop --lang en --json audit verify | jq '.problems[0]'"):
+        "needs a record the product never writes, forged into the log (tests/test_legality.py forges them)",
+    ("service.md", "iop init"):
+        "starts a server on port 8080 in the background (tests/test_server_e2e.py runs `iop serve` on a free port)",
+    ("service.md", "export IOP_DATABASE_URL=postgresql://iop@db.example/iop"):
+        "needs a PostgreSQL server at db.example (tests/pg.py runs every two-back-end test on the test server)",
+}  # fmt: skip
+
+
+def test_every_console_block_runs_or_says_why_not() -> None:
+    marked = {
+        (block.path.name, block.steps[0].command): block.not_run
+        for path in walkthroughs.DOCUMENTS
+        for block in walkthroughs.console_blocks(path)
+        if block.not_run is not None
+    }
+    assert marked == NOT_RUN
+    assert all(reason for reason in marked.values()), "a not-run block says why"
+
+
+def test_a_walkthrough_matches_with_placeholders_and_elisions_and_names_what_differs() -> None:
+    today = date(2026, 12, 4)
+    real = walkthroughs.placeholders(
+        "IOP-2026-0001: avtal 2027-01-01, idag 2026-12-04\n│ 1 │ 2026-12-04 08:01:02 │ runner │\n"
+        "a\nb\nKontrollsumma: 5f0c12e41a\n",
+        today,
+        "runner",
+    ).splitlines()
+    shown = ["IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD", "│ 1 │ YYYY-MM-DD hh:mm:ss │ root  │", "…",
+             "Kontrollsumma: 5f0c…"]  # fmt: skip
+    assert walkthroughs.differences(shown, real) == []
+    assert walkthroughs.rewritten(shown, real) == [shown[0], real[1], "…", shown[3]]  # the printed padding
+    changed = ["IOP-2026-0001: avtal 2027-01-02, idag 2026-12-04", *real[1:], "en rad till"]
+    assert walkthroughs.differences(shown, changed) == ["- IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD",
+                                                        "+ IOP-2026-0001: avtal 2027-01-02, idag 2026-12-04",
+                                                        "+ en rad till"]  # fmt: skip
+    assert walkthroughs.rewritten(shown, changed) == [changed[0], real[1], "…", shown[3], "en rad till"]
+    under_the_elision = [*real[:-1], "Kontrollsumma: ffff"]
+    assert walkthroughs.differences(shown, under_the_elision) == ["- Kontrollsumma: 5f0c…"]
+    assert walkthroughs.differences(["IOP-YYYY-0001"], ["IOP-2026-0001"]) == ["- IOP-YYYY-0001", "+ IOP-2026-0001"]
+
+
+def test_console_blocks_are_read_with_their_commands_and_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text(
+        "```console\n$ iop a \\\n    --b c\none\n$ echo $?\n0\n```\n\n```sh\npip install x\n```\n"
+        "<!-- not-run: needs a server -->\n\n```\n$ curl x\n{}\n```\n",
+        encoding="utf-8",
+    )
+    blocks = walkthroughs.console_blocks(doc)
+    assert [(b.start, b.end, b.not_run) for b in blocks] == [(1, 6, None), (14, 16, "needs a server")]
+    assert [(s.command, s.line, s.lines, s.shown) for s in blocks[0].steps] == [("iop a --b c", 2, 2, ["one"]),
+                                                                               ("echo $?", 5, 1, ["0"])]  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    """Print the module map; with ``--update-walkthroughs [FILE.md ...]``, rewrite the walkthroughs' output."""
+    if argv[:1] != ["--update-walkthroughs"]:
+        print("\n".join(module_map()))
+        return
+    chosen = [Path(arg).resolve() for arg in argv[1:]] or walkthroughs.DOCUMENTS
+    for path in chosen:
+        if walkthroughs.runnable(path):
+            with tempfile.TemporaryDirectory() as workdir:
+                changed = walkthroughs.update(path, Path(workdir))
+            print(f"{path.relative_to(ROOT)}: {'rewritten' if changed else 'unchanged'}")
 
 
 if __name__ == "__main__":
-    print("\n".join(module_map()))
+    main(sys.argv[1:])

@@ -94,6 +94,18 @@ def test_confirm_refuses_other_roles_and_bad_dates_writing_nothing(iop: Iop) -> 
     assert not iop.guideline("Stenungsund-IOP").in_force(date(2026, 1, 12))
 
 
+def test_a_coordinator_of_the_guidelines_municipality_confirms_it_and_one_of_another_may_not(iop: Iop) -> None:
+    """A grant holds the municipality's code; the guideline names it: confirm compares them as load does."""
+    iop.grant("karin", "coordinator", municipality="Stenungsund")
+    iop.grant("mats", "coordinator", municipality="Mark")
+    with pytest.raises(NotPermitted) as refused:
+        iop.confirm_guideline("Stenungsund-IOP", actor="mats", **TEST_DECISION)
+    assert refused.value.exit_status == 3
+    assert not iop.guideline("Stenungsund-IOP").in_force(iop.app.clock.today())
+    iop.confirm_guideline("Stenungsund-IOP", actor="karin", **TEST_DECISION)
+    assert iop.guideline("Stenungsund-IOP").in_force(iop.app.clock.today())
+
+
 def test_every_shipped_date_has_a_provenance_and_only_a_confirmed_guideline_is_in_force() -> None:
     for g in shipped_guidelines():
         for name in ("decided_on", "valid_from", "valid_until"):

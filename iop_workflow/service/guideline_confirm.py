@@ -13,11 +13,11 @@ from datetime import date
 from typing import Any
 
 from iop_workflow.domain.guidelines import STATUS_SV, Guideline, GuidelineStatus, Provenance
-from iop_workflow.errors import GuidelineNotAdopted, InvalidInput, NotFound, NotPermitted
+from iop_workflow.errors import GuidelineNotAdopted, InvalidInput, NotFound
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_chain_record, lock_chain
 from iop_workflow.service.context import Actor, App
-from iop_workflow.service.guidelines import CONFIRM, LOADER, STATE, chain_of
+from iop_workflow.service.guidelines import CONFIRM, STATE, chain_of, require_coordinator
 from iop_workflow.store import guidelines as store
 
 
@@ -46,7 +46,7 @@ def confirm(
         if row is None:
             raise NotFound(kind="guideline", key=ref)
         g = store.from_row(s, row)
-        _require_coordinator(actor, g)
+        require_coordinator(actor, g, verb_sv="bekräfta", verb_en="confirm")
         if g.status is not GuidelineStatus.ADOPTED:
             raise GuidelineNotAdopted(ref=ref, status=g.status.value, status_sv=STATUS_SV[g.status])
         amended = confirmed(g, facts, by=actor.name, on=today)
@@ -107,11 +107,3 @@ def _in_order(facts: dict[str, Any], today: date) -> None:
                            problem_sv=f"ligger före {start or decided}",
                            problem_en=f"is before {start or decided}")  # fmt: skip
 
-
-def _require_coordinator(actor: Actor, g: Guideline) -> None:
-    if LOADER not in actor.within(g.municipality).roles:
-        raise NotPermitted(
-            actor=actor.name, roles=sorted(actor.roles), needs=LOADER,
-            action_sv=f"bekräfta riktlinjen {g.ref} ({g.municipality})",
-            action_en=f"confirm guideline {g.ref} ({g.municipality})",
-        )  # fmt: skip

@@ -51,7 +51,7 @@ def load(app: App, actor: Actor, guidelines: Iterable[Guideline], *, shipped: bo
     wanted = [replace(g, municipality=resolve(g.municipality).name) for g in guidelines]
     if not shipped:
         for g in wanted:
-            _require_loader(actor, g)
+            require_coordinator(actor, g)
     with app.db.write() as s:
         done = {g.ref: _load_one(app, s, actor, g, shipped=shipped) for g in wanted}
     _stream(app, done.values())
@@ -64,12 +64,13 @@ def _stream(app: App, written: Iterable[tuple[str, LogRecord | None]]) -> None:
             app.sink.emit(rec)
 
 
-def _require_loader(actor: Actor, g: Guideline) -> None:
+def require_coordinator(actor: Actor, g: Guideline, *, verb_sv: str = "läsa in", verb_en: str = "load") -> None:
+    """Loading or confirming ``g`` needs ``coordinator`` in its municipality (a code, as grants hold it)."""
     if LOADER not in actor.within(code_of(g.municipality)).roles:
         raise NotPermitted(
             actor=actor.name, roles=sorted(actor.roles), needs=LOADER,
-            action_sv=f"läsa in riktlinjen {g.ref} ({g.municipality})",
-            action_en=f"load guideline {g.ref} ({g.municipality})",
+            action_sv=f"{verb_sv} riktlinjen {g.ref} ({g.municipality})",
+            action_en=f"{verb_en} guideline {g.ref} ({g.municipality})",
         )  # fmt: skip
 
 
