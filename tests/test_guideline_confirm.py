@@ -119,6 +119,7 @@ def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
     yield from make_backend("sqlite", tmp_path)
 
 
+@pytest.mark.slow  # about 25 real `iop` processes: 12 s
 def test_confirm_end_to_end_with_the_real_iop(sqlite_backend: Backend, tmp_path: Path) -> None:
     cli = Cli(tmp_path, sqlite_backend.url)
     ref = to_assessment(cli)
