@@ -9,8 +9,8 @@ import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table, tr, yes_no
-from iop_workflow.domain.guidelines import FIELD_SV, STATUS_SV, GuidelineStatus
 from iop_workflow.domain.values import LegalForm
+from iop_workflow.glossary import label
 
 
 @click.command()
@@ -157,11 +157,11 @@ def guideline_confirm(
 
 
 def status_label(status: str, lang: str) -> str:
-    return status if lang == "en" else STATUS_SV[GuidelineStatus(status)]
+    return status if lang == "en" else label("guideline_status", status, lang)
 
 
 def field_label(name: str, lang: str) -> str:
-    return name if lang == "en" else FIELD_SV.get(name, name)
+    return name if lang == "en" else label("field", name, lang)
 
 
 def unknown(lang: str) -> str:
