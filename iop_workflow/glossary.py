@@ -86,6 +86,11 @@ def sv(section: str, code: str | StrEnum) -> str:
     return label(section, code, "sv")
 
 
+def inline(text: str) -> str:
+    """A label inside a sentence: first letter lower-cased, unless it starts an acronym (``IOP-samordnare``)."""
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
 def field_sv(name: str) -> str:
     """A field in Swedish text: its label when the glossary has one, else as command syntax (``--end-on``)."""
     known = entries()["field"].get(name)

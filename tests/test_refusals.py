@@ -35,7 +35,7 @@ def test_a_missing_input_is_named_with_its_option_and_never_as_none(iop: Iop, cl
         iop.fire(ref, "withdraw", actor="anna")
     text = missing.value.message(lang)
     assert "--reason" in text and "None" not in text and "''" not in text
-    assert text.startswith("Värde saknas för reason" if lang == "sv" else "Missing reason")
+    assert text.startswith("Värde saknas för motivering" if lang == "sv" else "Missing reason")
     signed = to_signed(iop)
     clock.advance(timedelta(days=21))  # the agreement starts on 2026-02-01
     iop.fire(signed, "activate", actor="system")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from iop_workflow import formats
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table, tr, yes_no
 from iop_workflow.domain.values import LegalForm
@@ -59,7 +60,7 @@ def guideline_list(state: State) -> None:
         return
     lang = state.lang
     headers = [
-        "Ref",
+        state.say("Beteckning", "Ref"),
         tr("municipality", lang),
         tr("title", lang),
         tr("guideline_status", lang),
@@ -76,7 +77,7 @@ def guideline_list(state: State) -> None:
                 g["title"],
                 status_label(g["status"], lang),
                 g["valid_from"] or unknown(lang),
-                g["valid_until"] or "–",
+                g["valid_until"] or state.say("tills vidare", "–"),
                 yes_no(g["in_force"], lang),
             )
             for g in rows
@@ -100,11 +101,13 @@ def guideline_show(state: State, /, *, ref: str) -> None:
     click.echo(f"  {tr('guideline_status', lang)}: {status_label(found['status'], lang)}")
     click.echo(f"  {state.say('Beslutad', 'Decided')} {decided}")
     version, by, at = found["version"], found["loaded_by"], found["loaded_at"]
-    click.echo(state.say(f"  Version {version}, inläst av {by} {at}", f"  Version {version}, loaded by {by} {at}"))
-    until = found["valid_until"] or "–"
+    click.echo(state.say(f"  Riktlinjeversion {version}, inläst av {by} {formats.local_time(at, state.settings.tz)}",
+                         f"  Version {version}, loaded by {by} {at}"))  # fmt: skip
+    until = f"{tr('valid_until', lang).lower()} {found['valid_until']}" if found["valid_until"] else \
+        state.say("gäller tills vidare", f"{tr('valid_until', lang).lower()} –")
     click.echo(
         f"  {tr('valid_from', lang)} {found['valid_from'] or unk}, "
-        f"{tr('valid_until', lang).lower()} {until}; "
+        f"{until}; "
         f"{tr('in_force', lang).lower()}: {yes_no(found['in_force'], lang)}"
     )
     if found["guideline_review_months"]:
@@ -114,7 +117,7 @@ def guideline_show(state: State, /, *, ref: str) -> None:
                 f"  Riktlinjen följs upp var {months}:e månad", f"  The guideline is reviewed every {months} months"
             )
         )
-    click.echo(f"  {state.say('Ägare', 'Owner')}: {found['owner']}")
+    click.echo(f"  {state.say('Dokumentansvarig', 'Owner')}: {found['owner']}")
     for name, p in found["provenance"].items():
         mark = state.say("bekräftat", "verified") if p["verified"] else state.say("ej bekräftat", "not verified")
         quote = f" «{p['quote']}»" if p["quote"] else ""
@@ -122,7 +125,9 @@ def guideline_show(state: State, /, *, ref: str) -> None:
     text_key = "text_en" if lang == "en" else "text_sv"
     table(
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
-        [(c["code"], c["kind"], c[text_key] or c["text_sv"]) for c in found["criteria"]],
+        [(c["code"] if lang == "en" else f"`{c['code']}`",
+          c["kind"] if lang == "en" else label("criterion_kind", c["kind"], lang),
+          c[text_key] or c["text_sv"]) for c in found["criteria"]],  # fmt: skip
     )
 
 
@@ -248,7 +253,8 @@ def org_list(state: State) -> None:
     lang = state.lang
     table(
         [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang).capitalize()],
-        [(o["name"], o["org_number"], o["legal_form"], yes_no(o["protected"], lang)) for o in rows],
+        [(o["name"], o["org_number"], o["legal_form"] if lang == "en" else label("legal_form", o["legal_form"], lang),
+          yes_no(o["protected"], lang)) for o in rows],  # fmt: skip
     )
 
 
@@ -262,4 +268,9 @@ def org_show(state: State, /, *, org_number: str) -> None:
         emit_json(found)
         return
     for key, value in found.items():
-        click.echo(f"{key}: {'' if value is None else value}")
+        if state.lang == "en":
+            click.echo(f"{key}: {'' if value is None else value}")
+        else:  # each field by its label, the legal form and yes/no in words
+            shown = label("legal_form", value, "sv") if key == "legal_form" else \
+                yes_no(value, "sv") if isinstance(value, bool) else "" if value is None else value
+            click.echo(f"{label('field', key, 'sv')}: {shown}")

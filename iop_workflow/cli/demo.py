@@ -20,7 +20,7 @@ from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.demo_walks import COORDINATOR, DEMO_ROLES, OFFICER, Demo, run_walks
 from iop_workflow.cli.render import state_text
 from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
-from iop_workflow.glossary import label
+from iop_workflow.glossary import inline, label
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
@@ -133,7 +133,7 @@ def demo(state: State) -> None:
         held: dict[str, list[str]] = {}
         for g in init["grants_imported"]:
             held.setdefault(g["login"], []).append(g["role"])
-        named = {login: sorted(roles if state.lang == "en" else (label("role", r, "sv").lower() for r in roles))
+        named = {login: sorted(roles if state.lang == "en" else (inline(label("role", r, "sv")) for r in roles))
                  for login, roles in held.items()}  # fmt: skip
         people = "; ".join(f"{login} {', '.join(roles)}" for login, roles in sorted(named.items()))
         click.echo(state.say(f"Roller givna i demodatabasen (loggade): {people}",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from iop_workflow import formats
-from iop_workflow.glossary import label, record_label
+from iop_workflow.glossary import inline, label, record_label
 
 _TEXT: dict[str, tuple[str, str]] = {
     "state": ("Status", "State"),
@@ -126,18 +126,21 @@ def fact_values(values: Mapping[str, Any], lang: str) -> str:
     for key, value in shown.items():
         if key == "unit" and "amount" in shown:
             continue
-        parts.append(f"{label('field', key, lang)}: {_value_sv(key, value, shown)}")
+        section = "criterion_kind" if key == "kind" and "criterion" in shown else _CODED.get(key)
+        parts.append(f"{label('field', key, lang)}: {_value_sv(key, value, shown, section)}")
     return "; ".join(parts)
 
 
 _CODED = {"party": "party", "kind": "contribution_kind", "verdict": "verdict", "state_aid_basis": "state_aid_basis"}
 
 
-def _value_sv(key: str, value: Any, values: Mapping[str, Any]) -> str:
+def _value_sv(key: str, value: Any, values: Mapping[str, Any], section: str | None) -> str:
     if isinstance(value, bool) or value in ("True", "False", "true", "false"):
         return yes_no(str(value).lower() == "true", "sv")
-    if key in _CODED:
-        return label(_CODED[key], str(value), "sv").lower()
+    if key == "criterion":  # a guideline's code, as `iop case assess` takes it
+        return f"`{value}`"
+    if section is not None:
+        return inline(label(section, str(value), "sv"))
     if key in ("amount", "state_aid_amount_sek"):
         return formats.amount(value, str(values.get("unit") or "SEK"), "sv")
     return str(value)

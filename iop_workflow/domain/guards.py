@@ -15,7 +15,7 @@ from iop_workflow.domain.facts import FACT_KINDS, CaseFacts, GuardContext
 from iop_workflow.domain.guidelines import Guideline, GuidelineStatus, governing_for
 from iop_workflow.domain.values import IDEA_BASED_FORMS, Initiator, Party, Verdict
 from iop_workflow.errors import Unmet
-from iop_workflow.glossary import role_needed, sv
+from iop_workflow.glossary import inline, role_needed, sv
 
 Guard = Callable[[CaseFacts, GuardContext], list[Unmet]]
 
@@ -45,7 +45,7 @@ def role_allowed(roles: Iterable[str], ctx: GuardContext, trigger: str, label_sv
     allowed = sorted(roles)
     if ctx.roles & set(allowed):
         return []
-    have_sv = ", ".join(sv("role", r).lower() for r in sorted(ctx.roles)) or "inga"
+    have_sv = ", ".join(inline(sv("role", r)) for r in sorted(ctx.roles)) or "inga"
     have = ", ".join(sorted(ctx.roles)) or "none"
     need = ", ".join(allowed)
     action = f"«{label_sv}»" if label_sv else "åtgärden"
@@ -357,7 +357,7 @@ def guideline_standing(g: Guideline) -> list[Unmet]:
         out.append(
             Unmet(
                 code="guideline_unverified",
-                sv=f"Riktlinjen {_guideline_name(g)}: {sv('field', name)} {sv_what}{sv_src}; en samordnare "
+                sv=f"Riktlinjen {_guideline_name(g)}: {sv('field', name)} {sv_what}{sv_src}; en IOP-samordnare "
                 f"bekräftar det mot beslutet med `{confirm_command(g)}`",
                 en=f"Guideline {_guideline_name(g)}: {name} {en_what}{en_src}; a coordinator confirms it "
                 f"against the decision with `{confirm_command(g)}`",
@@ -536,7 +536,7 @@ def ending_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         Unmet(
             code="ending_decision_missing",
             sv=f"Inget beslut om att avsluta avtalet för avtalsperiod {facts.period} i {facts.ref} är registrerat "
-            "(registrera beslutet med ämne ending)",
+            "(registrera beslutet med `iop case record REF decision --subject ending`)",
             en=f"No decision to end the agreement for period {facts.period} of {facts.ref} is recorded "
             "(record the decision with subject ending)",
         )
