@@ -107,11 +107,11 @@ def test_swedish_refusals_bad_inputs_and_views_show_no_code(cli: Cli) -> None:
         cli(*sv, "--actor", "anna", "case", "fire", ref, "end", "--reason", "x"),  # wrong state
         cli(*sv, "--actor", "anna", "case", "record", ref, "review", "--held-on", str(today()), "--report-received"),
         cli(*sv, "--actor", "anna", "case", "record", ref, "legal-check", "--competence", "--procurement-not-required",
-            "--no-competition-distortion", "--state-aid-basis", "non_economic", "--rationale", "x"),  # fmt: skip
+            "--no-competition-distortion", "--state-aid-basis", "non_economic", "--rationale", "x"),
         cli(*sv, "--actor", "anna", "case", "open", "--org", "556036-0793", "--municipality", "Stenungsund",
-            "--title", "t", "--challenge", "c"),  # fmt: skip
+            "--title", "t", "--challenge", "c"),
         cli(*sv, "--actor", "anna", "case", "open", "--org", "802479-1322", "--municipality", "Atlantis",
-            "--title", "t", "--challenge", "c"),  # fmt: skip
+            "--title", "t", "--challenge", "c"),
         cli(*sv, "case", "show", "IOP-1999-0001"),
     ]
     assert [r.status for r in refused] == [3, 6, 3, 3, 3, 3, 6, 4], [r.text for r in refused]

@@ -127,7 +127,7 @@ def guideline_show(state: State, /, *, ref: str) -> None:
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
         [(c["code"] if lang == "en" else f"`{c['code']}`",
           c["kind"] if lang == "en" else label("criterion_kind", c["kind"], lang),
-          c[text_key] or c["text_sv"]) for c in found["criteria"]],  # fmt: skip
+          c[text_key] or c["text_sv"]) for c in found["criteria"]],
     )
 
 
@@ -254,7 +254,7 @@ def org_list(state: State) -> None:
     table(
         [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang).capitalize()],
         [(o["name"], o["org_number"], o["legal_form"] if lang == "en" else label("legal_form", o["legal_form"], lang),
-          yes_no(o["protected"], lang)) for o in rows],  # fmt: skip
+          yes_no(o["protected"], lang)) for o in rows],
     )
 
 
