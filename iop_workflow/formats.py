@@ -75,10 +75,10 @@ def day(value: date | str | None, lang: str = "sv") -> str:
 
 
 def local_time(value: datetime | str | None, tz: ZoneInfo = STOCKHOLM) -> str:
-    """A stored UTC instant in local time, to the minute: ``2024-04-01 11:00``."""
+    """A stored UTC instant in local time, to the second: ``2024-04-01 11:00:00``."""
     if value is None or value == "":
         return ""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d %H:%M")
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
