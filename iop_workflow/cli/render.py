@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from iop_workflow import formats
-from iop_workflow.glossary import inline, label, record_label
+from iop_workflow.glossary import entries, inline, label, record_label
 
 _TEXT: dict[str, tuple[str, str]] = {
     "state": ("Status", "State"),
@@ -116,6 +116,19 @@ def action_text(action: str, lang: str) -> str:
     return f"påminnelse: {label('alert', arg, lang)}"
 
 
+def deadline_kind(kind: str, lang: str) -> str:
+    """A timer's or an alert's kind as people read it (the code in English)."""
+    if lang == "en":
+        return kind
+    return label("timer", kind, lang) if kind in entries()["timer"] else label("alert", kind, lang)
+
+
+def outcome_text(outcome: str, lang: str) -> str:
+    """What the scheduler did with a due item (``fired``, ``refused: …``) in ``lang``."""
+    word, sep, rest = outcome.partition(":")
+    return outcome if lang == "en" else label("outcome", word, lang) + sep + rest
+
+
 def fact_values(values: Mapping[str, Any], lang: str) -> str:
     """A fact's values as people read them: ``key=value`` in English; in Swedish each field by its
     label, codes (party, kind, verdict, state aid basis) by theirs, amounts and dates formatted."""
@@ -188,7 +201,7 @@ def timers_block(timers: Sequence[Mapping[str, Any]], lang: str) -> None:
     if not timers:
         click.echo(f"  {tr('no_timers', lang)}")
     for timer in timers:
-        kind = timer["kind"] if lang == "en" else label("timer", timer["kind"], lang)
+        kind = deadline_kind(timer["kind"], lang)
         click.echo(f"  {timer['due_on']}  {kind:<16} {action_text(timer['action'], lang)}")
 
 

@@ -554,8 +554,8 @@ def ending_due_or_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         Unmet(
             code="ending_before_end_date",
             sv=f"Avtalet för avtalsperiod {facts.period} i {facts.ref} gäller till och med {end} och inget beslut om "
-            "att avsluta det i förtid är registrerat; registrera beslutet (`iop case record REF decision --subject ending`), säg upp avtalet "
-            "eller häv det",
+            "att avsluta det i förtid är registrerat; registrera beslutet "
+            "(`iop case record REF decision --subject ending`), säg upp avtalet eller häv det",
             en=f"The agreement for period {facts.period} of {facts.ref} runs until {end} and no decision to "
             "end it early is recorded; record that decision (subject ending), give notice or rescind it",
         )
