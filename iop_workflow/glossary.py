@@ -92,13 +92,11 @@ def inline(text: str) -> str:
 
 
 def field_sv(name: str) -> str:
-    """A field in Swedish text: its label when the glossary has one, else as command syntax (``--end-on``)."""
+    """A field in Swedish text: its label when the glossary has one, an option as command syntax (``--db``)."""
     known = entries()["field"].get(name)
     if known is not None:
-        return known[0]
-    if name.startswith("-"):
-        return f"`{name}`"
-    return f"`--{name.replace('_', '-')}`"
+        return inline(known[0])
+    return f"`{name}`" if name.startswith("-") else name
 
 
 def record_label(trigger: str, lang: str, *, definition: WorkflowDefinition | None = None) -> str:
