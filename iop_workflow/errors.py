@@ -164,7 +164,14 @@ class TransitionNotAllowed(IopError):
         return "".join(f"\n  - {r.text(lang)}" for r in self.reasons)
 
     def _sv(self) -> str:
-        return f"{self.case_ref}: '{self.trigger}' är inte tillåten i läget '{self.state}':" + self._lines("sv")
+        from iop_workflow.glossary import label, record_label  # noqa: PLC0415 - the glossary reads its file
+
+        if self.state in ("-", ""):
+            return f"{self.case_ref}: Ärendet kan inte registreras:" + self._lines("sv")
+        what, state = record_label(self.trigger, "sv"), label("state", self.state, "sv")
+        if ":" in self.trigger:
+            return f"{self.case_ref}: {what} kan inte registreras i status {state}:" + self._lines("sv")
+        return f"{self.case_ref}: åtgärden «{what}» är inte möjlig i status {state}:" + self._lines("sv")
 
     def _en(self) -> str:
         return f"{self.case_ref}: '{self.trigger}' is not allowed in state '{self.state}':" + self._lines("en")
@@ -223,9 +230,11 @@ class InvalidInput(IopError):
         return self.value is None or self.value == ""
 
     def _sv(self) -> str:
+        from iop_workflow.glossary import field_sv  # noqa: PLC0415 - the glossary reads its file
+
         if self._missing():  # never show a Python None or '' to a person
-            return f"Värde saknas för {self.field}: {self.problem_sv}"
-        return f"Ogiltigt värde för {self.field} ({_short(self.value)!r}): {self.problem_sv}"
+            return f"Värde saknas för {field_sv(self.field)}: {self.problem_sv}"
+        return f"Ogiltigt värde för {field_sv(self.field)} ({_short(self.value)!r}): {self.problem_sv}"
 
     def _en(self) -> str:
         if self._missing():

@@ -123,6 +123,9 @@ def load_definition(path: Path | None = None) -> WorkflowDefinition:
     d = parse_definition(read_text(path), file=str(path), guards=GUARDS, anchors=ANCHORS)
     if not d.groups:
         raise DefinitionError(file=str(path), key="groups", problem=f"missing (needs: {', '.join(GROUPS)})")
+    from iop_workflow import glossary  # noqa: PLC0415 - the glossary reads its file through this module
+
+    glossary.check(d)
     return d
 
 

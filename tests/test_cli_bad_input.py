@@ -35,7 +35,7 @@ CASES = {
     "bad-org-number": Bad(
         ["org", "add", "--name", "Föreningen X", "--org-number", "802479-1323", "--legal-form", "annan"],
         6,
-        "Ogiltigt värde för org_number ('802479-1323'): inget giltigt organisationsnummer",
+        "Ogiltigt värde för organisationsnummer ('802479-1323'): inget giltigt organisationsnummer",
     ),
     "bad-org-number-en": Bad(
         [
@@ -58,7 +58,7 @@ CASES = {
     "end-before-start": Bad(
         ["--actor", "anna", "case", "record", REF, "agreement", "--start-on", "2027-01-01", "--end-on", "2026-12-31"],
         6,
-        "Ogiltigt värde för end_on ('2026-12-31'): slutdatum 2026-12-31 ligger inte efter startdatum 2027-01-01",
+        "Ogiltigt värde för slutdatum ('2026-12-31'): slutdatum 2026-12-31 ligger inte efter startdatum 2027-01-01",
     ),
     "unknown-criterion": Bad(
         ["--actor", "anna", "case", "assess", REF, "no_such_criterion", "met", "--note", "x"],
@@ -68,7 +68,7 @@ CASES = {
     "impossible-date": Bad(
         ["--actor", "anna", "case", "record", REF, "meeting", "--held-on", "2026-02-30", "--joint-challenge", "x"],
         6,
-        "Ogiltigt värde för held_on ('2026-02-30'): är inget giltigt datum (ÅÅÅÅ-MM-DD)",
+        "Ogiltigt värde för mötesdatum ('2026-02-30'): är inget giltigt datum (ÅÅÅÅ-MM-DD)",
     ),
     "impossible-date-en": Bad(
         [
@@ -225,7 +225,7 @@ def test_json_errors_have_the_documented_shape(template: Path, tmp_path: Path) -
     assert result.json() == {
         "error": {
             "code": "invalid_input",
-            "message": "Ogiltigt värde för end_on ('2026-12-31'): slutdatum 2026-12-31 ligger inte "
+            "message": "Ogiltigt värde för slutdatum ('2026-12-31'): slutdatum 2026-12-31 ligger inte "
             "efter startdatum 2027-01-01",
             "details": {"field": "end_on", "value": "2026-12-31"},
         }

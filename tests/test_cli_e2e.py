@@ -77,9 +77,11 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     refused = cli("--actor", "anna", "case", "fire", ref, "sign")
     assert refused.status == 3
     assert refused.err.splitlines() == [
-        f"{ref}: 'sign' är inte tillåten i läget 'assessment':",
-        "  - anna (roller: officer, registrar) får inte utföra 'sign'; det kräver någon av: signatory",
-        "  - anna har bedömt kriterierna för period 1 och får därför inte också besluta eller underteckna (fyra ögon)",
+        f"{ref}: åtgärden «Underteckna avtal» är inte möjlig i status Bedömning:",
+        "  - anna (behörigheter: handläggare, registrator) får inte utföra «Underteckna avtal»; det kräver behörigheten "
+        "Behörig undertecknare (firmatecknare) (`iop role grant anna signatory`)",
+        "  - anna har bedömt kriterierna för avtalsperiod 1 och får därför inte underteckna eller förnya avtalet "
+        "(fyraögonprincipen)",
     ]
     eva = cli.ok("--json", "--actor", "eva.lind", "case", "options", ref).json()
     assert next(o for o in eva if o["trigger"] == "sign")["allowed"] is True
@@ -90,7 +92,7 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     cli.ok("--actor", "anna", "case", "fire", ref, "activate")
 
     shown = cli.ok("--json", "case", "show", ref).json()
-    assert (shown["state"], shown["state_label"], shown["end_reason"]) == ("active", "Aktiv", None)
+    assert (shown["state"], shown["state_label"], shown["end_reason"]) == ("active", "Pågående", None)
     assert {t["kind"] for t in shown["timers"]} == {"review_reminder", "review_due", "renewal_review", "agreement_end"}
     ends = [t for t in shown["timers"] if t["kind"] == "agreement_end"]
     assert ends[0]["due_on"] == today().replace(year=today().year + 2).isoformat()
@@ -126,9 +128,9 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     assert stream["in_sync"] and stream["lines"] == stream["records"] == verify["records"], stream
 
     human = cli.ok("case", "show", ref).out
-    assert "Läge: Aktiv [active]" in human
-    assert "Vad som kan hända härnäst:" in human
-    assert "+ start_review (Påbörja uppföljning) -> review: tillåten" in human
+    assert "Status: Pågående, sedan" in human and "[active]" not in human
+    assert "Möjliga åtgärder:" in human
+    assert "+ Påbörja uppföljning -> Uppföljning (`iop case fire REF start_review`): möjlig" in human
 
 
 def test_every_exit_status_from_a_real_situation(cli: Cli, backend: Backend) -> None:
@@ -268,7 +270,8 @@ def test_demo_default_database_is_its_own_and_recreated(tmp_path: Path) -> None:
     assert f"Demodatabas: sqlite:///{demo_db}" in first.out
     assert "Vinst & Co AB (556036-0793) är aktiebolag" in first.out
     assert "Riktlinjen KS2019/2069 (Kungälv) gällde till och med 2023-12-31; idag är det 2026-01-19" in first.out
-    assert "IOP-2024-0001  renew: Uppföljning -> Förnyad (eva.lind)" in first.out
+    assert "IOP-2024-0001  Förnya avtalet för en ny period: Uppföljning -> Förnyat (eva.lind)" in first.out
+    assert "Insats: part: kommunen; insatstyp: ekonomiska medel; omfattning: 470 000,00 kr (anna.berg)" in first.out
     assert "audit verify: granskningsloggen är intakt: 5 ärenden" in first.out
     assert not working.exists()
     second = cli.ok("--lang", "en", "demo")
@@ -295,7 +298,7 @@ def test_workflow_commands_need_no_database(tmp_path: Path) -> None:
     dot = cli.ok("workflow", "diagram", "--format", "dot").out
     assert dot.startswith('digraph "partnership" {')
     assert '  "assessment" -> "signed" [label="Underteckna avtal"];' in dot.splitlines()
-    assert '  "ended" [label="Avslutad", peripheries=2];' in dot.splitlines()
+    assert '  "ended" [label="Avslutat", peripheries=2];' in dot.splitlines()
     show = cli.ok("--json", "workflow", "show").json()
     states = ["initiative", "dialogue", "assessment", "signed", "active", "review", "renewed", "ended"]
     assert [s["value"] for s in show["states"]] == states

@@ -162,7 +162,7 @@ def test_the_legal_check_by_an_officer_or_by_the_cases_assessor_is_refused(
         with pytest.raises(TransitionNotAllowed) as officer:
             check_law(iop, ref, "anna")
         assert [r.code for r in officer.value.reasons] == ["role_not_allowed"]
-        assert "det kräver någon av: legal" in officer.value.reasons[0].sv
+        assert "det kräver behörigheten Jurist (`iop role grant anna legal`)" in officer.value.reasons[0].sv
         with pytest.raises(TransitionNotAllowed) as assessor:
             check_law(iop, ref, "lena")  # holds legal, but assessed the criteria
         assert [r.code for r in assessor.value.reasons] == ["legal_check_by_assessor"]

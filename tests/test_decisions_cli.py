@@ -42,7 +42,7 @@ def test_decision_bodies_early_ends_and_notice_through_the_cli(cli: Cli) -> None
 
     legal = cli("--actor", "anna", "case", "record", ref, "legal-check", "--competence", "--procurement-not-required",
                 "--no-competition-distortion", "--state-aid-basis", "non_economic", "--rationale", "x")  # fmt: skip
-    assert legal.status == 3 and "det kräver någon av: legal" in legal.err
+    assert legal.status == 3 and "det kräver behörigheten Jurist (`iop role grant anna legal`)" in legal.err
 
     fired = cli.ok("--json", "--actor", "eva.lind", "case", "fire", ref, "terminate", "--notice-on", day,
                    "--reason", "Föreningen avvecklar verksamheten").json()  # fmt: skip

@@ -47,7 +47,7 @@ def test_four_eyes_the_assessor_of_a_period_may_not_sign_or_renew_it(fresh: tupl
         iop.assess(ref, "not_a_company", "met", note="Kontrollerat i registret", actor="sigrid")
     error = refusal(iop, first, "sign", "sigrid")
     assert [r.code for r in error.reasons] == ["four_eyes"]
-    assert "sigrid har bedömt kriterierna för period 1" in error.message("sv")
+    assert "sigrid har bedömt kriterierna för avtalsperiod 1" in error.message("sv")
     assert "(four eyes)" in error.message("en")
     # Every reason at once: anna assessed and is no signatory either.
     assert [r.code for r in refusal(iop, first, "sign", "anna").reasons] == ["role_not_allowed", "four_eyes"]
@@ -104,7 +104,8 @@ def test_refusals_from_the_command_line_exit_3_and_write_nothing(backend: Backen
     error = role.json()["error"]
     assert (error["code"], [r["code"] for r in error["details"]["reasons"]]) == (
         "transition_not_allowed", ["role_not_allowed"])  # fmt: skip
-    assert "kim (roller: coordinator) får inte utföra 'sign'; det kräver någon av: signatory" in error["message"]
+    assert ("kim (behörigheter: IOP-samordnare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
+            "Behörig undertecknare (firmatecknare) (`iop role grant kim signatory`)") in error["message"]
 
     eyes = cli("--lang", "en", "--actor", "sigrid", "case", "fire", ref, "sign")
     assert eyes.status == 3 and eyes.out == "" and "Traceback" not in eyes.err

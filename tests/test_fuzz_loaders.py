@@ -283,6 +283,6 @@ def test_an_audit_directory_that_cannot_be_made_does_not_turn_a_done_change_into
     assert result.status == 0, result.text
     assert result.err.startswith("Varning: granskningsströmmen /proc/self/no/such/dir/audit.jsonl kunde inte skrivas")
     assert result.err.count("\n") == 1 and "iop audit export --resync" in result.err
-    assert "-> Avslutad" in result.out
+    assert "-> Avslutat" in result.out
     assert not fuzz.guard.unchanged()  # it did write (the guard restores the copy)
     assert not (fuzz.cli.data_dir / "cli-errors.log").exists()

@@ -231,8 +231,10 @@ def test_agreement_dates_gate_activation_and_expiry() -> None:
 
 def test_role_check_names_actor_and_roles() -> None:
     ctx = GuardContext(today=date(2020, 3, 1), actor="anna", roles=frozenset({"officer"}))
-    unmet = role_allowed({"signatory"}, ctx, "sign")
-    assert unmet[0].sv == "anna (roller: officer) får inte utföra 'sign'; det kräver någon av: signatory"
+    unmet = role_allowed({"signatory"}, ctx, "sign", "Underteckna avtal")
+    assert unmet[0].sv == ("anna (behörigheter: handläggare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
+                           "Behörig undertecknare (firmatecknare) (`iop role grant anna signatory`)")
+    assert unmet[0].en == "anna (roles: officer) may not fire 'sign'; it needs one of: signatory"
     assert role_allowed({"officer", "admin"}, ctx, "start_dialogue") == []
 
 

@@ -22,7 +22,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 # A new major (or, for 0.x and CalVer packages, a new minor or year) of these changes what the product does
 # or what the checks report; each must have an upper bound that the installed release satisfies.
-BOUNDED = ("structlog", "holidays", "rich", "python-stdnum", "platformdirs")
+BOUNDED = ("structlog", "holidays", "rich", "python-stdnum", "platformdirs", "babel")
 BOUNDED_TEST = ("ruff", "mypy")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from iop_workflow import Iop, TransitionNotAllowed
+from iop_workflow import Iop, TransitionNotAllowed, glossary
 from iop_workflow.errors import AccessDenied
 from iop_workflow.resources import shipped_definition
 from tests.helpers import ORG
@@ -100,9 +100,11 @@ def fire(world: World, trigger: str, role: str) -> dict[str, Any]:
 def assert_refused(reasons: tuple[Any, ...], actor: str, allowed: frozenset[str], what: str) -> None:
     """Exactly one reason, the role rule, naming who, with which role, and who may."""
     assert [r.code for r in reasons] == ["role_not_allowed"]
-    for text in (reasons[0].sv, reasons[0].en):
-        assert actor in text and what in text
-        assert all(r in text for r in allowed)
+    en, sv = reasons[0].en, reasons[0].sv
+    assert actor in en and what in en and all(r in en for r in allowed)
+    # Swedish names the act by its label and each role that may with the command that grants it
+    named = glossary.label("fact_kind" if what in glossary.entries()["fact_kind"] else "trigger", what, "sv")
+    assert actor in sv and named in sv and all(f"(`iop role grant {actor} {r}`)" in sv for r in allowed)
 
 
 @pytest.mark.slow

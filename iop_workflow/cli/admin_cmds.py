@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
+from iop_workflow import formats
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.render import table, tr, yes_no
-from iop_workflow.domain.guidelines import FIELD_SV, STATUS_SV, GuidelineStatus
 from iop_workflow.domain.values import LegalForm
+from iop_workflow.glossary import label
 
 
 @click.command()
@@ -68,7 +69,7 @@ def guideline_list(state: State) -> None:
         return
     lang = state.lang
     headers = [
-        "Ref",
+        state.say("Beteckning", "Ref"),
         tr("municipality", lang),
         tr("title", lang),
         tr("guideline_status", lang),
@@ -85,7 +86,7 @@ def guideline_list(state: State) -> None:
                 g["title"],
                 status_label(g["status"], lang),
                 g["valid_from"] or unknown(lang),
-                g["valid_until"] or "–",
+                g["valid_until"] or state.say("tills vidare", "–"),
                 yes_no(g["in_force"], lang),
             )
             for g in rows
@@ -109,11 +110,13 @@ def guideline_show(state: State, /, *, ref: str) -> None:
     click.echo(f"  {tr('guideline_status', lang)}: {status_label(found['status'], lang)}")
     click.echo(f"  {state.say('Beslutad', 'Decided')} {decided}")
     version, by, at = found["version"], found["loaded_by"], found["loaded_at"]
-    click.echo(state.say(f"  Version {version}, inläst av {by} {at}", f"  Version {version}, loaded by {by} {at}"))
-    until = found["valid_until"] or "–"
+    click.echo(state.say(f"  Riktlinjeversion {version}, inläst av {by} {formats.local_time(at, state.settings.tz)}",
+                         f"  Version {version}, loaded by {by} {at}"))  # fmt: skip
+    until = f"{tr('valid_until', lang).lower()} {found['valid_until']}" if found["valid_until"] else \
+        state.say("gäller tills vidare", f"{tr('valid_until', lang).lower()} –")
     click.echo(
         f"  {tr('valid_from', lang)} {found['valid_from'] or unk}, "
-        f"{tr('valid_until', lang).lower()} {until}; "
+        f"{until}; "
         f"{tr('in_force', lang).lower()}: {yes_no(found['in_force'], lang)}"
     )
     if found["guideline_review_months"]:
@@ -123,14 +126,16 @@ def guideline_show(state: State, /, *, ref: str) -> None:
                 f"  Riktlinjen följs upp var {months}:e månad", f"  The guideline is reviewed every {months} months"
             )
         )
-    click.echo(f"  {state.say('Ägare', 'Owner')}: {found['owner']}")
+    click.echo(f"  {state.say('Dokumentansvarig', 'Owner')}: {found['owner']}")
     for name, p in found["provenance"].items():
         mark = state.say("bekräftat", "verified") if p["verified"] else state.say("ej bekräftat", "not verified")
         quote = f" «{p['quote']}»" if p["quote"] else ""
         click.echo(f"    {field_label(name, lang)} [{mark}]: {p['source']}{quote}")
     table(
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
-        [(c["code"], c["kind"], (c["text_en"] if lang == "en" else "") or c["text_sv"]) for c in found["criteria"]],
+        [(c["code"] if lang == "en" else f"`{c['code']}`",
+          c["kind"] if lang == "en" else label("criterion_kind", c["kind"], lang),
+          (c["text_en"] if lang == "en" else "") or c["text_sv"]) for c in found["criteria"]],
     )
 
 
@@ -165,11 +170,11 @@ def guideline_confirm(
 
 
 def status_label(status: str, lang: str) -> str:
-    return status if lang == "en" else STATUS_SV[GuidelineStatus(status)]
+    return status if lang == "en" else label("guideline_status", status, lang)
 
 
 def field_label(name: str, lang: str) -> str:
-    return name if lang == "en" else FIELD_SV.get(name, name)
+    return name if lang == "en" else label("field", name, lang)
 
 
 def unknown(lang: str) -> str:
@@ -256,7 +261,8 @@ def org_list(state: State) -> None:
     lang = state.lang
     table(
         [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang).capitalize()],
-        [(o["name"], o["org_number"], o["legal_form"], yes_no(o["protected"], lang)) for o in rows],
+        [(o["name"], o["org_number"], o["legal_form"] if lang == "en" else label("legal_form", o["legal_form"], lang),
+          yes_no(o["protected"], lang)) for o in rows],
     )
 
 
@@ -270,4 +276,9 @@ def org_show(state: State, /, *, org_number: str) -> None:
         emit_json(found)
         return
     for key, value in found.items():
-        click.echo(f"{key}: {'' if value is None else value}")
+        if state.lang == "en":
+            click.echo(f"{key}: {'' if value is None else value}")
+        else:  # each field by its label, the legal form and yes/no in words
+            shown = label("legal_form", str(value), "sv") if key == "legal_form" else \
+                yes_no(value, "sv") if isinstance(value, bool) else "" if value is None else value
+            click.echo(f"{label('field', key, 'sv')}: {shown}")

@@ -9,10 +9,20 @@ from typing import Any
 
 import click
 
+from iop_workflow import glossary
 from iop_workflow.cli.context import State, emit_json, emit_json_array, pass_state
 from iop_workflow.cli.correct_cmd import correct
 from iop_workflow.cli.records import record
-from iop_workflow.cli.render import case_summary, facts_block, history_table, options_block, table, timers_block, tr
+from iop_workflow.cli.render import (
+    case_summary,
+    facts_block,
+    history_table,
+    options_block,
+    state_text,
+    table,
+    timers_block,
+    tr,
+)
 from iop_workflow.domain.values import END_REASONS, Initiator, Verdict
 
 
@@ -125,7 +135,7 @@ def _case_table(rows: Sequence[Mapping[str, Any]], lang: str) -> None:
         [
             (
                 c["ref"],
-                c["state_label"] + (f" ({c['end_reason']})" if c["end_reason"] else ""),
+                state_text(c, lang),
                 c["municipality"],
                 c["organisation"]["name"],
                 c["title"],
@@ -165,7 +175,8 @@ def case_options(state: State, /, *, ref: str) -> None:
         emit_json(options)
         return
     shown = state.iop.case(ref, lang=state.lang)
-    click.echo(f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}")
+    click.echo(state.say(f"{shown['ref']}: {shown['state_label']}, ärendeversion {shown['version']}",
+                         f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}"))
     options_block(options, state.lang, heading=False)
 
 
@@ -247,10 +258,12 @@ def transition_line(state: State, fired: Mapping[str, Any], version: int) -> str
             return "-"
         return definition.state(value).label(state.lang)
 
+    trigger = fired["trigger"] if state.lang == "en" else glossary.label("trigger", fired["trigger"], state.lang,
+                                                                           definition=definition)  # fmt: skip
     return (
-        f"{fired['case_ref']}: {fired['trigger']}: "
+        f"{fired['case_ref']}: {trigger}: "
         f"{label(fired['from_state'])} -> {label(fired['to_state'])}"
-        f" ({state.say('version', 'version')} {version})"
+        f" ({state.say('ärendeversion', 'version')} {version})"
     )
 
 
@@ -317,4 +330,4 @@ def case_history(state: State, /, *, ref: str) -> None:
         return
     definition = state.iop.app.definition
     labels = {v: s.label(state.lang) for v, s in definition.states.items()}
-    history_table(records, state.lang, labels)
+    history_table(records, state.lang, labels, state.settings.tz)

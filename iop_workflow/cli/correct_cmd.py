@@ -40,7 +40,7 @@ def correct(
         options = (("--field", field), ("--value", value), ("--reason", reason))
         missing = [name for name, given in options if given is None]
         raise click.UsageError(f"Missing option {', '.join(missing)} (or give --retract)")
-    from iop_workflow.service.correctable import label_sv  # noqa: PLC0415 - the database layers are loaded by now
+    from iop_workflow.glossary import label  # noqa: PLC0415 - the glossary reads its file
 
     logged = state.iop.correct(ref, kind, entry, field=field, value=value, reason=reason, actor=state.actor)
     if state.json:
@@ -49,7 +49,8 @@ def correct(
     fix = logged["data"]["correction"]
     click.echo(
         state.say(
-            f"{ref}: {field} i post #{entry} ({label_sv(kind)}) rättad: {fix['from']} -> {fix['to']} "
+            f"{ref}: {label('field', field or '', 'sv')} i post #{entry} ({label('fact_kind', kind, 'sv')}) "
+            f"rättad: {fix['from']} -> {fix['to']} "
             f"(loggpost {logged['case_seq']}).",
             f"{ref}: {field} of entry #{entry} ({kind}) corrected: {fix['from']} -> {fix['to']} "
             f"(log entry {logged['case_seq']}).",
@@ -58,7 +59,7 @@ def correct(
 
 
 def _retract(state: State, ref: str, kind: str, entry: int, reason: str | None) -> None:
-    from iop_workflow.service.correctable import label_sv  # noqa: PLC0415 - the database layers are loaded by now
+    from iop_workflow.glossary import label  # noqa: PLC0415 - the glossary reads its file
 
     logged = state.iop.retract(ref, kind, entry, reason=reason, actor=state.actor)
     if state.json:
@@ -66,7 +67,7 @@ def _retract(state: State, ref: str, kind: str, entry: int, reason: str | None) 
         return
     click.echo(
         state.say(
-            f"{ref}: post #{entry} ({label_sv(kind)}) återtagen (loggpost {logged['case_seq']}); "
+            f"{ref}: post #{entry} ({label('fact_kind', kind, 'sv')}) återtagen (loggpost {logged['case_seq']}); "
             "den räknas inte längre.",
             f"{ref}: entry #{entry} ({kind}) retracted (log entry {logged['case_seq']}); it no longer counts.",
         )

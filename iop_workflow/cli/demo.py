@@ -20,7 +20,9 @@ import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.cli.demo_walks import COORDINATOR, DEMO_ROLES, OFFICER, Demo, run_walks
+from iop_workflow.cli.render import state_text
 from iop_workflow.errors import EXIT_INTEGRITY, InvalidInput
+from iop_workflow.glossary import inline, label
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
@@ -134,7 +136,9 @@ def demo(state: State) -> None:
         held: dict[str, list[str]] = {}
         for g in init["grants_imported"]:
             held.setdefault(g["login"], []).append(g["role"])
-        people = "; ".join(f"{login} {', '.join(sorted(roles))}" for login, roles in sorted(held.items()))
+        named = {login: sorted(roles if state.lang == "en" else (inline(label("role", r, "sv")) for r in roles))
+                 for login, roles in held.items()}  # fmt: skip
+        people = "; ".join(f"{login} {', '.join(roles)}" for login, roles in sorted(named.items()))
         click.echo(state.say(f"Roller givna i demodatabasen (loggade): {people}",
                              f"Roles granted in the demo database (logged): {people}"))  # fmt: skip
     _confirm_guidelines(iop, state)
@@ -173,9 +177,10 @@ def _confirm_guidelines(iop: Iop, state: State) -> None:
 
 def _summary(state: State, url: str, cases: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> None:
     click.echo("\n" + state.say("Ärendena nu:", "The cases now:"))
-    for c in cases:
-        end = f" ({c['end_reason']})" if c["end_reason"] else ""
-        click.echo(f"  {c['ref']}  {c['state_label'] + end:<22} {c['municipality']:<12} {c['organisation']['name']}")
+    shown = [state_text(c, state.lang) for c in cases]
+    width = max((len(s) for s in shown), default=0)
+    for c, text in zip(cases, shown, strict=True):
+        click.echo(f"  {c['ref']}  {text:<{width}} {c['municipality']:<12} {c['organisation']['name']}")
     verdict = state.say("intakt", "intact") if report["ok"] else state.say("INTE intakt", "NOT intact")
     click.echo(
         "\n"

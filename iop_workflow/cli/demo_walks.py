@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from iop_workflow.cli.context import State
+from iop_workflow.cli.render import fact_values
 from iop_workflow.errors import NotFound, TransitionNotAllowed
+from iop_workflow.glossary import label, record_label
 
 if TYPE_CHECKING:
     from iop_workflow.api import Iop
@@ -51,26 +53,31 @@ class Demo:
         states = self.iop.app.definition.states
         return states[value].label(self.state.lang) if value is not None and value in states else "-"
 
-    def _print(self, step: dict[str, Any]) -> None:
+    def _print(self, step: dict[str, Any], shown: str | None) -> None:
+        """One step for people: in Swedish each action by its label, a fact's values by theirs."""
         if self.state.json:
             return
         if self.printed_day != self.today:
             self.printed_day = self.today
             click.echo(f"\n{self.today.isoformat()}")
         who = f"({step['actor']})"
+        lang = self.state.lang
+        action = step["action"] if lang == "en" else record_label(step["action"], lang)
+        detail = step["detail"] if shown is None else shown
         if step["outcome"] == "refused":
-            refused = self.state.say("VÄGRAS", "REFUSED")
-            click.echo(f"  {step['case']:<14} {step['action']}: {refused} {who}")
+            click.echo(f"  {step['case']:<14} {action}: {label('outcome', 'refused', lang)} {who}")
             for reason in step["reasons"]:
                 click.echo(f"      - {reason['message']}")
         elif step["action"].startswith("record:"):
-            click.echo(f"  {step['case']:<14} {step['action']}: {step['detail']} {who}")
+            click.echo(f"  {step['case']:<14} {action}: {detail} {who}")
         else:
-            source = self.label(step["from_state"]) if step["from_state"] else self.state.say("(nytt)", "(new)")
-            parts = [f"{source} -> {self.label(step['to_state'])}", step["detail"], who]
-            click.echo(f"  {step['case']:<14} {step['action']}: " + " ".join(p for p in parts if p))
+            new = self.state.say("(nytt ärende)", "(new)")
+            source = self.label(step["from_state"]) if step["from_state"] else new
+            parts = [f"{source} -> {self.label(step['to_state'])}", detail, who]
+            click.echo(f"  {step['case']:<14} {action}: " + " ".join(p for p in parts if p))
 
-    def log(self, case: str, action: str, actor: str, **extra: Any) -> None:
+    def log(self, case: str, action: str, actor: str, shown: str | None = None, **extra: Any) -> None:
+        """Add a step (``detail`` as the JSON steps show it; ``shown``, if given, what people read instead)."""
         step: dict[str, Any] = {
             "date": self.today.isoformat(),
             "case": case,
@@ -84,7 +91,7 @@ class Demo:
         }
         step.update(extra)
         self.steps.append(step)
-        self._print(step)
+        self._print(step, shown)
 
     def refused(self, case: str, action: str, actor: str, exc: TransitionNotAllowed) -> None:
         reasons = [{"code": r.code, "message": r.text(self.state.lang)} for r in exc.reasons]
@@ -113,7 +120,8 @@ class Demo:
         call: Callable[..., dict[str, Any]] = getattr(self.iop, "record_" + what.replace("-", "_"))
         body = call(ref, actor=actor, **kwargs)["data"].get(what.replace("-", "_"), {})
         detail = ", ".join(f"{k}={body[k]}" for k in _SHOWN if k in body)
-        self.log(ref, f"record:{what}", actor, detail=detail)
+        shown = fact_values({k: body[k] for k in _SHOWN if k in body}, self.state.lang)
+        self.log(ref, f"record:{what}", actor, shown=shown, detail=detail)
 
     def due(self, ref: str, action: str) -> date:
         """When the case's open timer with ``action`` is due (the scheduler would fire it then)."""

@@ -10,15 +10,6 @@ import click
 from iop_workflow.cli.context import State, emit_json, pass_state
 from iop_workflow.domain.values import ContributionKind, Party, StateAidBasis
 
-_DONE_SV = {
-    "meeting": "dialogmöte registrerat",
-    "contribution": "insats registrerad",
-    "agreement": "avtal registrerat",
-    "decision": "beslut registrerat",
-    "review": "uppföljning registrerad",
-    "legal-check": "rättslig prövning registrerad",
-}
-
 
 @click.group(subcommand_metavar="KIND [OPTIONS]")
 @click.argument("ref")
@@ -36,10 +27,12 @@ def _done(state: State, kind: str, logged: Mapping[str, Any]) -> None:
     if state.json:
         emit_json(logged)
         return
+    from iop_workflow.glossary import label  # noqa: PLC0415 - the glossary reads its file
+
     ref = logged["case_ref"]
     click.echo(
         state.say(
-            f"{ref}: {_DONE_SV[kind]} (loggpost {logged['case_seq']}).",
+            f"{ref}: {label('recorded', kind, 'sv')} (loggpost {logged['case_seq']}).",
             f"{ref}: {kind} recorded (log record {logged['case_seq']}).",
         )
     )

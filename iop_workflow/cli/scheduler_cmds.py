@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from iop_workflow.cli.context import State, emit_json, pass_state
-from iop_workflow.cli.render import table
+from iop_workflow.cli.render import action_text, deadline_kind, outcome_text, table
 from iop_workflow.service.validate import in_range
 
 EXIT_SWEEP_FAILED = 1
@@ -43,7 +43,8 @@ def _print_tick(state: State, report: Mapping[str, Any]) -> None:
         table(
             [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"),
              state.say("Åtgärd", "Action"), state.say("Utfall", "Outcome")],
-            [(i["due_on"], i.get("case_ref") or i.get("guideline_ref"), i.get("action", ""), i["outcome"])
+            [(i["due_on"], i.get("case_ref") or i.get("guideline_ref"),
+              action_text(i["action"], state.lang) if i.get("action") else "", outcome_text(i["outcome"], state.lang))
              for i in items],
         )  # fmt: skip
     verb = state.say("skulle", "would") if report["dry_run"] else ""
@@ -77,7 +78,8 @@ def plan(state: State, /, *, until: Any) -> None:
     table(
         [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"), state.say("Typ", "Kind"),
          state.say("Åtgärd", "Action"), state.say("Vem", "Who")],
-        [(r["due_on"], r["case_ref"] or r["guideline_ref"], r["kind"], r["action"], r["who"]) for r in rows],
+        [(r["due_on"], r["case_ref"] or r["guideline_ref"], deadline_kind(r["kind"], state.lang),
+          action_text(r["action"], state.lang), r["who"]) for r in rows],
     )  # fmt: skip
 
 
@@ -117,7 +119,8 @@ def alerts_list(state: State, /, *, include_all: bool, recipient: str | None) ->
     table(
         ["ID", state.say("Förfaller", "Due"), state.say("Typ", "Kind"), state.say("Ärende/riktlinje", "Case/guideline"),
          state.say("Till", "To"), state.say("Meddelande", "Message")],
-        [(r["id"], r["due_on"], r["kind"], r["case_ref"] or r["guideline_ref"], r["recipient"],
+        [(r["id"], r["due_on"], deadline_kind(r["kind"], state.lang), r["case_ref"] or r["guideline_ref"],
+          r["recipient"],
           r["message"] + (f" [{state.say('kvitterat', 'acknowledged')}: {r['acknowledged_by']}]"
                           if r["acknowledged"] else ""))
          for r in rows],

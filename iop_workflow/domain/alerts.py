@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from iop_workflow.glossary import label
+
 ESCALATION_ROLE = "coordinator"
 
 
@@ -45,8 +47,8 @@ def case_alert(kind: str, case: CaseSubject, due_on: date) -> AlertDraft:
     if kind == "case_idle":
         return AlertDraft(
             kind=kind, due_on=due_on, recipient=case.officer,
-            message_sv=f"Ärende {case.ref} ({case.title}) har stått stilla i läget {case.state} sedan länge "
-                       f"(gräns {day}): för det framåt eller avsluta det.",
+            message_sv=f"Ärende {case.ref} ({case.title}) har inte hanterats inom tidsgränsen ({day}) och har "
+                       f"status {label('state', case.state, 'sv')}: driv ärendet vidare eller avsluta det.",
             message_en=f"Case {case.ref} ({case.title}) has been idle in state {case.state} "
                        f"(limit {day}): move it on or close it.",
         )  # fmt: skip
@@ -68,7 +70,8 @@ def case_alert(kind: str, case: CaseSubject, due_on: date) -> AlertDraft:
         )  # fmt: skip
     return AlertDraft(
         kind=kind, due_on=due_on, recipient=case.officer,
-        message_sv=f"Ärende {case.ref} ({case.title}): tidsgränsen {kind} har passerats ({day}).",
+        message_sv=f"Ärende {case.ref} ({case.title}): tidsgränsen för {label('alert', kind, 'sv')} har "
+                   f"passerats ({day}).",
         message_en=f"Case {case.ref} ({case.title}): the deadline {kind} has passed ({day}).",
     )  # fmt: skip
 
@@ -77,8 +80,8 @@ def timer_refused(case: CaseSubject, trigger: str, due_on: date, reasons_sv: str
     """A due timer whose trigger the guards refused: never a silent pass, a person must act."""
     return AlertDraft(
         kind="timer_refused", due_on=due_on, recipient=case.officer,
-        message_sv=f"Ärende {case.ref} ({case.title}): den automatiska händelsen '{trigger}' (förfallodag {d(due_on)}) "
-                   f"kunde inte genomföras: {reasons_sv}",
+        message_sv=f"Ärende {case.ref} ({case.title}): den automatiska händelsen «{label('trigger', trigger, 'sv')}» "
+                   f"(förfallodag {d(due_on)}) kunde inte genomföras: {reasons_sv}",
         message_en=f"Case {case.ref} ({case.title}): the scheduled trigger '{trigger}' (due {d(due_on)}) was "
                    f"refused: {reasons_en}",
     )  # fmt: skip
@@ -88,7 +91,8 @@ def timer_failed(case: CaseSubject, action: str, due_on: date, error: str) -> Al
     """A due timer that failed on an unexpected error: closed (a retry would fail the same way), for a person."""
     return AlertDraft(
         kind="timer_failed", due_on=due_on, recipient=_role("admin"),
-        message_sv=f"Ärende {case.ref} ({case.title}): den automatiska händelsen '{action}' (förfallodag {d(due_on)}) "
+        message_sv=f"Ärende {case.ref} ({case.title}): den automatiska händelsen "
+                   f"«{label('trigger', action.partition(':')[2] or action, 'sv')}» (förfallodag {d(due_on)}) "
                    f"misslyckades av ett internt fel och har stängts; en administratör behöver undersöka: {error}",
         message_en=f"Case {case.ref} ({case.title}): the scheduled '{action}' (due {d(due_on)}) failed on an "
                    f"internal error and was closed; an administrator needs to look into it: {error}",
@@ -98,8 +102,9 @@ def timer_failed(case: CaseSubject, action: str, due_on: date, error: str) -> Al
 def guideline_expiring(ref: str, municipality: str, owner: str, valid_until: date) -> AlertDraft:
     return AlertDraft(
         kind="guideline_expiring", due_on=valid_until, recipient=owner,
-        message_sv=f"Riktlinjen {ref} ({municipality}) gäller till och med {d(valid_until)}: besluta om en ny "
-                   f"eller förlängd riktlinje i tid, annars kan inga partnerskap tecknas eller förnyas.",
+        message_sv=f"Riktlinjen {ref} ({municipality}) gäller till och med {d(valid_until)}: påbörja "
+                   "revideringen i tid så att beslut om ny eller förlängd riktlinje kan fattas innan den upphör, "
+                   "annars kan inga partnerskap tecknas eller förnyas.",
         message_en=f"Guideline {ref} ({municipality}) is valid until {d(valid_until)}: adopt a new or extended "
                    f"guideline in time, or no partnership can be signed or renewed.",
     )  # fmt: skip

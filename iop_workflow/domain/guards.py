@@ -12,9 +12,10 @@ from datetime import date
 
 from iop_workflow.domain.calendar import months_between
 from iop_workflow.domain.facts import FACT_KINDS, CaseFacts, GuardContext
-from iop_workflow.domain.guidelines import FIELD_SV, STATUS_SV, Guideline, GuidelineStatus, governing_for
-from iop_workflow.domain.values import IDEA_BASED_FORMS, LEGAL_FORM_SV, Initiator, Party, Verdict
+from iop_workflow.domain.guidelines import Guideline, GuidelineStatus, governing_for
+from iop_workflow.domain.values import IDEA_BASED_FORMS, Initiator, Party, Verdict
 from iop_workflow.errors import Unmet
+from iop_workflow.glossary import inline, role_needed, sv
 
 Guard = Callable[[CaseFacts, GuardContext], list[Unmet]]
 
@@ -38,18 +39,22 @@ def guard(name: str, *, reads: Iterable[str] = ()) -> Callable[[Guard], Guard]:
     return register
 
 
-def role_allowed(roles: Iterable[str], ctx: GuardContext, trigger: str) -> list[Unmet]:
-    """The one check every transition has: the actor holds a role that may fire it."""
+def role_allowed(roles: Iterable[str], ctx: GuardContext, trigger: str, label_sv: str = "") -> list[Unmet]:
+    """The one check every transition has: the actor holds a role that may fire it. The Swedish refusal
+    names the action by ``label_sv`` and each role that may, with the command that grants it."""
     allowed = sorted(roles)
     if ctx.roles & set(allowed):
         return []
-    have = ", ".join(sorted(ctx.roles)) or "inga"
+    have_sv = ", ".join(inline(sv("role", r)) for r in sorted(ctx.roles)) or "inga"
+    have = ", ".join(sorted(ctx.roles)) or "none"
     need = ", ".join(allowed)
+    action = f"«{label_sv}»" if label_sv else "åtgärden"
     return [
         Unmet(
             code="role_not_allowed",
-            sv=f"{ctx.actor} (roller: {have}) får inte utföra '{trigger}'; det kräver någon av: {need}",
-            en=f"{ctx.actor} (roles: {have.replace('inga', 'none')}) may not fire '{trigger}'; it needs one of: {need}",
+            sv=f"{ctx.actor} (behörigheter: {have_sv}) får inte utföra {action}; det kräver behörigheten "
+            f"{role_needed(allowed, ctx.actor, 'sv')}",
+            en=f"{ctx.actor} (roles: {have}) may not fire '{trigger}'; it needs one of: {need}",
         )
     ]
 
@@ -63,7 +68,7 @@ def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     org = facts.organisation
     out = []
     if org.legal_form not in IDEA_BASED_FORMS:
-        form = LEGAL_FORM_SV[org.legal_form]
+        form = sv("legal_form", org.legal_form)
         out.append(
             Unmet(
                 code="org_not_idea_based",
@@ -77,7 +82,7 @@ def org_eligible(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         out.append(
             Unmet(
                 code="org_profit_motive",
-                sv=f"{org.name} ({org.org_number}) är inte angiven som en organisation utan vinstsyfte",
+                sv=f"{org.name} ({org.org_number}) är inte registrerad som en organisation utan vinstsyfte",
                 en=f"{org.name} ({org.org_number}) is not recorded as having no profit motive",
             )
         )
@@ -98,7 +103,7 @@ def initiative_from_org(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         Unmet(
             code="initiative_not_from_org",
             sv=f"Initiativet i {facts.ref} kom från kommunen; ett IOP ska initieras av den idéburna "
-            f"organisationen och {where_sv} (allows_municipal_initiative)",
+            f"organisationen och {where_sv} (`allows_municipal_initiative`)",
             en=f"The initiative in {facts.ref} came from the municipality; an IOP must be initiated "
             f"by the idea-based organisation and {where_en} (allows_municipal_initiative)",
         )
@@ -163,7 +168,7 @@ def registered_idea_based(facts: CaseFacts, ctx: GuardContext) -> Unmet | None:
     return Unmet(
         code="not_registered_idea_based",
         sv=f"{org.name} {sv_why} som idéburen organisation enligt lagen (2022:900) den {on} "
-        f"(kriteriet registered_idea_based; registreras med `iop org registration`)",
+        f"(kriteriet `registered_idea_based`; registreras med `iop org registration`)",
         en=f"{org.name} {en_why} as an idea-based organisation under Act 2022:900 on {on} "
         f"(criterion registered_idea_based; recorded with `iop org registration`)",
     )
@@ -191,7 +196,7 @@ def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             out.append(
                 Unmet(
                     code="criterion_unassessed",
-                    sv=f"Kriteriet {c.code} i {g.ref} är inte bedömt: {c.text_sv}",
+                    sv=f"Kriteriet `{c.code}` i {g.ref} är inte bedömt. Ur riktlinjen: ”{c.text_sv}”",
                     en=f"Criterion {c.code} of {g.ref} is not assessed: {c.text('en')}",
                 )
             )
@@ -199,7 +204,8 @@ def criteria_met(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             out.append(
                 Unmet(
                     code="criterion_not_met",
-                    sv=f"Kriteriet {c.code} i {g.ref} är bedömt '{found.verdict.value}', inte 'met': {c.text_sv}",
+                    sv=f"Kriteriet `{c.code}` i {g.ref} är bedömt {sv('verdict', found.verdict)}, inte "
+                    f"{sv('verdict', Verdict.MET)}. Ur riktlinjen: ”{c.text_sv}”",
                     en=f"Criterion {c.code} of {g.ref} is assessed '{found.verdict.value}', not 'met': {c.text('en')}",
                 )
             )
@@ -226,7 +232,7 @@ def legal_four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="legal_check_by_assessor",
-            sv=f"{ctx.actor} har bedömt kriterierna för period {period} i {facts.ref} och får därför inte "
+            sv=f"{ctx.actor} har bedömt kriterierna för avtalsperiod {period} i {facts.ref} och får därför inte "
             "också göra den juridiska bedömningen (fyraögonprincipen)",
             en=f"{ctx.actor} assessed the criteria for period {period} of {facts.ref} and so may not also "
             "record its legal check (four eyes)",
@@ -242,7 +248,7 @@ def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="legal_check_by_assessor",
-                sv=f"Den juridiska bedömningen för period {period} i {facts.ref} är gjord av {check.checked_by}, "
+                sv=f"Den juridiska bedömningen för avtalsperiod {period} i {facts.ref} är gjord av {check.checked_by}, "
                 "som också har bedömt kriterierna; en annan jurist ska göra den (fyraögonprincipen)",
                 en=f"The legal check for period {period} of {facts.ref} was recorded by {check.checked_by}, "
                 "who also assessed the criteria; another legal officer must record it (four eyes)",
@@ -252,8 +258,8 @@ def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="legal_check_missing",
-                sv=f"Ingen rättslig prövning (kompetens, upphandling, statsstöd, konkurrens) är "
-                f"registrerad för period {period} i {facts.ref}",
+                sv=f"Ingen juridisk bedömning (kommunal kompetens, upphandling, statsstöd, konkurrens) är "
+                f"registrerad för avtalsperiod {period} i {facts.ref}",
                 en=f"No legal check (competence, procurement, state aid, competition) is recorded "
                 f"for period {period} of {facts.ref}",
             )
@@ -261,7 +267,7 @@ def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     out = [
         Unmet(
             code=f"legal_{attr}",
-            sv=f"Den rättsliga prövningen bekräftar inte {sv}",
+            sv=f"Den juridiska bedömningen bekräftar inte {sv}",
             en=f"The legal check does not confirm {en}",
         )
         for attr, sv, en in _LEGAL_ASPECTS
@@ -271,7 +277,7 @@ def legal_check_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         out.append(
             Unmet(
                 code="legal_rationale_missing",
-                sv="Den rättsliga prövningen saknar skriftlig motivering",
+                sv="Den juridiska bedömningen saknar skriftlig motivering",
                 en="The legal check has no written rationale",
             )
         )
@@ -286,7 +292,8 @@ def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="decision_missing",
-                sv=f"Inget beslut (organ, datum, paragraf) är registrerat för period {period} i {facts.ref}",
+                sv=f"Inget beslut (beslutsorgan, datum, protokollsparagraf) är registrerat för avtalsperiod "
+                f"{period} i {facts.ref}",
                 en=f"No decision (body, date, minutes paragraph) is recorded for period {period} of {facts.ref}",
             )
         ]
@@ -329,8 +336,8 @@ def guideline_standing(g: Guideline) -> list[Unmet]:
         return [
             Unmet(
                 code="guideline_not_adopted",
-                sv=f"Riktlinjen {_guideline_name(g)} har status {STATUS_SV[g.status]}, inte antagen; bara en "
-                "antagen riktlinje kan ligga till grund för ett avtal (läs in den antagna riktlinjen som en ny "
+                sv=f"Riktlinjen {_guideline_name(g)} har status {sv('guideline_status', g.status)}, inte antagen; "
+                "bara en antagen riktlinje kan ligga till grund för ett avtal (läs in den antagna riktlinjen som en ny "
                 "version)",
                 en=f"Guideline {_guideline_name(g)} has the status {g.status.value}, not adopted; only an adopted "
                 "guideline can ground an agreement (load the adopted guideline as a new version)",
@@ -343,14 +350,14 @@ def guideline_standing(g: Guideline) -> list[Unmet]:
         if value is None:
             sv_what, en_what = "är okänt", "is unknown"
         else:
-            shown = STATUS_SV[g.status] if name == "status" else value
+            shown = sv("guideline_status", g.status) if name == "status" else value
             sv_what, en_what = f"({shown}) är inte bekräftat", f"({value}) is not verified"
         sv_src = f" (källa: {p.source})" if p is not None else " (ingen källa angiven)"
         en_src = f" (source: {p.source})" if p is not None else " (no source given)"
         out.append(
             Unmet(
                 code="guideline_unverified",
-                sv=f"Riktlinjen {_guideline_name(g)}: {FIELD_SV[name]} {sv_what}{sv_src}; en samordnare "
+                sv=f"Riktlinjen {_guideline_name(g)}: {sv('field', name)} {sv_what}{sv_src}; en IOP-samordnare "
                 f"bekräftar det mot beslutet med `{confirm_command(g)}`",
                 en=f"Guideline {_guideline_name(g)}: {name} {en_what}{en_src}; a coordinator confirms it "
                 f"against the decision with `{confirm_command(g)}`",
@@ -384,7 +391,7 @@ def agreement_valid(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="agreement_missing",
-                sv=f"Inget avtal (period, villkor) är registrerat för period {period} i {facts.ref}",
+                sv=f"Inget avtal (period, villkor) är registrerat för avtalsperiod {period} i {facts.ref}",
                 en=f"No agreement (period, terms) is recorded for period {period} of {facts.ref}",
             )
         ]
@@ -401,16 +408,13 @@ def agreement_valid(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="agreement_too_short",
-                sv=f"Avtalsperioden {a.start_on}–{a.end_on} är {months} månader; ett IOP är "
-                f"långsiktigt (minst {ctx.min_agreement_months} månader)",
+                sv=f"Avtalsperioden {a.start_on}–{a.end_on} är {months} månader; ett IOP ska "
+                f"vara långsiktigt (kommunens gräns: minst {ctx.min_agreement_months} månader)",
                 en=f"The agreement period {a.start_on} to {a.end_on} is {months} months; an IOP is "
                 f"long-term (at least {ctx.min_agreement_months} months)",
             )
         ]
     return []
-
-
-_PARTY_SV = {Party.MUNICIPALITY: "kommunen", Party.ORGANISATION: "organisationen"}
 
 
 @guard("both_contribute", reads={"agreements", "contributions"})
@@ -423,8 +427,8 @@ def both_contribute(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
             out.append(
                 Unmet(
                     code=f"no_contribution_{party.value}",
-                    sv=f"Avtalet anger inget bidrag från {_PARTY_SV[party]} (pengar, tid, "
-                    "volontärinsatser, lokaler eller kunskap); båda parter ska bidra",
+                    sv=f"Avtalet anger ingen insats från {sv('party', party).lower()} (ekonomiska medel, "
+                    "personaltid, ideell tid, lokaler eller kunskap); båda parter ska bidra med insatser",
                     en=f"The agreement lists no contribution from the {party.value} (money, time, "
                     "volunteer work, premises or knowledge); both parties must contribute",
                 )
@@ -441,8 +445,8 @@ def four_eyes(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="four_eyes",
-            sv=f"{ctx.actor} har bedömt kriterierna för period {period} och får därför inte också "
-            "besluta eller underteckna (fyra ögon)",
+            sv=f"{ctx.actor} har bedömt kriterierna för avtalsperiod {period} och får därför inte "
+            "underteckna eller förnya avtalet (fyraögonprincipen)",
             en=f"{ctx.actor} assessed the criteria for period {period} and so may not also sign or renew (four eyes)",
         )
     ]
@@ -478,7 +482,7 @@ def agreement_started(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
         return [
             Unmet(
                 code="agreement_missing",
-                sv=f"Inget avtal för period {facts.period} i {facts.ref}",
+                sv=f"Inget avtal för avtalsperiod {facts.period} i {facts.ref}",
                 en=f"No agreement for period {facts.period} of {facts.ref}",
             )
         ]
@@ -502,7 +506,7 @@ def agreement_running(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="agreement_over",
-            sv=f"Avtalet för period {facts.period} gällde till {end}; förnya eller avsluta i stället",
+            sv=f"Avtalet för avtalsperiod {facts.period} gällde till och med {end}; förnya eller avsluta i stället",
             en=f"The agreement for period {facts.period} ran until {end}; renew or end instead",
         )
     ]
@@ -517,7 +521,7 @@ def agreement_ended(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="agreement_not_ended",
-            sv=f"Avtalet gäller till {end}; idag är det {ctx.today}",
+            sv=f"Avtalet gäller till och med {end}; idag är det {ctx.today}",
             en=f"The agreement runs until {end}; today is {ctx.today}",
         )
     ]
@@ -531,8 +535,8 @@ def ending_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="ending_decision_missing",
-            sv=f"Inget beslut om att avsluta avtalet för period {facts.period} i {facts.ref} är registrerat "
-            "(registrera beslutet med ämne ending)",
+            sv=f"Inget beslut om att avsluta avtalet för avtalsperiod {facts.period} i {facts.ref} är registrerat "
+            "(registrera beslutet med `iop case record REF decision --subject ending`)",
             en=f"No decision to end the agreement for period {facts.period} of {facts.ref} is recorded "
             "(record the decision with subject ending)",
         )
@@ -549,9 +553,9 @@ def ending_due_or_decided(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
     return [
         Unmet(
             code="ending_before_end_date",
-            sv=f"Avtalet för period {facts.period} i {facts.ref} gäller till och med {end} och inget beslut om "
-            "att avsluta det i förtid är registrerat; registrera beslutet (ämne ending), säg upp avtalet "
-            "eller häv det",
+            sv=f"Avtalet för avtalsperiod {facts.period} i {facts.ref} gäller till och med {end} och inget beslut om "
+            "att avsluta det i förtid är registrerat; registrera beslutet "
+            "(`iop case record REF decision --subject ending`), säg upp avtalet eller häv det",
             en=f"The agreement for period {facts.period} of {facts.ref} runs until {end} and no decision to "
             "end it early is recorded; record that decision (subject ending), give notice or rescind it",
         )

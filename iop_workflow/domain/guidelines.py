@@ -38,25 +38,12 @@ class GuidelineStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
-STATUS_SV = {
-    GuidelineStatus.ADOPTED: "antagen",
-    GuidelineStatus.PROPOSAL: "förslag",
-    GuidelineStatus.REPEALED: "upphävd",
-    GuidelineStatus.SUPERSEDED: "ersatt",
-}
-
 # The facts that decide whether a guideline binds: each needs a provenance when it is given, and
 # all of them (valid_until only when given) must be known and verified for the guideline to be in force.
 DECIDING = ("status", "decided_on", "decided_by", "minutes_ref", "valid_from", "valid_until")
 # Other fields a file may give a provenance for.
 _ALSO_SOURCED = ("owner", "guideline_review_months", "follow_up_months")
 SOURCED = (*DECIDING, *_ALSO_SOURCED)  # every field a provenance may be given for, in display order
-FIELD_SV = {
-    "status": "status", "decided_on": "beslutsdatum", "decided_by": "beslutande organ",
-    "minutes_ref": "protokollsparagraf", "valid_from": "gäller från", "valid_until": "gäller till och med",
-    "owner": "dokumentansvarig", "guideline_review_months": "riktlinjens uppföljningsintervall",
-    "follow_up_months": "avtalens uppföljningsintervall",
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -60,7 +60,7 @@ class Engine:
 
     def check(self, facts: CaseFacts, ctx: GuardContext, spec: TransitionSpec) -> tuple[Unmet, ...]:
         """Every reason ``spec`` cannot fire now (empty when it can)."""
-        reasons = role_allowed(spec.roles, ctx, spec.trigger)
+        reasons = role_allowed(spec.roles, ctx, spec.trigger, spec.label_sv)
         for name in spec.guards:
             reasons.extend(GUARDS[name](facts, ctx))
         return tuple(reasons)
@@ -85,7 +85,8 @@ class Engine:
         if spec is None:
             label = self.definition.state(state)
             valid = [t.trigger for t in self.definition.triggers_from(state)]
-            valid_text = ", ".join(valid) or "inga / none"
+            valid_text = ", ".join(valid) or "none"
+            valid_sv = ", ".join(t.label_sv for t in self.definition.triggers_from(state)) or "inga"
             raise TransitionNotAllowed(
                 case_ref=case_ref,
                 trigger=trigger,
@@ -93,7 +94,7 @@ class Engine:
                 reasons=[
                     Unmet(
                         code="wrong_state",
-                        sv=f"Ärendet är i läget {label.label_sv}; möjliga händelser där: {valid_text}",
+                        sv=f"Ärendet har status {label.label_sv}; möjliga åtgärder där: {valid_sv}",
                         en=f"The case is in state {label.label_en}; valid triggers there: {valid_text}",
                     )
                 ],

@@ -16,17 +16,6 @@ class LegalForm(StrEnum):
     ANNAN = "annan"
 
 
-LEGAL_FORM_SV: dict[LegalForm, str] = {
-    LegalForm.IDEELL_FORENING: "ideell förening",
-    LegalForm.STIFTELSE: "stiftelse",
-    LegalForm.TROSSAMFUND: "registrerat trossamfund",
-    LegalForm.EKONOMISK_FORENING: "ekonomisk förening",
-    LegalForm.AKTIEBOLAG: "aktiebolag",
-    LegalForm.HANDELSBOLAG: "handelsbolag",
-    LegalForm.ENSKILD_FIRMA: "enskild firma",
-    LegalForm.ANNAN: "annan form",
-}
-
 # Forms an IOP can be signed with when the organisation has no profit motive
 # (DOMAIN.md): ideell förening, stiftelse, trossamfund, ekonomisk förening
 # (cooperative without profit motive) and "annan" (e.g. a social enterprise)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iop_workflow import formats, glossary
 from iop_workflow.report.render import Column, csv_table, markdown_table
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -19,8 +20,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "period": ("Perioden", "Period"),
     "preliminary": ("Preliminär: året är inte slut, siffrorna gäller hittills.",
                     "Preliminary: the year is not over, the figures are so far."),
-    "states": ("Ärenden per läge", "Cases by state"),
-    "state": ("Läge", "State"),
+    "states": ("Ärenden per status", "Cases by state"),
+    "state": ("Status", "State"),
     "start": ("Vid årets början", "At the start of the year"),
     "end": ("Vid årets slut", "At the end of the year"),
     "year_events": ("Under året", "During the year"),
@@ -34,51 +35,28 @@ TEXT: dict[str, tuple[str, str]] = {
     "end_reasons": ("Avslutade per orsak", "Ended by reason"),
     "reason": ("Orsak", "Reason"),
     "reviews": ("Uppföljningar", "Reviews"),
-    "due": ("Påbörjade (förfallna) uppföljningar", "Reviews due (begun)"),
-    "held": ("Hållna uppföljningar", "Reviews held"),
+    "due": ("Inledda uppföljningar", "Reviews due (begun)"),
+    "held": ("Genomförda uppföljningar", "Reviews held"),
     "report_received": ("varav med organisationens rapport", "of which with the organisation's report"),
     "overdue": ("Försenade uppföljningar", "Overdue reviews"),
-    "contributions": ("Insatser per part och slag", "Contributions by party and kind"),
+    "contributions": ("Insatser per part och typ", "Contributions by party and kind"),
     "no_contributions": ("Inga insatser.", "No contributions."),
     "guidelines": ("Riktlinjer", "Guidelines"),
     "no_guidelines": ("Inga riktlinjer gällde under året.", "No guideline was in force during the year."),
-    "monthly": ("Ärenden per läge vid varje månads slut", "Cases by state at the end of each month"),
+    "monthly": ("Ärenden per status vid månadens slut", "Cases by state at the end of each month"),
     "month": ("Månad", "Month"),
     "cases": ("Årets ärenden", "The year's cases"),
     "no_cases": ("Inga ärenden.", "No cases."),
-    "chart": ("Pågående ärenden per läge vid varje månads slut (avslutade ärenden visas inte).",
+    "chart": ("Pågående ärenden per status vid varje månads slut (avslutade ärenden visas inte).",
               "Open cases by state at the end of each month (ended cases are not shown)."),
 }  # fmt: skip
-
-LABELS: dict[str, tuple[str, str]] = {
-    "declined": ("Avslag", "Declined"),
-    "withdrawn": ("Tillbakadraget", "Withdrawn"),
-    "completed": ("Fullföljt", "Completed"),
-    "not_renewed": ("Inte förnyat", "Not renewed"),
-    "terminated": ("Uppsagt", "Terminated by notice"),
-    "rescinded": ("Hävt", "Rescinded"),
-    "expired": ("Avtalstiden löpte ut", "Expired"),
-    "municipality": ("Kommunen", "The municipality"),
-    "organisation": ("Organisationen", "The organisation"),
-    "money": ("Pengar", "Money"),
-    "staff_time": ("Personaltid", "Staff time"),
-    "volunteer_hours": ("Volontärtimmar", "Volunteer hours"),
-    "premises": ("Lokaler", "Premises"),
-    "knowledge": ("Kunskap", "Knowledge"),
-    "other": ("Annat", "Other"),
-}
-GUIDELINE_STATUS: dict[str, tuple[str, str]] = {
-    "in_force": ("Gäller", "In force"),
-    "expiring": ("Upphör inom ett år", "Expires within a year"),
-    "expired": ("Upphörde under året", "Expired during the year"),
-}
 
 GUIDELINE_COLUMNS: tuple[Column, ...] = (
     ("ref", "Riktlinje", "Guideline"),
     ("municipality", "Kommun", "Municipality"),
     ("title", "Titel", "Title"),
     ("valid_from", "Gäller från", "Valid from"),
-    ("valid_until", "Gäller till", "Valid until"),
+    ("valid_until", "Gäller till och med", "Valid until"),
     ("status_label", "Status", "Status"),
 )
 CASE_COLUMNS: tuple[Column, ...] = (
@@ -87,8 +65,8 @@ CASE_COLUMNS: tuple[Column, ...] = (
     ("organisation", "Organisation", "Organisation"),
     ("org_number", "Org.nr", "Org. no."),
     ("title", "Verksamhet", "Activity"),
-    ("start_label", "Läge vid årets början", "State at the start"),
-    ("end_label", "Läge vid årets slut", "State at the end"),
+    ("start_label", "Status vid årets början", "State at the start"),
+    ("end_label", "Status vid årets slut", "State at the end"),
     ("reason_label", "Avslutsorsak", "End reason"),
     ("contact_name", "Kontaktperson", "Contact"),
     ("contact_email", "E-post", "E-mail"),
@@ -97,7 +75,7 @@ CASE_COLUMNS: tuple[Column, ...] = (
 )
 CONTRIBUTION_COLUMNS: tuple[Column, ...] = (
     ("party_label", "Part", "Party"),
-    ("kind_label", "Slag", "Kind"),
+    ("kind_label", "Insatstyp", "Kind"),
     ("unit", "Enhet", "Unit"),
     ("agreed", "Avtalat under året", "Agreed in the year"),
     ("running", "I löpande avtal", "In running agreements"),
@@ -111,12 +89,9 @@ def tr(key: str, lang: str) -> str:
     return en if lang == "en" else sv
 
 
-def label(value: str | None, lang: str) -> str:
-    """A vocabulary word (end reason, party, kind) in ``lang``; unknown words as they are."""
-    if value is None:
-        return ""
-    pair = LABELS.get(value)
-    return (pair[1] if lang == "en" else pair[0]) if pair else value
+def label(section: str, value: str | None, lang: str) -> str:
+    """A code of ``section`` (the glossary's end reason, party, contribution kind) in ``lang``; none as empty."""
+    return "" if value is None else glossary.label(section, value, lang)
 
 
 def state_label(report: Mapping[str, Any], value: str | None, lang: str) -> str:
@@ -131,19 +106,20 @@ def title(report: Mapping[str, Any], lang: str) -> str:
 
 
 def guideline_view(report: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
-    def status(value: str) -> str:
-        pair = GUIDELINE_STATUS.get(value, (value, value))
-        return pair[1] if lang == "en" else pair[0]
-
-    return [{**g, "status_label": status(g["status"])} for g in report["guidelines"]]
+    return [{**g, "status_label": label("guideline_period", g["status"], lang)} for g in report["guidelines"]]
 
 
 def case_view(report: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
     return [
         {**c, "start_label": state_label(report, c["state_at_start"], lang) if c["state_at_start"] else "–",
-         "end_label": state_label(report, c["state"], lang), "reason_label": label(c["end_reason"], lang)}
+         "end_label": state_label(report, c["state"], lang), "reason_label": label("end_reason", c["end_reason"], lang)}
         for c in report["cases"]
     ]  # fmt: skip
+
+
+def _amount(value: Any, lang: str) -> str:
+    """An amount in a report table (its unit has a column of its own): ``470 000`` in Swedish."""
+    return str(value) if lang == "en" else formats.number(value, lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +143,14 @@ def sections(report: Mapping[str, Any], lang: str) -> Iterator[Section]:
     yield Section("events", tr("year_events", lang), counts,
                   [{"label": tr(k, lang), "count": report["events"][k]} for k in EVENT_KEYS])  # fmt: skip
     yield Section("end_reasons", tr("end_reasons", lang), (("label", *TEXT["reason"]), counts[1]),
-                  [{"label": label(r, lang), "count": n} for r, n in report["end_reasons"].items()])  # fmt: skip
+                  [{"label": label("end_reason", r, lang), "count": n}
+                   for r, n in report["end_reasons"].items()])  # fmt: skip
     yield Section("reviews", tr("reviews", lang), counts,
                   [{"label": tr(k, lang), "count": report["reviews"][k]} for k in REVIEW_KEYS])  # fmt: skip
     yield Section("contributions", tr("contributions", lang), CONTRIBUTION_COLUMNS, [
-        {**c, "party_label": label(c["party"], lang), "kind_label": label(c["kind"], lang)}
+        {**c, "party_label": label("party", c["party"], lang),
+         "kind_label": label("contribution_kind", c["kind"], lang),
+         "agreed": _amount(c["agreed"], lang), "running": _amount(c["running"], lang)}
         for c in report["contributions"]
     ], tr("no_contributions", lang))  # fmt: skip
     yield Section("guidelines", tr("guidelines", lang), GUIDELINE_COLUMNS, guideline_view(report, lang),

@@ -81,7 +81,7 @@ def _admit(app: App, actor: Actor, case: sa.RowMapping, login: str, *, remove: b
         place = name_of(case["municipality"])
         reasons.append(Unmet(
             code="role_not_allowed",
-            sv=f"{actor.name} får inte {what_sv} handläggare i {case['ref']}; det får en samordnare (coordinator) "
+            sv=f"{actor.name} får inte {what_sv} handläggare i {case['ref']}; det får en IOP-samordnare "
                f"i {place} eller ärendets egen handläggare ({case['officer']})",
             en=f"{actor.name} may not {what_en} officers on {case['ref']}; a coordinator of {place} "
                f"or the case's own officer ({case['officer']}) may",

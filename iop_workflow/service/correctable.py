@@ -101,17 +101,6 @@ _FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
 FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {k: (t, _FIELDS[k]) for k, t in RECORD_TABLES.items()}
 
 
-# kind -> what Swedish output calls it (an officer reading Swedish never sees the code)
-LABELS_SV: Mapping[str, str] = {
-    "meeting": "möte", "assessment": "bedömning", "legal-check": "juridisk bedömning", "agreement": "avtal",
-    "contribution": "insats", "decision": "beslut", "review": "uppföljning",
-}  # fmt: skip
-
-
-def label_sv(kind: str) -> str:
-    return LABELS_SV.get(kind, kind)
-
-
 def table(kind: str) -> str:
     """The table of ``kind``'s facts; :class:`InvalidInput` naming the choices for an unknown kind."""
     if kind not in FACTS:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow import glossary
 from iop_workflow.audit.chain import LogRecord, record_from_row
 from iop_workflow.domain.timers import ANCHOR_READS, PlannedTimer, logged, plan
 from iop_workflow.errors import IntegrityError, InvalidInput, TransitionNotAllowed, Unmet
@@ -123,7 +124,7 @@ def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, re
 def _not_retracted(s: Connection, kind: str, number: int, fact: sa.RowMapping) -> None:
     if int(fact["id"]) in retractions.retracted_ids(s, kind, [int(fact["id"])]):
         raise InvalidInput(field="entry", value=number,
-                           problem_sv=f"post #{number} ({correctable.label_sv(kind)}) är redan återtagen",
+                           problem_sv=f"post #{number} ({glossary.label('fact_kind', kind, 'sv')}) är redan återtagen",
                            problem_en=f"entry #{number} ({kind}) was already retracted")  # fmt: skip
 
 
@@ -138,7 +139,8 @@ def _admit(
     needs = ", ".join(sorted(roles))
     raise TransitionNotAllowed(case_ref=case["ref"], trigger=trigger, state=case["state"], reasons=[
         Unmet(code="role_not_allowed",
-              sv=f"{actor.name} får inte {verb_sv} {correctable.label_sv(kind)}; det kräver någon av: {needs}",
+              sv=f"{actor.name} får inte {verb_sv} {glossary.label('fact_kind', kind, 'sv')}; det kräver "
+                 f"behörigheten {glossary.role_needed(roles, actor.name, 'sv')}",
               en=f"{actor.name} may not {verb_en} a {kind}; it needs one of: {needs}"),
     ])  # fmt: skip
 

@@ -12,8 +12,9 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from iop_workflow.domain.guidelines import STATUS_SV, Guideline, GuidelineStatus, Provenance
+from iop_workflow.domain.guidelines import Guideline, GuidelineStatus, Provenance
 from iop_workflow.errors import GuidelineNotAdopted, InvalidInput, NotFound
+from iop_workflow.glossary import label
 from iop_workflow.service import validate
 from iop_workflow.service.changes import append_chain_record, lock_chain
 from iop_workflow.service.context import Actor, App
@@ -48,7 +49,8 @@ def confirm(
         g = store.from_row(s, row)
         require_coordinator(actor, g, verb_sv="bekräfta", verb_en="confirm")
         if g.status is not GuidelineStatus.ADOPTED:
-            raise GuidelineNotAdopted(ref=ref, status=g.status.value, status_sv=STATUS_SV[g.status])
+            status_sv = label("guideline_status", g.status, "sv")
+            raise GuidelineNotAdopted(ref=ref, status=g.status.value, status_sv=status_sv)
         amended = confirmed(g, facts, by=actor.name, on=today)
         _in_order({**facts, "valid_from": amended.valid_from, "valid_until": amended.valid_until}, today)
         content = store.content_of(amended)

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow import glossary
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.domain.facts import preparing_period
 from iop_workflow.domain.guards import EVALUATED_CRITERIA, GUARD_READS, GUARDS
@@ -43,7 +44,8 @@ def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str
         reasons.append(
             Unmet(
                 code="wrong_state_for_record",
-                sv=f"{kind} kan inte registreras i läget {label.label_sv} (bara i: {', '.join(states) or '-'})",
+                sv=f"{glossary.label('fact_kind', kind, 'sv').capitalize()} kan inte registreras i status "
+                f"{label.label_sv} (endast i: {', '.join(app.definition.state(s).label_sv for s in states) or '-'})",
                 en=f"a {kind} cannot be recorded in state {label.label_en} (only in: {', '.join(states) or '-'})",
             )
         )
@@ -51,7 +53,8 @@ def _admit(app: App, s: Connection, actor: Actor, case: sa.RowMapping, kind: str
         reasons.append(
             Unmet(
                 code="role_not_allowed",
-                sv=f"{actor.acting_name} får inte registrera {kind}; det kräver någon av: {', '.join(roles) or '-'}",
+                sv=f"{actor.acting_name} får inte registrera {glossary.label('fact_kind', kind, 'sv')}; det kräver "
+                f"behörigheten {glossary.role_needed(roles, actor.acting_name, 'sv') or '-'}",
                 en=f"{actor.acting_name} may not record a {kind}; it needs one of: {', '.join(roles) or '-'}",
             )
         )
@@ -250,7 +253,8 @@ def _subject_fits(app: App, case: sa.RowMapping, subject: DecisionSubject) -> No
     names_en = ", ".join(app.definition.state(s).label_en for s in states)
     raise TransitionNotAllowed(case_ref=case["ref"], trigger="record:decision", state=case["state"], reasons=[
         Unmet(code="wrong_state_for_record",
-              sv=f"ett beslut ({subject.value}) kan inte registreras i läget {label.label_sv} (bara i: {names_sv})",
+              sv=f"{glossary.label('decision_subject', subject, 'sv').capitalize()} kan inte registreras i status "
+                 f"{label.label_sv} (endast i: {names_sv})",
               en=f"a decision ({subject.value}) cannot be recorded in state {label.label_en} (only in: {names_en})"),
     ])  # fmt: skip
 

@@ -19,6 +19,7 @@ from iop_workflow.domain.machine import Option
 from iop_workflow.domain.timers import PlannedTimer, logged, plan
 from iop_workflow.domain.values import Initiator
 from iop_workflow.errors import ConcurrentUpdate, InvalidInput, TransitionNotAllowed
+from iop_workflow.glossary import label
 from iop_workflow.municipalities import resolve as resolve_place
 from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import append_record
@@ -260,16 +261,19 @@ def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
     if spec.end_reason_choices:
         if given not in spec.end_reason_choices:
             choices = ", ".join(spec.end_reason_choices)
+            choices_sv = " eller ".join(f"{label('end_reason', c, 'sv').lower()} (`--end-reason {c}`)"
+                                        for c in spec.end_reason_choices)  # fmt: skip
             raise InvalidInput(
                 field="end_reason", value=given,
-                problem_sv=f"'{spec.trigger}' kräver en avslutsorsak (--end-reason): {choices}",
+                problem_sv=f"«{spec.label_sv}» kräver en avslutsorsak: {choices_sv}",
                 problem_en=f"'{spec.trigger}' needs an end reason (--end-reason): {choices}",
             )  # fmt: skip
         return given
     if given is not None and given != spec.end_reason:
         raise InvalidInput(
             field="end_reason", value=given,
-            problem_sv=f"'{spec.trigger}' har avslutsorsaken {spec.end_reason or 'ingen'}",
+            problem_sv=f"«{spec.label_sv}» har avslutsorsaken "
+            f"{label('end_reason', spec.end_reason, 'sv').lower() if spec.end_reason else 'ingen'}",
             problem_en=f"'{spec.trigger}' has the end reason {spec.end_reason or 'none'}",
         )  # fmt: skip
     return spec.end_reason
@@ -279,13 +283,13 @@ def _require_inputs(spec: TransitionSpec, reason: str | None, notice_on: date | 
     if "reason" in spec.inputs and not reason:
         raise InvalidInput(
             field="reason", value="",
-            problem_sv=f"'{spec.trigger}' kräver en motivering (--reason)",
+            problem_sv=f"«{spec.label_sv}» kräver en motivering (`--reason`)",
             problem_en=f"'{spec.trigger}' needs a reason (--reason)",
         )  # fmt: skip
     if notice_on is not None and "notice_on" not in spec.inputs:
         raise InvalidInput(
             field="notice_on", value=notice_on.isoformat(),
-            problem_sv=f"'{spec.trigger}' tar inget uppsägningsdatum (--notice-on gäller uppsägning)",
+            problem_sv=f"«{spec.label_sv}» tar inget uppsägningsdatum (`--notice-on` gäller uppsägning)",
             problem_en=f"'{spec.trigger}' takes no notice date (--notice-on is for giving notice)",
         )  # fmt: skip
 
