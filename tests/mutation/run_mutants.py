@@ -55,6 +55,7 @@ EXPORT = "iop_workflow/audit/export.py"
 STORE = "iop_workflow/store/cases.py"
 TIMER_STORE = "iop_workflow/store/timers.py"
 GUARD = "iop_workflow/domain/guards.py"
+GUARD_AGREEMENT = "iop_workflow/domain/guards_agreement.py"
 GUIDELINES = "iop_workflow/domain/guidelines.py"
 SWEEPS = "iop_workflow/service/sweep.py"
 
@@ -127,20 +128,20 @@ _TABLE: tuple[tuple[str, str, str, str, tuple[str, ...], str], ...] = (
     ("guards-07", GUARD, "for c in g.gating():", "for c in g.criteria:", GUARDS, "considerations become gates"),
     ("guards-08", GUARD, "if not check.rationale.strip():", "if not check.rationale:", GUARDS, "a blank rationale counts"),
     ("guards-09", GUARD, "if d.decided_on > ctx.today:", "if d.decided_on >= ctx.today:", GUARDS, "a decision of today is 'in the future'"),
-    ("guards-10", GUARD, "if g.valid_until is not None and on > g.valid_until:", "if g.valid_until is not None and on >= g.valid_until:", GUARDS, "the last day says 'expired' (message code)"),
-    ("guards-11", GUARD, "if d is not None and not g.in_force(d.decided_on):", "if False:", GUARDS, "the decision date is not checked"),
-    ("guards-12", GUARD, "if a.end_on <= a.start_on:", "if a.end_on < a.start_on:", GUARDS, "a one-day agreement passes the order check"),
-    ("guards-13", GUARD, "if months < ctx.min_agreement_months:", "if months <= ctx.min_agreement_months:", GUARDS, "the minimum length itself refused"),
-    ("guards-14", GUARD, "c.party is party and c.amount > 0", "c.party is party and c.amount >= 0", GUARDS, "a zero contribution counts"),
-    ("guards-15", GUARD, "assessors = {a.assessed_by for a in facts.assessments if a.period == period}", "assessors = {a.assessed_by for a in facts.assessments}", GUARDS, "four eyes looks at every period"),
-    ("guards-16", GUARD, "if r.period == facts.period and r.round == facts.review_round]", "if r.period == facts.period]", GUARDS, "any round's review counts"),
-    ("guards-17", GUARD, "if ctx.today >= a.start_on:", "if ctx.today > a.start_on:", GUARDS, "activation waits a day past the start"),
-    ("guards-18", GUARD, "if a is not None and ctx.today <= a.end_on:", "if a is not None and ctx.today < a.end_on:", GUARDS, "the agreement's last day counts as over"),
-    ("guards-19", GUARD, "if a is not None and ctx.today > a.end_on:", "if a is not None and ctx.today >= a.end_on:", GUARDS, "the agreement ends on its last day"),
-    ("guards-20", GUARD, "if ctx.actor not in assessors:", "if ctx.actor in assessors:", GUARDS, "four eyes inverted"),
+    ("guards-10", GUARD_AGREEMENT, "if g.valid_until is not None and on > g.valid_until:", "if g.valid_until is not None and on >= g.valid_until:", GUARDS, "the last day says 'expired' (message code)"),
+    ("guards-11", GUARD_AGREEMENT, 'decided = _not_in_force(g, d.decided_on, "beslutet fattades", "the decision was taken on") if d else None', "decided = None", GUARDS, "the decision date is not checked"),
+    ("guards-12", GUARD_AGREEMENT, "if a.end_on <= a.start_on:", "if a.end_on < a.start_on:", GUARDS, "a one-day agreement passes the order check"),
+    ("guards-13", GUARD_AGREEMENT, "if months < ctx.min_agreement_months:", "if months <= ctx.min_agreement_months:", GUARDS, "the minimum length itself refused"),
+    ("guards-14", GUARD_AGREEMENT, "c.party is party and c.amount > 0", "c.party is party and c.amount >= 0", GUARDS, "a zero contribution counts"),
+    ("guards-15", GUARD_AGREEMENT, "assessors = {a.assessed_by for a in facts.assessments if a.period == period}", "assessors = {a.assessed_by for a in facts.assessments}", GUARDS, "four eyes looks at every period"),
+    ("guards-16", GUARD_AGREEMENT, "if r.period == facts.period and r.round == facts.review_round]", "if r.period == facts.period]", GUARDS, "any round's review counts"),
+    ("guards-17", GUARD_AGREEMENT, "if ctx.today >= a.start_on:", "if ctx.today > a.start_on:", GUARDS, "activation waits a day past the start"),
+    ("guards-18", GUARD_AGREEMENT, "if a is not None and ctx.today <= a.end_on:", "if a is not None and ctx.today < a.end_on:", GUARDS, "the agreement's last day counts as over"),
+    ("guards-19", GUARD_AGREEMENT, "if a is not None and ctx.today > a.end_on:", "if a is not None and ctx.today >= a.end_on:", GUARDS, "the agreement ends on its last day"),
+    ("guards-20", GUARD_AGREEMENT, "if ctx.actor not in assessors:", "if ctx.actor in assessors:", GUARDS, "four eyes inverted"),
     # --- beyond the four targets: the guideline's last day, in the domain and the sweep ----------
     ("extra-01", GUIDELINES, "(self.valid_until is None or on <= self.valid_until)", "(self.valid_until is None or on < self.valid_until)", GUARDS, "in_force: the last day excluded"),
-    ("extra-02", GUIDELINES, "return self.valid_from <= on and", "return self.valid_from < on and", GUARDS, "in_force: the first day excluded"),
+    ("extra-02", GUIDELINES, "self.valid_from is None or self.valid_from <= on", "self.valid_from is None or self.valid_from < on", GUARDS, "in_force: the first day excluded"),
     ("extra-03", SWEEPS, "    if today > until:\n        return g[\"expired_flagged_on\"] is None", "    if today >= until:\n        return g[\"expired_flagged_on\"] is None", SWEEP, "the sweep flags expiry on the last day"),
     ("extra-04", SWEEPS, "    if today <= until:\n        draft = drafts.guideline_expiring", "    if today < until:\n        draft = drafts.guideline_expiring", SWEEP, "on the last day the sweep flags instead of warning"),
 )
