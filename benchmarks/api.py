@@ -78,8 +78,10 @@ def interleaved(cases: Sequence[world.Case]) -> list[tuple[world.Case, str]]:
 
 def http_request(ref: str, step: str, today: date) -> tuple[str, dict[str, Any]]:
     if step == "record_meeting":
-        return f"/v1/cases/{ref}/records/meeting", {"held_on": today.isoformat(),
-                                                    "joint_challenge": world.JOINT_CHALLENGE}  # fmt: skip
+        return f"/v1/cases/{ref}/records/meeting", {
+            "held_on": today.isoformat(),
+            "joint_challenge": world.JOINT_CHALLENGE,
+        }
     body: dict[str, Any] = {"trigger": step}
     if step == "return_to_dialogue":
         body["reason"] = world.REASON
@@ -119,9 +121,12 @@ def http_client(client: httpx.Client, cases: Sequence[world.Case], today: date, 
 
 def http_side(server: world.Server, tokens: Sequence[str], batch: world.Batch, today: date, keys: bool) -> Run:
     with ExitStack() as stack:
-        clients = [stack.enter_context(httpx.Client(base_url=server.base, timeout=120,
-                                                    headers={"Authorization": f"Bearer {tokens[i]}"}))
-                   for i in range(len(batch))]  # fmt: skip
+        clients = [
+            stack.enter_context(
+                httpx.Client(base_url=server.base, timeout=120, headers={"Authorization": f"Bearer {tokens[i]}"})
+            )
+            for i in range(len(batch))
+        ]
         for c in clients:  # open each keep-alive connection before the clock starts
             c.get("/healthz").raise_for_status()
         load, cpu_server, cpu_here = load1(), cpu_seconds(server.pid), cpu_seconds()
@@ -144,8 +149,7 @@ def inprocess_client(iop: Iop, actor: str, cases: Sequence[world.Case], today: d
         start = time.perf_counter()
         try:
             if step == "record_meeting":
-                record = iop.record_meeting(case.ref, actor=actor, held_on=today,
-                                            joint_challenge=world.JOINT_CHALLENGE)  # fmt: skip
+                record = iop.record_meeting(case.ref, actor=actor, held_on=today, joint_challenge=world.JOINT_CHALLENGE)
             else:
                 reason = world.REASON if step == "return_to_dialogue" else None
                 record = iop.fire(case.ref, step, actor=actor, reason=reason)
@@ -190,8 +194,7 @@ def build(pair: world.Pair, clients: Sequence[int], per_client: int, rounds: int
         batches = {(r, n): world.make_batch(iop, n, per_client) for r in range(rounds) for n in clients}
     world.copy_template(pair)
     cases = sum(len(cs) for b in (warmup, *batches.values()) for cs in b)
-    print(f"# {pair.backend}: {cases} cases set up and copied in {time.perf_counter() - started:.1f} s",
-          flush=True)  # fmt: skip
+    print(f"# {pair.backend}: {cases} cases set up and copied in {time.perf_counter() - started:.1f} s", flush=True)
     return Backend(pair=pair, tokens=tokens, warmup=warmup, batches=batches)
 
 
@@ -215,9 +218,12 @@ def logged(url: str, audit: Path, records: Sequence[Record]) -> dict[str, int]:
         for line in audit.read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
             streamed.add((item["seq"], item["case_ref"], item["case_seq"]))
-    return {"responses_2xx": len(records), "distinct": len(set(records)),
-            "in_transition_log": sum(r in in_db for r in records),
-            "in_audit_stream": sum(r in streamed for r in records)}  # fmt: skip
+    return {
+        "responses_2xx": len(records),
+        "distinct": len(set(records)),
+        "in_transition_log": sum(r in in_db for r in records),
+        "in_audit_stream": sum(r in streamed for r in records),
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -307,13 +313,21 @@ def measure(args: argparse.Namespace, backends: dict[str, Backend]) -> dict[str,
             "in_process": logged(b.pair.b, b.pair.audit_b, [x for _, bb in pairs for x in bb.tally.records]),
         }
         configurations.append(summarise(key, pairs, check))
-    steps = {n: sum(len(c.steps) for cs in backends[args.backends[0]].batches[(0, n)] for c in cs)
-             for n in args.clients}  # fmt: skip
-    return {"mix": world.MIX, "cases_per_client": args.cases_per_client, "rounds": args.rounds,
-            "steps_per_round": steps, "idempotency_key": args.keys, "python": sys.version.split()[0],
-            "argv": sys.argv[1:], "started_at": started,
-            "configurations": configurations,
-            "targets_met": all(all(c["targets"].values()) for c in configurations)}  # fmt: skip
+    steps = {
+        n: sum(len(c.steps) for cs in backends[args.backends[0]].batches[(0, n)] for c in cs) for n in args.clients
+    }
+    return {
+        "mix": world.MIX,
+        "cases_per_client": args.cases_per_client,
+        "rounds": args.rounds,
+        "steps_per_round": steps,
+        "idempotency_key": args.keys,
+        "python": sys.version.split()[0],
+        "argv": sys.argv[1:],
+        "started_at": started,
+        "configurations": configurations,
+        "targets_met": all(all(c["targets"].values()) for c in configurations),
+    }
 
 
 if __name__ == "__main__":

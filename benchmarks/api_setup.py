@@ -31,8 +31,15 @@ JOINT_CHALLENGE = "Skydd och stöd för våldsutsatta kvinnor"
 # Per case, in this order. A fresh case (state initiative) goes round the dialogue/assessment cycle;
 # every SIGN_EVERY-th case starts in assessment with every fact signing needs already recorded
 # (assessed by anna, decision by eva) and is returned, resubmitted and signed by the client.
-CYCLE = ("start_dialogue", "record_meeting", "submit_for_assessment", "return_to_dialogue",
-         "submit_for_assessment", "return_to_dialogue", "submit_for_assessment")  # fmt: skip
+CYCLE = (
+    "start_dialogue",
+    "record_meeting",
+    "submit_for_assessment",
+    "return_to_dialogue",
+    "submit_for_assessment",
+    "return_to_dialogue",
+    "submit_for_assessment",
+)
 SIGNING = ("return_to_dialogue", "submit_for_assessment", "sign")
 SIGN_EVERY = 4
 MIX = (
@@ -57,9 +64,16 @@ def client_name(i: int) -> str:
 
 def settings() -> Settings:
     """The shipped settings, with the tests' roles imported at init (tests/conftest.py)."""
-    return replace(load_settings(), default_roles=frozenset({"registrar", "officer"}),
-                   actors={"anna": frozenset({"officer"}), "eva": frozenset({"signatory"}),
-                           "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"})})  # fmt: skip
+    return replace(
+        load_settings(),
+        default_roles=frozenset({"registrar", "officer"}),
+        actors={
+            "anna": frozenset({"officer"}),
+            "eva": frozenset({"signatory"}),
+            "lars": frozenset({"legal"}),
+            "kim": frozenset({"coordinator"}),
+        },
+    )
 
 
 def principals(iop: Iop, clients: int) -> list[str]:
@@ -112,9 +126,15 @@ def sqlite_pair(workdir: Path) -> Pair:
     def url(name: str) -> str:
         return f"sqlite:///{workdir / f'sqlite-{name}.db'}"
 
-    return Pair(backend="sqlite", template=url("template"), a=url("http"), b=url("inprocess"),
-                audit_a=workdir / "sqlite-http.audit.jsonl", audit_b=workdir / "sqlite-inprocess.audit.jsonl",
-                xdg_a=workdir / "xdg-http")  # fmt: skip
+    return Pair(
+        backend="sqlite",
+        template=url("template"),
+        a=url("http"),
+        b=url("inprocess"),
+        audit_a=workdir / "sqlite-http.audit.jsonl",
+        audit_b=workdir / "sqlite-inprocess.audit.jsonl",
+        xdg_a=workdir / "xdg-http",
+    )
 
 
 def pg_pair(workdir: Path, admin_url: str) -> Pair:
@@ -124,10 +144,16 @@ def pg_pair(workdir: Path, admin_url: str) -> Pair:
     def url(name: str) -> str:
         return base.set(database=f"iopbench_{tag}_{name}").render_as_string(hide_password=False)
 
-    return Pair(backend="postgresql", template=url("template"), a=url("http"), b=url("inprocess"),
-                audit_a=workdir / "xdg-http" / "iop-workflow" / "audit.jsonl",
-                audit_b=workdir / "xdg-inprocess" / "iop-workflow" / "audit.jsonl", xdg_a=workdir / "xdg-http",
-                admin_url=admin_url)  # fmt: skip
+    return Pair(
+        backend="postgresql",
+        template=url("template"),
+        a=url("http"),
+        b=url("inprocess"),
+        audit_a=workdir / "xdg-http" / "iop-workflow" / "audit.jsonl",
+        audit_b=workdir / "xdg-inprocess" / "iop-workflow" / "audit.jsonl",
+        xdg_a=workdir / "xdg-http",
+        admin_url=admin_url,
+    )
 
 
 def _database(url: str) -> str:

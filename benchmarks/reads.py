@@ -64,9 +64,13 @@ from iop_workflow.store import ledger
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 START = datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM)
 ACTORS = {
-    "anna": frozenset({"registrar", "officer"}), "bo": frozenset({"officer"}), "eva": frozenset({"signatory"}),
-    "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"}), "system": frozenset({"system"}),
-}  # fmt: skip
+    "anna": frozenset({"registrar", "officer"}),
+    "bo": frozenset({"officer"}),
+    "eva": frozenset({"signatory"}),
+    "lars": frozenset({"legal"}),
+    "kim": frozenset({"coordinator"}),
+    "system": frozenset({"system"}),
+}
 CONFIG = '[roles]\ndefault_roles = ["registrar", "officer"]\n'
 PLACES = ("Stenungsund", "Kungälv", "Göteborg", "Tjörn")
 DECISION = {"decided_on": "2019-05-20", "decided_by": "Kommunstyrelsen", "minutes_ref": "KS § 88/2019 (benchmark)"}
@@ -92,15 +96,26 @@ def build_templates(url: str, n: int, audit_log: Path) -> None:
         iop.init()
         orgs = [org_number(i) for i in range(40)]
         for i, number in enumerate(orgs):
-            iop.add_organisation(name=f"Förening {i}", org_number=number, legal_form="ideell_forening",
-                                 protected=i % 8 == 0, address=f"Gatan {i}", contact_email=f"info{i}@example.org",
-                                 actor="anna")  # fmt: skip
+            iop.add_organisation(
+                name=f"Förening {i}",
+                org_number=number,
+                legal_form="ideell_forening",
+                protected=i % 8 == 0,
+                address=f"Gatan {i}",
+                contact_email=f"info{i}@example.org",
+                actor="anna",
+            )
         confirmed = False
         for i in range(n):
             stage, org = i % 10, orgs[i % len(orgs)]
             place = PLACES[i % len(PLACES)] if stage < 3 else "Stenungsund"
-            ref = iop.open_case(org_number=org, municipality=place, title=f"Verksamhet {i}",
-                                challenge="Ett samhällsproblem att möta tillsammans", actor="anna")  # fmt: skip
+            ref = iop.open_case(
+                org_number=org,
+                municipality=place,
+                title=f"Verksamhet {i}",
+                challenge="Ett samhällsproblem att möta tillsammans",
+                actor="anna",
+            )
             if stage < 3:
                 continue
             iop.fire(ref, "start_dialogue", actor="anna")
@@ -123,9 +138,15 @@ def _sign(iop: Iop, ref: str, guideline: str) -> None:
     for crit in iop.guideline(guideline).gating():
         if crit.code not in EVALUATED_CRITERIA:
             iop.assess(ref, crit.code, "met", note="Bedömt i dialogen", actor="anna")
-    iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
-                           no_competition_distortion=True, state_aid_basis="non_economic",
-                           rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    iop.record_legal_check(
+        ref,
+        actor="lars",
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet av allmänt intresse",
+    )
     iop.record_agreement(ref, actor="anna", start_on="2026-02-01", end_on="2028-01-31", notice_months=3)
     iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
@@ -139,8 +160,10 @@ def grow(url: str, total: int) -> int:
     """Clone the database's cases (each template case in turn) until it holds ``total``; the clones made."""
     with Iop.connect(url, clock=FakeClock(START), settings=settings(), audit_log=False) as iop:
         with iop.app.db.read() as s:
-            templates = [_template(s, case) for case in s.execute(sa.select(repo.CASES).order_by(repo.CASES.c.id))
-                         .mappings().all()]  # fmt: skip
+            templates = [
+                _template(s, case)
+                for case in s.execute(sa.select(repo.CASES).order_by(repo.CASES.c.id)).mappings().all()
+            ]
             case_id = int(s.execute(sa.select(sa.func.max(repo.CASES.c.id))).scalar_one())
             seq = int(s.execute(sa.select(sa.func.max(repo.LOG.c.seq))).scalar_one())
             counter = s.execute(sa.select(repo.COUNTERS)).mappings().one()
@@ -161,8 +184,12 @@ def grow(url: str, total: int) -> int:
             with iop.app.db.write() as s:
                 for table in ("cases", "transition_log", "timers", *repo.FACT_TABLES):
                     key = next(iter(_table(table).primary_key.columns)).name
-                    s.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
-                                      f"(SELECT max({key}) FROM {table}))"))  # fmt: skip
+                    s.execute(
+                        sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+                            f"(SELECT max({key}) FROM {table}))"
+                        )
+                    )
         return made
 
 
@@ -172,8 +199,10 @@ def _table(name: str) -> sa.Table:
 
 def _template(s: Connection, case: sa.RowMapping) -> dict[str, Any]:
     log = s.execute(sa.select(repo.LOG).where(repo.LOG.c.case_ref == case["ref"]).order_by(repo.LOG.c.case_seq))
-    facts = {name: s.execute(sa.select(t).where(t.c.case_id == case["id"])).mappings().all()
-             for name, t in repo.FACT_TABLES.items()}  # fmt: skip
+    facts = {
+        name: s.execute(sa.select(t).where(t.c.case_id == case["id"])).mappings().all()
+        for name, t in repo.FACT_TABLES.items()
+    }
     timers = s.execute(sa.select(repo.TIMERS).where(repo.TIMERS.c.case_id == case["id"])).mappings().all()
     return {"case": dict(case), "log": list(log.mappings()), "facts": facts, "timers": timers}
 
@@ -186,11 +215,13 @@ def _clone(template: dict[str, Any], case_id: int, ref: str, seq: int, rows: dic
     for row in template["log"]:
         seq += 1
         seqs[int(row["seq"])] = seq
-        record = dataclasses.replace(record_from_row(row), case_ref=ref, seq=seq,
-                                     prev_hash=prev.hash if prev is not None else row["prev_hash"])  # fmt: skip
+        record = dataclasses.replace(
+            record_from_row(row), case_ref=ref, seq=seq, prev_hash=prev.hash if prev is not None else row["prev_hash"]
+        )
         record = dataclasses.replace(record, hash=record.compute_hash())
-        rows.setdefault("transition_log", []).append({**row, "seq": seq, "case_ref": ref,
-                                                      "prev_hash": record.prev_hash, "hash": record.hash})  # fmt: skip
+        rows.setdefault("transition_log", []).append(
+            {**row, "seq": seq, "case_ref": ref, "prev_hash": record.prev_hash, "hash": record.hash}
+        )
         prev = record
     for name, facts in template["facts"].items():
         for fact in facts:
@@ -219,8 +250,14 @@ def first_page(url: str) -> float:
 def cli_env(url: str, home: Path) -> dict[str, str]:
     (home / "iop.toml").write_text(CONFIG, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
-    return {**env, "IOP_DATABASE_URL": url, "IOP_CONFIG": str(home / "iop.toml"), "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "data"), "PYTHONUTF8": "1"}  # fmt: skip
+    return {
+        **env,
+        "IOP_DATABASE_URL": url,
+        "IOP_CONFIG": str(home / "iop.toml"),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "PYTHONUTF8": "1",
+    }
 
 
 # The child prints its own peak RSS at exit: ``ru_maxrss`` of a child would not do, as Linux keeps
@@ -240,8 +277,9 @@ def child(args: list[str], env: dict[str, str], out: Path | None = None) -> tupl
     """Run ``iop ARGS`` (stdout to ``out`` or /dev/null): wall seconds and its peak RSS in kB (VmHWM)."""
     with out.open("wb") if out is not None else open(os.devnull, "wb") as sink:
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _PEAK, *args], env=env, stdout=sink, stderr=subprocess.PIPE,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK, *args], env=env, stdout=sink, stderr=subprocess.PIPE, check=False
+        )
         seconds = time.perf_counter() - start
     err = done.stderr.decode()
     assert done.returncode == 0, f"iop {' '.join(args)}: exit {done.returncode}: {err[-2000:]}"
@@ -281,9 +319,11 @@ def timed_verify(url: str) -> dict[str, float]:
             out["chain"] = time.perf_counter() - start
             assert report.ok, report.problems[:3]
             parts = {
-                "facts": lambda: fact_proof.check(s), "schema": lambda: schema_objects.problems(s),
-                "guidelines": lambda: guidelines.checked(s), "timers": lambda: _timer_check(s, timer_proof),
-            }  # fmt: skip
+                "facts": lambda: fact_proof.check(s),
+                "schema": lambda: schema_objects.problems(s),
+                "guidelines": lambda: guidelines.checked(s),
+                "timers": lambda: _timer_check(s, timer_proof),
+            }
             for name, check in parts.items():
                 start = time.perf_counter()
                 problems = check()
@@ -368,17 +408,21 @@ def measure(work: Path, dbs: dict[int, Path], rounds: int) -> dict[int, dict[str
 def report(results: dict[int, dict[str, Any]], sizes: list[int]) -> bool:
     small, large = min(sizes), max(sizes)
     met = True
-    print(f"\n{'cases':>8} {'records':>9} {'page ms (min/med/max)':>24} {'cli page s':>10} {'list MB':>8} "
-          f"{'register MB':>11} {'verify MB':>9} {'bare s':>7} {'chain s':>8} {'facts s':>8} {'timers s':>8} "
-          f"{'schema s':>8} {'verify s':>8}")  # fmt: skip
+    print(
+        f"\n{'cases':>8} {'records':>9} {'page ms (min/med/max)':>24} {'cli page s':>10} {'list MB':>8} "
+        f"{'register MB':>11} {'verify MB':>9} {'bare s':>7} {'chain s':>8} {'facts s':>8} {'timers s':>8} "
+        f"{'schema s':>8} {'verify s':>8}"
+    )
     for size in sizes:
         r = results[size]
         page = spread([x * 1000 for x in r["page"]], 2)
-        print(f"{size:>8} {r['records']:>9} {page['min']:>7} / {page['median']:>6} / {page['max']:>6} "
-              f"{spread(r['cli_page'], 2)['median']:>10} {r['list_json_kb'] / 1024:>8.1f} "
-              f"{r['register_json_kb'] / 1024:>11.1f} {r['verify_kb'] / 1024:>9.1f} {r['bare']:>7.2f} "
-              f"{r['chain']:>8.2f} {r['facts']:>8.2f} {r['timers']:>8.2f} {r['schema']:>8.2f} "
-              f"{r['verify']:>8.2f}")  # fmt: skip
+        print(
+            f"{size:>8} {r['records']:>9} {page['min']:>7} / {page['median']:>6} / {page['max']:>6} "
+            f"{spread(r['cli_page'], 2)['median']:>10} {r['list_json_kb'] / 1024:>8.1f} "
+            f"{r['register_json_kb'] / 1024:>11.1f} {r['verify_kb'] / 1024:>9.1f} {r['bare']:>7.2f} "
+            f"{r['chain']:>8.2f} {r['facts']:>8.2f} {r['timers']:>8.2f} {r['schema']:>8.2f} "
+            f"{r['verify']:>8.2f}"
+        )
     ratio = spread(results[large]["page"], 6)["median"] / spread(results[small]["page"], 6)["median"]
     met &= _target(f"first page {large}/{small}: {ratio:.2f}x", ratio <= 1.5, "<= 1.5x")
     for key in ("list_json_kb", "register_json_kb", "verify_kb"):

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from iop_workflow import types as shapes  # the documented JSON shapes (TypedDicts)
 
 
-
 def resolve_url(url: str | None, settings: Settings) -> str:
     """Explicit URL, else IOP_DATABASE_URL / the config file, else the default SQLite file."""
     return url or settings.database_url or f"sqlite:///{default_sqlite_path()}"
@@ -128,8 +127,10 @@ class Iop(AdminApi, FactsApi, AuditApi):
         from iop_workflow.service import validate  # noqa: PLC0415
 
         if start is not None and not simulation:
-            raise UsageError(problem="--start sets a simulated clock: give --simulation too",
-                             problem_sv="--start ställer en simulerad klocka: ange även --simulation")  # fmt: skip
+            raise UsageError(
+                problem="--start sets a simulated clock: give --simulation too",
+                problem_sv="--start ställer en simulerad klocka: ange även --simulation",
+            )
         first = validate.day("start", start) if start is not None else None
         return cast("shapes.Init", admin_service.init(self.app, admin=admin, simulation=simulation, start=first))
 
@@ -140,17 +141,33 @@ class Iop(AdminApi, FactsApi, AuditApi):
         return admin.load_guideline_file(self.app, self.actor(actor), Path(path))
 
     def confirm_guideline(
-        self, ref: str, *, decided_on: date | str, decided_by: str, minutes_ref: str,
-        valid_from: date | str | None = None, valid_until: date | str | None = None, actor: ActorLike = None,
-    ) -> shapes.GuidelineConfirmed:  # fmt: skip
+        self,
+        ref: str,
+        *,
+        decided_on: date | str,
+        decided_by: str,
+        minutes_ref: str,
+        valid_from: date | str | None = None,
+        valid_until: date | str | None = None,
+        actor: ActorLike = None,
+    ) -> shapes.GuidelineConfirmed:
         """Confirm guideline ``ref``'s decision against its minutes (role coordinator in its municipality):
         a logged ``guideline:confirm`` record that amends its current version. Exit codes as the CLI's."""
         from iop_workflow.service import guideline_confirm  # noqa: PLC0415
 
-        return cast("shapes.GuidelineConfirmed", guideline_confirm.confirm(
-            self.app, self.actor(actor), ref, decided_on=decided_on, decided_by=decided_by, minutes_ref=minutes_ref,
-            valid_from=valid_from, valid_until=valid_until,
-        ))  # fmt: skip
+        return cast(
+            "shapes.GuidelineConfirmed",
+            guideline_confirm.confirm(
+                self.app,
+                self.actor(actor),
+                ref,
+                decided_on=decided_on,
+                decided_by=decided_by,
+                minutes_ref=minutes_ref,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            ),
+        )
 
     def guidelines(self) -> list[Guideline]:
         """Every guideline in the database, as domain values."""
@@ -170,28 +187,53 @@ class Iop(AdminApi, FactsApi, AuditApi):
         return cast("list[shapes.GuidelineRow]", admin.guideline_dicts(self.app, criteria=criteria, ref=ref))
 
     def add_organisation(
-        self, *, name: str, org_number: str, legal_form: str, non_profit: bool = True, protected: bool = False,
-        contact_name: str | None = None, contact_email: str | None = None, contact_phone: str | None = None,
-        address: str | None = None, actor: ActorLike = None,
-    ) -> shapes.Organisation:  # fmt: skip
+        self,
+        *,
+        name: str,
+        org_number: str,
+        legal_form: str,
+        non_profit: bool = True,
+        protected: bool = False,
+        contact_name: str | None = None,
+        contact_email: str | None = None,
+        contact_phone: str | None = None,
+        address: str | None = None,
+        actor: ActorLike = None,
+    ) -> shapes.Organisation:
         """Add an organisation (role registrar; logged)."""
         from iop_workflow.service import admin  # noqa: PLC0415
 
-        return cast("shapes.Organisation", admin.add_org(
-            self.app, self.actor(actor), name=name, org_number=org_number, legal_form=legal_form,
-            non_profit=non_profit, protected=protected, contact_name=contact_name, contact_email=contact_email,
-            contact_phone=contact_phone, address=address,
-        ))  # fmt: skip
+        return cast(
+            "shapes.Organisation",
+            admin.add_org(
+                self.app,
+                self.actor(actor),
+                name=name,
+                org_number=org_number,
+                legal_form=legal_form,
+                non_profit=non_profit,
+                protected=protected,
+                contact_name=contact_name,
+                contact_email=contact_email,
+                contact_phone=contact_phone,
+                address=address,
+            ),
+        )
 
     def record_registration(
-        self, org_number: str, *, registered_on: date | str, removed_on: date | str | None = None,
+        self,
+        org_number: str,
+        *,
+        registered_on: date | str,
+        removed_on: date | str | None = None,
         actor: ActorLike = None,
-    ) -> shapes.Organisation:  # fmt: skip
+    ) -> shapes.Organisation:
         """Record the organisation's registration under Lag (2022:900) (role registrar; logged)."""
         from iop_workflow.service import registration  # noqa: PLC0415
 
-        found = registration.record(self.app, self.actor(actor), org_number, registered_on=registered_on,
-                                    removed_on=removed_on)  # fmt: skip
+        found = registration.record(
+            self.app, self.actor(actor), org_number, registered_on=registered_on, removed_on=removed_on
+        )
         return cast("shapes.Organisation", found)
 
     def organisations(self) -> list[shapes.Organisation]:
@@ -208,12 +250,27 @@ class Iop(AdminApi, FactsApi, AuditApi):
 
     # -- the workflow ---------------------------------------------------------
     def open_case(
-        self, *, org_number: str, municipality: str, title: str, challenge: str, unit: str | None = None,
-        initiated_by: str = "organisation", actor: ActorLike = None,
-    ) -> str:  # fmt: skip
+        self,
+        *,
+        org_number: str,
+        municipality: str,
+        title: str,
+        challenge: str,
+        unit: str | None = None,
+        initiated_by: str = "organisation",
+        actor: ActorLike = None,
+    ) -> str:
         """Register an initiative; returns the new case's ref."""
-        fired = workflow.open_case(self.app, self.actor(actor), org_number=org_number, municipality=municipality,
-                                   title=title, challenge=challenge, unit=unit, initiated_by=initiated_by)  # fmt: skip
+        fired = workflow.open_case(
+            self.app,
+            self.actor(actor),
+            org_number=org_number,
+            municipality=municipality,
+            title=title,
+            challenge=challenge,
+            unit=unit,
+            initiated_by=initiated_by,
+        )
         return fired.record.case_ref
 
     def import_case(self, path: str | os.PathLike[str], *, actor: ActorLike = None) -> shapes.Imported:
@@ -278,28 +335,45 @@ class Iop(AdminApi, FactsApi, AuditApi):
         return cast("list[shapes.CaseRow]", views.list_cases(self.app, lang, state, municipality=municipality))
 
     def case_page(
-        self, *, state: str | None = None, municipality: str | None = None, limit: int = 50,
-        after: str | None = None, lang: str = "sv", actor: ActorLike = None,
-    ) -> views.Page:  # fmt: skip
+        self,
+        *,
+        state: str | None = None,
+        municipality: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+        lang: str = "sv",
+        actor: ActorLike = None,
+    ) -> views.Page:
         """At most ``limit`` cases after ref ``after`` (the paging read ``GET /v1/cases`` shares); with
         ``actor``, only the cases of the municipalities their grants cover."""
-        return views.page(self.app, lang, state, municipality=municipality, limit=limit, after=after,
-                          actor=self._reader(actor))  # fmt: skip
+        return views.page(
+            self.app, lang, state, municipality=municipality, limit=limit, after=after, actor=self._reader(actor)
+        )
 
     def iter_cases(
-        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
-        lang: str = "sv", actor: ActorLike = None,
-    ) -> Iterator[shapes.CaseRow]:  # fmt: skip
+        self,
+        *,
+        state: str | None = None,
+        municipality: str | None = None,
+        after: str | None = None,
+        lang: str = "sv",
+        actor: ActorLike = None,
+    ) -> Iterator[shapes.CaseRow]:
         """Every case (after ref ``after``; with ``actor``, of their municipalities), one at a time in
         constant memory."""
-        cases = views.iter_cases(self.app, lang, state, municipality=municipality, after=after,
-                                 actor=self._reader(actor))  # fmt: skip
+        cases = views.iter_cases(
+            self.app, lang, state, municipality=municipality, after=after, actor=self._reader(actor)
+        )
         return cast("Iterator[shapes.CaseRow]", cases)
 
     def count_cases(
-        self, *, state: str | None = None, municipality: str | None = None, after: str | None = None,
+        self,
+        *,
+        state: str | None = None,
+        municipality: str | None = None,
+        after: str | None = None,
         actor: ActorLike = None,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """How many cases :meth:`iter_cases` would give."""
         return views.count_cases(self.app, state, municipality=municipality, after=after, actor=self._reader(actor))
 

@@ -53,8 +53,12 @@ class AdminApi(IopBase):
         """A new API token; the result's ``token`` is the only time it is shown."""
         from iop_workflow.service import tokens  # noqa: PLC0415
 
-        return cast("shapes.TokenCreated", tokens.create(self.app, self.actor(actor), name=name, roles=roles,
-                                                  municipalities=municipalities, expires=expires))  # fmt: skip
+        return cast(
+            "shapes.TokenCreated",
+            tokens.create(
+                self.app, self.actor(actor), name=name, roles=roles, municipalities=municipalities, expires=expires
+            ),
+        )
 
     def tokens(self) -> list[shapes.Token]:
         from iop_workflow.service import tokens  # noqa: PLC0415

@@ -116,8 +116,10 @@ def _check(spec: _Spec, args: tuple[object, ...], kwargs: dict[str, object]) -> 
     """The positional arguments to pass on (``kwargs`` is updated in place): dates given as text parsed."""
     if len(args) > len(spec.positional):
         shown = ", ".join(spec.positional) or "-"
-        raise spec.usage(f"takes {len(spec.positional)} positional arguments ({shown}); give the others by name",
-                         f"tar {len(spec.positional)} argument utan namn ({shown}); ge övriga med namn")  # fmt: skip
+        raise spec.usage(
+            f"takes {len(spec.positional)} positional arguments ({shown}); give the others by name",
+            f"tar {len(spec.positional)} argument utan namn ({shown}); ge övriga med namn",
+        )
     given = dict(zip(spec.positional, args, strict=False))
     for name, value in kwargs.items():
         if name not in spec.names:
@@ -149,9 +151,12 @@ def _value(param: _Param, name: str, value: object) -> object:
         return validate.day(name, value)
     if param.check is not None and not param.check(value):
         sv, en = _words(type(value))
-        raise InvalidInput(field=name, value=value if value is None else str(value),
-                           problem_sv=f"måste vara {param.sv}, inte {sv}",
-                           problem_en=f"must be {param.en}, not {en}")  # fmt: skip
+        raise InvalidInput(
+            field=name,
+            value=value if value is None else str(value),
+            problem_sv=f"måste vara {param.sv}, inte {sv}",
+            problem_en=f"must be {param.en}, not {en}",
+        )
     return value
 
 
@@ -162,10 +167,13 @@ def _unknown(spec: _Spec, name: str) -> UsageError:
     near = difflib.get_close_matches(name, prefixed or known, n=1, cutoff=0.0 if prefixed else 0.5)
     listed = ", ".join(known)
     if near:
-        return spec.usage(f"takes no argument `{name}`; did you mean `{near[0]}`? (it takes: {listed})",
-                          f"tar inget argument `{name}`; menade du `{near[0]}`? (det tar: {listed})")  # fmt: skip
-    return spec.usage(f"takes no argument `{name}` (it takes: {listed})",
-                      f"tar inget argument `{name}` (det tar: {listed})")  # fmt: skip
+        return spec.usage(
+            f"takes no argument `{name}`; did you mean `{near[0]}`? (it takes: {listed})",
+            f"tar inget argument `{name}`; menade du `{near[0]}`? (det tar: {listed})",
+        )
+    return spec.usage(
+        f"takes no argument `{name}` (it takes: {listed})", f"tar inget argument `{name}` (det tar: {listed})"
+    )
 
 
 def _param(annotation: object) -> _Param:

@@ -50,8 +50,9 @@ class AuditApi(IopBase):
         unless ``include_protected`` (auditors, and officers for their own cases: ``need_to_know``; logged)."""
         from iop_workflow.service import audit  # noqa: PLC0415
 
-        return audit.export(self.app, self.actor(actor), since=since, until=until, case_ref=case,
-                            include_protected=include_protected)  # fmt: skip
+        return audit.export(
+            self.app, self.actor(actor), since=since, until=until, case_ref=case, include_protected=include_protected
+        )
 
     def stream_status(self) -> StreamStatus:
         """How the audit stream differs from the log (records it lacks, lines the log does not hold)."""
@@ -72,8 +73,9 @@ class AuditApi(IopBase):
         to know asks with ``include_protected``: auditors, officers for their own cases; logged)."""
         from iop_workflow.service import register  # noqa: PLC0415
 
-        rows = register.register(self.app, self.actor(actor), municipality=municipality,
-                                 include_protected=include_protected)  # fmt: skip
+        rows = register.register(
+            self.app, self.actor(actor), municipality=municipality, include_protected=include_protected
+        )
         return cast("list[shapes.RegisterRow]", rows)
 
     def register_rows(
@@ -82,8 +84,9 @@ class AuditApi(IopBase):
         """:meth:`register`'s rows one at a time, in constant memory (``iop report register --format json``)."""
         from iop_workflow.service import register  # noqa: PLC0415
 
-        rows = register.rows(self.app, self.actor(actor), municipality=municipality,
-                             include_protected=include_protected)  # fmt: skip
+        rows = register.rows(
+            self.app, self.actor(actor), municipality=municipality, include_protected=include_protected
+        )
         return cast("Iterator[shapes.RegisterRow]", rows)
 
     def annual_report(
@@ -99,8 +102,9 @@ class AuditApi(IopBase):
         know asks (logged)."""
         from iop_workflow.service import annual  # noqa: PLC0415
 
-        report = annual.annual(self.app, self.actor(actor), year=year, municipality=municipality,
-                               include_protected=include_protected)  # fmt: skip
+        report = annual.annual(
+            self.app, self.actor(actor), year=year, municipality=municipality, include_protected=include_protected
+        )
         return cast("shapes.AnnualReport", report)
 
     def access_events(self) -> list[shapes.AccessEvent]:
@@ -136,8 +140,7 @@ class AuditApi(IopBase):
         from iop_workflow import files  # noqa: PLC0415
 
         db, sink = self.app.db, self.app.sink
-        return files.guarded(db.engine.url.database if db.dialect == "sqlite" else None,
-                             (sink.path, sink.events_path))  # fmt: skip
+        return files.guarded(db.engine.url.database if db.dialect == "sqlite" else None, (sink.path, sink.events_path))
 
     def restore(self, path: Path | str, *, force: bool = False) -> shapes.Backup:
         """Replace this SQLite database with the backup at ``path``, once its audit log verifies."""

@@ -28,8 +28,15 @@ class FactsApi(IopBase):
     ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        logged = records.meeting(self.app, self.actor(actor), ref, held_on=held_on, joint_challenge=joint_challenge,
-                                 participants=participants, notes=notes)  # fmt: skip
+        logged = records.meeting(
+            self.app,
+            self.actor(actor),
+            ref,
+            held_on=held_on,
+            joint_challenge=joint_challenge,
+            participants=participants,
+            notes=notes,
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def assess(self, ref: str, criterion: str, verdict: str, *, note: str, actor: ActorLike = None) -> shapes.Record:
@@ -39,48 +46,96 @@ class FactsApi(IopBase):
         return cast("shapes.Record", logged.as_dict())
 
     def record_legal_check(
-        self, ref: str, *, competence: bool, procurement_not_required: bool, no_competition_distortion: bool,
-        state_aid_basis: str, rationale: str, state_aid_amount_sek: str | int | Decimal | None = None,
+        self,
+        ref: str,
+        *,
+        competence: bool,
+        procurement_not_required: bool,
+        no_competition_distortion: bool,
+        state_aid_basis: str,
+        rationale: str,
+        state_aid_amount_sek: str | int | Decimal | None = None,
         actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
         logged = records.legal_check(
-            self.app, self.actor(actor), ref, competence=competence, procurement_not_required=procurement_not_required,
-            no_competition_distortion=no_competition_distortion, state_aid_basis=state_aid_basis,
+            self.app,
+            self.actor(actor),
+            ref,
+            competence=competence,
+            procurement_not_required=procurement_not_required,
+            no_competition_distortion=no_competition_distortion,
+            state_aid_basis=state_aid_basis,
             rationale=rationale,
             state_aid_amount_sek=None if state_aid_amount_sek is None else str(state_aid_amount_sek),
-        )  # fmt: skip
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def record_agreement(
-        self, ref: str, *, start_on: date | str, end_on: date | str, notice_months: int | str = 3, purpose: str = "",
+        self,
+        ref: str,
+        *,
+        start_on: date | str,
+        end_on: date | str,
+        notice_months: int | str = 3,
+        purpose: str = "",
         actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        logged = records.agreement(self.app, self.actor(actor), ref, start_on=start_on, end_on=end_on,
-                                   notice_months=notice_months, purpose=purpose)  # fmt: skip
+        logged = records.agreement(
+            self.app,
+            self.actor(actor),
+            ref,
+            start_on=start_on,
+            end_on=end_on,
+            notice_months=notice_months,
+            purpose=purpose,
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def record_contribution(
-        self, ref: str, *, party: str, kind: str, amount: str | int | float | Decimal, unit: str,
-        description: str = "", actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
+        self,
+        ref: str,
+        *,
+        party: str,
+        kind: str,
+        amount: str | int | float | Decimal,
+        unit: str,
+        description: str = "",
+        actor: ActorLike = None,
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        logged = records.contribution(self.app, self.actor(actor), ref, party=party, kind=kind, amount=amount,
-                                      unit=unit, description=description)  # fmt: skip
+        logged = records.contribution(
+            self.app, self.actor(actor), ref, party=party, kind=kind, amount=amount, unit=unit, description=description
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def record_decision(
-        self, ref: str, *, body: str, decided_on: date | str, minutes_ref: str, delegation_ref: str | None = None,
-        subject: str = "agreement", actor: ActorLike = None,
-    ) -> shapes.Record:  # fmt: skip
+        self,
+        ref: str,
+        *,
+        body: str,
+        decided_on: date | str,
+        minutes_ref: str,
+        delegation_ref: str | None = None,
+        subject: str = "agreement",
+        actor: ActorLike = None,
+    ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        logged = records.decision(self.app, self.actor(actor), ref, body=body, decided_on=decided_on,
-                                  minutes_ref=minutes_ref, delegation_ref=delegation_ref, subject=subject)  # fmt: skip
+        logged = records.decision(
+            self.app,
+            self.actor(actor),
+            ref,
+            body=body,
+            decided_on=decided_on,
+            minutes_ref=minutes_ref,
+            delegation_ref=delegation_ref,
+            subject=subject,
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def record_review(
@@ -88,8 +143,9 @@ class FactsApi(IopBase):
     ) -> shapes.Record:
         from iop_workflow.service import records  # noqa: PLC0415
 
-        logged = records.review(self.app, self.actor(actor), ref, held_on=held_on, report_received=report_received,
-                                summary=summary)  # fmt: skip
+        logged = records.review(
+            self.app, self.actor(actor), ref, held_on=held_on, report_received=report_received, summary=summary
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def correct(
@@ -107,8 +163,9 @@ class FactsApi(IopBase):
         ``record:correction`` log record. The fact's row is never changed."""
         from iop_workflow.service import corrections  # noqa: PLC0415
 
-        logged = corrections.correct(self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field,
-                                     value=value, reason=reason)  # fmt: skip
+        logged = corrections.correct(
+            self.app, self.actor(actor), ref, kind=kind, entry=entry, field=field, value=value, reason=reason
+        )
         return cast("shapes.Record", logged.as_dict())
 
     def retract(

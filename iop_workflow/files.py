@@ -47,8 +47,10 @@ def target(path: str | Path, *, force: bool, protected: Iterable[Path], field: s
             other = os.stat(kept)
             same = same or (st is not None and (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino))
         if same:
-            raise refuse(f"är databasen eller en granskningsström ({kept}); välj en annan fil",
-                         f"is the database or an audit stream ({kept}); choose another file")  # fmt: skip
+            raise refuse(
+                f"är databasen eller en granskningsström ({kept}); välj en annan fil",
+                f"is the database or an audit stream ({kept}); choose another file",
+            )
     if given.is_symlink() or given.exists():
         if st is not None and not os.path.isfile(given):
             raise refuse("finns och är ingen vanlig fil", "exists and is not a regular file")
@@ -93,8 +95,12 @@ def replaced(path: Path, mode: int, *, field: str = "--output") -> Iterator[IO[s
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
-        raise InvalidInput(field=field, value=str(path), problem_sv=f"kan inte skrivas ({exc.strerror})",
-                           problem_en=f"cannot be written ({exc.strerror})") from None  # fmt: skip
+        raise InvalidInput(
+            field=field,
+            value=str(path),
+            problem_sv=f"kan inte skrivas ({exc.strerror})",
+            problem_en=f"cannot be written ({exc.strerror})",
+        ) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -121,11 +121,16 @@ def program_codes() -> dict[str, tuple[str, ...]]:
     from iop_workflow.service.correctable import FACTS  # noqa: PLC0415
 
     enums: dict[str, type[StrEnum]] = {
-        "verdict": values.Verdict, "party": values.Party, "contribution_kind": values.ContributionKind,
-        "legal_form": values.LegalForm, "criterion_kind": values.CriterionKind,
-        "state_aid_basis": values.StateAidBasis, "initiator": values.Initiator,
-        "guideline_status": GuidelineStatus, "decision_subject": values.DecisionSubject,
-    }  # fmt: skip
+        "verdict": values.Verdict,
+        "party": values.Party,
+        "contribution_kind": values.ContributionKind,
+        "legal_form": values.LegalForm,
+        "criterion_kind": values.CriterionKind,
+        "state_aid_basis": values.StateAidBasis,
+        "initiator": values.Initiator,
+        "guideline_status": GuidelineStatus,
+        "decision_subject": values.DecisionSubject,
+    }
     out = {section: tuple(e.value for e in enum) for section, enum in enums.items()}
     out["fact_kind"] = tuple(FACTS)
     out["recorded"] = tuple(FACTS)

@@ -61,10 +61,11 @@ class UnknownMunicipality(InvalidInput):
         near_sv = f"; närmast: {', '.join(suggestions)}" if suggestions else ""
         near_en = f"; nearest: {', '.join(suggestions)}" if suggestions else ""
         super().__init__(
-            field=field, value=value,
+            field=field,
+            value=value,
             problem_sv=f"ingen svensk kommun eller region har det namnet eller den koden{near_sv}",
             problem_en=f"no Swedish municipality or region has that name or code{near_en}",
-        )  # fmt: skip
+        )
         self.suggestions = suggestions
 
     def details(self) -> dict[str, Any]:
@@ -109,13 +110,20 @@ def register() -> Register:
 
     path = config_dir() / "municipalities.toml"
     data = tomldoc.parse(read_text(path), file=str(path))
-    places = [Place(code=r["code"], name=r["name"], kind=REGION, county_code=r["code"], county_short=r["county_short"])
-              for r in data["regions"]]
+    places = [
+        Place(code=r["code"], name=r["name"], kind=REGION, county_code=r["code"], county_short=r["county_short"])
+        for r in data["regions"]
+    ]
     places += [
-        Place(code=m["code"], name=m["name"], kind=MUNICIPALITY, county_code=m["code"][:2],
-              genitive=m.get("genitive") or genitive(m["name"]))
+        Place(
+            code=m["code"],
+            name=m["name"],
+            kind=MUNICIPALITY,
+            county_code=m["code"][:2],
+            genitive=m.get("genitive") or genitive(m["name"]),
+        )
         for m in data["municipalities"]
-    ]  # fmt: skip
+    ]
     return Register(tuple(places), dict(data.get("source", {})))
 
 

@@ -60,9 +60,11 @@ def require_regular(path: Path, *, field: str = "file", mode: int | None = None)
         return
     sv, en = next(((sv, en) for test, sv, en in _KINDS if test(mode)), ("ingen vanlig fil", "not a regular file"))
     raise InvalidInput(
-        field=field, value=str(path),
-        problem_sv=f"är {sv}, ingen vanlig fil; den läses inte", problem_en=f"is {en}, not a regular file; not read",
-    )  # fmt: skip
+        field=field,
+        value=str(path),
+        problem_sv=f"är {sv}, ingen vanlig fil; den läses inte",
+        problem_en=f"is {en}, not a regular file; not read",
+    )
 
 
 def open_regular(path: Path, *, field: str = "file") -> int:
@@ -94,10 +96,11 @@ def read_bytes(path: Path, *, field: str = "file", limit: int = MAX_INPUT_BYTES)
             raise DefinitionError(file=str(path), key="(file)", problem=f"cannot read: {exc.strerror}") from exc
     if len(raw) > limit:
         raise InvalidInput(
-            field=field, value=str(path),
+            field=field,
+            value=str(path),
             problem_sv=f"är större än {limit:,} byte; större filer läses inte".replace(",", " "),
             problem_en=f"is larger than {limit:,} bytes; larger files are not read",
-        )  # fmt: skip
+        )
     return raw
 
 

@@ -163,8 +163,13 @@ class Settings:
 def known_env_names() -> frozenset[str]:
     """Every ``IOP_*`` variable the product reads (IOP_SERVER and IOP_TOKEN: reserved for remote mode)."""
     names = {"IOP_CONFIG", "IOP_SERVER", "IOP_TOKEN"}
-    for section, schema in (("iop", _IOP_KEYS), ("lead_times", _LEAD_KEYS), ("server", _SERVER_KEYS),
-                            ("auth.oidc", _OIDC_KEYS), ("files", _FILES_KEYS)):  # fmt: skip
+    for section, schema in (
+        ("iop", _IOP_KEYS),
+        ("lead_times", _LEAD_KEYS),
+        ("server", _SERVER_KEYS),
+        ("auth.oidc", _OIDC_KEYS),
+        ("files", _FILES_KEYS),
+    ):
         names.update(_env_name(section, key) for key in schema)
     return frozenset(names)
 
@@ -398,9 +403,10 @@ def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
             raise DefinitionError(file=file, key=f"{key}.bodies", problem="names must be non-empty and distinct")
         if any(b.casefold() == DELEGATE.casefold() for b in bodies):
             raise DefinitionError(
-                file=file, key=f"{key}.bodies",
+                file=file,
+                key=f"{key}.bodies",
                 problem=f"{DELEGATE!r} is not a body: set delegation_order to let a delegate decide",
-            )  # fmt: skip
+            )
         order = _typed(spec.get("delegation_order", ""), str, file, f"{key}.delegation_order").strip()
         if code in codes:
             raise DefinitionError(file=file, key=key, problem=f"names the place {codes[code]!r} names too")
@@ -417,8 +423,11 @@ def _place(file: str, key: str, municipality: str) -> str:
         return resolve(municipality).code
     except UnknownMunicipality as exc:
         nearest = ", ".join(exc.suggestions)
-        raise DefinitionError(file=file, key=key, problem=f"no municipality or region {municipality!r}"
-                              + (f"; nearest: {nearest}" if nearest else "")) from None  # fmt: skip
+        raise DefinitionError(
+            file=file,
+            key=key,
+            problem=f"no municipality or region {municipality!r}" + (f"; nearest: {nearest}" if nearest else ""),
+        ) from None
 
 
 _SHIPPED_BODIES: dict[str, DecisionBodies] = {}

@@ -415,25 +415,28 @@ class RegisterRow(TypedDict):
 
 # ``report annual --format json`` (docs/audit.md); "from" and "to" (the year's first and last day) are
 # Python keywords, hence the functional form. The nested rows keep their documented keys.
-AnnualReport = TypedDict("AnnualReport", {
-    "year": int,
-    "municipality": str | None,
-    "municipality_code": str | None,
-    "from": str,
-    "to": str,
-    "preliminary": bool,
-    "include_protected": bool,
-    "states": list[dict[str, Any]],
-    "at_year_start": dict[str, int],
-    "at_year_end": dict[str, int],
-    "monthly": list[dict[str, Any]],
-    "events": dict[str, int],
-    "end_reasons": dict[str, int],
-    "reviews": dict[str, int],
-    "contributions": list[dict[str, str]],
-    "guidelines": list[dict[str, Any]],
-    "cases": list[dict[str, Any]],
-})  # fmt: skip
+AnnualReport = TypedDict(
+    "AnnualReport",
+    {
+        "year": int,
+        "municipality": str | None,
+        "municipality_code": str | None,
+        "from": str,
+        "to": str,
+        "preliminary": bool,
+        "include_protected": bool,
+        "states": list[dict[str, Any]],
+        "at_year_start": dict[str, int],
+        "at_year_end": dict[str, int],
+        "monthly": list[dict[str, Any]],
+        "events": dict[str, int],
+        "end_reasons": dict[str, int],
+        "reviews": dict[str, int],
+        "contributions": list[dict[str, str]],
+        "guidelines": list[dict[str, Any]],
+        "cases": list[dict[str, Any]],
+    },
+)
 
 
 class AccessEvent(TypedDict):

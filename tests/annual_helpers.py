@@ -38,11 +38,30 @@ def report_from(
     """The report dict as the service builds it, from plain rows (cases named by their ref)."""
     t = tally(Window(year, STOCKHOLM), RULES, transitions, reviews, contributions)
     cases = [
-        {"ref": ref, "municipality": "Stenungsund", "title": (titles or {}).get(ref, "Läxhjälp"),
-         "organisation": "Föreningen", "org_number": "802479-1322", "protected": False, "state_at_start": start,
-         "state": end, "end_reason": reason, "contact_name": None, "contact_email": None, "contact_phone": None,
-         "address": None}
+        {
+            "ref": ref,
+            "municipality": "Stenungsund",
+            "title": (titles or {}).get(ref, "Läxhjälp"),
+            "organisation": "Föreningen",
+            "org_number": "802479-1322",
+            "protected": False,
+            "state_at_start": start,
+            "state": end,
+            "end_reason": reason,
+            "contact_name": None,
+            "contact_email": None,
+            "contact_phone": None,
+            "address": None,
+        }
         for ref, (start, end, reason) in case_states(t).items()
-    ]  # fmt: skip
-    return report(t, municipality="Stenungsund", states=states_of(DEFINITION), end_reasons=end_reasons_of(DEFINITION),
-                  guidelines=guidelines, cases=cases, preliminary=False, include_protected=False)  # fmt: skip
+    ]
+    return report(
+        t,
+        municipality="Stenungsund",
+        states=states_of(DEFINITION),
+        end_reasons=end_reasons_of(DEFINITION),
+        guidelines=guidelines,
+        cases=cases,
+        preliminary=False,
+        include_protected=False,
+    )

@@ -185,8 +185,10 @@ def prepare_signing(cli: Cli, ref: str, start: date) -> None:
     gating = [c["code"] for c in guideline["criteria"] if c["kind"] != "consideration"]
     assert len(gating) == 7
     if guideline["unverified"]:  # the shipped Stenungsund guideline gives no decision: the coordinator confirms it
-        cli.sh_ok("--actor kim guideline confirm Stenungsund-IOP --decided-on 2019-05-20 --decided-by Kommunstyrelsen "
-                  "--minutes-ref 'KS § 88/2019 (test)'")  # fmt: skip
+        cli.sh_ok(
+            "--actor kim guideline confirm Stenungsund-IOP --decided-on 2019-05-20 --decided-by Kommunstyrelsen "
+            "--minutes-ref 'KS § 88/2019 (test)'"
+        )
     for code in gating:
         cli.sh_ok(f"--actor anna case assess {ref} {code} met --note 'Bedömt i dialogen'")
     cli.sh_ok(

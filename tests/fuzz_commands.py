@@ -34,20 +34,58 @@ REF = f"IOP-{today().year}-0001"  # the template's case, in assessment
 VERSION = 4  # its version there
 TRIGGERS = frozenset(shipped_definition().triggers())
 # Triggers that exist but cannot fire in assessment, or not for an officer: refused (3).
-BLOCKED = ("activate", "start_review", "continue", "renew", "end", "terminate", "expire", "start_dialogue", "sign",
-           "end_by_notice", "rescind")
+BLOCKED = (
+    "activate",
+    "start_review",
+    "continue",
+    "renew",
+    "end",
+    "terminate",
+    "expire",
+    "start_dialogue",
+    "sign",
+    "end_by_notice",
+    "rescind",
+)
 CRITERIA = frozenset(c.code for g in shipped_guidelines() for c in g.criteria)
 TODAY = today()
 VALID = {
-    "actor": "anna", "ref": REF, "name": "Föreningen Fuzz", "orgnr": "802014-5671", "form": "ideell_forening",
-    "email": "info@fuzz.se", "address": "Gatan 1", "org": "802479-1322", "mun": "Stenungsund", "title": "Läxhjälp",
-    "challenge": "Barn behöver stöd", "unit": "Socialförvaltningen", "init": "organisation", "trigger": "decline",
-    "reason": "Ingen budget i år", "version": str(VERSION), "end_reason": "declined", "crit": "not_a_company",
-    "verdict": "met", "note": "Bedömt i dialogen", "day": TODAY.isoformat(), "text": "Anteckning", "party": "municipality",
-    "kind": "money", "amount": "1500", "measure": "SEK", "start": f"{TODAY.year + 1}-01-01",
-    "end": f"{TODAY.year + 2}-12-31", "notice": "3", "body": "Socialnämnden", "minutes": "SN § 12", "basis": "de_minimis",
-    "entry": "3", "field": "held_on", "value": (TODAY - timedelta(days=1)).isoformat(),
-}  # fmt: skip
+    "actor": "anna",
+    "ref": REF,
+    "name": "Föreningen Fuzz",
+    "orgnr": "802014-5671",
+    "form": "ideell_forening",
+    "email": "info@fuzz.se",
+    "address": "Gatan 1",
+    "org": "802479-1322",
+    "mun": "Stenungsund",
+    "title": "Läxhjälp",
+    "challenge": "Barn behöver stöd",
+    "unit": "Socialförvaltningen",
+    "init": "organisation",
+    "trigger": "decline",
+    "reason": "Ingen budget i år",
+    "version": str(VERSION),
+    "end_reason": "declined",
+    "crit": "not_a_company",
+    "verdict": "met",
+    "note": "Bedömt i dialogen",
+    "day": TODAY.isoformat(),
+    "text": "Anteckning",
+    "party": "municipality",
+    "kind": "money",
+    "amount": "1500",
+    "measure": "SEK",
+    "start": f"{TODAY.year + 1}-01-01",
+    "end": f"{TODAY.year + 2}-12-31",
+    "notice": "3",
+    "body": "Socialnämnden",
+    "minutes": "SN § 12",
+    "basis": "de_minimis",
+    "entry": "3",
+    "field": "held_on",
+    "value": (TODAY - timedelta(days=1)).isoformat(),
+}
 
 
 @dataclass(frozen=True)
@@ -197,10 +235,17 @@ def data_lines() -> st.SearchStrategy[BadLine]:
     key = st.from_regex(r"\A[A-Za-z0-9_.-]{0,20}\Z").map(lambda k: "ok_" + k)  # never the bad pair's key
     good = st.tuples(key, bad.plain).map(lambda kv: f"{kv[0]}={kv[1]}")
     usage = st.one_of(bad.plain.filter(lambda s: "=" not in s), bad.blank().map(lambda s: s + "=v"))  # exit 2
-    bad_key = st.one_of(
-        st.from_regex(r"\A[0-9.-][A-Za-z0-9_]{0,10}\Z"), st.sampled_from(bad.SQL), bad.with_control(),
-        bad.huge(65, 300).map(lambda s: s.replace(" ", "_")), st.sampled_from(["å", "nyckel med mellanslag", "a/b"]),
-    ).filter(lambda k: "=" not in k and k.strip()).map(lambda k: f"{k}=v")  # fmt: skip
+    bad_key = (
+        st.one_of(
+            st.from_regex(r"\A[0-9.-][A-Za-z0-9_]{0,10}\Z"),
+            st.sampled_from(bad.SQL),
+            bad.with_control(),
+            bad.huge(65, 300).map(lambda s: s.replace(" ", "_")),
+            st.sampled_from(["å", "nyckel med mellanslag", "a/b"]),
+        )
+        .filter(lambda k: "=" not in k and k.strip())
+        .map(lambda k: f"{k}=v")
+    )
     bad_value = st.one_of(bad.with_control(), bad.not_utf8(), bad.huge(2002)).map(lambda v: f"k={v}")
     too_many = st.just([f"k{i}=v" for i in range(51)])
 
@@ -279,14 +324,20 @@ def malformed_line() -> st.SearchStrategy[str]:
         lambda k: _WRONG[_TYPES[k]].map(lambda v: json_line(**{**BASE, k: v}))
     )
     return st.one_of(
-        st.sampled_from(['{', "ref=IOP", "{'ref': 1}", "[1,", '{"ref": NaN}', "Infinity", '{"ref": "x",}', "// c"]),
-        st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5), lambda c: st.lists(c, max_size=3)).map(json.dumps),
+        st.sampled_from(["{", "ref=IOP", "{'ref': 1}", "[1,", '{"ref": NaN}', "Infinity", '{"ref": "x",}', "// c"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5), lambda c: st.lists(c, max_size=3)
+        ).map(json.dumps),
         bad.identifier_not_in(frozenset(_TYPES)).map(lambda k: json_line(**{**BASE, k: 1})),
         wrong,
-        st.sampled_from(["ref", "trigger"]).flatmap(lambda k: st.sampled_from([{**BASE, k: ""}, {x: v for x, v in BASE.items() if x != k}])).map(lambda d: json_line(**d)),
+        st.sampled_from(["ref", "trigger"])
+        .flatmap(lambda k: st.sampled_from([{**BASE, k: ""}, {x: v for x, v in BASE.items() if x != k}]))
+        .map(lambda d: json_line(**d)),
         bad.not_utf8().map(lambda s: json_line(**{**BASE, "reason": s})),  # a "\\udcxx" escape
-        st.integers(1_000, 50_000).map(lambda n: '{"ref": "x", "trigger": "decline", "data": ' + "[" * n + "]" * n + "}"),
-    )  # fmt: skip
+        st.integers(1_000, 50_000).map(
+            lambda n: '{"ref": "x", "trigger": "decline", "data": ' + "[" * n + "]" * n + "}"
+        ),
+    )
 
 
 def batch_files() -> st.SearchStrategy[BadFile]:

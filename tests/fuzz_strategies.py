@@ -80,9 +80,22 @@ def impossible_date() -> st.SearchStrategy[str]:
 
 def bad_date() -> st.SearchStrategy[str]:
     junk = st.sampled_from(
-        ["2026-02-30", "2026-1-1", "31/12/2026", "2026/01/01", "i morgon", "", "2026-01-01T10:00", "+2026-01-01",
-         "１９９９-01-01", "99999-01-01", "2026-02-29", "-2026-01-01", "2026-00-10"]
-    )  # fmt: skip
+        [
+            "2026-02-30",
+            "2026-1-1",
+            "31/12/2026",
+            "2026/01/01",
+            "i morgon",
+            "",
+            "2026-01-01T10:00",
+            "+2026-01-01",
+            "１９９９-01-01",
+            "99999-01-01",
+            "2026-02-29",
+            "-2026-01-01",
+            "2026-00-10",
+        ]
+    )
     return st.one_of(impossible_date(), junk, st.sampled_from(SQL), with_control(), not_utf8(), huge())
 
 

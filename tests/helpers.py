@@ -25,15 +25,25 @@ def outside_cases(iop: Iop) -> int:
 
 
 def add_orgs(iop: Iop) -> None:
-    iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening",
-                         protected=True, address="Hemlig adress 1")  # fmt: skip
+    iop.add_organisation(
+        name="Kvinnojouren i Stenungsund",
+        org_number=ORG,
+        legal_form="ideell_forening",
+        protected=True,
+        address="Hemlig adress 1",
+    )
     iop.add_organisation(name="Vinst & Co AB", org_number=COMPANY, legal_form="aktiebolag", non_profit=False)
     iop.add_organisation(name="Hela Människan Jönköping", org_number=SHELTER, legal_form="trossamfund")
 
 
 def open_case(iop: Iop, municipality: str = "Stenungsund", org: str = ORG) -> str:
-    return iop.open_case(org_number=org, municipality=municipality, title="Skyddat boende",
-                         challenge="Våldsutsatta kvinnor behöver skydd och stöd", actor="anna")  # fmt: skip
+    return iop.open_case(
+        org_number=org,
+        municipality=municipality,
+        title="Skyddat boende",
+        challenge="Våldsutsatta kvinnor behöver skydd och stöd",
+        actor="anna",
+    )
 
 
 def to_assessment(iop: Iop, municipality: str = "Stenungsund", org: str = ORG) -> str:
@@ -51,9 +61,11 @@ TEST_DECISION = {"decided_on": "2019-05-20", "decided_by": "Kommunstyrelsen", "m
 def adopted_guideline_toml(base: str, *, ref: str, valid_from: str, valid_until: str | None = None) -> str:
     """A shipped guideline file's criteria under a new head: adopted, decided on ``valid_from``, every fact verified."""
     until = f"valid_until = {valid_until}\n" if valid_until else ""
-    head = (f'[guideline]\nref = "{ref}"\nmunicipality = "Stenungsund"\ntitle = "Test"\nstatus = "adopted"\n'
-            f'decided_on = {valid_from}\ndecided_by = "Kommunstyrelsen"\nminutes_ref = "§ 1 (test)"\n'
-            f'valid_from = {valid_from}\n{until}owner = "Kommunstyrelsen"\n')  # fmt: skip
+    head = (
+        f'[guideline]\nref = "{ref}"\nmunicipality = "Stenungsund"\ntitle = "Test"\nstatus = "adopted"\n'
+        f'decided_on = {valid_from}\ndecided_by = "Kommunstyrelsen"\nminutes_ref = "§ 1 (test)"\n'
+        f'valid_from = {valid_from}\n{until}owner = "Kommunstyrelsen"\n'
+    )
     for name in ("status", "decided_on", "decided_by", "minutes_ref", "valid_from") + (
         ("valid_until",) if until else ()
     ):
@@ -75,14 +87,25 @@ def prepare_signing(iop: Iop, ref: str, *, start: str = "2026-02-01", end: str =
     for crit in guideline.gating():
         if crit.code not in EVALUATED_CRITERIA:  # the rules evaluate those from recorded facts
             iop.assess(ref, crit.code, "met", note="Bedömt i dialogen", actor="anna")
-    iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
-                           no_competition_distortion=True, state_aid_basis="non_economic",
-                           rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    iop.record_legal_check(
+        ref,
+        actor="lars",
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet av allmänt intresse",
+    )
     iop.record_agreement(ref, actor="anna", start_on=start, end_on=end, notice_months=3)
     iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
-    iop.record_decision(ref, actor="eva", body=deciding_body(iop, case["municipality"]),
-                        decided_on=iop.app.clock.today(), minutes_ref="SN § 12/2026")  # fmt: skip
+    iop.record_decision(
+        ref,
+        actor="eva",
+        body=deciding_body(iop, case["municipality"]),
+        decided_on=iop.app.clock.today(),
+        minutes_ref="SN § 12/2026",
+    )
 
 
 def deciding_body(iop: Iop, municipality: str) -> str:

@@ -99,8 +99,12 @@ class Daemon:
         command = ["scheduler", "run", *args]
         self.proc = subprocess.Popen(
             gate.argv(command) if gate is not None else [*IOP, *command],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
         self.events: list[dict[str, Any]] = []
         self.other: list[str] = []  # stderr lines that are not JSON events (there should be none)
         self._changed = threading.Condition()

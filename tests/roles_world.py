@@ -24,8 +24,16 @@ from tests.helpers import add_orgs, open_case, prepare_signing, to_assessment
 from tests.pg import fresh_schema, require_postgres, schema_url
 
 ROLES = ("registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system")
-ACTOR = {"registrar": "rut", "officer": "olle", "legal": "lars", "signatory": "eva", "coordinator": "kim",
-         "auditor": "revisor", "admin": "adam", "system": "system"}  # fmt: skip
+ACTOR = {
+    "registrar": "rut",
+    "officer": "olle",
+    "legal": "lars",
+    "signatory": "eva",
+    "coordinator": "kim",
+    "auditor": "revisor",
+    "admin": "adam",
+    "system": "system",
+}
 START = date(2026, 1, 12)
 ON = date(2027, 3, 1)  # the matrix's day: the expiring cases' agreements ended on 2027-01-31
 SECRET = "Hemlig adress 1"  # the protected organisation's address (tests/helpers.py)
@@ -36,8 +44,10 @@ def role_settings(**extra: frozenset[str]) -> Settings:
     """One single-role actor per role (anna, not listed, gets the default roles registrar and officer)."""
     # Listed one by one (not as default roles, which become grants to every login): each actor holds
     # exactly its one role.
-    return dataclasses.replace(Settings(), actors={"anna": frozenset({"registrar", "officer"}),
-                                                   **{ACTOR[r]: frozenset({r}) for r in ROLES}, **extra})  # fmt: skip
+    return dataclasses.replace(
+        Settings(),
+        actors={"anna": frozenset({"registrar", "officer"}), **{ACTOR[r]: frozenset({r}) for r in ROLES}, **extra},
+    )
 
 
 def at_nine(day: date) -> datetime:
@@ -55,8 +65,10 @@ def dump(iop: Iop) -> dict[str, list[str]]:
 
 def files(path: Path) -> dict[str, str]:
     """The audit stream and the events file beside it (empty when not written yet)."""
-    return {p.name: p.read_text(encoding="utf-8") if p.exists() else ""
-            for p in (path, path.with_name(path.stem + ".events.jsonl"))}  # fmt: skip
+    return {
+        p.name: p.read_text(encoding="utf-8") if p.exists() else ""
+        for p in (path, path.with_name(path.stem + ".events.jsonl"))
+    }
 
 
 def signed_case(iop: Iop, start: date, end: date) -> str:
@@ -107,8 +119,9 @@ def decided_to_end(make: Callable[[Iop], str]) -> Callable[[Iop], str]:
 
     def build(iop: Iop) -> str:
         ref = make(iop)
-        iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=ON, minutes_ref="SN § 9/2027",
-                            subject="ending")  # fmt: skip
+        iop.record_decision(
+            ref, actor="eva", body="Socialnämnden", decided_on=ON, minutes_ref="SN § 9/2027", subject="ending"
+        )
         return ref
 
     return build
@@ -117,13 +130,20 @@ def decided_to_end(make: Callable[[Iop], str]) -> Callable[[Iop], str]:
 # How to build, on ON, a case the trigger may fire on (expire's and end_by_notice's are built
 # before, see build()).
 BUILD: dict[str, Callable[[Iop], str]] = {
-    "start_dialogue": open_case, "submit_for_assessment": dialogue_case, "return_to_dialogue": assessment_case,
-    "sign": ready_to_sign, "decline": open_case, "withdraw": open_case,
-    "activate": lambda iop: signed_case(iop, ON, ON + timedelta(days=729)), "start_review": active_case,
-    "continue": reviewed_case, "renew": renewable_case, "end": decided_to_end(active_case),
+    "start_dialogue": open_case,
+    "submit_for_assessment": dialogue_case,
+    "return_to_dialogue": assessment_case,
+    "sign": ready_to_sign,
+    "decline": open_case,
+    "withdraw": open_case,
+    "activate": lambda iop: signed_case(iop, ON, ON + timedelta(days=729)),
+    "start_review": active_case,
+    "continue": reviewed_case,
+    "renew": renewable_case,
+    "end": decided_to_end(active_case),
     "terminate": active_case,
     "rescind": decided_to_end(lambda iop: signed_case(iop, ON + timedelta(days=31), ON + timedelta(days=760))),
-}  # fmt: skip
+}
 
 
 @dataclass

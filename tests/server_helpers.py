@@ -39,10 +39,28 @@ START_SECONDS = 15.0
 STOP_SECONDS = 15.0
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # Tables a refused request must leave as they were.
-FACT_TABLES = ("meetings", "assessments", "legal_checks", "agreements", "contributions", "decisions", "reviews",
-               "corrections", "retractions")  # fmt: skip
-WRITTEN_TABLES = ("transition_log", "cases", "organisations", "grants", "api_tokens", "login_bindings", "alerts",
-                  "idempotency_keys", *FACT_TABLES)  # fmt: skip
+FACT_TABLES = (
+    "meetings",
+    "assessments",
+    "legal_checks",
+    "agreements",
+    "contributions",
+    "decisions",
+    "reviews",
+    "corrections",
+    "retractions",
+)
+WRITTEN_TABLES = (
+    "transition_log",
+    "cases",
+    "organisations",
+    "grants",
+    "api_tokens",
+    "login_bindings",
+    "alerts",
+    "idempotency_keys",
+    *FACT_TABLES,
+)
 
 
 def free_port() -> int:
@@ -96,9 +114,14 @@ class Runner:
         self.config = self.tmp / "iop-server.toml"
         self.config.write_text(self.config_text, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
-        env.update(HOME=str(self.tmp / "home"), XDG_DATA_HOME=str(self.tmp / "data"),
-                   XDG_CONFIG_HOME=str(self.tmp / "config"), PYTHONUTF8="1", no_proxy="127.0.0.1,localhost",
-                   NO_PROXY="127.0.0.1,localhost")  # fmt: skip
+        env.update(
+            HOME=str(self.tmp / "home"),
+            XDG_DATA_HOME=str(self.tmp / "data"),
+            XDG_CONFIG_HOME=str(self.tmp / "config"),
+            PYTHONUTF8="1",
+            no_proxy="127.0.0.1,localhost",
+            NO_PROXY="127.0.0.1,localhost",
+        )
         self.env = {**env, **self.env}
 
     @property
@@ -109,8 +132,16 @@ class Runner:
         return [*IOP, "--db", self.url, "--config", str(self.config), *args]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, encoding="utf-8",
-                              timeout=120, check=False, cwd=self.tmp)  # fmt: skip
+        return subprocess.run(
+            self.argv(*args),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+            check=False,
+            cwd=self.tmp,
+        )
 
     def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = self.run(*args)
@@ -179,15 +210,21 @@ class Served:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def client(self, token: Token | str | None = None, *, local_address: str | None = None,
-               headers: dict[str, str] | None = None) -> httpx.Client:  # fmt: skip
+    def client(
+        self,
+        token: Token | str | None = None,
+        *,
+        local_address: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Client:
         """An httpx client on the server (no proxies from the environment), bearing ``token``."""
         base: dict[str, str] = {}
         if token is not None:
             base["Authorization"] = f"Bearer {token.secret if isinstance(token, Token) else token}"
         transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
-        return httpx.Client(base_url=self.url, headers={**base, **(headers or {})}, timeout=30.0, trust_env=False,
-                            transport=transport)  # fmt: skip
+        return httpx.Client(
+            base_url=self.url, headers={**base, **(headers or {})}, timeout=30.0, trust_env=False, transport=transport
+        )
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, seconds: float = START_SECONDS) -> None:
@@ -214,8 +251,13 @@ def serving(runner: Runner, *args: str) -> Iterator[Served]:
     port = free_port()
     log_path = runner.tmp / f"serve-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(runner.argv("serve", "--host", "127.0.0.1", "--port", str(port), *args),
-                                   env=runner.env, stdout=log, stderr=log, cwd=runner.tmp)  # fmt: skip
+        process = subprocess.Popen(
+            runner.argv("serve", "--host", "127.0.0.1", "--port", str(port), *args),
+            env=runner.env,
+            stdout=log,
+            stderr=log,
+            cwd=runner.tmp,
+        )
     served = Served(f"http://127.0.0.1:{port}", process, log_path)
     try:
         wait_healthy(served.url, process, log_path)

@@ -71,9 +71,17 @@ def insert(conn: Connection, rec: LogRecord) -> None:
 def forge_next(conn: Connection, ref: str, **changes: object) -> LogRecord:
     """A perfectly chained record after the case's last one (the attacker knows the algorithm)."""
     last = records(conn, ref)[-1]
-    draft = replace(last, case_seq=last.case_seq + 1, prev_hash=last.hash or GENESIS, from_state=last.to_state,
-                    trigger="record:meeting", actor="mallory", data={"meeting": {"held_on": "2026-01-01"}},
-                    seq=None, hash="")  # fmt: skip
+    draft = replace(
+        last,
+        case_seq=last.case_seq + 1,
+        prev_hash=last.hash or GENESIS,
+        from_state=last.to_state,
+        trigger="record:meeting",
+        actor="mallory",
+        data={"meeting": {"held_on": "2026-01-01"}},
+        seq=None,
+        hash="",
+    )
     return seal(replace(draft, **changes))  # type: ignore[arg-type]
 
 

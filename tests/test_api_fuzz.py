@@ -87,10 +87,11 @@ class World:
 
 def _world(url: str, tmp: Path) -> Iterator[World]:
     settings = dataclasses.replace(
-        Settings(), default_roles=frozenset({"registrar", "officer"}),
+        Settings(),
+        default_roles=frozenset({"registrar", "officer"}),
         actors={"eva": frozenset({"signatory"}), "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"})},
         server=dataclasses.replace(Settings().server, auth_failures_per_minute=0),  # the fuzzer fails on purpose
-    )  # fmt: skip
+    )
     clock = FakeClock(datetime(2026, 1, 12, 9, 0, tzinfo=ZoneInfo("Europe/Stockholm")))
     with Iop.connect(url, clock=clock, settings=settings, audit_log=tmp / "audit.jsonl") as iop:
         iop.init()
@@ -98,11 +99,16 @@ def _world(url: str, tmp: Path) -> Iterator[World]:
         refs = [to_signed(iop), to_assessment(iop), open_case(iop, "Jönköping", SHELTER)]
         token = iop.create_token(name="fuzz", roles=ROLES)
         spare = iop.create_token(name="spare", roles=["auditor"])
-        keys = {"ref": refs, "org_number": [ORG, COMPANY, SHELTER], "guideline": [g.ref for g in iop.guidelines()],
-                "alert_id": [a["id"] for a in iop.alerts(include_acknowledged=True)] or [1],
-                "token_id": [spare["id"]], "municipality": sorted({g.municipality for g in iop.guidelines()}),
-                "trigger": sorted(iop.app.definition.triggers()),
-                "criterion": sorted({c.code for g in iop.guidelines() for c in g.criteria})}  # fmt: skip
+        keys = {
+            "ref": refs,
+            "org_number": [ORG, COMPANY, SHELTER],
+            "guideline": [g.ref for g in iop.guidelines()],
+            "alert_id": [a["id"] for a in iop.alerts(include_acknowledged=True)] or [1],
+            "token_id": [spare["id"]],
+            "municipality": sorted({g.municipality for g in iop.guidelines()}),
+            "trigger": sorted(iop.app.definition.triggers()),
+            "criterion": sorted({c.code for g in iop.guidelines() for c in g.criteria}),
+        }
         bearer = {"Authorization": f"Bearer {token['token']}"}
         world = World(iop, create_app(iop), bearer, token["id"], spare["id"], keys)
         _CURRENT.append(world)
@@ -164,8 +170,9 @@ def test_api_conforms_to_its_document(case: Any, world: World) -> None:
     before = world.counts()
     response = case.call_and_validate(app=world.app, headers=world.headers, checks=CHECKS)
     if 400 <= response.status_code < 500:
-        assert world.counts() == before, f"{case.method} {case.formatted_path} answered {response.status_code} " \
-                                         f"but wrote: {response.text[:300]}"  # fmt: skip
+        assert world.counts() == before, (
+            f"{case.method} {case.formatted_path} answered {response.status_code} but wrote: {response.text[:300]}"
+        )
 
 
 def test_every_secured_operation_refuses_a_call_without_a_credential(world: World) -> None:

@@ -65,8 +65,24 @@ def test_bad_filters_are_invalid_input(iop: Iop, bad: dict[str, Any]) -> None:
 
 
 # -- constant memory ------------------------------------------------------------------
-_COLS = ("case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger", "from_state", "to_state",
-         "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash")  # fmt: skip
+_COLS = (
+    "case_ref",
+    "case_seq",
+    "at",
+    "actor",
+    "os_user",
+    "roles",
+    "source",
+    "trigger",
+    "from_state",
+    "to_state",
+    "reason",
+    "data",
+    "guideline_ref",
+    "workflow_version",
+    "prev_hash",
+    "hash",
+)
 
 
 def _chained_rows(start_case: int, cases: int, per_case: int) -> list[tuple[Any, ...]]:
@@ -76,13 +92,25 @@ def _chained_rows(start_case: int, cases: int, per_case: int) -> list[tuple[Any,
         prev, state = GENESIS, None
         for i in range(1, per_case + 1):
             to_state = "initiative"
-            rec = seal(LogRecord(
-                case_ref=f"IOP-2025-{n:05d}", case_seq=i, at=f"2025-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}.000000Z",
-                actor="anna", os_user=None, roles=("officer", "registrar"), source="api",
-                trigger="open" if i == 1 else "record:meeting", from_state=state, to_state=to_state,
-                reason=None, data={"meeting": {"held_on": "2025-03-01", "joint_challenge": "Skydd och stöd " * 3}},
-                guideline_ref=None, workflow_version="a" * 64, prev_hash=prev,
-            ))  # fmt: skip
+            rec = seal(
+                LogRecord(
+                    case_ref=f"IOP-2025-{n:05d}",
+                    case_seq=i,
+                    at=f"2025-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}.000000Z",
+                    actor="anna",
+                    os_user=None,
+                    roles=("officer", "registrar"),
+                    source="api",
+                    trigger="open" if i == 1 else "record:meeting",
+                    from_state=state,
+                    to_state=to_state,
+                    reason=None,
+                    data={"meeting": {"held_on": "2025-03-01", "joint_challenge": "Skydd och stöd " * 3}},
+                    guideline_ref=None,
+                    workflow_version="a" * 64,
+                    prev_hash=prev,
+                )
+            )
             c = rec.hashed_content()
             cells = [json.dumps(c[k], ensure_ascii=False) if k in ("roles", "data") else c[k] for k in _COLS[:-1]]
             rows.append((*cells, rec.hash))
@@ -96,8 +124,9 @@ def _bulk_insert(iop: Iop, rows: list[tuple[Any, ...]]) -> None:
         assert raw is not None
         if conn.dialect.name == "sqlite":
             cur = raw.cursor()
-            cur.executemany(f"INSERT INTO transition_log ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})",
-                            rows)  # fmt: skip
+            cur.executemany(
+                f"INSERT INTO transition_log ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})", rows
+            )
         else:
             with raw.cursor() as cur, cur.copy(f"COPY transition_log ({', '.join(_COLS)}) FROM STDIN") as copy:
                 for row in rows:

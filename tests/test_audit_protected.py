@@ -22,11 +22,21 @@ def shelter_partnership(iop: Iop) -> str:
     """The protected shelter (secret contact data, some of it typed into the log too), signed."""
     add_orgs(iop)
     with iop.app.db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE organisations SET contact_name = :n, contact_email = :e, contact_phone = :p "
-                             "WHERE org_number = :o"), {"n": SECRETS[1], "e": SECRETS[2], "p": SECRETS[3], "o": ORG})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "UPDATE organisations SET contact_name = :n, contact_email = :e, contact_phone = :p "
+                "WHERE org_number = :o"
+            ),
+            {"n": SECRETS[1], "e": SECRETS[2], "p": SECRETS[3], "o": ORG},
+        )
     ref = to_assessment(iop)
-    iop.fire(ref, "return_to_dialogue", actor="anna", reason=f"Ring {SECRETS[1]} på {SECRETS[3]}",
-             data={"address": SECRETS[0], "note": f"mejl {SECRETS[2]}"})  # fmt: skip
+    iop.fire(
+        ref,
+        "return_to_dialogue",
+        actor="anna",
+        reason=f"Ring {SECRETS[1]} på {SECRETS[3]}",
+        data={"address": SECRETS[0], "note": f"mejl {SECRETS[2]}"},
+    )
     iop.fire(ref, "submit_for_assessment", actor="anna")
     prepare_signing(iop, ref)
     iop.fire(ref, "sign", actor="eva")
@@ -96,7 +106,9 @@ def test_the_case_officer_may_include_their_case_protected_data_and_it_is_logged
     rows = iop.register(include_protected=True, actor="anna")
     assert set(leaks(json.dumps(rows, ensure_ascii=False))) == set(SECRETS)
     assert [(e["actor"], e["action"], e["scope"]["cases"], e["scope"]["basis"]) for e in iop.access_events()] == [
-        ("anna", "audit export", [ref], "case_officer"), ("anna", "report register", [ref], "case_officer")]
+        ("anna", "audit export", [ref], "case_officer"),
+        ("anna", "report register", [ref], "case_officer"),
+    ]
 
 
 @pytest.mark.parametrize("who", ["eva", "kim"])

@@ -65,8 +65,22 @@ def ok(cli: Cli, stream: Stream, *args: str) -> Result:
 def opened(cli: Cli, stream: Stream) -> str:
     ok(cli, stream, "init")
     ok(cli, stream, "org", "add", "--name", "Läxhjälpen", "--org-number", ORG, "--legal-form", "ideell_forening")
-    return ok(cli, stream, "--actor", "anna", "case", "open", "--org", ORG, "--municipality", "Stenungsund",
-              "--title", "Läxhjälp", "--challenge", "Barn behöver stöd med läxorna").out.strip()  # fmt: skip
+    return ok(
+        cli,
+        stream,
+        "--actor",
+        "anna",
+        "case",
+        "open",
+        "--org",
+        ORG,
+        "--municipality",
+        "Stenungsund",
+        "--title",
+        "Läxhjälp",
+        "--challenge",
+        "Barn behöver stöd med läxorna",
+    ).out.strip()
 
 
 def assert_committed_with_warning(result: Result, stream: Stream, *, lang: str) -> dict[str, object]:
@@ -94,8 +108,23 @@ def test_a_full_stream_disk_is_a_warning_and_an_alert_and_resync_mends_it(cli: I
     fired = run(cli, stream, "--json", "--actor", "anna", "case", "fire", ref, "start_dialogue")
     assert_committed_with_warning(fired, stream, lang="sv")
     assert '"dialogue"' in fired.out
-    met = run(cli, stream, "--json", "--lang", "en", "--actor", "anna", "case", "record", ref, "meeting",
-              "--held-on", date.today().isoformat(), "--joint-challenge", "Läxor")  # fmt: skip
+    met = run(
+        cli,
+        stream,
+        "--json",
+        "--lang",
+        "en",
+        "--actor",
+        "anna",
+        "case",
+        "record",
+        ref,
+        "meeting",
+        "--held-on",
+        date.today().isoformat(),
+        "--joint-challenge",
+        "Läxor",
+    )
     assert_committed_with_warning(met, stream, lang="en")
     assert not (tmp_path / "data" / "iop-workflow" / "cli-errors.log").exists()
     stream.mend()
@@ -168,10 +197,25 @@ def test_the_sink_never_raises_and_tells_its_listeners_once_per_outage(tmp_path:
     heard: list[StreamFailure] = []
     sink.listeners.append(heard.append)
     sink.listeners.append(lambda _f: (_ for _ in ()).throw(RuntimeError("a listener that fails")))
-    record = LogRecord(case_ref="IOP-2026-0001", case_seq=1, at="2026-01-12T08:00:00.000000Z", actor="anna",
-                       os_user="anna", roles=("officer",), source="cli", trigger="open", from_state=None,
-                       to_state="initiative", reason=None, data={}, guideline_ref=None, workflow_version="v",
-                       prev_hash="0" * 64, hash="1" * 64, seq=7)  # fmt: skip
+    record = LogRecord(
+        case_ref="IOP-2026-0001",
+        case_seq=1,
+        at="2026-01-12T08:00:00.000000Z",
+        actor="anna",
+        os_user="anna",
+        roles=("officer",),
+        source="cli",
+        trigger="open",
+        from_state=None,
+        to_state="initiative",
+        reason=None,
+        data={},
+        guideline_ref=None,
+        workflow_version="v",
+        prev_hash="0" * 64,
+        hash="1" * 64,
+        seq=7,
+    )
     sink.emit(record)
     sink.emit(record)
     assert [(f.seq, f.first) for f in heard] == [(7, True), (7, False)]

@@ -48,8 +48,9 @@ def test_an_untouched_log_verifies_with_its_counts(iop: Iop) -> None:
 def test_changing_a_field_names_the_record_and_field(iop: Iop) -> None:
     ref = populate(iop)[0]
     with attacker(iop) as conn:
-        conn.execute(sa.text("UPDATE transition_log SET reason = 'förfalskad' WHERE case_ref = :r AND case_seq = 3"),
-                     {"r": ref})  # fmt: skip
+        conn.execute(
+            sa.text("UPDATE transition_log SET reason = 'förfalskad' WHERE case_ref = :r AND case_seq = 3"), {"r": ref}
+        )
     assert where(iop.verify()) == [(ref, 3, "hash")]
 
 
@@ -101,8 +102,10 @@ def test_reordering_is_caught(iop: Iop) -> None:
     # The meeting's row names its seq, which now holds another record; the meeting's record no row names.
     assert {p for _r, _s, p in fact_problems(report)} == {"fact_record_mismatch", "record_without_fact"}
     with attacker(iop) as conn:
-        conn.execute(sa.text("UPDATE transition_log SET case_seq = -case_seq WHERE case_ref = :r AND case_seq IN (5, 6)"),
-                     {"r": ref})  # fmt: skip
+        conn.execute(
+            sa.text("UPDATE transition_log SET case_seq = -case_seq WHERE case_ref = :r AND case_seq IN (5, 6)"),
+            {"r": ref},
+        )
         conn.execute(
             sa.text("UPDATE transition_log SET case_seq = 6 WHERE case_ref = :r AND case_seq = -5"), {"r": ref}
         )
@@ -159,8 +162,10 @@ def test_a_rewritten_history_is_caught_by_the_checkpoint_and_the_filed_digest(io
         assert cp is not None
         new = replace(cp, heads=tuple(ledger.heads(conn)))
         new = replace(new, digest=new.compute_digest())
-        conn.execute(sa.text("UPDATE checkpoints SET heads = :h, digest = :d WHERE seq = :s"),
-                     {"h": heads_json(new.heads), "d": new.digest, "s": cp.seq})  # fmt: skip
+        conn.execute(
+            sa.text("UPDATE checkpoints SET heads = :h, digest = :d WHERE seq = :s"),
+            {"h": heads_json(new.heads), "d": new.digest, "s": cp.seq},
+        )
     assert iop.verify().ok
     report = iop.verify(digest=filed)
     assert [p["field"] for p in report.problems] == ["digest"]
@@ -203,11 +208,22 @@ def test_checkpoints_and_the_log_refuse_updates(iop: Iop) -> None:
 
 
 _NEW: dict[str, Any] = {
-    "case_ref": "IOP-2099-9999", "case_seq": 1000, "at": "2020-01-01T00:00:00.000000Z", "actor": "mallory",
-    "os_user": "mallory", "roles": '["admin"]', "source": "scheduler", "trigger": "sign", "from_state": "ended",
-    "to_state": "ended", "reason": "förfalskad", "data": '{"x": 1}', "guideline_ref": "FALSK",
-    "workflow_version": "f" * 64, "prev_hash": "e" * 64,
-}  # fmt: skip
+    "case_ref": "IOP-2099-9999",
+    "case_seq": 1000,
+    "at": "2020-01-01T00:00:00.000000Z",
+    "actor": "mallory",
+    "os_user": "mallory",
+    "roles": '["admin"]',
+    "source": "scheduler",
+    "trigger": "sign",
+    "from_state": "ended",
+    "to_state": "ended",
+    "reason": "förfalskad",
+    "data": '{"x": 1}',
+    "guideline_ref": "FALSK",
+    "workflow_version": "f" * 64,
+    "prev_hash": "e" * 64,
+}
 
 
 _OTHER = {"source": "api", "trigger": "expire", "from_state": "review", "to_state": "review", "actor": "eve"}

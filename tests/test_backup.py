@@ -68,8 +68,13 @@ def test_a_backup_taken_during_a_running_sweep_restores_verified_and_usable(
         backup = tmp_path / "backups" / "during-sweep.db"
         backup.parent.mkdir()
         at = (today() + timedelta(days=61)).isoformat()
-        sweep = subprocess.Popen([*IOP, "--json", "scheduler", "tick", "--at", at], env=cli.env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        sweep = subprocess.Popen(
+            [*IOP, "--json", "scheduler", "tick", "--at", at],
+            env=cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while counts(sqlite_backend.path)[0] == before[0]:  # wait for the sweep's first commit

@@ -43,13 +43,18 @@ def test_month_arithmetic() -> None:
 
 def facts(state: str, **kw: object) -> CaseFacts:
     base = CaseFacts(
-        ref="IOP-2026-0001", state=state, municipality="Stenungsund", initiated_by=Initiator.ORGANISATION,
+        ref="IOP-2026-0001",
+        state=state,
+        municipality="Stenungsund",
+        initiated_by=Initiator.ORGANISATION,
         preparing_states=frozenset(shipped_definition().states_in("preparing")),
-        opened_on=date(2026, 1, 12), state_entered_on=date(2026, 2, 2),
-        organisation=OrganisationFacts(name="F", org_number="802479-1322", legal_form=LegalForm.IDEELL_FORENING,
-                                       non_profit=True),
+        opened_on=date(2026, 1, 12),
+        state_entered_on=date(2026, 2, 2),
+        organisation=OrganisationFacts(
+            name="F", org_number="802479-1322", legal_form=LegalForm.IDEELL_FORENING, non_profit=True
+        ),
         agreements=(AgreementFacts(period=1, start_on=date(2026, 2, 1), end_on=date(2028, 1, 31), notice_months=3),),
-    )  # fmt: skip
+    )
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
 

@@ -120,10 +120,17 @@ def test_a_json_file_with_the_same_content_imports_the_same_way(iop: Iop, tmp_pa
     [
         (("[decision]", "[desicion]"), DefinitionError, "did you mean 'decision'?"),
         (("decided_on = 2020-05-25", 'decided_on = "2020-13-01"'), InvalidInput, "decision: Invalid value for on"),
-        (("held_on = 2020-02-17", "held_on = 2019-12-01"), InvalidInput, "the start of its imported history (2020-01-01)"),
+        (
+            ("held_on = 2020-02-17", "held_on = 2019-12-01"),
+            InvalidInput,
+            "the start of its imported history (2020-01-01)",
+        ),
         (('"karin.ek" = ["signatory"]', '"karin.ek" = ["chief"]'), DefinitionError, "not a role a person holds"),
-        (('on = 2020-06-10\nby = "karin.ek"', 'on = 2020-02-01\nby = "karin.ek"'), InvalidInput,
-         "signing: Invalid value for on ('2020-02-01'): is before the history's previous step (2020-03-02)"),
+        (
+            ('on = 2020-06-10\nby = "karin.ek"', 'on = 2020-02-01\nby = "karin.ek"'),
+            InvalidInput,
+            "signing: Invalid value for on ('2020-02-01'): is before the history's previous step (2020-03-02)",
+        ),
         (('on = 2020-06-10\nby = "karin.ek"', 'on = 2020-06-10\nby = "nobody"'), DefinitionError, "names nobody"),
         (('party = "municipality"\n', ""), DefinitionError, "contributions[1].party: missing"),
     ],
@@ -138,15 +145,20 @@ def test_a_bad_file_is_refused_naming_its_entry_and_writes_nothing(
 
 def test_four_eyes_is_checked_on_the_files_names(iop: Iop, tmp_path: Path) -> None:
     confirm(iop)
-    path = variant(tmp_path, ('"anna.berg" = ["registrar", "officer"]', '"anna.berg" = ["registrar", "officer", "signatory"]'),
-                   ('on = 2020-06-10\nby = "karin.ek"', 'on = 2020-06-10\nby = "anna.berg"'))  # fmt: skip
+    path = variant(
+        tmp_path,
+        ('"anna.berg" = ["registrar", "officer"]', '"anna.berg" = ["registrar", "officer", "signatory"]'),
+        ('on = 2020-06-10\nby = "karin.ek"', 'on = 2020-06-10\nby = "anna.berg"'),
+    )
     error = refused(iop, path, TransitionNotAllowed)
     assert [r.code for r in error.reasons] == ["four_eyes"] and "anna.berg" in error.message("en")
 
 
 def test_the_legal_check_needs_a_jurist_in_the_file(iop: Iop, tmp_path: Path) -> None:
     confirm(iop)
-    error = refused(iop, variant(tmp_path, ('"lars.holm" = ["legal"]', '"lars.holm" = ["officer"]')), TransitionNotAllowed)
+    error = refused(
+        iop, variant(tmp_path, ('"lars.holm" = ["legal"]', '"lars.holm" = ["officer"]')), TransitionNotAllowed
+    )
     assert [r.code for r in error.reasons] == ["role_not_allowed"] and error.entry.endswith(": legal_check")
 
 
@@ -168,11 +180,13 @@ def test_facts_of_an_imported_case_are_bounded_by_its_declared_start(iop: Iop) -
     confirm(iop)
     ref = iop.import_case(EXAMPLE, actor="kim")["ref"]
     # Opened today (2026-01-12), its history from 2020-01-01: a decision to end dated 2021 is within it.
-    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on="2021-03-01", minutes_ref="SN § 9/2021",
-                        subject="ending")  # fmt: skip
+    iop.record_decision(
+        ref, actor="eva", body="Socialnämnden", decided_on="2021-03-01", minutes_ref="SN § 9/2021", subject="ending"
+    )
     with pytest.raises(InvalidInput) as info:
-        iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on="2019-12-31",
-                            minutes_ref="SN § 1/2019", subject="ending")  # fmt: skip
+        iop.record_decision(
+            ref, actor="eva", body="Socialnämnden", decided_on="2019-12-31", minutes_ref="SN § 1/2019", subject="ending"
+        )
     assert "den importerade historikens början (2020-01-01)" in info.value.message("sv")
     assert iop.verify().problems == []
 
@@ -194,8 +208,9 @@ def test_post_cases_imports_over_http(iop: Iop, tmp_path: Path) -> None:
     bad = variant(tmp_path, ('"lars.holm" = ["legal"]', '"lars.holm" = ["officer"]'))
     with TestClient(create_app(iop)) as client:
         before = snapshot(iop)
-        refusal = client.post("/v1/cases/imports", headers=headers,
-                              json={"name": "bad.toml", "content": bad.read_text(encoding="utf-8")})  # fmt: skip
+        refusal = client.post(
+            "/v1/cases/imports", headers=headers, json={"name": "bad.toml", "content": bad.read_text(encoding="utf-8")}
+        )
         assert refusal.status_code == 409 and refusal.json()["details"]["entry"] == "bad.toml: legal_check"
         assert snapshot(iop) == before
         body = {"name": EXAMPLE.name, "content": EXAMPLE.read_text(encoding="utf-8")}
@@ -224,8 +239,19 @@ def test_case_import_through_the_cli(cli: Cli) -> None:
     assert "guideline_unverified" in [r["code"] for r in error["details"]["reasons"]]
     assert cli.ok("--json", "case", "list").json() == []
 
-    cli.ok("--actor", "kim", "guideline", "confirm", "Stenungsund-IOP", "--decided-on", TEST_DECISION["decided_on"],
-           "--decided-by", TEST_DECISION["decided_by"], "--minutes-ref", TEST_DECISION["minutes_ref"])  # fmt: skip
+    cli.ok(
+        "--actor",
+        "kim",
+        "guideline",
+        "confirm",
+        "Stenungsund-IOP",
+        "--decided-on",
+        TEST_DECISION["decided_on"],
+        "--decided-by",
+        TEST_DECISION["decided_by"],
+        "--minutes-ref",
+        TEST_DECISION["minutes_ref"],
+    )
     done = cli.ok("--actor", "kim", "--json", "case", "import", str(EXAMPLE)).json()
     assert done["state"] == "active" and done["sha256"] == hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
     shown = cli.ok("--json", "case", "show", done["ref"]).json()

@@ -106,8 +106,10 @@ def test_bad_inputs_exit_with_their_status_and_change_nothing(cli: Cli, backend:
 def test_correct_register_and_protected_access(cli: Cli, backend: Backend) -> None:
     ref = signed(cli)
     decision = next(r for r in cli.ok("--json", "case", "history", ref).json() if r["trigger"] == "record:decision")
-    fixed = cli.sh_ok(f"--actor anna case correct {ref} decision {decision['case_seq']} --field body "
-                      "--value Kommunstyrelsen --reason 'Beslutet togs av KS'").out  # fmt: skip
+    fixed = cli.sh_ok(
+        f"--actor anna case correct {ref} decision {decision['case_seq']} --field body "
+        "--value Kommunstyrelsen --reason 'Beslutet togs av KS'"
+    ).out
     assert "rättad: Socialnämnden -> Kommunstyrelsen" in fixed
     shown = cli.ok("case", "show", ref).out
     assert "body=Kommunstyrelsen" in shown and "rättad Socialnämnden -> Kommunstyrelsen" in shown
@@ -117,7 +119,9 @@ def test_correct_register_and_protected_access(cli: Cli, backend: Backend) -> No
     assert "Kommunstyrelsen" in register and "Hemlig adress 1" not in register and "(skyddad)" in register
     rows = cli.ok("report", "register", "--format", "json").json()
     assert rows[0]["committee"] == "Kommunstyrelsen" and rows[0]["address"] == "(skyddad)"
-    assert cli.ok("report", "register", "--format", "csv").out.startswith("municipality,municipality_code,organisation,")
+    assert cli.ok("report", "register", "--format", "csv").out.startswith(
+        "municipality,municipality_code,organisation,"
+    )
     full = cli.ok("--actor", "revisor", "report", "register", "--include-protected", "--format", "json").json()
     assert full[0]["address"] == "Hemlig adress 1"
     cli.ok("--actor", "revisor", "audit", "export", "--include-protected")
@@ -133,8 +137,11 @@ def test_correct_register_and_protected_access(cli: Cli, backend: Backend) -> No
 def test_a_tampered_log_exits_7_with_a_human_message(cli: Cli, backend: Backend) -> None:
     ref = signed(cli)
     cli.ok("audit", "checkpoint")
-    drop = ("DROP TRIGGER transition_log_no_delete" if backend.path
-            else "DROP TRIGGER transition_log_no_change ON transition_log")  # fmt: skip
+    drop = (
+        "DROP TRIGGER transition_log_no_delete"
+        if backend.path
+        else "DROP TRIGGER transition_log_no_change ON transition_log"
+    )
     backend.execute(drop, f"DELETE FROM transition_log WHERE case_ref = '{ref}' AND case_seq = 2")
     broken = cli("--lang", "en", "audit", "verify")
     assert broken.status == 7 and "Traceback" not in broken.text

@@ -218,7 +218,17 @@ def test_json_errors_have_the_documented_shape(template: Path, tmp_path: Path) -
     copy_sqlite(template, db)
     cli = Cli(tmp_path, f"sqlite:///{db}")
     result = cli(
-        "--json", "--actor", "anna", "case", "record", REF, "agreement", "--start-on", "2027-01-01", "--end-on", "2026-12-31"
+        "--json",
+        "--actor",
+        "anna",
+        "case",
+        "record",
+        REF,
+        "agreement",
+        "--start-on",
+        "2027-01-01",
+        "--end-on",
+        "2026-12-31",
     )
     assert result.status == 6
     assert result.err == ""

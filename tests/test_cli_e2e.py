@@ -46,8 +46,11 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
         "name": "Kvinnojouren i Stenungsund",
         "org_number": "802479-1322",
         "protected": True,
-        "contact_name": None, "contact_email": None, "contact_phone": None, "address": "(skyddad)",
-    }  # fmt: skip
+        "contact_name": None,
+        "contact_email": None,
+        "contact_phone": None,
+        "address": "(skyddad)",
+    }
     assert opened["guideline"] is None
     assert [(t["kind"], t["action"]) for t in opened["timers"]] == [("idle", "alert:case_idle")]
     assert date.fromisoformat(opened["timers"][0]["due_on"]) == today() + timedelta(days=60)
@@ -98,7 +101,13 @@ def test_an_officer_takes_a_case_from_initiative_to_active(cli: Cli) -> None:
     assert ends[0]["due_on"] == today().replace(year=today().year + 2).isoformat()
     assert ends[0]["action"] == "fire:expire"
     assert [o["trigger"] for o in shown["options"]] == [
-        "start_review", "end", "terminate", "end_by_notice", "rescind", "expire"]
+        "start_review",
+        "end",
+        "terminate",
+        "end_by_notice",
+        "rescind",
+        "expire",
+    ]
     listed = cli.ok("--json", "case", "list", "--state", "active").json()
     assert [c["ref"] for c in listed] == [ref]
 
@@ -253,9 +262,15 @@ def test_demo_on_an_empty_database_named_by_db(backend: Backend, tmp_path: Path)
     assert demo["audit"]["ok"] is True and demo["audit"]["cases"] == 5
     refusals = [s for s in demo["steps"] if s["outcome"] == "refused"]
     assert [(s["action"], s["date"]) for s in refusals] == [("open", "2024-01-15"), ("sign", "2026-01-19")]
-    assert [r["code"] for r in refusals[1]["reasons"]] == ["guideline_unverified", "guideline_expired", "guideline_expired"]
+    assert [r["code"] for r in refusals[1]["reasons"]] == [
+        "guideline_unverified",
+        "guideline_expired",
+        "guideline_expired",
+    ]
     assert ("renew", "eva.lind") in {(s["action"], s["actor"]) for s in demo["steps"]}
-    assert {("terminate", "eva.lind"), ("end_by_notice", "system")} <= {(s["action"], s["actor"]) for s in demo["steps"]}
+    assert {("terminate", "eva.lind"), ("end_by_notice", "system")} <= {
+        (s["action"], s["actor"]) for s in demo["steps"]
+    }
     again = cli("--db", backend.url, "demo")
     assert again.status == 6
     assert "databasen innehåller redan 5 ärenden och 6 organisationer" in again.err

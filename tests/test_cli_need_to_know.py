@@ -20,10 +20,14 @@ def cli(backend: Backend, tmp_path: Path) -> Cli:
 
 def test_case_show_assign_and_unassign_with_the_real_iop(cli: Cli, backend: Backend) -> None:
     cli.ok("init")
-    cli.sh_ok("org add --name 'Kvinnojouren i Stenungsund' --org-number 802479-1322 --legal-form ideell_forening "
-              f"--protected --address 'Hemlig adress 1' --contact-phone {PHONE}")  # fmt: skip
-    ref = cli.sh_ok("--actor anna case open --org 802479-1322 --municipality Stenungsund --title 'Skyddat boende' "
-                    "--challenge 'Skydd och stöd'").out.strip()  # fmt: skip
+    cli.sh_ok(
+        "org add --name 'Kvinnojouren i Stenungsund' --org-number 802479-1322 --legal-form ideell_forening "
+        f"--protected --address 'Hemlig adress 1' --contact-phone {PHONE}"
+    )
+    ref = cli.sh_ok(
+        "--actor anna case open --org 802479-1322 --municipality Stenungsund --title 'Skyddat boende' "
+        "--challenge 'Skydd och stöd'"
+    ).out.strip()
 
     def show(who: str) -> dict[str, str]:
         organisation: dict[str, str] = cli.ok("--json", "--actor", who, "case", "show", ref).json()["organisation"]
@@ -56,9 +60,13 @@ def test_case_show_assign_and_unassign_with_the_real_iop(cli: Cli, backend: Back
 
     history = cli.ok("--json", "case", "history", ref).json()
     assert [(r["actor"], r["data"]["assignment"]) for r in history if r["trigger"] == "record:assignment"] == [
-        ("anna", {"login": "olle", "removed": False}), ("kim", {"login": "olle", "removed": True})]
+        ("anna", {"login": "olle", "removed": False}),
+        ("kim", {"login": "olle", "removed": True}),
+    ]
     cli.sh_ok(f"--actor anna case fire {ref} start_dialogue --data note='ring {PHONE}'")
-    masked = cli.ok("--actor", "olle", "audit", "export", "--include-protected", "--case", ref).out  # olle runs none now
+    masked = cli.ok(
+        "--actor", "olle", "audit", "export", "--include-protected", "--case", ref
+    ).out  # olle runs none now
     assert PHONE not in masked and "ring (skyddad)" in masked and len(logged()) == 3
     assert PHONE in cli.ok("--actor", "anna", "audit", "export", "--include-protected", "--case", ref).out
     assert logged()[-1] == ("anna", "audit export")

@@ -129,8 +129,11 @@ def test_an_injected_clock_wins_and_leaves_a_simulated_databases_clock_alone(
         assert iop.tick(at=clock.today())["on"] == str(clock.today())
         assert iop.tick(at="2026-09-01", dry_run=True)["on"] == "2026-09-01"
     with Iop.connect(url, settings=settings, audit_log=False) as plain:
-        assert plain.clock() == {"mode": "simulated", "today": date(2025, 12, 1),
-                                 "now": datetime(2025, 12, 1, 9, tzinfo=STOCKHOLM)}  # fmt: skip
+        assert plain.clock() == {
+            "mode": "simulated",
+            "today": date(2025, 12, 1),
+            "now": datetime(2025, 12, 1, 9, tzinfo=STOCKHOLM),
+        }
         other = open_case(plain)  # the stored clock is behind the log: dated at the log's last instant
         assert iop_at(plain, other) == iop_at(plain, ref)
 
@@ -168,8 +171,16 @@ def test_verify_names_a_record_dated_before_the_previous_one_in_the_log(iop: Iop
     ref = open_case(iop)
     with attacker(iop) as conn:  # a new chain's first record, dated before the log's last record
         last = conn.execute(sa.text("SELECT seq, at FROM transition_log ORDER BY seq DESC LIMIT 1")).one()
-        forged = forge_next(conn, ref, at="2025-06-01T07:00:00.000000Z", case_ref="IOP-2099-0001",
-                            case_seq=1, prev_hash="0" * 64, trigger="open", from_state=None)  # fmt: skip
+        forged = forge_next(
+            conn,
+            ref,
+            at="2025-06-01T07:00:00.000000Z",
+            case_ref="IOP-2099-0001",
+            case_seq=1,
+            prev_hash="0" * 64,
+            trigger="open",
+            from_state=None,
+        )
         insert(conn, forged)
     report = iop.verify().as_dict()
     ordered = [p for p in at_problems(report) if "in the log" in p["detail"]]
@@ -226,8 +237,10 @@ def test_db_copy_simulation_makes_a_simulated_copy_and_leaves_the_working_databa
 @contextmanager
 def simulated_database(kind: str, settings: Settings) -> Iterator[Iop]:
     if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp, Iop.connect(f"sqlite:///{tmp}/iop.db", settings=settings,
-                                                               audit_log=False) as iop:  # fmt: skip
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            Iop.connect(f"sqlite:///{tmp}/iop.db", settings=settings, audit_log=False) as iop,
+        ):
             yield iop
         return
     require_postgres()
@@ -288,17 +301,28 @@ def test_iop_serve_dates_its_records_by_the_stored_clock_as_tick_moves_it(kind: 
     with server_database(kind, tmp_path) as backend:
         runner = Runner(backend, tmp_path / "run")
         runner.ok("init", "--simulation", "--start", "2026-03-02")
-        runner.ok("org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", ORG,
-                  "--legal-form", "ideell_forening")  # fmt: skip
+        runner.ok(
+            "org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", ORG, "--legal-form", "ideell_forening"
+        )
         token = runner.token("handlaggare", "officer,registrar")
         with serving(runner) as served, served.client(token) as officer:
-            opened = officer.post("/v1/cases", json={"org_number": ORG, "municipality": "Stenungsund",
-                                                     "title": "Skyddat boende", "challenge": "Skydd och stöd"})  # fmt: skip
+            opened = officer.post(
+                "/v1/cases",
+                json={
+                    "org_number": ORG,
+                    "municipality": "Stenungsund",
+                    "title": "Skyddat boende",
+                    "challenge": "Skydd och stöd",
+                },
+            )
             assert opened.status_code == 201, opened.text
             ref = opened.json()["ref"]
             runner.ok("scheduler", "tick", "--at", "2026-04-01")  # while the server runs
-            moved = officer.post(f"/v1/cases/{ref}/transitions", json={"trigger": "start_dialogue"},
-                                 headers={"If-Match": opened.headers["ETag"]})  # fmt: skip
+            moved = officer.post(
+                f"/v1/cases/{ref}/transitions",
+                json={"trigger": "start_dialogue"},
+                headers={"If-Match": opened.headers["ETag"]},
+            )
             assert moved.status_code == 200, moved.text
             history = officer.get(f"/v1/cases/{ref}/history").json()
         assert [local_day(r["at"]) for r in history] == [date(2026, 3, 2), date(2026, 4, 1)]

@@ -24,8 +24,15 @@ def test_a_correction_is_logged_shown_and_leaves_the_fact_row(iop: Iop, clock: F
     ref = to_signed(iop)
     decision = entry(iop, ref, "record:decision")
     clock.set_date(date(2026, 1, 20))
-    logged = iop.correct(ref, "decision", decision, field="decided_on", value="2026-01-14",
-                         reason="Protokollet visar 14 januari", actor="anna")  # fmt: skip
+    logged = iop.correct(
+        ref,
+        "decision",
+        decision,
+        field="decided_on",
+        value="2026-01-14",
+        reason="Protokollet visar 14 januari",
+        actor="anna",
+    )
     assert logged["trigger"] == "record:correction" and logged["reason"] == "Protokollet visar 14 januari"
     fix = logged["data"]["correction"]
     assert (fix["kind"], fix["entry"], fix["field"], fix["from"], fix["to"]) == (
@@ -89,19 +96,28 @@ def test_refusals_name_what_is_wrong(iop: Iop) -> None:
     assert (no_entry.value.field, no_entry.value.exit_status) == ("entry", 6)
     assert f"{ref} has no entry #999" in no_entry.value.message("en")
     with pytest.raises(TransitionNotAllowed) as refused:
-        iop.correct(ref, "agreement", entry(iop, ref, "record:agreement"), field="purpose", value="x", reason="x",
-                    actor="eva")  # fmt: skip
+        iop.correct(
+            ref, "agreement", entry(iop, ref, "record:agreement"), field="purpose", value="x", reason="x", actor="eva"
+        )
     assert refused.value.reasons[0].code == "role_not_allowed"
     with pytest.raises(InvalidInput):
-        iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="KS", reason=" ",
-                    actor="anna")  # fmt: skip
+        iop.correct(
+            ref, "decision", entry(iop, ref, "record:decision"), field="body", value="KS", reason=" ", actor="anna"
+        )
 
 
 def test_corrections_are_append_only(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
-    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="Kommunstyrelsen", reason="x",
-                actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        "decision",
+        entry(iop, ref, "record:decision"),
+        field="body",
+        value="Kommunstyrelsen",
+        reason="x",
+        actor="anna",
+    )
     for sql in ("UPDATE corrections SET new_value = '\"x\"'", "DELETE FROM corrections"):
         with pytest.raises(sa.exc.DBAPIError), iop.app.db.engine.begin() as conn:
             conn.execute(sa.text(sql))
@@ -116,8 +132,15 @@ def test_a_corrected_agreement_date_moves_the_deadline_and_the_guards_see_it(iop
     add_orgs(iop)
     ref = to_signed(iop)  # agreement 2026-02-01 .. 2028-01-31: activation due 2026-02-01
     assert open_timers(iop, ref) == {"agreement_start": "2026-02-01"}
-    iop.correct(ref, "agreement", entry(iop, ref, "record:agreement"), field="start_on", value="2026-03-02",
-                reason="Avtalet börjar en månad senare", actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        "agreement",
+        entry(iop, ref, "record:agreement"),
+        field="start_on",
+        value="2026-03-02",
+        reason="Avtalet börjar en månad senare",
+        actor="anna",
+    )
     assert open_timers(iop, ref) == {"agreement_start": "2026-03-02"}
     with iop.app.db.engine.connect() as conn:
         moved = conn.execute(sa.text("SELECT kind, due_on FROM timers WHERE outcome = 'moved by a correction'")).all()
@@ -137,8 +160,15 @@ def test_a_corrected_agreement_date_moves_the_deadline_and_the_guards_see_it(iop
 def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
-    iop.correct(ref, "decision", entry(iop, ref, "record:decision"), field="body", value="Kommunstyrelsen",
-                reason="Fel nämnd", actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        "decision",
+        entry(iop, ref, "record:decision"),
+        field="body",
+        value="Kommunstyrelsen",
+        reason="Fel nämnd",
+        actor="anna",
+    )
     assert open_timers(iop, ref) == {"agreement_start": "2026-02-01"}
     with iop.app.db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM timers WHERE outcome LIKE 'moved%'")).scalar_one() == 0
@@ -146,7 +176,9 @@ def test_a_correction_that_changes_no_deadline_moves_none(iop: Iop) -> None:
     money = entry(iop, ref, "record:contribution")
     iop.correct(ref, "contribution", money, field="amount", value="350000", reason="Fel belopp", actor="anna")
     with iop.app.db.read() as s:
-        facts = build_facts(s, case_row(s, ref), iop.app.guidelines, preparing=iop.app.definition.states_in("preparing"))
+        facts = build_facts(
+            s, case_row(s, ref), iop.app.guidelines, preparing=iop.app.definition.states_in("preparing")
+        )
     [decision] = facts.decisions
     assert decision.body == "Kommunstyrelsen"
     assert facts.agreements[0].contributions[0].amount == Decimal("350000")

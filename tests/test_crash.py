@@ -48,8 +48,10 @@ def test_the_checks_report_every_kind_of_half_written_change(small_world: world.
     w = small_world
     assert invariants.database(w) == []
     with w.raw.snapshot() as q:
-        refs = {state: [r for r, s in q("SELECT ref, state FROM cases ORDER BY id") if s == state]
-                for state in ("active", "initiative", "dialogue")}  # fmt: skip
+        refs = {
+            state: [r for r, s in q("SELECT ref, state FROM cases ORDER BY id") if s == state]
+            for state in ("active", "initiative", "dialogue")
+        }
         active_id = q("SELECT id FROM cases WHERE ref = ?", [refs["active"][0]])[0][0]
         dialogue_id = q("SELECT id FROM cases WHERE ref = ?", [refs["dialogue"][0]])[0][0]
     [active], [moved, bumped], [talked] = refs["active"], refs["initiative"], refs["dialogue"]
@@ -102,8 +104,13 @@ def test_the_checks_report_a_claimed_success_that_is_missing(small_world: world.
 def harness(*args: str) -> tuple[int, dict[str, Any], str]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.reliability.crash", *args, "--json"],
-        cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=1800, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=1800,
+        check=False,
+    )
     assert done.stdout.strip(), done.stderr
     return done.returncode, json.loads(done.stdout), done.stderr
 

@@ -118,14 +118,50 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for i, payload in enumerate(PAYLOADS):
         number = luhn(f"80247{i}132")
         contact = f"Anna\r{PAYLOADS[1]}" if i == 0 else payload  # a CR inside: the register shows it
-        cli.ok("org", "add", "--name", payload, "--org-number", number, "--legal-form", "ideell_forening",
-               "--contact-name", contact, "--address", payload)  # fmt: skip
-        refs.append(cli.ok("--actor", "anna", "case", "open", "--org", number, "--municipality", "Stenungsund",
-                           "--title", payload, "--challenge", payload).out.strip())  # fmt: skip
+        cli.ok(
+            "org",
+            "add",
+            "--name",
+            payload,
+            "--org-number",
+            number,
+            "--legal-form",
+            "ideell_forening",
+            "--contact-name",
+            contact,
+            "--address",
+            payload,
+        )
+        refs.append(
+            cli.ok(
+                "--actor",
+                "anna",
+                "case",
+                "open",
+                "--org",
+                number,
+                "--municipality",
+                "Stenungsund",
+                "--title",
+                payload,
+                "--challenge",
+                payload,
+            ).out.strip()
+        )
     signed, *others = refs
     cli.ok("--actor", "anna", "case", "fire", signed, "start_dialogue", "--reason", PAYLOADS[0])
-    cli.ok("--actor", "anna", "case", "record", signed, "meeting", "--held-on", str(today()),
-           "--joint-challenge", PAYLOADS[0])  # fmt: skip
+    cli.ok(
+        "--actor",
+        "anna",
+        "case",
+        "record",
+        signed,
+        "meeting",
+        "--held-on",
+        str(today()),
+        "--joint-challenge",
+        PAYLOADS[0],
+    )
     cli.ok("--actor", "anna", "case", "fire", signed, "submit_for_assessment", "--reason", f"Klar\r{PAYLOADS[1]}")
     prepare_signing(cli, signed, today().replace(day=1))
     cli.ok("--actor", "eva.lind", "case", "fire", signed, "sign")
@@ -139,8 +175,19 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )  # bytes: text mode would turn a CR into a line feed
     files["register"].write_bytes(register.stdout)
     cli.ok("report", "annual", "--year", str(today().year), "--format", "csv", "--output", str(files["annual"]))
-    cli.ok("--actor", "revisor", "report", "annual", "--year", str(today().year), "--format", "csv",
-           "--include-protected", "--output", str(files["annual_protected"]))  # fmt: skip
+    cli.ok(
+        "--actor",
+        "revisor",
+        "report",
+        "annual",
+        "--year",
+        str(today().year),
+        "--format",
+        "csv",
+        "--include-protected",
+        "--output",
+        str(files["annual_protected"]),
+    )
     cli.ok("--actor", "revisor", "audit", "export", "--format", "csv", "--output", str(files["audit"]))
     return files
 
@@ -202,21 +249,38 @@ def calc_cells(csv_files: list[Path], tmp: Path) -> dict[str, list[tuple[str | N
     every non-empty cell as (formula, value type, shown text)."""
     out = tmp / "calc"
     done = subprocess.run(
-        [soffice(), f"-env:UserInstallation={(tmp / 'profile').as_uri()}", "--headless", "--norestore",
-         f"--infilter={CSV_IMPORT}", "--convert-to", "fods", "--outdir", str(out), *map(str, csv_files)],
-        env={**os.environ, "HOME": str(tmp)}, capture_output=True, text=True, timeout=SOFFICE_TIMEOUT, check=False,
-    )  # fmt: skip
+        [
+            soffice(),
+            f"-env:UserInstallation={(tmp / 'profile').as_uri()}",
+            "--headless",
+            "--norestore",
+            f"--infilter={CSV_IMPORT}",
+            "--convert-to",
+            "fods",
+            "--outdir",
+            str(out),
+            *map(str, csv_files),
+        ],
+        env={**os.environ, "HOME": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=SOFFICE_TIMEOUT,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     found = {}
     for path in csv_files:
         fods = out / f"{path.stem}.fods"
         assert fods.is_file(), f"soffice wrote no {fods.name}\n{done.stdout}{done.stderr}"
         found[path.name] = [
-            (cell.get(f"{{{NS['table']}}}formula"), cell.get(f"{{{NS['office']}}}value-type"),
-             "\n".join(shown(p) for p in cell.iterfind("text:p", NS)))
+            (
+                cell.get(f"{{{NS['table']}}}formula"),
+                cell.get(f"{{{NS['office']}}}value-type"),
+                "\n".join(shown(p) for p in cell.iterfind("text:p", NS)),
+            )
             for cell in ET.parse(fods).iterfind(".//table:table-cell", NS)
             if cell.get(f"{{{NS['office']}}}value-type") is not None
-        ]  # fmt: skip
+        ]
     return found
 
 
@@ -236,15 +300,22 @@ def shown(paragraph: ET.Element) -> str:
 @pytest.mark.slow
 def test_libreoffice_evaluates_no_formula(calc_present: str, exports: dict[str, Path], tmp_path: Path) -> None:
     every_payload = tmp_path / "every_payload.csv"  # the tab and CR payloads, which the CLI trims at input
-    every_payload.write_text(register_csv([dict.fromkeys((k for k, _, _ in REGISTER_COLUMNS), p) for p in PAYLOADS]
-                                          + [{"title": "-250000.00"}]), encoding="utf-8", newline="")  # fmt: skip
+    every_payload.write_text(
+        register_csv(
+            [dict.fromkeys((k for k, _, _ in REGISTER_COLUMNS), p) for p in PAYLOADS] + [{"title": "-250000.00"}]
+        ),
+        encoding="utf-8",
+        newline="",
+    )
     control = tmp_path / "control.csv"  # the same payloads unprotected: proves Calc would evaluate them
     with control.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows([[p] for p in ("=1+2", PAYLOADS[0])])
     calc = calc_cells([*exports.values(), every_payload, control], tmp_path)
 
     assert [(f, t) for f, _, t in calc.pop("control.csv")] == [
-        ("of:=1+2", "3"), ('of:=HYPERLINK("http://evil.example";"x")', "x")]  # fmt: skip
+        ("of:=1+2", "3"),
+        ('of:=HYPERLINK("http://evil.example";"x")', "x"),
+    ]
     sources = {path.name: read(path) for path in [*exports.values(), every_payload]}
     for name, seen in calc.items():
         formulas = [(f, t) for f, _, t in seen if f is not None]
@@ -263,11 +334,14 @@ def test_the_service_writes_the_same_safe_csv(exports: dict[str, Path]) -> None:
         token = iop.create_token(name="csv-auditor", roles=["auditor", "officer"])["token"]
         with TestClient(create_app(iop)) as client:
             got = {}
-            for name, path, query in (("register", "/v1/reports/register", {}),
-                                      ("annual", "/v1/reports/annual", {"year": today().year}),
-                                      ("audit", "/v1/audit/export", {})):  # fmt: skip
-                response = client.get(path, params={**query, "format": "csv"},
-                                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            for name, path, query in (
+                ("register", "/v1/reports/register", {}),
+                ("annual", "/v1/reports/annual", {"year": today().year}),
+                ("audit", "/v1/audit/export", {}),
+            ):
+                response = client.get(
+                    path, params={**query, "format": "csv"}, headers={"Authorization": f"Bearer {token}"}
+                )
                 assert response.status_code == 200, response.text
                 got[name] = response.content.decode("utf-8")
     assert_safe(got)

@@ -50,8 +50,19 @@ def _in_range(text: str, *, clicked: bool = False) -> bool | None:
 
 def any_date_text() -> st.SearchStrategy[str]:
     """Dates of years 1..9999 (edges weighted), and malformed text."""
-    edges = st.sampled_from(["1899-12-31", "1900-01-01", "2200-12-31", "2201-01-01", "0001-01-01", "9999-12-31",
-                             "1000-06-15", "2100-02-28", "2199-12-31"])  # fmt: skip
+    edges = st.sampled_from(
+        [
+            "1899-12-31",
+            "1900-01-01",
+            "2200-12-31",
+            "2201-01-01",
+            "0001-01-01",
+            "9999-12-31",
+            "1000-06-15",
+            "2100-02-28",
+            "2199-12-31",
+        ]
+    )
     days = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat)
     return st.one_of(edges, days, days, bad.bad_date(), st.text(max_size=12))
 
@@ -94,9 +105,15 @@ def test_holidays_cover_the_whole_input_range() -> None:
 
 def _facts(start: date, end: date, entered: date) -> CaseFacts:
     agreement = SimpleNamespace(start_on=start, end_on=end, notice_months=3)
-    stub = SimpleNamespace(agreement=lambda: agreement, guideline=None, review_started_on=None,
-                           review_rounds_in_period=0, state_entered_on=entered,
-                           notice_given_on=None, notice_ends_on=None)  # fmt: skip
+    stub = SimpleNamespace(
+        agreement=lambda: agreement,
+        guideline=None,
+        review_started_on=None,
+        review_rounds_in_period=0,
+        state_entered_on=entered,
+        notice_given_on=None,
+        notice_ends_on=None,
+    )
     return cast(CaseFacts, stub)
 
 
@@ -139,8 +156,9 @@ def _guideline_file(tmp: Path, **dates: str) -> Path:
     return path
 
 
-def test_a_guideline_valid_until_2200_12_31_is_swept_without_raising(iop: Iop, clock: FakeClock,
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+def test_a_guideline_valid_until_2200_12_31_is_swept_without_raising(
+    iop: Iop, clock: FakeClock, tmp_path: Path
+) -> None:
     loaded = iop.load_guideline_file(_guideline_file(tmp_path, valid_until="2200-12-31"), actor="kim")
     assert loaded == {"Stenungsund-IOP": "updated"}
     for day in (date(2200, 7, 1), date(2200, 12, 31), date(2201, 1, 1)):
@@ -161,8 +179,9 @@ def test_a_guideline_valid_until_2200_12_31_is_swept_without_raising(iop: Iop, c
         ("valid_until", "9999-12-31"),
     ],
 )
-def test_a_guideline_date_outside_the_range_is_refused_naming_file_and_key(iop: Iop, tmp_path: Path, key: str,
-                                                                             value: str) -> None:  # fmt: skip
+def test_a_guideline_date_outside_the_range_is_refused_naming_file_and_key(
+    iop: Iop, tmp_path: Path, key: str, value: str
+) -> None:
     with pytest.raises(DefinitionError) as caught:
         iop.load_guideline_file(_guideline_file(tmp_path, **{key: value}), actor="kim")
     assert caught.value.key == f"guideline.{key}" and "1900-01-01 to 2200-12-31" in caught.value.problem
@@ -222,8 +241,7 @@ def check_cli(fuzz: Target, surface: str, text: str, as_json: bool) -> None:
 
 @pytest.mark.parametrize("surface", sorted(SURFACES))
 @pytest.mark.parametrize("text", ["1899-12-31", "2201-01-01", "0001-01-01", "9999-12-31", "2026-02-30"])
-def test_each_cli_date_input_refuses_out_of_range_and_malformed(dates_target: Target, surface: str,
-                                                                 text: str) -> None:  # fmt: skip
+def test_each_cli_date_input_refuses_out_of_range_and_malformed(dates_target: Target, surface: str, text: str) -> None:
     check_cli(dates_target, surface, text, as_json=False)
 
 
@@ -258,11 +276,14 @@ def _api_call(client: TestClient, ref: str, field: str, text: str) -> Any:
     if field == "held_on":
         return client.post(f"/v1/cases/{ref}/records/meeting", json={"held_on": text, "joint_challenge": "Läxor"})
     if field == "decided_on":
-        return client.post(f"/v1/cases/{ref}/records/decision",
-                           json={"body": "Socialnämnden", "decided_on": text, "minutes_ref": "SN § 1"})  # fmt: skip
+        return client.post(
+            f"/v1/cases/{ref}/records/decision",
+            json={"body": "Socialnämnden", "decided_on": text, "minutes_ref": "SN § 1"},
+        )
     if field == "start_on":
-        return client.post(f"/v1/cases/{ref}/records/agreement",
-                           json={"start_on": text, "end_on": "2030-12-31", "notice_months": 3})  # fmt: skip
+        return client.post(
+            f"/v1/cases/{ref}/records/agreement", json={"start_on": text, "end_on": "2030-12-31", "notice_months": 3}
+        )
     return client.post("/v1/admin/tokens", json={"name": "t", "roles": ["officer"], "expires": text})
 
 

@@ -30,8 +30,9 @@ def history_len(iop: Iop, ref: str) -> int:
 
 
 def decide(iop: Iop, ref: str, body: str = "Socialnämnden", **extra: object) -> dict[str, object]:
-    return iop.record_decision(ref, actor="eva", body=body, decided_on=iop.app.clock.today(),
-                               minutes_ref="SN § 7/2026", **extra)  # fmt: skip
+    return iop.record_decision(
+        ref, actor="eva", body=body, decided_on=iop.app.clock.today(), minutes_ref="SN § 7/2026", **extra
+    )
 
 
 def active(iop: Iop, clock: FakeClock) -> str:
@@ -63,8 +64,9 @@ def test_a_delegates_decision_needs_its_point_of_the_delegation_order(
     db_url: str, clock: FakeClock, settings: Settings, tmp_path: Path
 ) -> None:
     bodies = {"Stenungsund": DecisionBodies(bodies=("Socialnämnden",), delegation_order="SN 2025/17")}
-    with Iop.connect(db_url, clock=clock, settings=dataclasses.replace(settings, decision_bodies=bodies),
-                     audit_log=False) as iop:  # fmt: skip
+    with Iop.connect(
+        db_url, clock=clock, settings=dataclasses.replace(settings, decision_bodies=bodies), audit_log=False
+    ) as iop:
         iop.init()
         add_orgs(iop)
         ref = to_assessment(iop)
@@ -97,7 +99,9 @@ def test_settings_refuse_a_malformed_decision_bodies_table(tmp_path: Path) -> No
         '[decision_bodies.Mark]\nbodies = ["Delegat"]\n': ("decision_bodies.Mark.bodies", "delegation_order"),
         # Mark by name and by its SCB code: which table would a decision in Mark be held to?
         '[decision_bodies.Mark]\nbodies = ["KS"]\n[decision_bodies."1463"]\nbodies = ["KF"]\n': (
-            "decision_bodies.1463", "'Mark' names too"),
+            "decision_bodies.1463",
+            "'Mark' names too",
+        ),
     }
     for text, (key, problem) in cases.items():
         path = tmp_path / "iop.toml"
@@ -145,9 +149,15 @@ def jurists(settings: Settings) -> Settings:
 
 
 def check_law(iop: Iop, ref: str, who: str) -> dict[str, object]:
-    return iop.record_legal_check(ref, actor=who, competence=True, procurement_not_required=True,
-                                  no_competition_distortion=True, state_aid_basis="non_economic",
-                                  rationale="Icke-ekonomisk verksamhet")  # fmt: skip
+    return iop.record_legal_check(
+        ref,
+        actor=who,
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet",
+    )
 
 
 def test_the_legal_check_by_an_officer_or_by_the_cases_assessor_is_refused(
@@ -246,8 +256,14 @@ def test_rescind_needs_a_written_cause_and_a_decision_and_ends_at_once(iop: Iop,
 # -- a municipality's initiative ------------------------------------------------------------------
 def test_a_municipalitys_initiative_is_registered_and_stopped_at_signing(iop: Iop) -> None:
     add_orgs(iop)
-    ref = iop.open_case(org_number=ORG, municipality="Stenungsund", title="Stöd till våldsutsatta",
-                        challenge="Kommunen vill samverka", initiated_by="municipality", actor="anna")  # fmt: skip
+    ref = iop.open_case(
+        org_number=ORG,
+        municipality="Stenungsund",
+        title="Stöd till våldsutsatta",
+        challenge="Kommunen vill samverka",
+        initiated_by="municipality",
+        actor="anna",
+    )
     iop.fire(ref, "start_dialogue", actor="anna")
     iop.record_meeting(ref, actor="anna", held_on=iop.app.clock.today(), joint_challenge="Skydd och stöd")
     iop.fire(ref, "submit_for_assessment", actor="anna")
@@ -266,13 +282,20 @@ def test_a_guideline_that_allows_municipal_initiative_lets_it_be_signed(iop: Iop
     assert not any(g.allows_municipal_initiative for g in shipped_guidelines())  # false for the five seeds
     text = (Path(__file__).parents[1] / "config" / "guidelines" / "stenungsund.toml").read_text(encoding="utf-8")
     allowing = tmp_path / "stenungsund.toml"
-    allowing.write_text(text.replace("[guideline]\n", "[guideline]\nallows_municipal_initiative = true\n", 1),
-                        encoding="utf-8")  # fmt: skip
+    allowing.write_text(
+        text.replace("[guideline]\n", "[guideline]\nallows_municipal_initiative = true\n", 1), encoding="utf-8"
+    )
     iop.load_guideline_file(allowing, actor="kim")
     assert iop.guideline(source.ref).allows_municipal_initiative
     add_orgs(iop)
-    ref = iop.open_case(org_number=ORG, municipality="Stenungsund", title="Stöd", challenge="Kommunen vill samverka",
-                        initiated_by="municipality", actor="anna")  # fmt: skip
+    ref = iop.open_case(
+        org_number=ORG,
+        municipality="Stenungsund",
+        title="Stöd",
+        challenge="Kommunen vill samverka",
+        initiated_by="municipality",
+        actor="anna",
+    )
     iop.fire(ref, "start_dialogue", actor="anna")
     iop.record_meeting(ref, actor="anna", held_on=iop.app.clock.today(), joint_challenge="Skydd och stöd")
     iop.fire(ref, "submit_for_assessment", actor="anna")

@@ -21,18 +21,57 @@ def test_decision_bodies_early_ends_and_notice_through_the_cli(cli: Cli) -> None
     prepare_signing(cli, ref, today())
     day = today().isoformat()
 
-    refused = cli("--actor", "eva.lind", "case", "record", ref, "decision", "--body", "Fritidsgården",
-                  "--decided-on", day, "--minutes-ref", "SN § 12/2026")  # fmt: skip
+    refused = cli(
+        "--actor",
+        "eva.lind",
+        "case",
+        "record",
+        ref,
+        "decision",
+        "--body",
+        "Fritidsgården",
+        "--decided-on",
+        day,
+        "--minutes-ref",
+        "SN § 12/2026",
+    )
     assert refused.status == 6, refused.text
     assert "Fritidsgården" in refused.err and "Kommunfullmäktige, Kommunstyrelsen, Socialnämnden" in refused.err
     assert "Traceback" not in refused.text
-    as_json = cli("--json", "--lang", "en", "--actor", "eva.lind", "case", "record", ref, "decision",
-                  "--body", "Fritidsgården", "--decided-on", day, "--minutes-ref", "SN § 12/2026")  # fmt: skip
+    as_json = cli(
+        "--json",
+        "--lang",
+        "en",
+        "--actor",
+        "eva.lind",
+        "case",
+        "record",
+        ref,
+        "decision",
+        "--body",
+        "Fritidsgården",
+        "--decided-on",
+        day,
+        "--minutes-ref",
+        "SN § 12/2026",
+    )
     assert as_json.status == 6 and as_json.json()["error"]["code"] == "invalid_input"
     assert "choose one of" in as_json.json()["error"]["message"]
 
-    cli.ok("--actor", "eva.lind", "case", "record", ref, "decision", "--body", "socialnämnden",
-           "--decided-on", day, "--minutes-ref", "SN § 12/2026")  # fmt: skip
+    cli.ok(
+        "--actor",
+        "eva.lind",
+        "case",
+        "record",
+        ref,
+        "decision",
+        "--body",
+        "socialnämnden",
+        "--decided-on",
+        day,
+        "--minutes-ref",
+        "SN § 12/2026",
+    )
     cli.ok("--actor", "eva.lind", "case", "fire", ref, "sign")
     cli.ok("--actor", "anna", "case", "fire", ref, "activate")
 
@@ -40,17 +79,44 @@ def test_decision_bodies_early_ends_and_notice_through_the_cli(cli: Cli) -> None
     assert early.status == 3
     assert "inget beslut om att avsluta det i förtid är registrerat" in early.err
 
-    legal = cli("--actor", "anna", "case", "record", ref, "legal-check", "--competence", "--procurement-not-required",
-                "--no-competition-distortion", "--state-aid-basis", "non_economic", "--rationale", "x")  # fmt: skip
+    legal = cli(
+        "--actor",
+        "anna",
+        "case",
+        "record",
+        ref,
+        "legal-check",
+        "--competence",
+        "--procurement-not-required",
+        "--no-competition-distortion",
+        "--state-aid-basis",
+        "non_economic",
+        "--rationale",
+        "x",
+    )
     assert legal.status == 3 and "det kräver behörigheten Jurist (`iop role grant anna legal`)" in legal.err
 
-    fired = cli.ok("--json", "--actor", "eva.lind", "case", "fire", ref, "terminate", "--notice-on", day,
-                   "--reason", "Föreningen avvecklar verksamheten").json()  # fmt: skip
+    fired = cli.ok(
+        "--json",
+        "--actor",
+        "eva.lind",
+        "case",
+        "fire",
+        ref,
+        "terminate",
+        "--notice-on",
+        day,
+        "--reason",
+        "Föreningen avvecklar verksamheten",
+    ).json()
     ends_on = fired["record"]["data"]["notice"]["ends_on"]
     assert fired["case"]["state"] == "active"
     notice_end = next(t for t in fired["case"]["timers"] if t["kind"] == "notice_end")
-    assert notice_end == {"kind": "notice_end", "due_on": (date.fromisoformat(ends_on) + timedelta(days=1)).isoformat(),
-                          "action": "fire:end_by_notice"}  # fmt: skip
+    assert notice_end == {
+        "kind": "notice_end",
+        "due_on": (date.fromisoformat(ends_on) + timedelta(days=1)).isoformat(),
+        "action": "fire:end_by_notice",
+    }
     planned = cli.ok("--json", "scheduler", "tick", "--dry-run", "--at", notice_end["due_on"]).json()
     timers = next(sweep for sweep in planned["sweeps"] if sweep["kind"] == "timers")
     assert [(i["case_ref"], i["action"], i["outcome"]) for i in timers["items"]] == [

@@ -16,10 +16,23 @@ from iop_workflow.resources import load_definition, shipped_definition, states_d
 
 SHIPPED = (states_dir() / "partnership.toml").read_text(encoding="utf-8")
 CONTRACT_TRIGGERS = {
-    "open", "start_dialogue", "submit_for_assessment", "return_to_dialogue", "sign", "decline",
-    "withdraw", "activate", "start_review", "continue", "renew", "end", "terminate", "expire",
-    "end_by_notice", "rescind",
-}  # fmt: skip
+    "open",
+    "start_dialogue",
+    "submit_for_assessment",
+    "return_to_dialogue",
+    "sign",
+    "decline",
+    "withdraw",
+    "activate",
+    "start_review",
+    "continue",
+    "renew",
+    "end",
+    "terminate",
+    "expire",
+    "end_by_notice",
+    "rescind",
+}
 
 
 def parse(text: str):  # type: ignore[no-untyped-def]
@@ -31,7 +44,14 @@ def test_shipped_definition_has_the_contract() -> None:
     assert list(d.states) == ["initiative", "dialogue", "assessment", "signed", "active", "review", "renewed", "ended"]
     assert d.state("review").label_sv == "Uppföljning"
     assert d.state("ended").terminal and set(d.state("ended").end_reasons) == {
-        "declined", "withdrawn", "completed", "not_renewed", "terminated", "rescinded", "expired"}  # fmt: skip
+        "declined",
+        "withdrawn",
+        "completed",
+        "not_renewed",
+        "terminated",
+        "rescinded",
+        "expired",
+    }
     assert d.triggers() == CONTRACT_TRIGGERS
     assert d.initial == "initiative"
     assert set(d.transition("withdraw", "signed").sources) == {"initiative", "dialogue", "assessment", "signed"}  # type: ignore[union-attr]
@@ -60,24 +80,67 @@ FAULTS = [
         "unknown guard 'legal_chek'",
     ),
     (lambda t: t.replace('dest = "signed"', 'dest = "sined"'), "transitions[4].dest", "unknown state 'sined'"),
-    (lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
-     "transitions[8].source[0]", "unknown state 'activ'"),
-    (lambda t: t + '\n[[transitions]]\ntrigger = "reopen"\nsource = ["ended"]\ndest = "dialogue"\nroles = ["admin"]\n',
-     "transitions[17].source[0]", "leaves the terminal state 'ended'"),
-    (lambda t: t + '\n[[transitions]]\ntrigger = "sign"\nsource = ["assessment"]\ndest = "signed"\nroles = ["admin"]\n',
-     "transitions[17]", "trigger 'sign' from 'assessment' is already defined"),
-    (lambda t: t + '\n[states.archived]\nlabel_sv = "Arkiverad"\nlabel_en = "Archived"\nterminal = true\nend_reasons = ["expired"]\n',
-     "states.archived", "unreachable"),
-    (lambda t: t.replace('action = "fire:activate"', 'action = "fire:renew"', 1),
-     "states.signed.timers[0].action", "fires 'renew', which is not valid in state 'signed'"),
-    (lambda t: t.replace('anchor = "review_due"', 'anchor = "review_dew"'), "states.active.timers[1].anchor", "unknown anchor"),
-    (lambda t: t.replace('roles = ["signatory"]\nlabel_sv = "Underteckna', 'roles = ["king"]\nlabel_sv = "Underteckna'),
-     "transitions[4].roles[0]", "unknown role 'king'"),
-    (lambda t: t.replace('label_en = "Initiative"', 'label_en = "Initiative"\ncolour = "red"'), "states.initiative.colour", "unknown key"),
-    (lambda t: t.replace('end_reason = "declined"', 'end_reason = "bored"'), "transitions[5].end_reason", "'bored' is not an end reason"),
-    (lambda t: t.replace('[workflow]', '[workflow', 1), "(syntax)", "not valid TOML"),
-    (lambda t: t.replace('trigger = "open"', 'trigger = "create"'), "transitions[0].trigger", "the creation must be 'open'"),
-    (lambda t: t.replace('label_sv = "Dialog"\n', ''), "states.dialogue.label_sv", "missing"),
+    (
+        lambda t: t.replace('source = ["active"]\ndest = "review"', 'source = ["activ"]\ndest = "review"'),
+        "transitions[8].source[0]",
+        "unknown state 'activ'",
+    ),
+    (
+        lambda t: (
+            t + '\n[[transitions]]\ntrigger = "reopen"\nsource = ["ended"]\ndest = "dialogue"\nroles = ["admin"]\n'
+        ),
+        "transitions[17].source[0]",
+        "leaves the terminal state 'ended'",
+    ),
+    (
+        lambda t: (
+            t + '\n[[transitions]]\ntrigger = "sign"\nsource = ["assessment"]\ndest = "signed"\nroles = ["admin"]\n'
+        ),
+        "transitions[17]",
+        "trigger 'sign' from 'assessment' is already defined",
+    ),
+    (
+        lambda t: (
+            t
+            + '\n[states.archived]\nlabel_sv = "Arkiverad"\nlabel_en = "Archived"\nterminal = true\nend_reasons = ["expired"]\n'
+        ),
+        "states.archived",
+        "unreachable",
+    ),
+    (
+        lambda t: t.replace('action = "fire:activate"', 'action = "fire:renew"', 1),
+        "states.signed.timers[0].action",
+        "fires 'renew', which is not valid in state 'signed'",
+    ),
+    (
+        lambda t: t.replace('anchor = "review_due"', 'anchor = "review_dew"'),
+        "states.active.timers[1].anchor",
+        "unknown anchor",
+    ),
+    (
+        lambda t: t.replace(
+            'roles = ["signatory"]\nlabel_sv = "Underteckna', 'roles = ["king"]\nlabel_sv = "Underteckna'
+        ),
+        "transitions[4].roles[0]",
+        "unknown role 'king'",
+    ),
+    (
+        lambda t: t.replace('label_en = "Initiative"', 'label_en = "Initiative"\ncolour = "red"'),
+        "states.initiative.colour",
+        "unknown key",
+    ),
+    (
+        lambda t: t.replace('end_reason = "declined"', 'end_reason = "bored"'),
+        "transitions[5].end_reason",
+        "'bored' is not an end reason",
+    ),
+    (lambda t: t.replace("[workflow]", "[workflow", 1), "(syntax)", "not valid TOML"),
+    (
+        lambda t: t.replace('trigger = "open"', 'trigger = "create"'),
+        "transitions[0].trigger",
+        "the creation must be 'open'",
+    ),
+    (lambda t: t.replace('label_sv = "Dialog"\n', ""), "states.dialogue.label_sv", "missing"),
 ]
 
 

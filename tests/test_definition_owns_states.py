@@ -78,8 +78,14 @@ def test_a_renamed_state_runs_the_whole_life_cycle_without_a_code_change(
         assert [a["period"] for a in agreements] == [1, 2]
         # ... a review is recorded there, and a decision to end the agreement may be taken there.
         iop.record_review(ref, actor="kim", held_on="2026-03-02", report_received=True)
-        iop.record_decision(ref, actor="eva", body="Kommunstyrelsen", decided_on="2026-03-02",
-                            minutes_ref="KS § 3/2026", subject="ending")  # fmt: skip
+        iop.record_decision(
+            ref,
+            actor="eva",
+            body="Kommunstyrelsen",
+            decided_on="2026-03-02",
+            minutes_ref="KS § 3/2026",
+            subject="ending",
+        )
         report = iop.annual_report(year=2026, municipality="Stenungsund")
         end = report["at_year_end"]
         assert (end[RENAMED], end["active"]) == (1, 0) and "review" not in end

@@ -144,15 +144,23 @@ def test_the_walkthroughs_print_what_the_documents_show(path: Path, tmp_path: Pa
 
 # The console blocks that do not run, each marked `<!-- not-run: why -->` in its document.
 NOT_RUN = {
-    ("guidelines.md", "iop --actor kim guideline load stenungsund-2027.toml"):
-        "needs a guideline file of your own (tests/test_guideline_versions.py loads new versions)",
-    ("integrity.md", "iop --lang en --json audit verify | jq '.problems[0]'"):
-        "needs a record the product never writes, forged into the log (tests/test_legality.py forges them)",
-    ("service.md", "iop init"):
-        "starts a server on port 8080 in the background (tests/test_server_e2e.py runs `iop serve` on a free port)",
-    ("service.md", "export IOP_DATABASE_URL=postgresql://iop@db.example/iop"):
-        "needs a PostgreSQL server at db.example (tests/pg.py runs every two-back-end test on the test server)",
-}  # fmt: skip
+    (
+        "guidelines.md",
+        "iop --actor kim guideline load stenungsund-2027.toml",
+    ): "needs a guideline file of your own (tests/test_guideline_versions.py loads new versions)",
+    (
+        "integrity.md",
+        "iop --lang en --json audit verify | jq '.problems[0]'",
+    ): "needs a record the product never writes, forged into the log (tests/test_legality.py forges them)",
+    (
+        "service.md",
+        "iop init",
+    ): "starts a server on port 8080 in the background (tests/test_server_e2e.py runs `iop serve` on a free port)",
+    (
+        "service.md",
+        "export IOP_DATABASE_URL=postgresql://iop@db.example/iop",
+    ): "needs a PostgreSQL server at db.example (tests/pg.py runs every two-back-end test on the test server)",
+}
 
 
 def test_every_console_block_runs_or_says_why_not() -> None:
@@ -174,14 +182,20 @@ def test_a_walkthrough_matches_with_placeholders_and_elisions_and_names_what_dif
         today,
         "runner",
     ).splitlines()
-    shown = ["IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD", "│ 1 │ YYYY-MM-DD hh:mm:ss │ root  │", "…",
-             "Kontrollsumma: 5f0c…"]  # fmt: skip
+    shown = [
+        "IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD",
+        "│ 1 │ YYYY-MM-DD hh:mm:ss │ root  │",
+        "…",
+        "Kontrollsumma: 5f0c…",
+    ]
     assert walkthroughs.differences(shown, real) == []
     assert walkthroughs.rewritten(shown, real) == [shown[0], real[1], "…", shown[3]]  # the printed padding
     changed = ["IOP-2026-0001: avtal 2027-01-02, idag 2026-12-04", *real[1:], "en rad till"]
-    assert walkthroughs.differences(shown, changed) == ["- IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD",
-                                                        "+ IOP-2026-0001: avtal 2027-01-02, idag 2026-12-04",
-                                                        "+ en rad till"]  # fmt: skip
+    assert walkthroughs.differences(shown, changed) == [
+        "- IOP-YYYY-0001: avtal NEXT-01-01, idag YYYY-MM-DD",
+        "+ IOP-2026-0001: avtal 2027-01-02, idag 2026-12-04",
+        "+ en rad till",
+    ]
     assert walkthroughs.rewritten(shown, changed) == [changed[0], real[1], "…", shown[3], "en rad till"]
     under_the_elision = [*real[:-1], "Kontrollsumma: ffff"]
     assert walkthroughs.differences(shown, under_the_elision) == ["- Kontrollsumma: 5f0c…"]
@@ -197,8 +211,10 @@ def test_console_blocks_are_read_with_their_commands_and_markers(tmp_path: Path)
     )
     blocks = walkthroughs.console_blocks(doc)
     assert [(b.start, b.end, b.not_run) for b in blocks] == [(1, 6, None), (14, 16, "needs a server")]
-    assert [(s.command, s.line, s.lines, s.shown) for s in blocks[0].steps] == [("iop a --b c", 2, 2, ["one"]),
-                                                                               ("echo $?", 5, 1, ["0"])]  # fmt: skip
+    assert [(s.command, s.line, s.lines, s.shown) for s in blocks[0].steps] == [
+        ("iop a --b c", 2, 2, ["one"]),
+        ("echo $?", 5, 1, ["0"]),
+    ]
 
 
 def main(argv: list[str]) -> None:

@@ -32,8 +32,9 @@ KINDS = {"meeting": (meeting, "held_on"), "decision": (decision, "decided_on")}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize(("day", "bound"), [("2026-01-11", "2026-01-12"), ("2026-01-31", "2026-01-30")],
-                         ids=["before-opening", "tomorrow"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("day", "bound"), [("2026-01-11", "2026-01-12"), ("2026-01-31", "2026-01-30")], ids=["before-opening", "tomorrow"]
+)
 def test_a_day_outside_the_cases_time_is_refused_naming_its_bounds(
     iop: Iop, clock: FakeClock, kind: str, day: str, bound: str
 ) -> None:

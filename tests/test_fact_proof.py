@@ -26,8 +26,15 @@ def _facts(report: object) -> list[tuple[str, str, str]]:
 def test_every_fact_row_names_the_record_that_wrote_it_and_holds_its_digest(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
-    iop.correct(ref, kind="agreement", entry=_entry(iop, ref, "record:agreement"), field="purpose",
-                value="Skyddat boende året runt", reason="Syftet saknades", actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        kind="agreement",
+        entry=_entry(iop, ref, "record:agreement"),
+        field="purpose",
+        value="Skyddat boende året runt",
+        reason="Syftet saknades",
+        actor="anna",
+    )
     with iop.app.db.read() as s:
         for table, facts in repo.FACT_TABLES.items():
             for row in s.execute(sa.select(facts)).mappings():
@@ -77,17 +84,27 @@ def test_a_fact_changed_behind_the_logs_back_is_named(
 def test_a_correction_changed_behind_the_logs_back_is_named(iop: Iop) -> None:
     add_orgs(iop)
     ref = to_signed(iop)
-    iop.correct(ref, kind="contribution", entry=_entry(iop, ref, "record:contribution"), field="amount",
-                value="250000", reason="Dubbelregistrerat belopp", actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        kind="contribution",
+        entry=_entry(iop, ref, "record:contribution"),
+        field="amount",
+        value="250000",
+        reason="Dubbelregistrerat belopp",
+        actor="anna",
+    )
     assert iop.verify().ok
     with attacker(iop) as conn:  # corrections are append-only too: the attacker drops that guard as well
         guard = "corrections_no_update" if conn.dialect.name == "sqlite" else "corrections_no_change ON corrections"
         conn.exec_driver_sql(f"DROP TRIGGER {guard}")
         conn.execute(sa.text("UPDATE corrections SET new_value = '\"2500000.00\"'"))
     assert _facts(iop.verify()) == [
-        ("corrections", "fact_differs_from_log", f"the corrections row differs from record "
-         f"{iop.history(ref)[-1]['seq']} in: new_value")
-    ]  # fmt: skip
+        (
+            "corrections",
+            "fact_differs_from_log",
+            f"the corrections row differs from record {iop.history(ref)[-1]['seq']} in: new_value",
+        )
+    ]
 
 
 def test_the_migration_binds_existing_rows_by_their_order_once(iop: Iop) -> None:
@@ -112,8 +129,15 @@ def test_the_migration_binds_existing_rows_by_their_order_once(iop: Iop) -> None
     assert iop.init()["guidelines_recorded"]
     assert iop.verify().ok
     # Corrections find their row by the link.
-    iop.correct(ref, kind="agreement", entry=_entry(iop, ref, "record:agreement"), field="notice_months", value="6",
-                reason="Sex månaders uppsägningstid enligt avtalet", actor="anna")  # fmt: skip
+    iop.correct(
+        ref,
+        kind="agreement",
+        entry=_entry(iop, ref, "record:agreement"),
+        field="notice_months",
+        value="6",
+        reason="Sex månaders uppsägningstid enligt avtalet",
+        actor="anna",
+    )
     assert iop.verify().ok
 
 

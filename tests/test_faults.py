@@ -66,9 +66,16 @@ def _run(
     cli: Cli, args: list[str], *, prefix: list[str] | None = None, limit: Callable[[], None] | None = None
 ) -> Result:
     done = subprocess.run(
-        [*(prefix or []), *IOP, *args], env=cli.env, capture_output=True, text=True, encoding="utf-8",
-        timeout=120, check=False, cwd=cli.tmp_path, preexec_fn=limit,
-    )  # fmt: skip
+        [*(prefix or []), *IOP, *args],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+        cwd=cli.tmp_path,
+        preexec_fn=limit,
+    )
     return Result(done.returncode, done.stdout, done.stderr)
 
 

@@ -103,9 +103,13 @@ def test_refusals_from_the_command_line_exit_3_and_write_nothing(backend: Backen
     assert role.status == 3 and "Traceback" not in role.text
     error = role.json()["error"]
     assert (error["code"], [r["code"] for r in error["details"]["reasons"]]) == (
-        "transition_not_allowed", ["role_not_allowed"])  # fmt: skip
-    assert ("kim (behörigheter: IOP-samordnare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
-            "Behörig undertecknare (firmatecknare) (`iop role grant kim signatory`)") in error["message"]
+        "transition_not_allowed",
+        ["role_not_allowed"],
+    )
+    assert (
+        "kim (behörigheter: IOP-samordnare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
+        "Behörig undertecknare (firmatecknare) (`iop role grant kim signatory`)"
+    ) in error["message"]
 
     eyes = cli("--lang", "en", "--actor", "sigrid", "case", "fire", ref, "sign")
     assert eyes.status == 3 and eyes.out == "" and "Traceback" not in eyes.err

@@ -123,16 +123,31 @@ def test_non_utf8_argv_bytes_in_a_real_process(
     t = target(template, tmp_path_factory.mktemp("bytes"))
     words: dict[str, list[bytes]] = {
         "ref": [b"case", b"show", raw],
-        "title": [b"case", b"open", b"--org", b"802479-1322", b"--municipality", b"M", b"--title", raw, b"--challenge", b"C"],
+        "title": [
+            b"case",
+            b"open",
+            b"--org",
+            b"802479-1322",
+            b"--municipality",
+            b"M",
+            b"--title",
+            raw,
+            b"--challenge",
+            b"C",
+        ],
         "data": [b"case", b"fire", b"IOP-0", b"decline", b"--data", b"k=" + raw],
         "db": [b"--db", b"sqlite:///" + raw, b"case", b"list"],
         "actor": [b"--actor", raw, b"case", b"list"],
-    }  # fmt: skip
+    }
     args = [b"--json", *words[where]] if as_json else words[where]
     done = subprocess.run(
-        [os.fsencode(a) for a in IOP] + args, env=t.cli.env, capture_output=True, timeout=60, check=False,
+        [os.fsencode(a) for a in IOP] + args,
+        env=t.cli.env,
+        capture_output=True,
+        timeout=60,
+        check=False,
         cwd=t.cli.tmp_path,
-    )  # fmt: skip
+    )
     out, err = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")  # strict: must be valid UTF-8
     assert done.returncode == 6, out + err
     assert "Traceback" not in out + err
@@ -158,27 +173,78 @@ REF = VALID["ref"]
 FIRE = ["--actor", "anna", "case", "fire", REF, "decline", "--reason", "Ingen budget"]
 FOUND: dict[str, tuple[list[str], int, str]] = {
     # Non-UTF-8 argv reached the SQLite driver: UnicodeEncodeError, exit 1.
-    "argv-not-utf8": (["case", "show", "\udce5x"], 6, "Ogiltigt värde för argument 3 ('\\udce5x'): är inte giltig UTF-8"),
-    "argv-not-utf8-filter": (["--lang", "en", "audit", "export", "--case", "\udcff"], 6, "Invalid value for argument 6 ('\\udcff'): is not valid UTF-8"),
+    "argv-not-utf8": (
+        ["case", "show", "\udce5x"],
+        6,
+        "Ogiltigt värde för argument 3 ('\\udce5x'): är inte giltig UTF-8",
+    ),
+    "argv-not-utf8-filter": (
+        ["--lang", "en", "audit", "export", "--case", "\udcff"],
+        6,
+        "Invalid value for argument 6 ('\\udcff'): is not valid UTF-8",
+    ),
     # An alert id over the INTEGER column: OverflowError, exit 1.
-    "alert-id-overflow": (["alerts", "ack", "9" * 25], 6, "Ogiltigt värde för alert_id ('9999999999999999999999999'): måste vara ett heltal 1–2000000000"),
+    "alert-id-overflow": (
+        ["alerts", "ack", "9" * 25],
+        6,
+        "Ogiltigt värde för alert_id ('9999999999999999999999999'): måste vara ett heltal 1–2000000000",
+    ),
     # The actor was recorded unchecked: control characters and 20,000 characters went into the log.
-    "actor-control": (["--actor", "a\x1b[2Jb", *FIRE[2:]], 6, "Ogiltigt värde för actor ('a\\x1b[2Jb'): innehåller styrtecken"),
+    "actor-control": (
+        ["--actor", "a\x1b[2Jb", *FIRE[2:]],
+        6,
+        "Ogiltigt värde för actor ('a\\x1b[2Jb'): innehåller styrtecken",
+    ),
     "actor-huge": (["--actor", "x" * 20_000, *FIRE[2:]], 6, "är 20000 tecken långt; högst 100 tillåts"),
     # 0.004 passed the check, then was stored rounded to a positive 0.00.
-    "amount-rounds-to-zero": (["--actor", "anna", "case", "record", REF, "contribution", "--party", "municipality", "--kind", "money", "--amount", "0.004", "--unit", "SEK"], 6, "måste vara ett positivt belopp"),
+    "amount-rounds-to-zero": (
+        [
+            "--actor",
+            "anna",
+            "case",
+            "record",
+            REF,
+            "contribution",
+            "--party",
+            "municipality",
+            "--kind",
+            "money",
+            "--amount",
+            "0.004",
+            "--unit",
+            "SEK",
+        ],
+        6,
+        "måste vara ett positivt belopp",
+    ),
     # Control characters in an echoed value drove the terminal.
     "usage-echo-escaped": (["case", "list", "\x1b[2J"], 2, "Got unexpected extra argument (\\x1b[2J)"),
     "not-found-echo-escaped": (["case", "show", "\x1b]0;owned\x07"], 4, "Ärendet \\x1b]0;owned\\x07 finns inte."),
-}  # fmt: skip
+}
 BATCH_FOUND: dict[str, tuple[str, int, str]] = {
     # A "\udcxx" escape gave a str no driver can encode: exit 1.
-    "batch-lone-surrogate": ('{"ref": "\\udce5", "trigger": "decline"}', 6, "line 1: not valid JSON: an escape names a lone surrogate"),
+    "batch-lone-surrogate": (
+        '{"ref": "\\udce5", "trigger": "decline"}',
+        6,
+        "line 1: not valid JSON: an escape names a lone surrogate",
+    ),
     # 100,000 nested arrays: RecursionError, exit 1.
-    "batch-deep": ('{"ref": "x", "trigger": "y", "data": ' + "[" * 100_000 + "]" * 100_000 + "}", 6, "line 1: not valid JSON: nested too deeply"),
-    "batch-nan": (f'{{"ref": "{REF}", "trigger": "decline", "reason": "x", "data": {{"k": NaN}}}}', 6, "line 1: not valid JSON: NaN is not a JSON value"),
-    "batch-actor": (f'{{"ref": "{REF}", "trigger": "decline", "reason": "x", "actor": "\\u0007"}}', 6, "rad 1: IOP-2026-0001 decline: misslyckades: Ogiltigt värde för actor ('\\x07'): innehåller styrtecken"),
-}  # fmt: skip
+    "batch-deep": (
+        '{"ref": "x", "trigger": "y", "data": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        6,
+        "line 1: not valid JSON: nested too deeply",
+    ),
+    "batch-nan": (
+        f'{{"ref": "{REF}", "trigger": "decline", "reason": "x", "data": {{"k": NaN}}}}',
+        6,
+        "line 1: not valid JSON: NaN is not a JSON value",
+    ),
+    "batch-actor": (
+        f'{{"ref": "{REF}", "trigger": "decline", "reason": "x", "actor": "\\u0007"}}',
+        6,
+        "rad 1: IOP-2026-0001 decline: misslyckades: Ogiltigt värde för actor ('\\x07'): innehåller styrtecken",
+    ),
+}
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
@@ -230,9 +296,23 @@ def test_values_over_postgresql_limits_are_refused_not_crashed(pg: Backend, tmp_
         ("--actor", "a" * 101, "case", "fire", ref, "decline", "--reason", "x"): "actor",
         ("--actor", "anna", "case", "fire", ref, "decline", "--reason", "x", "--if-version", "9" * 25): "version",
         ("guideline", "load", str(tmp_path / "long.toml")): "guideline.title",
-        ("--config", str(tmp_path / "ref.toml"), "--actor", "anna", "case", "open", "--org", "802479-1322",
-         "--municipality", "Stenungsund", "--title", "T", "--challenge", "C"): "case_ref_pattern",
-    }  # fmt: skip
+        (
+            "--config",
+            str(tmp_path / "ref.toml"),
+            "--actor",
+            "anna",
+            "case",
+            "open",
+            "--org",
+            "802479-1322",
+            "--municipality",
+            "Stenungsund",
+            "--title",
+            "T",
+            "--challenge",
+            "C",
+        ): "case_ref_pattern",
+    }
     for args, named in inputs.items():
         result = cli(*args)
         assert result.status in {5, 6} and named in result.err, (args[:3], result.text)

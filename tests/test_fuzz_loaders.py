@@ -67,11 +67,20 @@ def _common(text: str, data: toml.Data) -> list[st.SearchStrategy[str | bytes]]:
 
 def _definition_required(path: toml.Path_) -> bool:
     shapes = {
-        ("workflow",), ("states",), ("transitions",), ("workflow", "name"),
-        ("states", "*", "label_sv"), ("states", "*", "label_en"),
-        ("states", "*", "timers", "#", "kind"), ("states", "*", "timers", "#", "anchor"), ("states", "*", "timers", "#", "action"),
-        ("transitions", "#", "trigger"), ("transitions", "#", "source"), ("transitions", "#", "dest"), ("transitions", "#", "roles"),
-    }  # fmt: skip
+        ("workflow",),
+        ("states",),
+        ("transitions",),
+        ("workflow", "name"),
+        ("states", "*", "label_sv"),
+        ("states", "*", "label_en"),
+        ("states", "*", "timers", "#", "kind"),
+        ("states", "*", "timers", "#", "anchor"),
+        ("states", "*", "timers", "#", "action"),
+        ("transitions", "#", "trigger"),
+        ("transitions", "#", "source"),
+        ("transitions", "#", "dest"),
+        ("transitions", "#", "roles"),
+    }
     return _shape(path) in shapes
 
 
@@ -105,35 +114,62 @@ def guidelines() -> st.SearchStrategy[tuple[str, str | bytes]]:
         text, data = GUIDELINES[name], tomllib.loads(GUIDELINES[name])
         head, criteria = data["guideline"], data["criteria"]
         texts: list[toml.Path_] = [
-            ("guideline", k) for k in ("ref", "municipality", "title", "decided_by", "owner", "source", "note")
+            ("guideline", k)
+            for k in ("ref", "municipality", "title", "decided_by", "owner", "source", "note")
             if k in head  # a fact the source does not give is left out of the file (docs/guidelines.md)
         ]
         texts += [("criteria", i, k) for i in range(len(criteria)) for k in ("code", "text_sv", "text_en")]
-        required = {("guideline",), ("criteria",), *(("guideline", k) for k in ("ref", "municipality", "title", "status", "owner"))}  # fmt: skip
+        required = {
+            ("guideline",),
+            ("criteria",),
+            *(("guideline", k) for k in ("ref", "municipality", "title", "status", "owner")),
+        }
         dated: list[st.SearchStrategy[str | bytes]] = []
         if "valid_from" in head:  # the date-order mutations need the start the file gives
             dated = [
-                st.integers(1, 10_000).map(lambda d: put(("guideline", "valid_until"), head["valid_from"] - timedelta(days=d))),
+                st.integers(1, 10_000).map(
+                    lambda d: put(("guideline", "valid_until"), head["valid_from"] - timedelta(days=d))
+                ),
                 bad.impossible_date().map(lambda d: re.sub(r"(?m)^valid_from = \S+", f"valid_from = {d}", text)),
-            ]  # fmt: skip
+            ]
             if "decided_on" in head:
-                dated.append(st.integers(1, 10_000).map(lambda d: put(("guideline", "decided_on"), head["valid_from"] + timedelta(days=d))))  # fmt: skip
+                dated.append(
+                    st.integers(1, 10_000).map(
+                        lambda d: put(("guideline", "decided_on"), head["valid_from"] + timedelta(days=d))
+                    )
+                )
 
         def put(path: toml.Path_, value: Any) -> str:
             return toml.dumps(toml.replaced(data, path, value))
 
         return st.one_of(
             *_common(text, data),
-            toml.missing(data, lambda p: p in required or _shape(p) in {("criteria", "#", k) for k in ("code", "kind", "text_sv")}).map(toml.dumps),
-            st.tuples(st.sampled_from(texts), st.one_of(toml.nasty_text(), bad.blank())).filter(lambda t: t[0][-1] not in {"source", "note", "text_en"} or t[1].strip()).map(lambda t: put(*t)),
-            st.tuples(st.sampled_from(["valid_from", "decided_on", "valid_until"]), st.one_of(bad.bad_date(), st.dates().map(str))).filter(lambda t: bad.is_text(t[1])).map(lambda t: put(("guideline", t[0]), t[1])),
+            toml.missing(
+                data,
+                lambda p: p in required or _shape(p) in {("criteria", "#", k) for k in ("code", "kind", "text_sv")},
+            ).map(toml.dumps),
+            st.tuples(st.sampled_from(texts), st.one_of(toml.nasty_text(), bad.blank()))
+            .filter(lambda t: t[0][-1] not in {"source", "note", "text_en"} or t[1].strip())
+            .map(lambda t: put(*t)),
+            st.tuples(
+                st.sampled_from(["valid_from", "decided_on", "valid_until"]),
+                st.one_of(bad.bad_date(), st.dates().map(str)),
+            )
+            .filter(lambda t: bad.is_text(t[1]))
+            .map(lambda t: put(("guideline", t[0]), t[1])),
             *dated,
-            st.one_of(st.integers(max_value=0), st.integers(61, 2**63 - 1)).map(lambda m: put(("guideline", "follow_up_months"), m)),
+            st.one_of(st.integers(max_value=0), st.integers(61, 2**63 - 1)).map(
+                lambda m: put(("guideline", "follow_up_months"), m)
+            ),
             st.just(put(("criteria",), [])),
             st.just(put(("criteria", 1, "code"), criteria[0]["code"])),
-            st.sampled_from(["Kod", "two words", "1abc", "a-b", "", "ÅÄÖ"]).map(lambda c: put(("criteria", 0, "code"), c)),
-            bad.bad_choice(frozenset({"eligibility", "required", "consideration"})).filter(bad.is_text).map(lambda k: put(("criteria", 0, "kind"), k)),
-        )  # fmt: skip
+            st.sampled_from(["Kod", "two words", "1abc", "a-b", "", "ÅÄÖ"]).map(
+                lambda c: put(("criteria", 0, "code"), c)
+            ),
+            bad.bad_choice(frozenset({"eligibility", "required", "consideration"}))
+            .filter(bad.is_text)
+            .map(lambda k: put(("criteria", 0, "kind"), k)),
+        )
 
     return st.sampled_from(sorted(GUIDELINES)).flatmap(lambda n: st.tuples(st.just(n), mutations(n)))
 
@@ -152,7 +188,20 @@ def configs() -> st.SearchStrategy[str | bytes]:
 
     whole = [("iop", "min_agreement_months"), *(("lead_times", k) for k in CONFIG_DATA["lead_times"])]
     strings = [("iop", k) for k, v in CONFIG_DATA["iop"].items() if isinstance(v, str)]
-    patterns = st.sampled_from(["IOP", "{seq}", "{year}", "{year}-{seq:041d}", "{id}-{seq}", "{year.real}{seq}", "{", "}{seq}{year}", "{seq:>99}{year}", "{0}{1}"])  # fmt: skip
+    patterns = st.sampled_from(
+        [
+            "IOP",
+            "{seq}",
+            "{year}",
+            "{year}-{seq:041d}",
+            "{id}-{seq}",
+            "{year.real}{seq}",
+            "{",
+            "}{seq}{year}",
+            "{seq:>99}{year}",
+            "{0}{1}",
+        ]
+    )
     return st.one_of(
         *_common(CONFIG, CONFIG_DATA),
         st.tuples(st.sampled_from(whole), st.one_of(st.integers(max_value=-1), st.integers(36_501, 2**63 - 1))).map(
@@ -174,10 +223,15 @@ def environments() -> st.SearchStrategy[dict[str, str]]:
         st.tuples(st.sampled_from(ints), bad_int).map(lambda t: {t[0]: t[1]}),
         bad.bad_choice(frozenset({"sv", "en"})).map(lambda v: {"IOP_LANG": v}),
         bad.plain.filter(_not_a_zone).map(lambda v: {"IOP_TIMEZONE": v}),
-        st.sampled_from(["", "many", "-1", "1.5"]).map(lambda v: {"IOP_SERVER_PORT": v}),  # IOP_ROLES_* is not read any more
+        st.sampled_from(["", "many", "-1", "1.5"]).map(
+            lambda v: {"IOP_SERVER_PORT": v}
+        ),  # IOP_ROLES_* is not read any more
         st.sampled_from(["IOP", "{seq}", "{x}{seq}{year}"]).map(lambda v: {"IOP_CASE_REF_PATTERN": v}),
-        st.tuples(st.sampled_from(["IOP_DATABASE_URL", "IOP_AUDIT_LOG", "IOP_TIMEZONE", "IOP_LANG"]), st.one_of(bad.with_control(), bad.not_utf8())).map(lambda t: {t[0]: t[1]}),
-    ).filter(lambda env: all("\x00" not in v for v in env.values()))  # os.environ cannot hold NUL  # fmt: skip
+        st.tuples(
+            st.sampled_from(["IOP_DATABASE_URL", "IOP_AUDIT_LOG", "IOP_TIMEZONE", "IOP_LANG"]),
+            st.one_of(bad.with_control(), bad.not_utf8()),
+        ).map(lambda t: {t[0]: t[1]}),
+    ).filter(lambda env: all("\x00" not in v for v in env.values()))  # os.environ cannot hold NUL
 
 
 def _refused_naming(
@@ -239,26 +293,86 @@ ROLES = '[roles.actors]\nsystem = ["system"]\n'
 FOUND: dict[str, tuple[str, str, list[str], str]] = {
     # name: (file name, content, command after FILE is filled in, message after "FILE: ")
     # Deep nesting: RecursionError in tomllib, exit 1, for all three loaders.
-    "config-deep": ("iop.toml", "a = " + "[" * 50_000, ["--config", "{file}", "case", "list"], "(syntax): not valid TOML: nested too deeply"),
-    "guideline-deep": ("g.toml", "a = " + "{a=" * 10_000, ["guideline", "load", "{file}"], "(syntax): not valid TOML: nested too deeply"),
-    "definition-deep": ("d.toml", "a = " + "[" * 50_000, ["workflow", "diagram", "--definition", "{file}"], "(syntax): not valid TOML: nested too deeply"),
+    "config-deep": (
+        "iop.toml",
+        "a = " + "[" * 50_000,
+        ["--config", "{file}", "case", "list"],
+        "(syntax): not valid TOML: nested too deeply",
+    ),
+    "guideline-deep": (
+        "g.toml",
+        "a = " + "{a=" * 10_000,
+        ["guideline", "load", "{file}"],
+        "(syntax): not valid TOML: nested too deeply",
+    ),
+    "definition-deep": (
+        "d.toml",
+        "a = " + "[" * 50_000,
+        ["workflow", "diagram", "--definition", "{file}"],
+        "(syntax): not valid TOML: nested too deeply",
+    ),
     # A lead time of 2**63-1 days: OverflowError in `scheduler plan`, exit 1.
-    "config-huge-lead-time": ("iop.toml", "[lead_times]\nguideline_warning_days = 9223372036854775807\n", ["--config", "{file}", "scheduler", "plan"], "lead_times.guideline_warning_days: must be at most 36500 (9223372036854775807)"),
+    "config-huge-lead-time": (
+        "iop.toml",
+        "[lead_times]\nguideline_warning_days = 9223372036854775807\n",
+        ["--config", "{file}", "scheduler", "plan"],
+        "lead_times.guideline_warning_days: must be at most 36500 (9223372036854775807)",
+    ),
     # A pattern without {seq}: the second case hit the unique ref, IntegrityError, exit 1.
-    "config-ref-repeats": ("iop.toml", '[iop]\ncase_ref_pattern = "IOP"\n' + ROLES, ["--config", "{file}", *WRITE], "iop.case_ref_pattern: must contain {year} and {seq}: refs would repeat"),
+    "config-ref-repeats": (
+        "iop.toml",
+        '[iop]\ncase_ref_pattern = "IOP"\n' + ROLES,
+        ["--config", "{file}", *WRITE],
+        "iop.case_ref_pattern: must contain {year} and {seq}: refs would repeat",
+    ),
     # A 100,000-character ref per case (the column holds 40).
-    "config-ref-width": ("iop.toml", '[iop]\ncase_ref_pattern = "{year}-{seq:>100000}"\n', ["--config", "{file}", "case", "list"], "iop.case_ref_pattern: needs only {year} and {seq}: width '>100000' is over 40"),
+    "config-ref-width": (
+        "iop.toml",
+        '[iop]\ncase_ref_pattern = "{year}-{seq:>100000}"\n',
+        ["--config", "{file}", "case", "list"],
+        "iop.case_ref_pattern: needs only {year} and {seq}: width '>100000' is over 40",
+    ),
     # A NUL in the audit path: ValueError after the commit, exit 1 for a change that was made.
-    "config-nul-path": ("iop.toml", '[iop]\naudit_log = "a\\u0000b"\n', ["--config", "{file}", *WRITE], "iop.audit_log: contains control characters or invalid UTF-8: 'a\\x00b'"),
+    "config-nul-path": (
+        "iop.toml",
+        '[iop]\naudit_log = "a\\u0000b"\n',
+        ["--config", "{file}", *WRITE],
+        "iop.audit_log: contains control characters or invalid UTF-8: 'a\\x00b'",
+    ),
     # Texts longer than the columns (PostgreSQL refused them, exit 1) or with control characters.
-    "guideline-long-title": ("g.toml", STENUNGSUND.replace('title = "', 'title = "' + "T" * 500, 1), ["guideline", "load", "{file}"], "guideline.title: is 540 characters long; at most 500 are allowed"),
-    "guideline-escape": ("g.toml", STENUNGSUND.replace('title = "', 'title = "\\u001b[2J', 1), ["guideline", "load", "{file}"], "guideline.title: contains control characters"),
+    "guideline-long-title": (
+        "g.toml",
+        STENUNGSUND.replace('title = "', 'title = "' + "T" * 500, 1),
+        ["guideline", "load", "{file}"],
+        "guideline.title: is 540 characters long; at most 500 are allowed",
+    ),
+    "guideline-escape": (
+        "g.toml",
+        STENUNGSUND.replace('title = "', 'title = "\\u001b[2J', 1),
+        ["guideline", "load", "{file}"],
+        "guideline.title: contains control characters",
+    ),
     # A table as a criterion's kind: TypeError (unhashable) in the membership test, exit 1.
-    "guideline-kind-table": ("g.toml", STENUNGSUND.replace('kind = "eligibility"', "kind = {}", 1), ["guideline", "load", "{file}"], "criteria[0].kind: unknown kind {} (eligibility, required, consideration)"),
+    "guideline-kind-table": (
+        "g.toml",
+        STENUNGSUND.replace('kind = "eligibility"', "kind = {}", 1),
+        ["guideline", "load", "{file}"],
+        "criteria[0].kind: unknown kind {} (eligibility, required, consideration)",
+    ),
     # Optional texts of another type were turned into text with str().
-    "guideline-source-type": ("g.toml", STENUNGSUND.replace('source = "seeds/001_227cfc233ae06c05.txt"', "source = 5"), ["guideline", "load", "{file}"], "guideline.source: must be a string"),
-    "definition-title-type": ("d.toml", DEFINITION.replace('title_sv = "Idéburet offentligt partnerskap"', "title_sv = 2026-01-01"), ["workflow", "diagram", "--definition", "{file}"], "workflow.title_sv: must be a string"),
-}  # fmt: skip
+    "guideline-source-type": (
+        "g.toml",
+        STENUNGSUND.replace('source = "seeds/001_227cfc233ae06c05.txt"', "source = 5"),
+        ["guideline", "load", "{file}"],
+        "guideline.source: must be a string",
+    ),
+    "definition-title-type": (
+        "d.toml",
+        DEFINITION.replace('title_sv = "Idéburet offentligt partnerskap"', "title_sv = 2026-01-01"),
+        ["workflow", "diagram", "--definition", "{file}"],
+        "workflow.title_sv: must be a string",
+    ),
+}
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))

@@ -32,13 +32,19 @@ from iop_workflow.service.guideline_confirm import confirmed
 SHIPPED = {g.ref: g for g in shipped_guidelines()}
 # What a coordinator's `iop guideline confirm` makes of each adopted shipped guideline (Kungälv's from its
 # own header, the others with a test decision): signing needs the confirmed versions.
-_DECISION = {"decided_on": date(2019, 5, 20), "decided_by": "Kommunstyrelsen", "minutes_ref": "KS § 88/2019",
-             "valid_from": None, "valid_until": None}  # fmt: skip
+_DECISION = {
+    "decided_on": date(2019, 5, 20),
+    "decided_by": "Kommunstyrelsen",
+    "minutes_ref": "KS § 88/2019",
+    "valid_from": None,
+    "valid_until": None,
+}
 _KUNGALV = {**_DECISION, "decided_on": date(2017, 6, 21), "minutes_ref": "§ 227/2017", "valid_from": date(2017, 6, 21)}
 GUIDELINES = {
     ref: confirmed(g, _KUNGALV if ref == "KS2019/2069" else _DECISION, by="kim", on=date(2020, 1, 2))
-    for ref, g in SHIPPED.items() if g.status is GuidelineStatus.ADOPTED
-}  # fmt: skip
+    for ref, g in SHIPPED.items()
+    if g.status is GuidelineStatus.ADOPTED
+}
 KUNGALV = GUIDELINES["KS2019/2069"]
 SIGNATORY = GuardContext(today=date(2020, 3, 1), actor="eva", roles=frozenset({"signatory"}))
 
@@ -46,26 +52,52 @@ SIGNATORY = GuardContext(today=date(2020, 3, 1), actor="eva", roles=frozenset({"
 def ready(g: Guideline, decided: date = date(2020, 2, 20)) -> CaseFacts:
     """A case in assessment with every fact signing needs under guideline ``g``."""
     return CaseFacts(
-        ref="IOP-2020-0001", state="assessment", municipality=g.municipality,
+        ref="IOP-2020-0001",
+        state="assessment",
+        municipality=g.municipality,
         preparing_states=frozenset(shipped_definition().states_in("preparing")),
-        initiated_by=Initiator.ORGANISATION, opened_on=date(2020, 1, 10), state_entered_on=date(2020, 2, 1),
-        organisation=OrganisationFacts(name="Fören", org_number="802479-1322",
-                                       legal_form=LegalForm.IDEELL_FORENING, non_profit=True),
-        guideline=g, municipal_guidelines=(g,),
+        initiated_by=Initiator.ORGANISATION,
+        opened_on=date(2020, 1, 10),
+        state_entered_on=date(2020, 2, 1),
+        organisation=OrganisationFacts(
+            name="Fören", org_number="802479-1322", legal_form=LegalForm.IDEELL_FORENING, non_profit=True
+        ),
+        guideline=g,
+        municipal_guidelines=(g,),
         meetings=(MeetingFacts(held_on=date(2020, 1, 20), joint_challenge="Ensamhet bland äldre"),),
-        assessments=tuple(AssessmentFacts(criterion=c.code, guideline_ref=g.ref, period=1, verdict=Verdict.MET,
-                                          assessed_by="anna") for c in g.gating()),
-        legal_checks=(LegalCheckFacts(period=1, competence=True, procurement_not_required=True,
-                                      state_aid_basis=StateAidBasis.NON_ECONOMIC, no_competition_distortion=True,
-                                      rationale="Icke-ekonomisk", checked_by="lars"),),
-        agreements=(AgreementFacts(period=1, start_on=date(2020, 4, 1), end_on=date(2022, 3, 31), notice_months=3,
-                                   contributions=(
-                                       ContributionFacts(party=Party.MUNICIPALITY, kind=ContributionKind.MONEY,
-                                                         amount=Decimal(100000), unit="SEK"),
-                                       ContributionFacts(party=Party.ORGANISATION, kind=ContributionKind.VOLUNTEER_HOURS,
-                                                         amount=Decimal(500), unit="h"))),),
+        assessments=tuple(
+            AssessmentFacts(criterion=c.code, guideline_ref=g.ref, period=1, verdict=Verdict.MET, assessed_by="anna")
+            for c in g.gating()
+        ),
+        legal_checks=(
+            LegalCheckFacts(
+                period=1,
+                competence=True,
+                procurement_not_required=True,
+                state_aid_basis=StateAidBasis.NON_ECONOMIC,
+                no_competition_distortion=True,
+                rationale="Icke-ekonomisk",
+                checked_by="lars",
+            ),
+        ),
+        agreements=(
+            AgreementFacts(
+                period=1,
+                start_on=date(2020, 4, 1),
+                end_on=date(2022, 3, 31),
+                notice_months=3,
+                contributions=(
+                    ContributionFacts(
+                        party=Party.MUNICIPALITY, kind=ContributionKind.MONEY, amount=Decimal(100000), unit="SEK"
+                    ),
+                    ContributionFacts(
+                        party=Party.ORGANISATION, kind=ContributionKind.VOLUNTEER_HOURS, amount=Decimal(500), unit="h"
+                    ),
+                ),
+            ),
+        ),
         decisions=(DecisionFacts(period=1, body="Kommunstyrelsen", decided_on=decided, minutes_ref="KS § 1/2020"),),
-    )  # fmt: skip
+    )
 
 
 def sign_reasons(facts: CaseFacts, ctx: GuardContext = SIGNATORY) -> list[str]:
@@ -100,8 +132,9 @@ def test_not_met_and_unassessed_are_listed_together() -> None:
     facts = ready(KUNGALV)
     changed = tuple(
         dataclasses.replace(a, verdict=Verdict.NOT_MET) if a.criterion == "no_market" else a
-        for a in facts.assessments if a.criterion != "long_term"
-    )  # fmt: skip
+        for a in facts.assessments
+        if a.criterion != "long_term"
+    )
     unmet = GUARDS["criteria_met"](dataclasses.replace(facts, assessments=changed), SIGNATORY)
     assert sorted(u.code for u in unmet) == ["criterion_not_met", "criterion_unassessed"]
 
@@ -143,15 +176,28 @@ def test_organisation_eligibility(form: LegalForm, non_profit: bool, codes: list
 
 def test_every_sign_guard_reports_at_once() -> None:
     facts = dataclasses.replace(
-        ready(KUNGALV), assessments=(), legal_checks=(), decisions=(), agreements=(),
-        organisation=OrganisationFacts(name="AB", org_number="556036-0793", legal_form=LegalForm.AKTIEBOLAG,
-                                       non_profit=False),
-    )  # fmt: skip
+        ready(KUNGALV),
+        assessments=(),
+        legal_checks=(),
+        decisions=(),
+        agreements=(),
+        organisation=OrganisationFacts(
+            name="AB", org_number="556036-0793", legal_form=LegalForm.AKTIEBOLAG, non_profit=False
+        ),
+    )
     codes = sign_reasons(facts, GuardContext(today=date(2025, 1, 1), actor="anna", roles=frozenset({"officer"})))
     assert codes[0] == "role_not_allowed"
-    for expected in ("org_not_idea_based", "org_profit_motive", "criterion_unassessed", "legal_check_missing",
-                     "decision_missing", "guideline_expired", "agreement_missing", "no_contribution_municipality",
-                     "no_contribution_organisation"):  # fmt: skip
+    for expected in (
+        "org_not_idea_based",
+        "org_profit_motive",
+        "criterion_unassessed",
+        "legal_check_missing",
+        "decision_missing",
+        "guideline_expired",
+        "agreement_missing",
+        "no_contribution_municipality",
+        "no_contribution_organisation",
+    ):
         assert expected in codes
 
 
@@ -211,8 +257,9 @@ def test_review_recorded_needs_the_report_of_this_round() -> None:
     assert [u.code for u in GUARDS["review_recorded"](facts, SIGNATORY)] == ["review_missing"]
     old = ReviewFacts(period=1, round=1, held_on=date(2021, 4, 1), report_received=True)
     no_report = ReviewFacts(period=1, round=2, held_on=date(2022, 4, 1), report_received=False)
-    assert [u.code for u in GUARDS["review_recorded"](dataclasses.replace(facts, reviews=(old, no_report)), SIGNATORY)] == [
-        "review_report_missing"]  # fmt: skip
+    assert [
+        u.code for u in GUARDS["review_recorded"](dataclasses.replace(facts, reviews=(old, no_report)), SIGNATORY)
+    ] == ["review_report_missing"]
     done = dataclasses.replace(no_report, report_received=True)
     assert GUARDS["review_recorded"](dataclasses.replace(facts, reviews=(done,)), SIGNATORY) == []
 
@@ -222,18 +269,22 @@ def test_agreement_dates_gate_activation_and_expiry() -> None:
     before = dataclasses.replace(SIGNATORY, today=date(2020, 3, 31))
     assert [u.code for u in GUARDS["agreement_started"](facts, before)] == ["agreement_not_started"]
     assert GUARDS["agreement_started"](facts, dataclasses.replace(SIGNATORY, today=date(2020, 4, 1))) == []
-    assert [u.code for u in GUARDS["agreement_ended"](facts, dataclasses.replace(SIGNATORY, today=date(2022, 3, 31)))] == [
-        "agreement_not_ended"]  # fmt: skip
+    assert [
+        u.code for u in GUARDS["agreement_ended"](facts, dataclasses.replace(SIGNATORY, today=date(2022, 3, 31)))
+    ] == ["agreement_not_ended"]
     assert GUARDS["agreement_ended"](facts, dataclasses.replace(SIGNATORY, today=date(2022, 4, 1))) == []
-    assert [u.code for u in GUARDS["agreement_running"](facts, dataclasses.replace(SIGNATORY, today=date(2022, 4, 1)))] == [
-        "agreement_over"]  # fmt: skip
+    assert [
+        u.code for u in GUARDS["agreement_running"](facts, dataclasses.replace(SIGNATORY, today=date(2022, 4, 1)))
+    ] == ["agreement_over"]
 
 
 def test_role_check_names_actor_and_roles() -> None:
     ctx = GuardContext(today=date(2020, 3, 1), actor="anna", roles=frozenset({"officer"}))
     unmet = role_allowed({"signatory"}, ctx, "sign", "Underteckna avtal")
-    assert unmet[0].sv == ("anna (behörigheter: handläggare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
-                           "Behörig undertecknare (firmatecknare) (`iop role grant anna signatory`)")
+    assert unmet[0].sv == (
+        "anna (behörigheter: handläggare) får inte utföra «Underteckna avtal»; det kräver behörigheten "
+        "Behörig undertecknare (firmatecknare) (`iop role grant anna signatory`)"
+    )
     assert unmet[0].en == "anna (roles: officer) may not fire 'sign'; it needs one of: signatory"
     assert role_allowed({"officer", "admin"}, ctx, "start_dialogue") == []
 
@@ -256,8 +307,9 @@ def test_an_unverified_guideline_names_each_fact_and_the_command_that_confirms_i
     unmet = GUARDS["guideline_in_force"](ready(g), SIGNATORY)
     assert [u.code for u in unmet] == ["guideline_unverified"] * 5
     fields_sv = ["status", "beslutsdatum", "beslutande organ", "protokollsparagraf", "gäller från"]
-    for reason, field_sv, field in zip(unmet, fields_sv, ["status", "decided_on", "decided_by", "minutes_ref",
-                                                          "valid_from"], strict=True):  # fmt: skip
+    for reason, field_sv, field in zip(
+        unmet, fields_sv, ["status", "decided_on", "decided_by", "minutes_ref", "valid_from"], strict=True
+    ):
         assert f"Riktlinjen {ref} ({g.municipality}): {field_sv} " in reason.sv
         assert f"`iop guideline confirm {ref} --decided-on YYYY-MM-DD --decided-by BODY --minutes-ref REF`" in reason.sv
         assert f"{ref} ({g.municipality}): {field} " in reason.en

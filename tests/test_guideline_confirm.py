@@ -24,14 +24,21 @@ def _ready_to_sign(iop: Iop, municipality: str, org: str) -> str:
     g = iop.guideline(iop.case(ref)["guideline"]["ref"])
     for crit in g.gating():
         iop.assess(ref, crit.code, "met", note="Bedömt i dialogen", actor="anna")
-    iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
-                           no_competition_distortion=True, state_aid_basis="non_economic",
-                           rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    iop.record_legal_check(
+        ref,
+        actor="lars",
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet av allmänt intresse",
+    )
     iop.record_agreement(ref, actor="anna", start_on="2026-02-01", end_on="2028-01-31", notice_months=3)
     iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount="2000", unit="h")
-    iop.record_decision(ref, actor="eva", body="Kommunstyrelsen", decided_on=iop.app.clock.today(),
-                        minutes_ref="SN § 12/2026")  # fmt: skip
+    iop.record_decision(
+        ref, actor="eva", body="Kommunstyrelsen", decided_on=iop.app.clock.today(), minutes_ref="SN § 12/2026"
+    )
     return ref
 
 
@@ -84,8 +91,12 @@ def test_confirm_refuses_other_roles_and_bad_dates_writing_nothing(iop: Iop) -> 
     with pytest.raises(NotPermitted) as refused:
         iop.confirm_guideline("Stenungsund-IOP", actor="anna", **TEST_DECISION)
     assert refused.value.exit_status == 3
-    bad = [{"decided_on": "2019-02-30"}, {"decided_on": "2026-01-13"},  # not a date; after today (2026-01-12)
-           {"valid_from": "2019-05-19"}, {"valid_from": "2020-01-01", "valid_until": "2019-12-31"}]  # fmt: skip
+    bad = [
+        {"decided_on": "2019-02-30"},
+        {"decided_on": "2026-01-13"},  # not a date; after today (2026-01-12)
+        {"valid_from": "2019-05-19"},
+        {"valid_from": "2020-01-01", "valid_until": "2019-12-31"},
+    ]
     for change in bad:
         with pytest.raises(InvalidInput) as invalid:
             iop.confirm_guideline("Stenungsund-IOP", actor="kim", **{**TEST_DECISION, **change})

@@ -15,13 +15,16 @@ from tests.helpers import adopted_guideline_toml
 GUIDELINE = Path(__file__).resolve().parent.parent / "config" / "guidelines" / "kungalv.toml"
 
 
-@pytest.mark.parametrize(("today", "expected"), [
-    (date(2025, 3, 10), None),  # the decision day itself
-    (date(2026, 3, 9), None),  # a day before the first follow-up
-    (date(2026, 3, 10), date(2026, 3, 10)),
-    (date(2027, 3, 9), date(2026, 3, 10)),
-    (date(2027, 3, 10), date(2027, 3, 10)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2025, 3, 10), None),  # the decision day itself
+        (date(2026, 3, 9), None),  # a day before the first follow-up
+        (date(2026, 3, 10), date(2026, 3, 10)),
+        (date(2027, 3, 9), date(2026, 3, 10)),
+        (date(2027, 3, 10), date(2027, 3, 10)),
+    ],
+)
 def test_the_follow_up_falls_a_whole_number_of_intervals_after_the_decision(today: date, expected: date) -> None:
     assert review_due(date(2025, 3, 10), 12, None, today) == expected
 
@@ -46,10 +49,15 @@ def test_the_owner_is_alerted_once_a_year(iop: Iop, clock: FakeClock, tmp_path: 
 
     clock.set_date(date(2026, 3, 9))
     assert iop.sweep_guidelines()["alerts"] == 0 and reviews() == []
-    plan = [(r["due_on"], r["action"], r["who"]) for r in iop.upcoming(date(2027, 12, 31))
-            if r["guideline_ref"] == "KS 2025/7"]  # fmt: skip
-    assert plan == [("2026-03-10", "alert:guideline_review_due", "Kommunstyrelsen"),
-                    ("2027-03-10", "alert:guideline_review_due", "Kommunstyrelsen")]  # fmt: skip
+    plan = [
+        (r["due_on"], r["action"], r["who"])
+        for r in iop.upcoming(date(2027, 12, 31))
+        if r["guideline_ref"] == "KS 2025/7"
+    ]
+    assert plan == [
+        ("2026-03-10", "alert:guideline_review_due", "Kommunstyrelsen"),
+        ("2027-03-10", "alert:guideline_review_due", "Kommunstyrelsen"),
+    ]
     clock.set_date(date(2026, 3, 10))
     assert iop.sweep_guidelines()["alerts"] == 1
     assert iop.sweep_guidelines()["alerts"] == 0  # once
@@ -57,8 +65,10 @@ def test_the_owner_is_alerted_once_a_year(iop: Iop, clock: FakeClock, tmp_path: 
     assert iop.sweep_guidelines()["alerts"] == 0
     clock.set_date(date(2027, 3, 12))  # a sweep missed on the day still raises it
     assert iop.sweep_guidelines()["alerts"] == 1
-    assert reviews() == [("guideline_review_due", "2026-03-10", "Kommunstyrelsen"),
-                         ("guideline_review_due", "2027-03-10", "Kommunstyrelsen")]  # fmt: skip
+    assert reviews() == [
+        ("guideline_review_due", "2026-03-10", "Kommunstyrelsen"),
+        ("guideline_review_due", "2027-03-10", "Kommunstyrelsen"),
+    ]
     message = next(a["message"] for a in iop.alerts() if a["guideline_ref"] == "KS 2025/7")
     assert "ska följas upp" in message and "KS 2025/7" in message
     assert iop.verify().ok

@@ -63,7 +63,11 @@ def test_five_seed_guidelines_ship() -> None:
 def test_kungalv_is_the_real_guideline() -> None:
     g = next(g for g in shipped_guidelines() if g.ref == "KS2019/2069")
     assert (g.municipality, g.decided_on, g.valid_from, g.valid_until) == (
-        "Kungälv", date(2017, 6, 21), date(2017, 6, 21), date(2023, 12, 31))  # fmt: skip
+        "Kungälv",
+        date(2017, 6, 21),
+        date(2017, 6, 21),
+        date(2023, 12, 31),
+    )
     assert (g.decided_by, g.minutes_ref) == ("Kommunstyrelsen", "§ 227/2017")
     assert g.guideline_review_months == 12 and g.follow_up_months is None  # the guideline's own yearly review
     assert g.owner == "Portföljägare Social hållbarhet"

@@ -60,9 +60,10 @@ def test_grant_and_revoke_are_logged_and_need_an_admin(iop: Iop) -> None:
     assert granted["changed"] is True
     assert iop.grant("olle", "auditor", municipality="Kungälv")["changed"] is False  # no second record
     last = admin_chain(iop)[-1]
-    assert (last["trigger"], last["data"]) == ("admin:grant", {"login": "olle", "role": "auditor",
-                                                                "municipality": "Kungälv",
-                                                                "municipality_code": "1482"})  # fmt: skip
+    assert (last["trigger"], last["data"]) == (
+        "admin:grant",
+        {"login": "olle", "role": "auditor", "municipality": "Kungälv", "municipality_code": "1482"},
+    )
     from iop_workflow.errors import InvalidInput, NotFound, NotPermitted
 
     with pytest.raises(NotPermitted):  # anna holds registrar and officer, not admin
@@ -127,9 +128,10 @@ def test_tampering_with_auth_breaks_the_hash(iop: Iop) -> None:
             conn.exec_driver_sql("DROP TRIGGER transition_log_no_update")
         else:
             conn.exec_driver_sql("ALTER TABLE transition_log DISABLE TRIGGER USER")
-        conn.execute(sa.text("UPDATE transition_log SET auth = :a WHERE case_ref = :r"),
-                     {"a": json.dumps({"issuer": "https://idp", "method": "oidc", "subject": "x", "token_id": None}),
-                      "r": ref})  # fmt: skip
+        conn.execute(
+            sa.text("UPDATE transition_log SET auth = :a WHERE case_ref = :r"),
+            {"a": json.dumps({"issuer": "https://idp", "method": "oidc", "subject": "x", "token_id": None}), "r": ref},
+        )
     problems = iop.verify().problems
     assert [(p["case_ref"], p["field"]) for p in problems if p["field"] != "schema"] == [(ref, "hash")]
     guards = {p["problem"] for p in problems if p["field"] == "schema"}  # the guard dropped or disabled, too
@@ -138,24 +140,43 @@ def test_tampering_with_auth_breaks_the_hash(iop: Iop) -> None:
     }
 
 
-def test_format_1_records_of_the_previous_release_verify_unchanged(db_url: str, clock: FakeClock,
-                                                                    settings: Settings, tmp_path: Path) -> None:  # fmt: skip
+def test_format_1_records_of_the_previous_release_verify_unchanged(
+    db_url: str, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
     """A log written before record format 2 (schema 0003) verifies after the upgrade, beside new records."""
     with Iop.connect(db_url, clock=clock, settings=settings, audit_log=False) as iop:
         migrate.upgrade(iop.app.db, "0003")
-        old = seal(LogRecord(
-            case_ref="@legacy", case_seq=1, at="2025-06-01T10:00:00.000000Z", actor="anna", os_user=None,
-            roles=("officer",), source="cli", trigger="record:note", from_state=None, to_state="x", reason=None,
-            data={"n": 1}, guideline_ref=None, workflow_version="a" * 64, prev_hash=GENESIS,
-        ))  # fmt: skip
+        old = seal(
+            LogRecord(
+                case_ref="@legacy",
+                case_seq=1,
+                at="2025-06-01T10:00:00.000000Z",
+                actor="anna",
+                os_user=None,
+                roles=("officer",),
+                source="cli",
+                trigger="record:note",
+                from_state=None,
+                to_state="x",
+                reason=None,
+                data={"n": 1},
+                guideline_ref=None,
+                workflow_version="a" * 64,
+                prev_hash=GENESIS,
+            )
+        )
         assert old.format == FORMAT_V1 and "auth" not in old.hashed_content()
         with iop.app.db.engine.begin() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("transition_log")}
             assert "auth" not in columns  # really the previous release's schema
             values = {k: v for k, v in old.hashed_content().items()}
             values.update(roles=json.dumps(values["roles"]), data=json.dumps(values["data"]), hash=old.hash)
-            conn.execute(sa.text(f"INSERT INTO transition_log ({', '.join(values)}) "
-                                 f"VALUES ({', '.join(':' + k for k in values)})"), values)  # fmt: skip
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO transition_log ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"
+                ),
+                values,
+            )
         iop.init()
         add_orgs(iop)
         open_case(iop)
@@ -169,12 +190,27 @@ def test_format_1_records_of_the_previous_release_verify_unchanged(db_url: str, 
 
 def test_insert_log_writes_format_2_as_the_product_does(iop: Iop) -> None:
     """The known-answer shape: a format-2 record's hash covers auth and format (changing either shows)."""
-    rec = seal(LogRecord(
-        case_ref="@probe", case_seq=1, at="2026-01-12T08:00:00.000000Z", actor="anna", os_user=None,
-        roles=("officer",), source="api", trigger="record:note", from_state=None, to_state="x", reason=None,
-        data={}, guideline_ref=None, workflow_version="a" * 64, prev_hash=GENESIS,
-        auth={"method": "token", "issuer": None, "subject": None, "token_id": 7}, format=2,
-    ))  # fmt: skip
+    rec = seal(
+        LogRecord(
+            case_ref="@probe",
+            case_seq=1,
+            at="2026-01-12T08:00:00.000000Z",
+            actor="anna",
+            os_user=None,
+            roles=("officer",),
+            source="api",
+            trigger="record:note",
+            from_state=None,
+            to_state="x",
+            reason=None,
+            data={},
+            guideline_ref=None,
+            workflow_version="a" * 64,
+            prev_hash=GENESIS,
+            auth={"method": "token", "issuer": None, "subject": None, "token_id": 7},
+            format=2,
+        )
+    )
     canonical = (
         '{"actor":"anna","at":"2026-01-12T08:00:00.000000Z","auth":{"issuer":null,"method":"token","subject":null,'
         '"token_id":7},"case_ref":"@probe","case_seq":1,"data":{},"format":2,"from_state":null,"guideline_ref":null,'
@@ -208,8 +244,9 @@ def test_the_recorded_os_user_comes_from_the_kernel_not_the_environment(cli: Cli
     cli.ok("init")
     cli.sh_ok("org add --name 'Läxhjälpen' --org-number 802479-1322 --legal-form ideell_forening")
     spoof = {"LOGNAME": "anna", "USER": "anna", "HOME": "/home/anna", "LNAME": "anna", "USERNAME": "anna"}
-    ref = cli.sh_ok("--actor eva.lind case open --org 802479-1322 --municipality Kungälv --title T --challenge C",
-                    env=spoof).out.strip()  # fmt: skip
+    ref = cli.sh_ok(
+        "--actor eva.lind case open --org 802479-1322 --municipality Kungälv --title T --challenge C", env=spoof
+    ).out.strip()
     record = cli.ok("--json", "case", "history", ref).json()[0]
     assert (record["actor"], record["os_user"]) == ("eva.lind", ME)
     assert record["auth"] == {"method": "local-asserted", "issuer": None, "subject": ME, "token_id": None}
@@ -220,11 +257,23 @@ def test_role_and_token_commands_and_their_json_shapes(cli: Cli) -> None:
     cli.sh_ok("role grant revisor auditor --municipality Kungälv")
     rows = cli.ok("--json", "role", "list", "revisor").json()
     assert [{k: r[k] for k in ("login", "role", "municipality", "granted_by")} for r in rows] == [
-        {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}]
+        {"login": "revisor", "role": "auditor", "municipality": "Kungälv", "granted_by": ME}
+    ]
     assert set(rows[0]) == {"login", "role", "municipality", "municipality_code", "granted_by", "granted_at"}
     assert rows[0]["municipality_code"] == "1482"
-    made = cli.ok("--json", "token", "create", "--name", "diariet", "--roles", "registrar,officer",
-                  "--municipality", "Kungälv", "--expires", "2099-12-31").json()  # fmt: skip
+    made = cli.ok(
+        "--json",
+        "token",
+        "create",
+        "--name",
+        "diariet",
+        "--roles",
+        "registrar,officer",
+        "--municipality",
+        "Kungälv",
+        "--expires",
+        "2099-12-31",
+    ).json()
     assert set(made) == {"id", "name", "token", "roles", "municipalities", "municipality_codes", "expires"}
     assert (made["municipalities"], made["municipality_codes"]) == (["Kungälv"], ["1482"])
     assert made["token"].startswith("iop_") and made["roles"] == ["officer", "registrar"]

@@ -22,8 +22,9 @@ def test_a_whole_life_cycle_is_legal_and_init_marks_the_cut_over_once(iop: Iop) 
     add_orgs(iop)
     ref = to_signed(iop)
     entry = next(int(r["case_seq"]) for r in iop.history(ref) if r["trigger"] == "record:agreement")
-    iop.correct(ref, kind="agreement", entry=entry, field="notice_months", value="6", reason="Enligt avtalet",
-                actor="anna")  # fmt: skip
+    iop.correct(
+        ref, kind="agreement", entry=entry, field="notice_months", value="6", reason="Enligt avtalet", actor="anna"
+    )
     report = iop.verify()
     assert report.ok and report.warnings == [] and report.as_dict()["warnings"] == []
     cut = [r for r in iop.export(case="@admin") if r["trigger"] == legality.CUTOVER]

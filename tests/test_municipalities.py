@@ -20,8 +20,17 @@ from iop_workflow.store.migrate import alembic_config, current_revision, head_re
 from tests.cli_helpers import Backend, Cli
 from tests.helpers import ORG, add_orgs, open_case, prepare_signing, to_assessment
 
-SPOT_CHECKS = {"0180": "Stockholm", "1480": "Göteborg", "1280": "Malmö", "0680": "Jönköping", "1482": "Kungälv",
-               "1415": "Stenungsund", "1463": "Mark", "0686": "Eksjö", "2584": "Kiruna"}  # fmt: skip
+SPOT_CHECKS = {
+    "0180": "Stockholm",
+    "1480": "Göteborg",
+    "1280": "Malmö",
+    "0680": "Jönköping",
+    "1482": "Kungälv",
+    "1415": "Stenungsund",
+    "1463": "Mark",
+    "0686": "Eksjö",
+    "2584": "Kiruna",
+}
 
 
 # -- the data --------------------------------------------------------------------------------------
@@ -33,38 +42,63 @@ def test_the_shipped_data_holds_290_municipalities_and_21_regions_with_scb_codes
     assert all(len(p.code) == 4 and p.code.isdigit() for p in municipalities)
     assert all(len(p.code) == 2 and p.code.isdigit() for p in regions)
     region_codes = {p.code for p in regions}
-    assert region_codes == {f"{n:02d}" for n in (1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20, 21, 22, 23,
-                                                 24, 25)}  # fmt: skip
+    assert region_codes == {
+        f"{n:02d}" for n in (1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20, 21, 22, 23, 24, 25)
+    }
     assert {p.code[:2] for p in municipalities} == region_codes  # every kommunkod starts with a län's code
     assert len({p.code for p in places}) == len(places)
     assert len({p.name.casefold() for p in places}) == len(places)
     assert {code: register().by_code[code].name for code in SPOT_CHECKS} == SPOT_CHECKS
     source = register().source
-    assert (source["repository"], source["commit"]) == ("sjbrg/swedish-geodata",
-                                                        "967319129a6a3e8494316421fb64cf5d140714a3")  # fmt: skip
+    assert (source["repository"], source["commit"]) == (
+        "sjbrg/swedish-geodata",
+        "967319129a6a3e8494316421fb64cf5d140714a3",
+    )
 
 
 @pytest.mark.parametrize(
     ("written", "code"),
     [
-        ("Stenungsund", "1415"), ("stenungsund", "1415"), ("STENUNGSUNDS KOMMUN", "1415"),
-        ("Stenungsunds kommun", "1415"), ("Marks kommun", "1463"), ("Jönköpings kommun", "0680"),
-        ("Borås kommun", "1490"), ("Hofors kommun", "2104"), ("Eksjö kommun", "0686"), ("Kalix kommun", "2514"),
-        ("Falu kommun", "2080"), ("Kalmar kommun", "0880"), ("Göteborgs stad", "1480"), ("  Upplands  Väsby ", "0114"),
-        ("1415", "1415"), ("0180", "0180"), ("Region Stockholm", "01"), ("region skåne", "12"),
-        ("Västra Götalandsregionen", "14"), ("Region Västra Götaland", "14"), ("Region Gotland", "09"),
-        ("Gotland", "0980"), ("01", "01"),
+        ("Stenungsund", "1415"),
+        ("stenungsund", "1415"),
+        ("STENUNGSUNDS KOMMUN", "1415"),
+        ("Stenungsunds kommun", "1415"),
+        ("Marks kommun", "1463"),
+        ("Jönköpings kommun", "0680"),
+        ("Borås kommun", "1490"),
+        ("Hofors kommun", "2104"),
+        ("Eksjö kommun", "0686"),
+        ("Kalix kommun", "2514"),
+        ("Falu kommun", "2080"),
+        ("Kalmar kommun", "0880"),
+        ("Göteborgs stad", "1480"),
+        ("  Upplands  Väsby ", "0114"),
+        ("1415", "1415"),
+        ("0180", "0180"),
+        ("Region Stockholm", "01"),
+        ("region skåne", "12"),
+        ("Västra Götalandsregionen", "14"),
+        ("Region Västra Götaland", "14"),
+        ("Region Gotland", "09"),
+        ("Gotland", "0980"),
+        ("01", "01"),
     ],
-)  # fmt: skip
+)
 def test_a_place_is_found_by_its_name_in_any_case_its_genitive_with_kommun_or_its_code(written: str, code: str) -> None:
     assert resolve(written).code == code
 
 
 @pytest.mark.parametrize(
     ("written", "nearest"),
-    [("Stenungsunds kommune", "Stenungsund (1415)"), ("Götebrog", "Göteborg (1480)"), ("Kungalv", "Kungälv (1482)"),
-     ("Region Stokholm", "Region Stockholm (01)"), ("9999", None), ("Atlantis", None)],
-)  # fmt: skip
+    [
+        ("Stenungsunds kommune", "Stenungsund (1415)"),
+        ("Götebrog", "Göteborg (1480)"),
+        ("Kungalv", "Kungälv (1482)"),
+        ("Region Stokholm", "Region Stockholm (01)"),
+        ("9999", None),
+        ("Atlantis", None),
+    ],
+)
 def test_an_unknown_place_is_invalid_input_naming_the_nearest(written: str, nearest: str | None) -> None:
     with pytest.raises(UnknownMunicipality) as refused:
         resolve(written)
@@ -145,13 +179,19 @@ def test_0007_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Io
 
     _step(iop, "0006", down=True)  # below 0007 the rows held names, as free text
     with iop.app.db.engine.begin() as conn:
-        assert conn.execute(sa.text("SELECT municipality FROM cases WHERE ref = :r"), {"r": ref}).scalar_one() \
+        assert (
+            conn.execute(sa.text("SELECT municipality FROM cases WHERE ref = :r"), {"r": ref}).scalar_one()
             == "Stenungsund"
+        )
         conn.execute(sa.text("UPDATE cases SET municipality = 'Kungälvs kommun' WHERE ref = :r"), {"r": other})
         conn.execute(sa.text("UPDATE grants SET municipality = 'marks kommun' WHERE login = 'mia'"))
-        conn.execute(sa.text("INSERT INTO grants (login, role, municipality, granted_by, granted_at, granted_seq)"
-                             " SELECT 'ola', 'officer', 'Atlantis', granted_by, granted_at, granted_seq FROM grants"
-                             " WHERE login = 'mia'"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO grants (login, role, municipality, granted_by, granted_at, granted_seq)"
+                " SELECT 'ola', 'officer', 'Atlantis', granted_by, granted_at, granted_seq FROM grants"
+                " WHERE login = 'mia'"
+            )
+        )
         tokens = conn.execute(sa.text("SELECT municipalities FROM api_tokens")).scalar_one()
         assert json.loads(tokens) == ["Eksjö", "Jönköping"]
 
@@ -159,7 +199,9 @@ def test_0007_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Io
     assert current_revision(iop.app.db) == head_revision()
     with iop.app.db.engine.connect() as conn:
         cases = dict(conn.execute(sa.text("SELECT ref, municipality FROM cases")).all())
-        grants = dict(conn.execute(sa.text("SELECT login, municipality FROM grants WHERE login IN ('mia', 'ola')")).all())
+        grants = dict(
+            conn.execute(sa.text("SELECT login, municipality FROM grants WHERE login IN ('mia', 'ola')")).all()
+        )
         tokens = conn.execute(sa.text("SELECT municipalities FROM api_tokens")).scalar_one()
         guideline_codes = set(conn.execute(sa.text("SELECT municipality FROM guidelines")).scalars())
         log_after = conn.execute(sa.text("SELECT seq, hash FROM transition_log ORDER BY seq")).all()
@@ -175,7 +217,8 @@ def test_0007_turns_existing_names_into_codes_and_the_log_still_verifies(iop: Io
     assert [t["municipality_codes"] for t in iop.tokens()] == [["0680", "0686"]]
     assert iop.case(ref)["guideline"]["ref"] == "Stenungsund-IOP"
     assert iop.init()["guidelines"] == dict.fromkeys(g.ref for g in shipped_guidelines()) | {
-        g.ref: "unchanged" for g in shipped_guidelines()}  # the logged contents still match: no new versions
+        g.ref: "unchanged" for g in shipped_guidelines()
+    }  # the logged contents still match: no new versions
 
 
 def test_a_guideline_row_agrees_with_a_record_that_named_its_municipality_another_way() -> None:
@@ -183,31 +226,41 @@ def test_a_guideline_row_agrees_with_a_record_that_named_its_municipality_anothe
 
     def record(said: str) -> dict[str, object]:
         content = {**content_of(g), "municipality": said}
-        return {"guideline": content, "content_hash": digest_of(content), "case_ref": chain_of(g.ref),
-                "trigger": LOAD, "version": 1}  # fmt: skip
+        return {
+            "guideline": content,
+            "content_hash": digest_of(content),
+            "case_ref": chain_of(g.ref),
+            "trigger": LOAD,
+            "version": 1,
+        }
 
     row = {"ref": g.ref, "version": 1, "log_seq": 7, "municipality": "1415"}
     assert check_rows([(row, g)], {7: record("Stenungsunds kommun")}) == []
     assert check_rows([(row, g)], {7: record("Stenungsund")}) == []
     differs = check_rows([(row, g)], {7: record("Marks kommun")})
     assert [(p["problem"], p["detail"]) for p in differs] == [
-        ("guideline_differs_from_log", "the table differs from record 7 in: municipality")]
+        ("guideline_differs_from_log", "the table differs from record 7 in: municipality")
+    ]
 
 
 # -- the real iop ------------------------------------------------------------------------------------
-def test_the_cli_takes_the_genitive_and_refuses_an_unknown_place_with_the_nearest(backend: Backend,
-                                                                                  tmp_path: Path) -> None:
+def test_the_cli_takes_the_genitive_and_refuses_an_unknown_place_with_the_nearest(
+    backend: Backend, tmp_path: Path
+) -> None:
     cli = Cli(tmp_path, backend.url)
     cli.ok("init")
     cli.sh_ok(f"org add --name 'Kvinnojouren i Stenungsund' --org-number {ORG} --legal-form ideell_forening")
-    opened = cli.sh_ok(f"--json --actor anna case open --org {ORG} --municipality 'Stenungsunds kommun' "
-                       "--title 'Skyddat boende' --challenge 'Skydd'").json()  # fmt: skip
+    opened = cli.sh_ok(
+        f"--json --actor anna case open --org {ORG} --municipality 'Stenungsunds kommun' "
+        "--title 'Skyddat boende' --challenge 'Skydd'"
+    ).json()
     assert (opened["municipality"], opened["municipality_code"]) == ("Stenungsund", "1415")
     listed = cli.sh_ok("--json case list --municipality 1415").json()
     assert [c["ref"] for c in listed] == [opened["ref"]]
 
-    refused = cli.sh(f"--json --actor anna case open --org {ORG} --municipality 'Stenungsunds kommune' "
-                     "--title T --challenge C")  # fmt: skip
+    refused = cli.sh(
+        f"--json --actor anna case open --org {ORG} --municipality 'Stenungsunds kommune' --title T --challenge C"
+    )
     assert refused.status == 6, refused.text
     error = refused.json()["error"]
     assert error["code"] == "unknown_municipality"

@@ -18,18 +18,24 @@ from iop_workflow import Iop
 from iop_workflow.errors import AccessDenied, InvalidInput, NotFound, TransitionNotAllowed
 from tests.helpers import ORG, SHELTER, open_case
 
-CONTACT = {"contact_name": "Anna Skydd", "contact_email": "skydd@example.org", "contact_phone": "070-1234567",
-           "address": "Hemlig adress 1"}  # fmt: skip
+CONTACT = {
+    "contact_name": "Anna Skydd",
+    "contact_email": "skydd@example.org",
+    "contact_phone": "070-1234567",
+    "address": "Hemlig adress 1",
+}
 MASKED = dict.fromkeys(CONTACT, "(skyddad)")
 
 
 def shelter(iop: Iop) -> str:
     """The protected shelter with contact data, a case opened by anna (officer), and olle: another officer
     of Stenungsund; bo holds only registrar there, jonas is an officer in Jönköping."""
-    iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening",
-                         protected=True, **CONTACT)  # fmt: skip
-    iop.add_organisation(name="Hela Människan Jönköping", org_number=SHELTER, legal_form="trossamfund",
-                         contact_name="Öppen Kontakt")  # fmt: skip
+    iop.add_organisation(
+        name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening", protected=True, **CONTACT
+    )
+    iop.add_organisation(
+        name="Hela Människan Jönköping", org_number=SHELTER, legal_form="trossamfund", contact_name="Öppen Kontakt"
+    )
     iop.grant("olle", "officer", municipality="Stenungsund")
     iop.grant("bo", "registrar", municipality="Stenungsund")
     iop.grant("jonas", "officer", municipality="Jönköping")
@@ -96,7 +102,9 @@ def test_an_assigned_officer_sees_it_until_unassigned(iop: Iop) -> None:
     assert len(iop.access_events()) == 1
     logged = [r for r in iop.history(ref) if r["trigger"] == "record:assignment"]
     assert [(r["actor"], r["data"]["assignment"]) for r in logged] == [
-        ("anna", {"login": "olle", "removed": False}), ("anna", {"login": "olle", "removed": True})]
+        ("anna", {"login": "olle", "removed": False}),
+        ("anna", {"login": "olle", "removed": True}),
+    ]
     assert all(r["from_state"] == r["to_state"] == "initiative" for r in logged)
 
 
@@ -231,16 +239,21 @@ def test_over_http_two_tokens_see_what_their_need_to_know_allows(iop: Iop) -> No
     from iop_workflow.server.app import create_app
 
     shelter(iop)
-    tokens = {who: iop.create_token(name=who, roles=["officer"], municipalities=["Stenungsund"])["token"]
-              for who in ("a", "b")}  # fmt: skip
+    tokens = {
+        who: iop.create_token(name=who, roles=["officer"], municipalities=["Stenungsund"])["token"]
+        for who in ("a", "b")
+    }
     tokens["signatory"] = iop.create_token(name="s", roles=["signatory"], municipalities=["Stenungsund"])["token"]
 
     def auth(who: str, **more: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens[who]}", **more}
 
     with TestClient(create_app(iop)) as client:
-        opened = client.post("/v1/cases", headers=auth("a"), json={
-            "org_number": ORG, "municipality": "Stenungsund", "title": "Skyddat boende", "challenge": "Skydd"})
+        opened = client.post(
+            "/v1/cases",
+            headers=auth("a"),
+            json={"org_number": ORG, "municipality": "Stenungsund", "title": "Skyddat boende", "challenge": "Skydd"},
+        )
         assert opened.status_code == 201, opened.text
         ref = opened.json()["ref"]
         assert contact_of(opened.json()) == MASKED and iop.access_events() == []  # a write's reply shows none
@@ -256,8 +269,9 @@ def test_over_http_two_tokens_see_what_their_need_to_know_allows(iop: Iop) -> No
         version = show("b")["version"]
 
         def assign(who: str, body: dict[str, Any]) -> Any:
-            return client.post(f"/v1/cases/{ref}/assignments", json=body,
-                               headers=auth(who, **{"If-Match": f'"{version}"'}))  # fmt: skip
+            return client.post(
+                f"/v1/cases/{ref}/assignments", json=body, headers=auth(who, **{"If-Match": f'"{version}"'})
+            )
 
         refused = assign("b", {"login": "token:b"})  # b may not assign itself
         assert refused.status_code == 409 and refused.json()["code"] == "transition_not_allowed"

@@ -47,8 +47,13 @@ def guarded(cli: Cli, db: Path) -> dict[str, Path]:
         cli.ok("scheduler", "tick")
     link = db.parent / "alias.db"
     link.symlink_to(db)
-    return {"database": db, "wal": db.with_name(db.name + "-wal"), "stream": stream, "events": events,
-            "symlink to the database": link}  # fmt: skip
+    return {
+        "database": db,
+        "wal": db.with_name(db.name + "-wal"),
+        "stream": stream,
+        "events": events,
+        "symlink to the database": link,
+    }
 
 
 @pytest.mark.parametrize("command", sorted(OUTPUTS))
@@ -114,8 +119,17 @@ def test_the_group_setting_holds_under_a_strict_umask(tmp_path: Path) -> None:
     before = os.umask(0o077)  # the iop processes inherit it
     try:
         cli.ok("init", env=group)
-        cli.ok("org", "add", "--name", "Föreningen", "--org-number", "802479-1322", "--legal-form",
-               "ideell_forening", env=group)  # fmt: skip
+        cli.ok(
+            "org",
+            "add",
+            "--name",
+            "Föreningen",
+            "--org-number",
+            "802479-1322",
+            "--legal-form",
+            "ideell_forening",
+            env=group,
+        )
         cli.ok("scheduler", "tick", env=group)  # its figures make the events file
         paths = guarded(cli, db)
     finally:

@@ -34,11 +34,24 @@ from tests.test_guards import KUNGALV, SIGNATORY, ready, sign_reasons
 # --- 1. Known-answer hashes -------------------------------------------------------------------
 
 RECORD = LogRecord(
-    case_ref="IOP-2026-0001", case_seq=1, at="2026-01-12T08:00:00+00:00", actor="anna", os_user="anna",
-    roles=("officer", "registrar"), source="cli", trigger="open", from_state=None, to_state="initiative",
-    reason="Ny", data={"b": "å", "a": 1}, guideline_ref=None, workflow_version="vvvvvvvv", prev_hash=GENESIS,
-    auth={"method": "local", "issuer": None, "subject": "anna", "token_id": None}, format=2,
-)  # fmt: skip
+    case_ref="IOP-2026-0001",
+    case_seq=1,
+    at="2026-01-12T08:00:00+00:00",
+    actor="anna",
+    os_user="anna",
+    roles=("officer", "registrar"),
+    source="cli",
+    trigger="open",
+    from_state=None,
+    to_state="initiative",
+    reason="Ny",
+    data={"b": "å", "a": 1},
+    guideline_ref=None,
+    workflow_version="vvvvvvvv",
+    prev_hash=GENESIS,
+    auth={"method": "local", "issuer": None, "subject": "anna", "token_id": None},
+    format=2,
+)
 RECORD_BYTES = (
     '{"actor":"anna","at":"2026-01-12T08:00:00+00:00","auth":{"issuer":null,"method":"local","subject":"anna",'
     '"token_id":null},"case_ref":"IOP-2026-0001","case_seq":1,"data":{"a":1,"b":"å"},"format":2,'
@@ -48,9 +61,13 @@ RECORD_BYTES = (
 ).encode()
 RECORD_HASH = "f284f2a4e31aaa6171917894daaaa6ccf752075eda52750e405b6223ef77e3c0"
 CHECKPOINT = Checkpoint(
-    at="2026-01-12T08:00:00+00:00", actor="revisor", cases=1, records=1, max_seq=1,
+    at="2026-01-12T08:00:00+00:00",
+    actor="revisor",
+    cases=1,
+    records=1,
+    max_seq=1,
     heads=(("IOP-2026-0001", 1, RECORD_HASH),),
-)  # fmt: skip
+)
 CHECKPOINT_BYTES = (
     '{"actor":"revisor","at":"2026-01-12T08:00:00+00:00","cases":1,"heads":[["IOP-2026-0001",1,"'
     + RECORD_HASH
@@ -71,12 +88,29 @@ def test_record_hash_is_a_known_answer() -> None:
 # floats, a date, nested keys out of order, non-ASCII keys and a no-break space; ``at`` in the write
 # path's own format (``utc_iso``: fixed-width microseconds and ``Z``).
 RECORD_V1 = LogRecord(
-    case_ref="IOP-2026-0002", case_seq=2, at="2026-06-01T07:30:00.000000Z", actor="Åsa Öberg", os_user=None,
-    roles=("signatory",), source="scheduler", trigger="sign", from_state="assessment", to_state="signed",
-    reason=None, guideline_ref="KS2019/2069", workflow_version="wwwwwwww", prev_hash="a" * 64,
-    data={"amount": Decimal("340000.50"), "share": 0.25, "big": 1e16, "start_on": date(2026, 2, 1),
-          "nested": {"ö": [True, None, -1]}, "€": "x\u00a0y"},
-)  # fmt: skip
+    case_ref="IOP-2026-0002",
+    case_seq=2,
+    at="2026-06-01T07:30:00.000000Z",
+    actor="Åsa Öberg",
+    os_user=None,
+    roles=("signatory",),
+    source="scheduler",
+    trigger="sign",
+    from_state="assessment",
+    to_state="signed",
+    reason=None,
+    guideline_ref="KS2019/2069",
+    workflow_version="wwwwwwww",
+    prev_hash="a" * 64,
+    data={
+        "amount": Decimal("340000.50"),
+        "share": 0.25,
+        "big": 1e16,
+        "start_on": date(2026, 2, 1),
+        "nested": {"ö": [True, None, -1]},
+        "€": "x\u00a0y",
+    },
+)
 RECORD_V1_BYTES = (
     '{"actor":"Åsa Öberg","at":"2026-06-01T07:30:00.000000Z","case_ref":"IOP-2026-0002","case_seq":2,'
     '"data":{"amount":"340000.50","big":1e+16,"nested":{"ö":[true,null,-1]},"share":0.25,'
@@ -299,8 +333,11 @@ def test_the_first_day_is_in_force_and_the_day_before_is_not() -> None:
 
 def _kungalv_alerts(iop: Iop) -> list[tuple[str, str | None]]:
     """Kungälv's expiry alerts (its own yearly follow-up, alerted too, is tests/test_guideline_review.py's)."""
-    return sorted((a["kind"], a["case_ref"]) for a in iop.alerts()
-                  if a["guideline_ref"] == "KS2019/2069" and a["kind"] != "guideline_review_due")  # fmt: skip
+    return sorted(
+        (a["kind"], a["case_ref"])
+        for a in iop.alerts()
+        if a["guideline_ref"] == "KS2019/2069" and a["kind"] != "guideline_review_due"
+    )
 
 
 def _expiry_items(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -329,8 +366,11 @@ def test_the_expiry_sweep_flags_the_day_after_the_last_day(db_url: str, settings
         clock.set_date(LAST + DAY)
         report = iop.sweep_guidelines()
         assert (report["alerts"], report["items"][0]["outcome"]) == (2, "expired")
-        assert _kungalv_alerts(iop) == [("case_guideline_expired", ref), ("guideline_expired", None),
-                                        ("guideline_expiring", None)]  # fmt: skip
+        assert _kungalv_alerts(iop) == [
+            ("case_guideline_expired", ref),
+            ("guideline_expired", None),
+            ("guideline_expiring", None),
+        ]
         assert iop.sweep_guidelines()["alerts"] == 0
         with iop.app.db.read() as s:
             flagged = s.execute(
@@ -379,9 +419,15 @@ def chain(ref: str = "IOP-2026-0001", first_seq: int = 1) -> list[LogRecord]:
     out: list[LogRecord] = []
     for i, (src, dst) in enumerate(WALK):
         rec = dataclasses.replace(
-            RECORD, case_ref=ref, case_seq=i + 1, seq=first_seq + i, from_state=src, to_state=dst,
-            prev_hash=out[-1].hash if out else GENESIS, trigger=f"t{i}",
-        )  # fmt: skip
+            RECORD,
+            case_ref=ref,
+            case_seq=i + 1,
+            seq=first_seq + i,
+            from_state=src,
+            to_state=dst,
+            prev_hash=out[-1].hash if out else GENESIS,
+            trigger=f"t{i}",
+        )
         out.append(seal(rec))
     return out
 
@@ -440,8 +486,16 @@ def test_a_stored_state_other_than_the_last_record_is_named() -> None:
 
 
 def checkpoint(heads: tuple[tuple[str, int, str], ...], max_seq: int, prev: str = GENESIS, seq: int = 1) -> Checkpoint:
-    cp = Checkpoint(at="2026-01-12T08:00:00.000000Z", actor="revisor", cases=len(heads), records=max_seq,
-                    max_seq=max_seq, heads=heads, prev_digest=prev, seq=seq)  # fmt: skip
+    cp = Checkpoint(
+        at="2026-01-12T08:00:00.000000Z",
+        actor="revisor",
+        cases=len(heads),
+        records=max_seq,
+        max_seq=max_seq,
+        heads=heads,
+        prev_digest=prev,
+        seq=seq,
+    )
     return dataclasses.replace(cp, digest=cp.compute_digest())
 
 

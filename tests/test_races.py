@@ -77,8 +77,10 @@ def check_cases(backend: Backend, settings: Settings, refs: list[str]) -> dict[t
         for ref in refs:
             history = iop.history(ref)
             assert [(r["trigger"], r["case_seq"]) for r in history] == [
-                ("open", 1), ("start_dialogue", 2), ("withdraw", 3)
-            ], ref  # fmt: skip
+                ("open", 1),
+                ("start_dialogue", 2),
+                ("withdraw", 3),
+            ], ref
             case = iop.case(ref)
             assert (case["state"], case["end_reason"], case["version"]) == ("ended", "withdrawn", 3)
             seqs.update({(ref, r["trigger"]): r["seq"] for r in history[1:]})
@@ -110,8 +112,9 @@ def test_eight_processes_on_the_same_cases_one_wins_each_step(
                 done[item["ref"], item["trigger"]] = item["seq"]
                 continue
             error = item["error"]
-            expected = ConcurrentUpdate(case_ref=item["ref"], **{k: error["details"][k] for k in
-                                        ("expected_version", "found_version")})  # fmt: skip
+            expected = ConcurrentUpdate(
+                case_ref=item["ref"], **{k: error["details"][k] for k in ("expected_version", "found_version")}
+            )
             assert (error["code"], item["exit_status"]) == ("concurrent_update", 5)
             assert error["message"] == expected.message("sv") and "ändrades av någon annan" in error["message"]
             assert error["details"]["found_version"] > error["details"]["expected_version"]

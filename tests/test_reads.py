@@ -51,31 +51,63 @@ def complete(**changes: Any) -> CaseFacts:
     """A case with some of every kind of fact, two periods deep."""
     g = KUNGALV
     base = CaseFacts(
-        ref="IOP-2020-0001", state="assessment", municipality=g.municipality,
+        ref="IOP-2020-0001",
+        state="assessment",
+        municipality=g.municipality,
         preparing_states=frozenset(shipped_definition().states_in("preparing")),
-        initiated_by=Initiator.ORGANISATION, opened_on=date(2020, 1, 10), state_entered_on=date(2020, 2, 1),
-        organisation=OrganisationFacts(name="Fören", org_number="802479-1322",
-                                       legal_form=LegalForm.IDEELL_FORENING, non_profit=True),
-        period=1, review_round=1, review_started_on=date(2021, 4, 1), review_rounds_in_period=1,
-        guideline=g, municipal_guidelines=(g,),
+        initiated_by=Initiator.ORGANISATION,
+        opened_on=date(2020, 1, 10),
+        state_entered_on=date(2020, 2, 1),
+        organisation=OrganisationFacts(
+            name="Fören", org_number="802479-1322", legal_form=LegalForm.IDEELL_FORENING, non_profit=True
+        ),
+        period=1,
+        review_round=1,
+        review_started_on=date(2021, 4, 1),
+        review_rounds_in_period=1,
+        guideline=g,
+        municipal_guidelines=(g,),
         meetings=(MeetingFacts(held_on=date(2020, 1, 20), joint_challenge="Ensamhet bland äldre"),),
-        assessments=tuple(AssessmentFacts(criterion=c.code, guideline_ref=g.ref, period=p, verdict=Verdict.MET,
-                                          assessed_by="anna") for c in g.gating() for p in (1, 2)),
-        legal_checks=tuple(LegalCheckFacts(period=p, competence=True, procurement_not_required=True,
-                                           state_aid_basis=StateAidBasis.NON_ECONOMIC, no_competition_distortion=True,
-                                           rationale="Icke-ekonomisk", checked_by="lars") for p in (1, 2)),
-        agreements=tuple(AgreementFacts(period=p, start_on=start, end_on=end, notice_months=3,
-                                        contributions=(
-                                            ContributionFacts(party=Party.MUNICIPALITY, kind=ContributionKind.MONEY,
-                                                              amount=Decimal(100000), unit="SEK"),
-                                            ContributionFacts(party=Party.ORGANISATION, kind=ContributionKind.OTHER,
-                                                              amount=Decimal(500), unit="h")))
-                         for p, start, end in ((1, date(2020, 4, 1), date(2022, 3, 31)),
-                                               (2, date(2022, 4, 1), date(2025, 3, 31)))),
-        decisions=tuple(DecisionFacts(period=p, body="Kommunstyrelsen", decided_on=on, minutes_ref=f"KS § {p}")
-                        for p, on in ((1, date(2020, 2, 20)), (2, date(2022, 2, 20)))),
+        assessments=tuple(
+            AssessmentFacts(criterion=c.code, guideline_ref=g.ref, period=p, verdict=Verdict.MET, assessed_by="anna")
+            for c in g.gating()
+            for p in (1, 2)
+        ),
+        legal_checks=tuple(
+            LegalCheckFacts(
+                period=p,
+                competence=True,
+                procurement_not_required=True,
+                state_aid_basis=StateAidBasis.NON_ECONOMIC,
+                no_competition_distortion=True,
+                rationale="Icke-ekonomisk",
+                checked_by="lars",
+            )
+            for p in (1, 2)
+        ),
+        agreements=tuple(
+            AgreementFacts(
+                period=p,
+                start_on=start,
+                end_on=end,
+                notice_months=3,
+                contributions=(
+                    ContributionFacts(
+                        party=Party.MUNICIPALITY, kind=ContributionKind.MONEY, amount=Decimal(100000), unit="SEK"
+                    ),
+                    ContributionFacts(
+                        party=Party.ORGANISATION, kind=ContributionKind.OTHER, amount=Decimal(500), unit="h"
+                    ),
+                ),
+            )
+            for p, start, end in ((1, date(2020, 4, 1), date(2022, 3, 31)), (2, date(2022, 4, 1), date(2025, 3, 31)))
+        ),
+        decisions=tuple(
+            DecisionFacts(period=p, body="Kommunstyrelsen", decided_on=on, minutes_ref=f"KS § {p}")
+            for p, on in ((1, date(2020, 2, 20)), (2, date(2022, 2, 20)))
+        ),
         reviews=(ReviewFacts(period=1, round=1, held_on=date(2021, 4, 15), report_received=True),),
-    )  # fmt: skip
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -83,21 +115,32 @@ def variants() -> list[CaseFacts]:
     """Complete, empty and faulty cases, in every state: the guards' branches."""
     full = complete()
     faulty = complete(
-        organisation=OrganisationFacts(name="Vinst AB", org_number="556677-8899", legal_form=LegalForm.AKTIEBOLAG,
-                                       non_profit=False),
+        organisation=OrganisationFacts(
+            name="Vinst AB", org_number="556677-8899", legal_form=LegalForm.AKTIEBOLAG, non_profit=False
+        ),
         initiated_by=Initiator.MUNICIPALITY,
         meetings=(MeetingFacts(held_on=date(2020, 1, 20), joint_challenge="  "),),
         assessments=tuple(dataclasses.replace(a, verdict=Verdict.NOT_MET) for a in full.assessments[1:]),
         legal_checks=tuple(dataclasses.replace(c, competence=False, rationale="") for c in full.legal_checks),
-        agreements=tuple(dataclasses.replace(a, end_on=a.start_on, contributions=a.contributions[:1])
-                         for a in full.agreements),
+        agreements=tuple(
+            dataclasses.replace(a, end_on=a.start_on, contributions=a.contributions[:1]) for a in full.agreements
+        ),
         decisions=tuple(dataclasses.replace(d, decided_on=date(2031, 1, 1)) for d in full.decisions),
         reviews=(ReviewFacts(period=1, round=1, held_on=date(2021, 4, 15), report_received=False),),
-    )  # fmt: skip
+    )
     empty = complete(
-        guideline=None, municipal_guidelines=(), meetings=(), assessments=(), legal_checks=(), agreements=(),
-        decisions=(), reviews=(), review_round=0, review_started_on=None, review_rounds_in_period=0,
-    )  # fmt: skip
+        guideline=None,
+        municipal_guidelines=(),
+        meetings=(),
+        assessments=(),
+        legal_checks=(),
+        agreements=(),
+        decisions=(),
+        reviews=(),
+        review_round=0,
+        review_started_on=None,
+        review_rounds_in_period=0,
+    )
     unbound = complete(guideline=None)
     cases = (full, faulty, empty, unbound)
     return [dataclasses.replace(f, state=s) for f, s in itertools.product(cases, DEFINITION.states)]

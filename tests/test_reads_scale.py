@@ -156,8 +156,19 @@ def test_case_list_json_streams_every_case_as_one_array_the_same_text_as_before(
     listed = json.loads(out)
     assert out == json.dumps(listed, ensure_ascii=False, indent=2) + "\n"  # emit_json's text, element by element
     assert len(listed) == 120
-    assert set(listed[0]) == {"ref", "state", "state_label", "end_reason", "municipality", "municipality_code", "title",
-                              "version", "organisation", "guideline", "timers"}  # fmt: skip
+    assert set(listed[0]) == {
+        "ref",
+        "state",
+        "state_label",
+        "end_reason",
+        "municipality",
+        "municipality_code",
+        "title",
+        "version",
+        "organisation",
+        "guideline",
+        "timers",
+    }
     page = cli.ok("--json", "case", "list", "--limit", "30", "--after", listed[9]["ref"]).json()
     assert page == listed[10:40]
     assert cli.ok("--json", "case", "list", "--state", "signed").json() == [c for c in listed if c["state"] == "signed"]
@@ -187,8 +198,20 @@ def test_case_list_shows_only_the_cases_of_the_municipalities_a_users_grants_cov
     the statement itself, so a page is full and the count of the rest is right."""
     org = cli.ok("--json", "case", "list", "--limit", "1").json()[0]["organisation"]["org_number"]
     for place in ("Mark", "Eksjö"):  # cases outside the reader's municipality, before and after theirs in ref order
-        cli.ok("--actor", "anna", "case", "open", "--org", org, "--municipality", place, "--title", "T",
-               "--challenge", "Ett samhällsproblem")  # fmt: skip
+        cli.ok(
+            "--actor",
+            "anna",
+            "case",
+            "open",
+            "--org",
+            org,
+            "--municipality",
+            place,
+            "--title",
+            "T",
+            "--challenge",
+            "Ett samhällsproblem",
+        )
     every = cli.ok("--json", "case", "list").json()
     place = every[0]["municipality"]
     theirs = [c for c in every if c["municipality"] == place]

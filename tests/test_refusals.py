@@ -42,5 +42,7 @@ def test_a_missing_input_is_named_with_its_option_and_never_as_none(iop: Iop, cl
     with pytest.raises(InvalidInput) as no_end:
         iop.fire(signed, "end", actor="anna", reason="Avtalet har löpt ut")
     text = no_end.value.message(lang)
-    choices = ("`--end-reason completed`", "`--end-reason not_renewed`") if lang == "sv" else ("completed, not_renewed",)
+    choices = (
+        ("`--end-reason completed`", "`--end-reason not_renewed`") if lang == "sv" else ("completed, not_renewed",)
+    )
     assert "--end-reason" in text and all(c in text for c in choices) and "None" not in text

@@ -89,7 +89,9 @@ def test_a_registrar_records_the_registration_shown_and_logged(iop: Iop) -> None
 
     records = _chain(iop)
     assert [(r["trigger"], r["actor"], r["data"]["registered_on"], r["data"]["removed_on"]) for r in records] == [
-        ("org:registration", "anna", "2023-05-02", None), ("org:registration", "anna", "2023-05-02", "2025-11-30")]
+        ("org:registration", "anna", "2023-05-02", None),
+        ("org:registration", "anna", "2023-05-02", "2025-11-30"),
+    ]
     assert records[0]["data"]["act"] == "SFS 2022:900"
     assert iop.verify().ok
 
@@ -101,11 +103,15 @@ def test_a_registrar_records_the_registration_shown_and_logged(iop: Iop) -> None
         ("anna", {"registered_on": "2022-12-31"}, InvalidInput, "lagens ikraftträdande (2023-01-01)"),
         ("anna", {"registered_on": "2026-01-13"}, InvalidInput, "i dag (2026-01-12)"),
         ("anna", {"registered_on": "2024-13-01"}, InvalidInput, "registered_on"),
-        ("anna", {"registered_on": "2024-05-01", "removed_on": "2024-04-30"}, InvalidInput,
-         "ligger före registreringen (2024-05-01)"),
+        (
+            "anna",
+            {"registered_on": "2024-05-01", "removed_on": "2024-04-30"},
+            InvalidInput,
+            "ligger före registreringen (2024-05-01)",
+        ),
         ("anna", {"registered_on": "2024-05-01", "removed_on": "2027-01-01"}, InvalidInput, "removed_on"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_date_or_role_is_refused_and_nothing_written(
     iop: Iop, actor: str, fields: dict[str, str], error: type[Exception], says: str
 ) -> None:
@@ -147,8 +153,9 @@ def test_a_guideline_may_require_the_registration_on_the_decision_date(iop: Iop,
     assert sign_reasons() == ["not_registered_idea_based"]
     iop.record_registration(ORG, registered_on="2024-02-01", removed_on="2025-06-30", actor="anna")
     assert sign_reasons() == ["not_registered_idea_based"]  # removed before the decision (2026-01-12)
-    message = next(r["message"] for o in iop.options(ref, actor="eva", lang="en") if o["trigger"] == "sign"
-                   for r in o["reasons"])  # fmt: skip
+    message = next(
+        r["message"] for o in iop.options(ref, actor="eva", lang="en") if o["trigger"] == "sign" for r in o["reasons"]
+    )
     assert "was removed on 2025-06-30" in message and "on 2026-01-12" in message
     iop.record_registration(ORG, registered_on="2024-02-01", actor="anna")
     assert sign_reasons() == []

@@ -77,8 +77,15 @@ EXPECTED_2026: dict[str, Any] = {
         counts(review=1, renewed=1, dialogue=1, ended=5),  # Dec: F under review
     ],
     "events": {"opened": 6, "signed": 3, "activated": 3, "renewed": 1, "ended": 5},  # B C F J D E; B F J; A
-    "end_reasons": {"declined": 1, "withdrawn": 1, "completed": 0, "not_renewed": 1, "terminated": 0,
-                    "rescinded": 1, "expired": 1},
+    "end_reasons": {
+        "declined": 1,
+        "withdrawn": 1,
+        "completed": 0,
+        "not_renewed": 1,
+        "terminated": 0,
+        "rescinded": 1,
+        "expired": 1,
+    },
     # due: A twice, B, F. held: A (corrected into 2026), B (no report), A. overdue: B (deadline 09-02).
     "reviews": {"due": 4, "held": 3, "report_received": 2, "overdue": 1},
     "contributions": [
@@ -96,18 +103,27 @@ EXPECTED_2026: dict[str, Any] = {
     ],
     # letter: (state at the start, at the end, end reason)
     "cases": {
-        "A": ("active", "renewed", None), "G": ("review", "ended", "expired"), "B": (None, "ended", "not_renewed"),
-        "C": (None, "ended", "declined"), "F": (None, "review", None), "J": (None, "ended", "rescinded"),
-        "D": (None, "ended", "withdrawn"), "E": (None, "dialogue", None),
+        "A": ("active", "renewed", None),
+        "G": ("review", "ended", "expired"),
+        "B": (None, "ended", "not_renewed"),
+        "C": (None, "ended", "declined"),
+        "F": (None, "review", None),
+        "J": (None, "ended", "rescinded"),
+        "D": (None, "ended", "withdrawn"),
+        "E": (None, "dialogue", None),
     },
-}  # fmt: skip
+}
 
 
 def load_guidelines(iop: Iop, folder: Path) -> None:
     """Extra Stenungsund guidelines, all older than Stenungsund-IOP so that none binds a case."""
     text = GUIDELINE.read_text(encoding="utf-8")
-    for ref, start, end in [("SN 2017/1", "2017-01-01", "2025-12-31"), ("SN 2018/2", "2018-01-01", "2027-06-30"),
-                            ("SN 2019/4", "2019-01-01", "2026-06-30"), ("SN 2027/1", "2027-01-01", None)]:  # fmt: skip
+    for ref, start, end in [
+        ("SN 2017/1", "2017-01-01", "2025-12-31"),
+        ("SN 2018/2", "2018-01-01", "2027-06-30"),
+        ("SN 2019/4", "2019-01-01", "2026-06-30"),
+        ("SN 2027/1", "2027-01-01", None),
+    ]:
         body = adopted_guideline_toml(text, ref=ref, valid_from=start, valid_until=end)
         path = folder / f"{ref.replace(' ', '_').replace('/', '-')}.toml"
         path.write_text(body, encoding="utf-8")
@@ -116,17 +132,31 @@ def load_guidelines(iop: Iop, folder: Path) -> None:
 
 
 def add_parties(iop: Iop) -> None:
-    iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening",
-                         protected=True, contact_name=SECRETS[0], contact_email=SECRETS[1], contact_phone=SECRETS[2],
-                         address=SECRETS[3])  # fmt: skip
-    iop.add_organisation(name="Hela Människan", org_number=SHELTER, legal_form="trossamfund",
-                         contact_name=OPEN_CONTACT[0], contact_email=OPEN_CONTACT[1], address=OPEN_CONTACT[2])  # fmt: skip
+    iop.add_organisation(
+        name="Kvinnojouren i Stenungsund",
+        org_number=ORG,
+        legal_form="ideell_forening",
+        protected=True,
+        contact_name=SECRETS[0],
+        contact_email=SECRETS[1],
+        contact_phone=SECRETS[2],
+        address=SECRETS[3],
+    )
+    iop.add_organisation(
+        name="Hela Människan",
+        org_number=SHELTER,
+        legal_form="trossamfund",
+        contact_name=OPEN_CONTACT[0],
+        contact_email=OPEN_CONTACT[1],
+        address=OPEN_CONTACT[2],
+    )
 
 
 def end_decided(iop: Iop, ref: str, day: str) -> None:
     """A decision to end the running agreement before its end date (end or rescind needs it)."""
-    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on=day, minutes_ref="SN § 90/2026",
-                        subject="ending")  # fmt: skip
+    iop.record_decision(
+        ref, actor="eva", body="Socialnämnden", decided_on=day, minutes_ref="SN § 90/2026", subject="ending"
+    )
 
 
 def sign(iop: Iop, start: str, end: str, *, org: str = SHELTER, extra: Callable[[str], None] | None = None) -> str:
@@ -178,8 +208,15 @@ def build_municipality(iop: Iop, clock: FakeClock, folder: Path) -> dict[str, st
     iop.fire(refs["C"], "start_dialogue", actor="anna")
     on("2026-03-02")
     refs["F"] = sign(iop, "2026-04-01", "2028-03-31")
-    iop.correct(refs["F"], "contribution", entry(iop, refs["F"], "contribution"), field="amount", value="300000",
-                reason="Beslutat belopp enligt SN § 14/2026", actor="anna")  # fmt: skip
+    iop.correct(
+        refs["F"],
+        "contribution",
+        entry(iop, refs["F"], "contribution"),
+        field="amount",
+        value="300000",
+        reason="Beslutat belopp enligt SN § 14/2026",
+        actor="anna",
+    )
 
     def premises_and_knowledge(ref: str) -> None:
         contribute(ref, "municipality", "premises", "120", "m2")
@@ -191,8 +228,15 @@ def build_municipality(iop: Iop, clock: FakeClock, folder: Path) -> dict[str, st
     on("2026-04-01", tick=True)
     on("2026-04-20")
     iop.record_review(refs["A"], actor="kim", held_on="2025-04-20", report_received=True)
-    iop.correct(refs["A"], "review", entry(iop, refs["A"], "review"), field="held_on", value="2026-04-20",
-                reason="Fel år angivet", actor="kim")  # fmt: skip
+    iop.correct(
+        refs["A"],
+        "review",
+        entry(iop, refs["A"], "review"),
+        field="held_on",
+        value="2026-04-20",
+        reason="Fel år angivet",
+        actor="kim",
+    )
     iop.fire(refs["A"], "continue", actor="kim")
     on("2026-05-04")
     refs["D"] = to_assessment(iop, "Stenungsund", SHELTER)
@@ -239,7 +283,12 @@ def test_the_report_matches_the_hand_counted_year(iop: Iop, clock: FakeClock, tm
     assert numbers(report, refs) == EXPECTED_2026
     assert [m["month"] for m in report["monthly"]] == [f"2026-{m:02d}" for m in range(1, 13)]
     assert (report["year"], report["municipality"], report["from"], report["to"], report["preliminary"]) == (
-        2026, "Stenungsund", "2026-01-01", "2026-12-31", True)  # fmt: skip
+        2026,
+        "Stenungsund",
+        "2026-01-01",
+        "2026-12-31",
+        True,
+    )
     assert [c["ref"] for c in report["cases"]] == sorted(refs[k] for k in "ABCDEFGJ")  # not H (2025), not X
     # Every municipality: X (Jönköping, opened 2026-01-12, still an initiative) joins in.
     everyone = iop.annual_report(year=2026)
@@ -293,8 +342,16 @@ def test_a_year_without_activity(iop: Iop) -> None:
 
 
 def rendered(report: dict[str, Any]) -> str:
-    return "".join([json.dumps(report, ensure_ascii=False), annual_csv(report), annual_markdown(report, "sv"),
-                    annual_markdown(report, "en"), annual_html(report, "sv"), annual_html(report, "en")])  # fmt: skip
+    return "".join(
+        [
+            json.dumps(report, ensure_ascii=False),
+            annual_csv(report),
+            annual_markdown(report, "sv"),
+            annual_markdown(report, "en"),
+            annual_html(report, "sv"),
+            annual_html(report, "en"),
+        ]
+    )
 
 
 def test_protected_contact_data_is_masked_unless_an_auditor_asks(iop: Iop, clock: FakeClock, tmp_path: Path) -> None:
@@ -305,7 +362,11 @@ def test_protected_contact_data_is_masked_unless_an_auditor_asks(iop: Iop, clock
     assert all(s in text for s in OPEN_CONTACT)  # only the protected organisation is masked
     shelter = next(c for c in report["cases"] if c["ref"] == refs["B"])
     assert (shelter["organisation"], shelter["protected"], shelter["address"], shelter["contact_phone"]) == (
-        "Kvinnojouren i Stenungsund", True, "(skyddad)", "(skyddad)")  # fmt: skip
+        "Kvinnojouren i Stenungsund",
+        True,
+        "(skyddad)",
+        "(skyddad)",
+    )
     assert iop.access_events() == []
     for who in ("eva", "kim"):  # anna, an officer, would see the open cases she runs (tests/test_need_to_know.py)
         with pytest.raises(AccessDenied) as refused:
@@ -316,9 +377,13 @@ def test_protected_contact_data_is_masked_unless_an_auditor_asks(iop: Iop, clock
     assert all(s in rendered(full) for s in SECRETS)
     events = iop.access_events()
     assert [(e["actor"], e["action"], e["scope"], e["roles"]) for e in events] == [
-        ("revisor", "report annual", {"year": 2026, "municipality": "Stenungsund", "municipality_code": "1415",
-                                      "basis": "auditor"},
-         ["auditor"])]  # fmt: skip
+        (
+            "revisor",
+            "report annual",
+            {"year": 2026, "municipality": "Stenungsund", "municipality_code": "1415", "basis": "auditor"},
+            ["auditor"],
+        )
+    ]
     iop.app.sink.close()
     logged = [json.loads(line) for line in (tmp_path / "audit.events.jsonl").read_text().splitlines()]
     assert [e["action"] for e in logged if e["event"] == "access"] == ["report annual"]
@@ -365,10 +430,16 @@ def test_a_callers_data_cannot_replace_what_the_workflow_logs(iop: Iop, clock: F
     end_decided(iop, ref, iop.app.clock.today().isoformat())
     record = iop.fire(ref, "rescind", actor="eva", reason="Upphör", data={"diarienummer": "KS 2025/9"})
     assert record["data"] == {
-        "end_reason": "rescinded", "diarienummer": "KS 2025/9", "timers": [],
-        "decision": {"body": "Socialnämnden", "decided_on": iop.app.clock.today().isoformat(),
-                     "minutes_ref": "SN § 90/2026", "subject": "ending"},
-    }  # fmt: skip
+        "end_reason": "rescinded",
+        "diarienummer": "KS 2025/9",
+        "timers": [],
+        "decision": {
+            "body": "Socialnämnden",
+            "decided_on": iop.app.clock.today().isoformat(),
+            "minutes_ref": "SN § 90/2026",
+            "subject": "ending",
+        },
+    }
     assert iop.annual_report(year=2025)["end_reasons"]["rescinded"] == 1
 
 
@@ -383,8 +454,9 @@ def test_the_cli_writes_html_and_json(tmp_path: Path, clock: FakeClock, settings
     cli = Cli(tmp_path, url)
     page = tmp_path / "out" / "annual.html"
     page.parent.mkdir()
-    done = cli.ok("report", "annual", "--year", "2026", "--municipality", "Stenungsund", "--format", "html",
-                  "--output", str(page))  # fmt: skip
+    done = cli.ok(
+        "report", "annual", "--year", "2026", "--municipality", "Stenungsund", "--format", "html", "--output", str(page)
+    )
     assert done.out == ""
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and refs["B"] in html
@@ -396,11 +468,12 @@ def test_the_cli_writes_html_and_json(tmp_path: Path, clock: FakeClock, settings
     md = cli.ok("--lang", "en", "report", "annual", "--year", "2026", "--municipality", "Stenungsund").out
     assert md.startswith("# Annual follow-up of idea-based public partnerships 2026 – Stenungsund")
     for args, status, text in [
-        (["--year", "1999"], 6, "year"), (["--year", "tjugo"], 2, "--year"),
+        (["--year", "1999"], 6, "year"),
+        (["--year", "tjugo"], 2, "--year"),
         (["--year", "2026", "--municipality", "Atlantis"], 6, "ingen svensk kommun eller region"),
         (["--year", "2026", "--municipality", "Kiruna"], 4, "Kommunen Kiruna finns inte."),
         (["--year", "2026", "--output", str(tmp_path / "nowhere" / "a.html")], 6, "--output"),
-    ]:  # fmt: skip
+    ]:
         bad = cli("report", "annual", *args)
         assert (bad.status, text in bad.err, "Traceback" in bad.text, bad.out) == (status, True, False, ""), bad
     refused = cli("--actor", "eva", "report", "annual", "--year", "2026", "--include-protected")  # a signatory

@@ -18,9 +18,13 @@ from tests.conftest import STOCKHOLM
 
 
 def signed_and_active(ref: str, signed: str, active: str) -> list[Transition]:
-    return [move(ref, signed, "open", "initiative"), move(ref, signed, "start_dialogue", "dialogue"),
-            move(ref, signed, "submit_for_assessment", "assessment"), move(ref, signed, "sign", "signed"),
-            move(ref, active, "activate", "active")]  # fmt: skip
+    return [
+        move(ref, signed, "open", "initiative"),
+        move(ref, signed, "start_dialogue", "dialogue"),
+        move(ref, signed, "submit_for_assessment", "assessment"),
+        move(ref, signed, "sign", "signed"),
+        move(ref, active, "activate", "active"),
+    ]
 
 
 def test_month_ends_and_the_year_are_local_time() -> None:
@@ -39,12 +43,16 @@ def test_month_ends_and_the_year_are_local_time() -> None:
     assert report["events"]["opened"] == 1 and report["end_reasons"]["declined"] == 1
     assert report["at_year_end"] == {**dict.fromkeys(report["at_year_end"], 0), "dialogue": 1, "ended": 1}
     assert [(c["ref"], c["state_at_start"], c["state"]) for c in report["cases"]] == [
-        ("A", "initiative", "dialogue"), ("B", None, "ended")]  # fmt: skip
+        ("A", "initiative", "dialogue"),
+        ("B", None, "ended"),
+    ]
 
 
 def test_a_case_ended_before_the_year_is_not_part_of_it() -> None:
-    rows = [move("A", "2025-05-05 09:00", "open", "initiative"),
-            move("A", "2025-06-02 09:00", "decline", "ended", "declined")]  # fmt: skip
+    rows = [
+        move("A", "2025-05-05 09:00", "open", "initiative"),
+        move("A", "2025-06-02 09:00", "decline", "ended", "declined"),
+    ]
     report = report_from(2026, rows)
     assert report["cases"] == [] and set(report["at_year_end"].values()) == {0}
     assert report_from(2025, rows)["end_reasons"]["declined"] == 1
@@ -56,8 +64,15 @@ def review_round(ref: str, started: str, left: str | None = None, via: str = "co
         move(ref, started, "start_review", "review"),
     ]
     if left is not None:
-        rows.append(move(ref, left, via, "ended" if via == "terminate" else "active",
-                         "terminated" if via == "terminate" else None))  # fmt: skip
+        rows.append(
+            move(
+                ref,
+                left,
+                via,
+                "ended" if via == "terminate" else "active",
+                "terminated" if via == "terminate" else None,
+            )
+        )
     return rows
 
 
@@ -74,10 +89,14 @@ def review_round(ref: str, started: str, left: str | None = None, via: str = "co
         ("2026-12-10 09:00", None, "", None, (1, 0, 0)),  # deadline in 2027: not (yet) overdue in 2026
     ],
 )
-def test_review_deadlines(started: str, left: str | None, via: str, held_on: str | None,
-                          expected: tuple[int, int, int]) -> None:  # fmt: skip
-    reviews = [] if held_on is None else [ReviewFact(case_ref="A", round=1, held_on=date.fromisoformat(held_on),
-                                                     report_received=True)]  # fmt: skip
+def test_review_deadlines(
+    started: str, left: str | None, via: str, held_on: str | None, expected: tuple[int, int, int]
+) -> None:
+    reviews = (
+        []
+        if held_on is None
+        else [ReviewFact(case_ref="A", round=1, held_on=date.fromisoformat(held_on), report_received=True)]
+    )
     got = report_from(2026, review_round("A", started, left, via), reviews)["reviews"]
     assert (got["due"], got["held"], got["overdue"]) == expected
 
@@ -91,8 +110,9 @@ def test_contributions_agreed_and_running() -> None:
     ]
 
     def money(ref: str, period: int, amount: str, unit: str = "SEK") -> ContributionFact:
-        return ContributionFact(case_ref=ref, period=period, party="municipality", kind="money", unit=unit,
-                                amount=Decimal(amount))  # fmt: skip
+        return ContributionFact(
+            case_ref=ref, period=period, party="municipality", kind="money", unit=unit, amount=Decimal(amount)
+        )
 
     facts = [money("A", 1, "100"), money("A", 2, "250.5"), money("B", 1, "1000"), money("A", 2, "7", "EUR")]
     assert report_from(2026, rows, contributions=facts)["contributions"] == [
@@ -105,22 +125,52 @@ def test_contributions_agreed_and_running() -> None:
 
 
 def test_guideline_statuses_at_the_edges_of_the_year() -> None:
-    def g(ref: str, start: str, end: str | None, *, verified: bool = True,
-          status: GuidelineStatus = GuidelineStatus.ADOPTED) -> Guideline:  # fmt: skip
+    def g(
+        ref: str,
+        start: str,
+        end: str | None,
+        *,
+        verified: bool = True,
+        status: GuidelineStatus = GuidelineStatus.ADOPTED,
+    ) -> Guideline:
         proof = Provenance(source="protokoll", quote="KS § 1/2020", verified=verified)
-        return Guideline(ref=ref, municipality="Mark", title=ref, status=status, valid_from=date.fromisoformat(start),
-                         valid_until=date.fromisoformat(end) if end else None, decided_on=date(2019, 12, 1),
-                         decided_by="KS", minutes_ref="§ 1/2020", follow_up_months=None, owner="KS", source="",
-                         note="", criteria=(), provenance=tuple((f, proof) for f in DECIDING))  # fmt: skip
+        return Guideline(
+            ref=ref,
+            municipality="Mark",
+            title=ref,
+            status=status,
+            valid_from=date.fromisoformat(start),
+            valid_until=date.fromisoformat(end) if end else None,
+            decided_on=date(2019, 12, 1),
+            decided_by="KS",
+            minutes_ref="§ 1/2020",
+            follow_up_months=None,
+            owner="KS",
+            source="",
+            note="",
+            criteria=(),
+            provenance=tuple((f, proof) for f in DECIDING),
+        )
 
-    rows = [g("ended-2025", "2020-01-01", "2025-12-31"), g("starts-2027", "2027-01-01", None),
-            g("last-day-2026-12-30", "2020-01-01", "2026-12-30"), g("last-day-2026-12-31", "2020-01-01", "2026-12-31"),
-            g("until-2027-12-31", "2026-06-01", "2027-12-31"), g("until-2028-01-01", "2020-01-01", "2028-01-01"),
-            g("open-ended", "2026-12-31", None), g("unverified", "2020-01-01", None, verified=False),
-            g("proposal", "2020-01-01", None, status=GuidelineStatus.PROPOSAL)]  # fmt: skip
+    rows = [
+        g("ended-2025", "2020-01-01", "2025-12-31"),
+        g("starts-2027", "2027-01-01", None),
+        g("last-day-2026-12-30", "2020-01-01", "2026-12-30"),
+        g("last-day-2026-12-31", "2020-01-01", "2026-12-31"),
+        g("until-2027-12-31", "2026-06-01", "2027-12-31"),
+        g("until-2028-01-01", "2020-01-01", "2028-01-01"),
+        g("open-ended", "2026-12-31", None),
+        g("unverified", "2020-01-01", None, verified=False),
+        g("proposal", "2020-01-01", None, status=GuidelineStatus.PROPOSAL),
+    ]
     got = {r["ref"]: r["status"] for r in report_from(2026, [], guidelines=rows)["guidelines"]}
-    assert got == {"last-day-2026-12-30": "expired", "last-day-2026-12-31": "expiring",
-                   "until-2027-12-31": "expiring", "until-2028-01-01": "in_force", "open-ended": "in_force"}  # fmt: skip
+    assert got == {
+        "last-day-2026-12-30": "expired",
+        "last-day-2026-12-31": "expiring",
+        "until-2027-12-31": "expiring",
+        "until-2028-01-01": "in_force",
+        "open-ended": "in_force",
+    }
 
 
 def test_summary_needs_a_finished_tally() -> None:
@@ -140,8 +190,10 @@ def test_text_is_escaped_and_the_page_is_self_contained() -> None:
     assert '"<script>alert(""x"")</script> & <img src=x onerror=y>"' in annual_csv(report)
 
 
-@pytest.mark.parametrize(("highest", "expected"), [(0, (1, 1)), (7, (7, 1)), (10, (10, 1)), (11, (15, 5)),
-                                                   (23, (25, 5)), (180, (200, 50)), (999, (1000, 200))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("highest", "expected"),
+    [(0, (1, 1)), (7, (7, 1)), (10, (10, 1)), (11, (15, 5)), (23, (25, 5)), (180, (200, 50)), (999, (1000, 200))],
+)
 def test_the_chart_axis_has_round_steps(highest: int, expected: tuple[int, int]) -> None:
     top, step = _scale_top(highest)
     assert (top, step) == expected and top >= highest and top % step == 0

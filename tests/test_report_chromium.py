@@ -107,9 +107,19 @@ def screenshot(binary: str, html: str, folder: Path) -> Image:
     folder.mkdir()
     page, shot = folder / "report.html", folder / "shot.png"
     page.write_text(html, encoding="utf-8")
-    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--force-device-scale-factor=1", f"--user-data-dir={folder / 'profile'}", f"--screenshot={shot}",
-               f"--window-size={WIDTH},{HEIGHT}", page.as_uri()]  # fmt: skip
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={folder / 'profile'}",
+        f"--screenshot={shot}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        page.as_uri(),
+    ]
     env = {**os.environ, "HOME": str(folder)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env, cwd=folder)
     assert done.returncode == 0 and shot.is_file(), f"chromium exited {done.returncode}:\n{done.stderr[-2000:]}"
@@ -120,8 +130,11 @@ def a_year() -> list[Transition]:
     """Seven cases whose states change through 2026, so that every month has a bar of several colours."""
     rows = []
     for ref in ("P2", "P3"):
-        rows += [move(ref, "2025-03-03 09:00", "open", "initiative"), move(ref, "2025-03-03 09:00", "sign", "signed"),
-                 move(ref, "2025-04-01 09:00", "activate", "active")]  # fmt: skip
+        rows += [
+            move(ref, "2025-03-03 09:00", "open", "initiative"),
+            move(ref, "2025-03-03 09:00", "sign", "signed"),
+            move(ref, "2025-04-01 09:00", "activate", "active"),
+        ]
     rows += [
         move("P1", "2026-01-05 09:00", "open", "initiative"),
         move("P4", "2026-02-01 09:00", "open", "initiative"),

@@ -42,8 +42,9 @@ def snapshot(iop: Iop) -> dict[str, list[Any]]:
 
 
 def municipal_money(report: dict[str, Any]) -> dict[str, str]:
-    (money,) = [c for c in report["contributions"] if (c["party"], c["kind"], c["unit"]) == ("municipality", "money",
-                                                                                           "SEK")]  # fmt: skip
+    (money,) = [
+        c for c in report["contributions"] if (c["party"], c["kind"], c["unit"]) == ("municipality", "money", "SEK")
+    ]
     return {"agreed": money["agreed"], "running": money["running"]}
 
 
@@ -72,20 +73,34 @@ def test_a_retracted_duplicate_contribution_no_longer_counts_in_the_reports(iop:
     assert (logged["trigger"], logged["from_state"], logged["to_state"]) == ("record:retraction", "signed", "signed")
     assert logged["reason"] == "Samma insats registrerad två gånger"
     original = next(r for r in iop.history(ref) if r["case_seq"] == duplicate)
-    assert logged["data"]["retraction"] == {"kind": "contribution", "entry": duplicate,
-                                            "entry_hash": original["hash"], "fact_id": 3}  # fmt: skip
+    assert logged["data"]["retraction"] == {
+        "kind": "contribution",
+        "entry": duplicate,
+        "entry_hash": original["hash"],
+        "fact_id": 3,
+    }
     assert municipal_money(iop.annual_report(year=2026))["agreed"] == "500000.25"
     assert iop.register()[0]["municipal_money_sek"] == "500000.25"
     with iop.app.db.read() as s:  # the rules see two municipal amounts, not three
-        facts = build_facts(s, case_row(s, ref), iop.app.guidelines, preparing=iop.app.definition.states_in("preparing"))
+        facts = build_facts(
+            s, case_row(s, ref), iop.app.guidelines, preparing=iop.app.definition.states_in("preparing")
+        )
         money = [c.amount for c in facts.agreements[0].contributions if c.kind == "money"]
     assert [str(m) for m in money] == ["250000.25", "250000.00"]
     with iop.app.db.engine.connect() as conn:  # the row stays
         assert conn.execute(sa.text("SELECT count(*) FROM contributions")).scalar_one() == 4
     shown = {f["entry"]: f for f in iop.case(ref)["facts"]}
-    assert shown[duplicate]["retracted"] == {"entry": logged["case_seq"], "by": "anna",
-                                             "reason": "Samma insats registrerad två gånger"}  # fmt: skip
-    assert [shown[e]["retracted"] is None for e in entries(iop, ref, "record:contribution")] == [True, True, False, True]
+    assert shown[duplicate]["retracted"] == {
+        "entry": logged["case_seq"],
+        "by": "anna",
+        "reason": "Samma insats registrerad två gånger",
+    }
+    assert [shown[e]["retracted"] is None for e in entries(iop, ref, "record:contribution")] == [
+        True,
+        True,
+        False,
+        True,
+    ]
     assert logged["case_seq"] not in shown  # the retraction is a record, not a fact
     assert iop.verify().ok
 
@@ -104,9 +119,15 @@ def test_a_retracted_legal_check_makes_the_signing_guard_refuse_again(iop: Iop) 
         iop.fire(ref, "sign", actor="eva")
     assert [r.code for r in refused.value.reasons] == ["legal_check_missing"]
     # A new legal check lets the case be signed.
-    iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
-                           no_competition_distortion=True, state_aid_basis="non_economic",
-                           rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    iop.record_legal_check(
+        ref,
+        actor="lars",
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet av allmänt intresse",
+    )
     assert iop.fire(ref, "sign", actor="eva")["to_state"] == "signed"
     assert iop.verify().ok
 
@@ -181,8 +202,12 @@ def test_bad_retractions_are_refused_and_write_nothing(
     field, says = refusal
     ref, duplicate = signed_with_a_duplicate(iop)
     iop.retract(ref, "contribution", entries(iop, ref, "record:contribution")[0], reason="Fel", actor="anna")
-    entry = {"retracted": entries(iop, ref, "record:contribution")[0], "unknown": 999, "duplicate": duplicate,
-             "contribution": duplicate}[which]  # fmt: skip
+    entry = {
+        "retracted": entries(iop, ref, "record:contribution")[0],
+        "unknown": 999,
+        "duplicate": duplicate,
+        "contribution": duplicate,
+    }[which]
     before = snapshot(iop)
     with pytest.raises(InvalidInput) as refused:
         iop.retract(ref, kind, entry, reason=reason, actor="anna")
@@ -249,10 +274,14 @@ def test_a_retraction_row_added_without_its_record_is_named(iop: Iop) -> None:
     ref, duplicate = signed_with_a_duplicate(iop)
     assert iop.verify().ok
     with iop.app.db.engine.begin() as conn:  # inserting needs no guard dropped: the table only refuses changes
-        conn.execute(sa.text(
-            "INSERT INTO retractions (case_id, case_ref, fact_kind, fact_id, retracts_case_seq, reason, log_seq,"
-            " retracted_by, retracted_at) SELECT id, ref, 'contribution', 1, :entry, 'Smygande', 999999, 'anna',"
-            " updated_at FROM cases WHERE ref = :ref"), {"entry": duplicate, "ref": ref})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO retractions (case_id, case_ref, fact_kind, fact_id, retracts_case_seq, reason, log_seq,"
+                " retracted_by, retracted_at) SELECT id, ref, 'contribution', 1, :entry, 'Smygande', 999999, 'anna',"
+                " updated_at FROM cases WHERE ref = :ref"
+            ),
+            {"entry": duplicate, "ref": ref},
+        )
     assert municipal_money(iop.annual_report(year=2026))["agreed"] == "500000.25"  # the forged row takes effect...
     assert ("retractions", "fact_without_record") in {(t, p) for t, p, _d in _fact_problems(iop)}  # ...and is named
 
@@ -290,9 +319,12 @@ def test_the_cli_retracts_refuses_shows_and_verifies(backend: Backend, tmp_path:
     agreement = next(r["case_seq"] for r in history if r["trigger"] == "record:agreement")
     assert cli.ok("--json", "report", "register", "--format", "json").json()[0]["municipal_money_sek"] == "680000.00"
 
-    done = cli.sh_ok(f"--actor anna case correct {ref} contribution {duplicate} --retract --reason 'Registrerad två gånger'")
-    assert done.out.strip() == (f"{ref}: post #{duplicate} (insats) återtagen (loggpost {duplicate + 2}); "
-                                "den räknas inte längre.")  # fmt: skip
+    done = cli.sh_ok(
+        f"--actor anna case correct {ref} contribution {duplicate} --retract --reason 'Registrerad två gånger'"
+    )
+    assert done.out.strip() == (
+        f"{ref}: post #{duplicate} (insats) återtagen (loggpost {duplicate + 2}); den räknas inte längre."
+    )
     assert cli.ok("--json", "report", "register", "--format", "json").json()[0]["municipal_money_sek"] == "340000.00"
 
     def unchanged(args: str, status: int, says: str) -> None:
@@ -342,8 +374,10 @@ def test_over_http_the_roles_of_a_correction_may_retract_and_refusals_write_noth
     for amount in ("1", "2", "3"):
         iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount=amount, unit="SEK")
     spare = entries(iop, ref, "record:contribution")[-3:]
-    tokens = {role: iop.create_token(name=f"t-{role}", roles=[role], municipalities=["Stenungsund"])["token"]
-              for role in ROLES}  # fmt: skip
+    tokens = {
+        role: iop.create_token(name=f"t-{role}", roles=[role], municipalities=["Stenungsund"])["token"]
+        for role in ROLES
+    }
     allowed = sorted(iop.app.definition.records["contribution"].roles)
     assert len(allowed) <= len(spare)
 
@@ -371,10 +405,19 @@ def test_over_http_the_roles_of_a_correction_may_retract_and_refusals_write_noth
                 refused(role, body, 409, "transition_not_allowed")
         again = {"kind": "contribution", "entry": spare[0], "reason": "Igen"}
         refused(allowed[0], again, 422, "invalid_input")
-        refused(allowed[0], {"kind": "contribution", "entry": entries(iop, ref, "record:contribution")[0]}, 422,
-                "invalid_input")  # fmt: skip
-        refused(allowed[0], {**again, "entry": entries(iop, ref, "record:contribution")[0]}, 428,
-                "if_match_required", if_match=False)  # fmt: skip
+        refused(
+            allowed[0],
+            {"kind": "contribution", "entry": entries(iop, ref, "record:contribution")[0]},
+            422,
+            "invalid_input",
+        )
+        refused(
+            allowed[0],
+            {**again, "entry": entries(iop, ref, "record:contribution")[0]},
+            428,
+            "if_match_required",
+            if_match=False,
+        )
         shown = client.get(f"/v1/cases/{ref}", headers={"Authorization": f"Bearer {tokens['auditor']}"}).json()
     retracted = {f["entry"] for f in shown["facts"] if f["retracted"]}
     assert retracted == set(spare[: len(allowed)])

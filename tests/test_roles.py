@@ -46,10 +46,24 @@ ALLOWED: dict[str, frozenset[str]] = {
     "rescind": frozenset({"signatory"}),
     "expire": frozenset({"system", "officer"}),
 }
-DEST = {"open": "initiative", "start_dialogue": "dialogue", "submit_for_assessment": "assessment",
-        "return_to_dialogue": "dialogue", "sign": "signed", "decline": "ended", "withdraw": "ended",
-        "activate": "active", "start_review": "review", "continue": "active", "renew": "renewed", "end": "ended",
-        "terminate": "active", "end_by_notice": "ended", "rescind": "ended", "expire": "ended"}  # fmt: skip
+DEST = {
+    "open": "initiative",
+    "start_dialogue": "dialogue",
+    "submit_for_assessment": "assessment",
+    "return_to_dialogue": "dialogue",
+    "sign": "signed",
+    "decline": "ended",
+    "withdraw": "ended",
+    "activate": "active",
+    "start_review": "review",
+    "continue": "active",
+    "renew": "renewed",
+    "end": "ended",
+    "terminate": "active",
+    "end_by_notice": "ended",
+    "rescind": "ended",
+    "expire": "ended",
+}
 RECORDS: dict[str, frozenset[str]] = {
     "meeting": frozenset({"officer", "coordinator"}),
     "assessment": frozenset({"officer", "legal", "coordinator"}),
@@ -89,12 +103,18 @@ def test_the_matrix_is_the_definitions() -> None:
 def fire(world: World, trigger: str, role: str) -> dict[str, Any]:
     actor = ACTOR[role]
     if trigger == "open":
-        ref = world.iop.open_case(org_number=ORG, municipality="Stenungsund", title="Mötesplats",
-                                  challenge="Ensamhet bland äldre", actor=actor)  # fmt: skip
+        ref = world.iop.open_case(
+            org_number=ORG,
+            municipality="Stenungsund",
+            title="Mötesplats",
+            challenge="Ensamhet bland äldre",
+            actor=actor,
+        )
         return world.iop.history(ref)[-1]
     end_reason = "completed" if trigger == "end" else None
-    return world.iop.fire(case_for(world, trigger, role), trigger, actor=actor, reason="Enligt beslut",
-                          end_reason=end_reason)  # fmt: skip
+    return world.iop.fire(
+        case_for(world, trigger, role), trigger, actor=actor, reason="Enligt beslut", end_reason=end_reason
+    )
 
 
 def assert_refused(reasons: tuple[Any, ...], actor: str, allowed: frozenset[str], what: str) -> None:
@@ -116,7 +136,11 @@ def test_every_trigger_against_every_role(worlds: Worlds, kind: str, trigger: st
     if role in ALLOWED[trigger]:
         record = fire(world, trigger, role)
         assert (record["trigger"], record["to_state"], record["actor"], record["roles"]) == (
-            trigger, DEST[trigger], ACTOR[role], [role])  # fmt: skip
+            trigger,
+            DEST[trigger],
+            ACTOR[role],
+            [role],
+        )
         assert world.iop.case(record["case_ref"])["state"] == DEST[trigger]
         return
     before, streams = dump(world.iop), files(world.audit)
@@ -133,16 +157,25 @@ RECORD_CALLS: dict[str, Callable[[Iop, str, str], object]] = {
     "meeting": lambda iop, ref, who: iop.record_meeting(ref, actor=who, held_on=ON, joint_challenge="Ensamhet"),
     "assessment": lambda iop, ref, who: iop.assess(ref, "not_a_company", "met", note="Bedömt", actor=who),
     "legal-check": lambda iop, ref, who: iop.record_legal_check(
-        ref, actor=who, competence=True, procurement_not_required=True, no_competition_distortion=True,
-        state_aid_basis="non_economic", rationale="Icke-ekonomisk verksamhet"),
-    "agreement": lambda iop, ref, who: iop.record_agreement(ref, actor=who, start_on="2029-03-01",
-                                                            end_on="2031-02-28", notice_months=3),
-    "contribution": lambda iop, ref, who: iop.record_contribution(ref, actor=who, party="municipality",
-                                                                  kind="money", amount="1000", unit="SEK"),
-    "decision": lambda iop, ref, who: iop.record_decision(ref, actor=who, body="Socialnämnden", decided_on=ON,
-                                                          minutes_ref="SN § 3/2027"),
+        ref,
+        actor=who,
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet",
+    ),
+    "agreement": lambda iop, ref, who: iop.record_agreement(
+        ref, actor=who, start_on="2029-03-01", end_on="2031-02-28", notice_months=3
+    ),
+    "contribution": lambda iop, ref, who: iop.record_contribution(
+        ref, actor=who, party="municipality", kind="money", amount="1000", unit="SEK"
+    ),
+    "decision": lambda iop, ref, who: iop.record_decision(
+        ref, actor=who, body="Socialnämnden", decided_on=ON, minutes_ref="SN § 3/2027"
+    ),
     "review": lambda iop, ref, who: iop.record_review(ref, actor=who, held_on=ON, report_received=True),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -157,7 +190,11 @@ def test_every_recorded_fact_against_every_role(worlds: Worlds, kind: str, recor
         call(world.iop, ref, ACTOR[role])
         last = world.iop.history(ref)[-1]
         assert (last["trigger"], last["actor"], last["roles"], last["to_state"]) == (
-            f"record:{record}", ACTOR[role], [role], "review")  # fmt: skip
+            f"record:{record}",
+            ACTOR[role],
+            [role],
+            "review",
+        )
         assert world.iop.case(ref)["version"] == before + 1
         return
     before_rows, streams = dump(world.iop), files(world.audit)

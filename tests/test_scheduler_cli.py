@@ -112,8 +112,13 @@ def test_daemon_fires_a_due_timer_and_stops_cleanly_on_sigterm(tmp_path: Path, s
     url = f"sqlite:///{tmp_path / 'iop.db'}"
     [ref] = seed_due(url, settings, signed=1)
     cli = Cli(tmp_path, url)
-    proc = subprocess.Popen([*IOP, "scheduler", "run", "--every", "1"], env=cli.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*IOP, "scheduler", "run", "--every", "1"],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(120, proc.kill)  # a hung daemon fails the test instead of hanging it
     watchdog.start()
     events: list[dict[str, Any]] = []

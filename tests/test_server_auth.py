@@ -44,8 +44,10 @@ ANNA_SUBJECT = "sub-anna-0001"
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, Key]:
-    return {kid: Key(kid, "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
-            for kid in ("rsa-1", "rsa-2")}  # fmt: skip
+    return {
+        kid: Key(kid, "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        for kid in ("rsa-1", "rsa-2")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +77,10 @@ def idp(keys: dict[str, Key]) -> Iterator[IdP]:
 
 
 def oidc_config(idp: IdP) -> str:
-    return (f'[auth.oidc]\nissuer = "{idp.issuer}"\naudience = "{AUDIENCE}"\njwks_url = "{idp.jwks_url}"\n'
-            "[server]\nauth_failures_per_minute = 0\n")  # fmt: skip
+    return (
+        f'[auth.oidc]\nissuer = "{idp.issuer}"\naudience = "{AUDIENCE}"\njwks_url = "{idp.jwks_url}"\n'
+        "[server]\nauth_failures_per_minute = 0\n"
+    )
 
 
 @dataclass
@@ -110,8 +114,11 @@ class Limited:
 def limited(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     tmp = tmp_path_factory.mktemp("auth-limited")
     with database("sqlite", tmp) as backend:
-        env = {"IOP_AUTH_OIDC_ISSUER": idp.issuer, "IOP_AUTH_OIDC_AUDIENCE": AUDIENCE,
-               "IOP_AUTH_OIDC_JWKS_URL": idp.jwks_url}  # fmt: skip
+        env = {
+            "IOP_AUTH_OIDC_ISSUER": idp.issuer,
+            "IOP_AUTH_OIDC_AUDIENCE": AUDIENCE,
+            "IOP_AUTH_OIDC_JWKS_URL": idp.jwks_url,
+        }
         config = '[server]\nauth_failures_per_minute = 3\ntrusted_proxies = ["127.0.0.1"]\n'
         runner = Runner(backend, tmp / "run", config_text=config, env=env)
         runner.ok("init")
@@ -122,8 +129,15 @@ def limited(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limi
 
 def claims(idp: IdP, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"iss": idp.issuer, "aud": AUDIENCE, "sub": ANNA_SUBJECT, "preferred_username": "anna", "iat": now,
-            "nbf": now, "exp": now + 300}  # fmt: skip
+    base = {
+        "iss": idp.issuer,
+        "aud": AUDIENCE,
+        "sub": ANNA_SUBJECT,
+        "preferred_username": "anna",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+    }
     return {k: v for k, v in {**base, **changes}.items() if v is not None}
 
 
@@ -146,8 +160,7 @@ def test_a_valid_jwt_is_accepted_and_recorded_as_oidc(main: Main, idp: IdP, keys
         me = anna.get("/v1/me")
         assert me.status_code == 200, me.text
         assert me.json()["login"] == "anna" and {"officer", "registrar"} <= set(me.json()["roles"])
-        assert me.json()["auth"] == {"method": "oidc", "issuer": idp.issuer, "subject": ANNA_SUBJECT,
-                                     "token_id": None}  # fmt: skip
+        assert me.json()["auth"] == {"method": "oidc", "issuer": idp.issuer, "subject": ANNA_SUBJECT, "token_id": None}
         opened = anna.post("/v1/cases", json=OPEN)
         assert opened.status_code == 201, opened.text
         record = anna.get(f"/v1/cases/{opened.json()['ref']}/history").json()[-1]
@@ -216,8 +229,9 @@ def test_a_revoked_token_is_refused_at_once(main: Main) -> None:
 
 def test_a_token_cannot_be_made_expired_and_lists_its_last_day(main: Main) -> None:
     yesterday = (today() - timedelta(days=1)).isoformat()
-    refused = main.runner.run("--json", "token", "create", "--name", "robot-old", "--roles", "officer",
-                              "--expires", yesterday)  # fmt: skip
+    refused = main.runner.run(
+        "--json", "token", "create", "--name", "robot-old", "--roles", "officer", "--expires", yesterday
+    )
     assert refused.returncode == 6, refused.stdout + refused.stderr
     assert json.loads(refused.stdout)["error"]["code"] == "invalid_input"
     main.runner.token("robot-today", "officer", expires=today().isoformat())
@@ -288,8 +302,11 @@ def test_a_write_with_an_api_token_is_one_transaction_with_its_lookup(local: Loc
         opened = local.client.post("/v1/cases", json=OPEN, headers=headers)
         begun_on_open = [s for s in statements if s.startswith("BEGIN")]
         statements.clear()
-        started = local.client.post(f"/v1/cases/{opened.json()['ref']}/transitions", json={"trigger": "start_dialogue"},
-                                    headers={**headers, "If-Match": opened.headers["ETag"]})  # fmt: skip
+        started = local.client.post(
+            f"/v1/cases/{opened.json()['ref']}/transitions",
+            json={"trigger": "start_dialogue"},
+            headers={**headers, "If-Match": opened.headers["ETag"]},
+        )
         begun_on_fire = [s for s in statements if s.startswith("BEGIN")]
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
@@ -345,8 +362,7 @@ def test_behind_a_trusted_proxy_each_forwarded_client_is_counted(limited: Limite
         problem(exhaust(proxy, {"X-Forwarded-For": "10.2.0.1"}), 429, "too_many_failed_authentications")
         problem(proxy.get("/v1/me", headers={**limited.robot.headers, "X-Forwarded-For": "10.2.0.1"}), 429)
         # The client's own claim left of the proxy's entry proves nothing: the right-most untrusted one counts.
-        problem(proxy.get("/v1/me", headers={**limited.robot.headers,
-                                             "X-Forwarded-For": "10.2.0.2, 10.2.0.1"}), 429)  # fmt: skip
+        problem(proxy.get("/v1/me", headers={**limited.robot.headers, "X-Forwarded-For": "10.2.0.2, 10.2.0.1"}), 429)
         other = proxy.get("/v1/me", headers={**limited.robot.headers, "X-Forwarded-For": "10.2.0.2"})
         assert other.status_code == 200, other.text
         problem(proxy.get("/v1/me", headers={**bearer("iop_x"), "X-Forwarded-For": "10.2.0.3"}), 401)

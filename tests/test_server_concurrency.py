@@ -45,8 +45,15 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def open_case(client: httpx.Client) -> tuple[str, str]:
-    opened = client.post("/v1/cases", json={"org_number": ORG, "municipality": "Stenungsund", "title": "Mötesplats",
-                                            "challenge": "Ensamhet bland äldre"})  # fmt: skip
+    opened = client.post(
+        "/v1/cases",
+        json={
+            "org_number": ORG,
+            "municipality": "Stenungsund",
+            "title": "Mötesplats",
+            "challenge": "Ensamhet bland äldre",
+        },
+    )
     assert opened.status_code == 201, opened.text
     return opened.json()["ref"], opened.headers["ETag"]
 
@@ -131,9 +138,11 @@ def test_the_key_with_another_body_is_422_and_writes_nothing(world: World) -> No
         before = counts(world.runner.backend)
         other = officer.post(path, json={**CONTRIBUTION, "amount": "1"}, headers=headers)
         problem(other, 422, "idempotency_key_reused")
-        elsewhere = officer.post("/v1/cases", headers={"Idempotency-Key": headers["Idempotency-Key"]},
-                                 json={"org_number": ORG, "municipality": "Stenungsund", "title": "T",
-                                       "challenge": "C"})  # fmt: skip
+        elsewhere = officer.post(
+            "/v1/cases",
+            headers={"Idempotency-Key": headers["Idempotency-Key"]},
+            json={"org_number": ORG, "municipality": "Stenungsund", "title": "T", "challenge": "C"},
+        )
         problem(elsewhere, 422, "idempotency_key_reused")
         assert counts(world.runner.backend) == before
         again = officer.post(path, json=CONTRIBUTION, headers=headers)
@@ -158,8 +167,11 @@ def test_two_clients_with_one_etag_at_once_one_wins(world: World, route: str) ->
     with world.served.client(world.officer) as first, world.served.client(world.officer) as second:
         ref, etag = in_dialogue(first)
         before = log_count(world.runner.backend)
-        path, body = ((f"/v1/cases/{ref}/transitions", {"trigger": "withdraw", "reason": "Dubbelt"})
-                      if route == "transition" else (f"/v1/cases/{ref}/records/contribution", CONTRIBUTION))  # fmt: skip
+        path, body = (
+            (f"/v1/cases/{ref}/transitions", {"trigger": "withdraw", "reason": "Dubbelt"})
+            if route == "transition"
+            else (f"/v1/cases/{ref}/records/contribution", CONTRIBUTION)
+        )
 
         def by(client: httpx.Client) -> Callable[[], httpx.Response]:
             return lambda: client.post(path, json=body, headers={"If-Match": etag})

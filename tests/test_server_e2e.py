@@ -40,10 +40,27 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         runner = Runner(backend, tmp / "run")
         runner.ok("init")
         # Signing needs the guideline's decision confirmed; the OS login is the bootstrapped coordinator.
-        runner.ok("guideline", "confirm", "Stenungsund-IOP", "--decided-on", "2019-05-20", "--decided-by",
-                  "Kommunstyrelsen", "--minutes-ref", "KS § 88/2019 (test)")  # fmt: skip
-        org = ["org", "add", "--name", "Kvinnojouren i Stenungsund", "--org-number", ORG, "--legal-form",
-               "ideell_forening"]  # fmt: skip
+        runner.ok(
+            "guideline",
+            "confirm",
+            "Stenungsund-IOP",
+            "--decided-on",
+            "2019-05-20",
+            "--decided-by",
+            "Kommunstyrelsen",
+            "--minutes-ref",
+            "KS § 88/2019 (test)",
+        )
+        org = [
+            "org",
+            "add",
+            "--name",
+            "Kvinnojouren i Stenungsund",
+            "--org-number",
+            ORG,
+            "--legal-form",
+            "ideell_forening",
+        ]
         with ThreadPoolExecutor(max_workers=1) as pool:
             added = pool.submit(runner.ok, *org)
             tokens = runner.tokens(
@@ -68,8 +85,15 @@ def write(client: httpx.Client, path: str, body: dict[str, Any], etag: str) -> h
 
 
 def open_case(client: httpx.Client, org: str = ORG) -> tuple[str, str]:
-    opened = client.post("/v1/cases", json={"org_number": org, "municipality": PLACE, "title": "Skyddat boende",
-                                            "challenge": "Våldsutsatta kvinnor behöver skydd och stöd"})  # fmt: skip
+    opened = client.post(
+        "/v1/cases",
+        json={
+            "org_number": org,
+            "municipality": PLACE,
+            "title": "Skyddat boende",
+            "challenge": "Våldsutsatta kvinnor behöver skydd och stöd",
+        },
+    )
     assert opened.status_code == 201, opened.text
     ref = opened.json()["ref"]
     assert opened.headers["Location"] == f"/v1/cases/{ref}"
@@ -82,8 +106,9 @@ def test_officer_walk_to_signed_with_tokens_and_four_eyes(world: World) -> None:
     t = world.tokens
     officer, assessor = world.served.client(t["officer"]), world.served.client(t["assessor"])
     legal, signatory = world.served.client(t["legal"]), world.served.client(t["signatory"])
-    added = officer.post("/v1/organisations", json={"name": "Hela Människan", "org_number": SHELTER,
-                                                    "legal_form": "trossamfund"})  # fmt: skip
+    added = officer.post(
+        "/v1/organisations", json={"name": "Hela Människan", "org_number": SHELTER, "legal_form": "trossamfund"}
+    )
     assert added.status_code == 201, added.text
     assert added.headers["Location"] == f"/v1/organisations/{SHELTER}"
     assert officer.get(f"/v1/organisations/{SHELTER}").json()["name"] == "Hela Människan"
@@ -94,8 +119,9 @@ def test_officer_walk_to_signed_with_tokens_and_four_eyes(world: World) -> None:
     assert shown.status_code == 200 and shown.headers["ETag"] == etag and shown.json()["state"] == "initiative"
     problem(officer.post(f"{case}/transitions", json={"trigger": "start_dialogue"}), 428, "if_match_required")
     etag = write(officer, f"{case}/transitions", {"trigger": "start_dialogue"}, etag).headers["ETag"]
-    etag = write(officer, f"{case}/records/meeting", {"held_on": today().isoformat(),
-                                                      "joint_challenge": "Skydd och stöd"}, etag).headers["ETag"]  # fmt: skip
+    etag = write(
+        officer, f"{case}/records/meeting", {"held_on": today().isoformat(), "joint_challenge": "Skydd och stöd"}, etag
+    ).headers["ETag"]
     moved = write(officer, f"{case}/transitions", {"trigger": "submit_for_assessment"}, etag)
     assert moved.json()["case"]["state"] == "assessment"
     etag = moved.headers["ETag"]
@@ -104,23 +130,45 @@ def test_officer_walk_to_signed_with_tokens_and_four_eyes(world: World) -> None:
     for criterion in [c["code"] for c in guideline["criteria"] if c["kind"] != "consideration"]:
         body = {"criterion": criterion, "verdict": "met", "note": "Bedömt i dialogen"}
         etag = write(assessor, f"{case}/assessments", body, etag).headers["ETag"]
-    etag = write(legal, f"{case}/records/legal-check", {
-        "competence": True, "procurement_not_required": True, "no_competition_distortion": True,
-        "state_aid_basis": "non_economic", "rationale": "Icke-ekonomisk verksamhet"}, etag).headers["ETag"]  # fmt: skip
+    etag = write(
+        legal,
+        f"{case}/records/legal-check",
+        {
+            "competence": True,
+            "procurement_not_required": True,
+            "no_competition_distortion": True,
+            "state_aid_basis": "non_economic",
+            "rationale": "Icke-ekonomisk verksamhet",
+        },
+        etag,
+    ).headers["ETag"]
     start = today() + timedelta(days=30)
     end = start.replace(year=start.year + 2) - timedelta(days=1)
-    etag = write(officer, f"{case}/records/agreement", {"start_on": start.isoformat(), "end_on": end.isoformat(),
-                                                        "notice_months": 3}, etag).headers["ETag"]  # fmt: skip
-    for party, kind, amount, unit in (("municipality", "money", "340000", "SEK"),
-                                      ("organisation", "volunteer_hours", "2000", "h")):  # fmt: skip
+    etag = write(
+        officer,
+        f"{case}/records/agreement",
+        {"start_on": start.isoformat(), "end_on": end.isoformat(), "notice_months": 3},
+        etag,
+    ).headers["ETag"]
+    for party, kind, amount, unit in (
+        ("municipality", "money", "340000", "SEK"),
+        ("organisation", "volunteer_hours", "2000", "h"),
+    ):
         body = {"party": party, "kind": kind, "amount": amount, "unit": unit}
         etag = write(officer, f"{case}/records/contribution", body, etag).headers["ETag"]
-    etag = write(signatory, f"{case}/records/decision", {"body": "Socialnämnden", "decided_on": today().isoformat(),
-                                                         "minutes_ref": "SN § 12/2026"}, etag).headers["ETag"]  # fmt: skip
+    etag = write(
+        signatory,
+        f"{case}/records/decision",
+        {"body": "Socialnämnden", "decided_on": today().isoformat(), "minutes_ref": "SN § 12/2026"},
+        etag,
+    ).headers["ETag"]
 
     before = len(officer.get(f"{case}/history").json())
-    refused = problem(assessor.post(f"{case}/transitions", json={"trigger": "sign"}, headers={"If-Match": etag}),
-                      409, "transition_not_allowed")  # fmt: skip
+    refused = problem(
+        assessor.post(f"{case}/transitions", json={"trigger": "sign"}, headers={"If-Match": etag}),
+        409,
+        "transition_not_allowed",
+    )
     assert [r["code"] for r in refused["reasons"]] == ["four_eyes"]
     assert len(officer.get(f"{case}/history").json()) == before
     signed = write(signatory, f"{case}/transitions", {"trigger": "sign"}, etag)
@@ -177,18 +225,29 @@ def test_claims_of_another_actor_change_nothing(world: World) -> None:
     with world.served.client(token) as officer:
         ref, etag = open_case(officer)
         before = counts(world.runner.backend)
-        claimed = officer.post(f"/v1/cases/{ref}/transitions", json={"trigger": "start_dialogue", "actor": "eva"},
-                               headers={"If-Match": etag})  # fmt: skip
+        claimed = officer.post(
+            f"/v1/cases/{ref}/transitions",
+            json={"trigger": "start_dialogue", "actor": "eva"},
+            headers={"If-Match": etag},
+        )
         body = problem(claimed, 422, "invalid_input")
         assert any(e["field"] == "actor" for e in body["details"]["errors"]), body
         assert counts(world.runner.backend) == before
-        headers = {"If-Match": etag, "X-Actor": "eva", "X-User": "eva", "X-Remote-User": "eva",
-                   "X-Forwarded-User": "eva"}  # fmt: skip
+        headers = {
+            "If-Match": etag,
+            "X-Actor": "eva",
+            "X-User": "eva",
+            "X-Remote-User": "eva",
+            "X-Forwarded-User": "eva",
+        }
         fired = officer.post(f"/v1/cases/{ref}/transitions", json={"trigger": "start_dialogue"}, headers=headers)
         assert fired.status_code == 200, fired.text
         record = fired.json()["record"]
         assert (record["actor"], record["auth"]["method"], record["auth"]["token_id"]) == (
-            "token:handlaggare", "token", token.id)  # fmt: skip
+            "token:handlaggare",
+            "token",
+            token.id,
+        )
         assert sorted(record["roles"]) == ["officer", "registrar"]
         me = officer.get("/v1/me", headers={"X-Actor": "eva", "X-User": "eva"}).json()
         assert me["login"] == "token:handlaggare"

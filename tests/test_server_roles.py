@@ -38,8 +38,15 @@ SPECS: dict[str, TransitionSpec] = {t.trigger: t for t in DEFINITION.transitions
 TRIGGERS = sorted(t for t in SPECS if t != DEFINITION.creation.trigger)
 RULES = DEFINITION.records  # who may record each kind of fact
 # A field of each kind of fact that any value of text corrects (service/correctable.py).
-CORRECTABLE = {"meeting": "participants", "assessment": "note", "legal-check": "rationale", "agreement": "purpose",
-               "contribution": "description", "decision": "delegation_ref", "review": "summary"}  # fmt: skip
+CORRECTABLE = {
+    "meeting": "participants",
+    "assessment": "note",
+    "legal-check": "rationale",
+    "agreement": "purpose",
+    "contribution": "description",
+    "decision": "delegation_ref",
+    "review": "summary",
+}
 
 
 def allowed_roles(trigger: str) -> list[str]:
@@ -61,9 +68,11 @@ class World:
 
 
 def settings() -> Settings:
-    return dataclasses.replace(Settings(), default_roles=frozenset({"registrar", "officer"}),
-                               actors={"eva": frozenset({"signatory"}), "lars": frozenset({"legal"}),
-                                       "kim": frozenset({"coordinator"})})  # fmt: skip
+    return dataclasses.replace(
+        Settings(),
+        default_roles=frozenset({"registrar", "officer"}),
+        actors={"eva": frozenset({"signatory"}), "lars": frozenset({"legal"}), "kim": frozenset({"coordinator"})},
+    )
 
 
 # The PostgreSQL half of the matrix runs with the slow tests (the SQLite half keeps the fast loop honest).
@@ -85,13 +94,25 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             iop.sweep_guidelines()
             alert = next(a["id"] for a in iop.alerts() if a["case_ref"] is None)
             tokens = {
-                (role, place): iop.create_token(name=f"{role}-{place.lower().replace('ä', 'a')}", roles=[role],
-                                                municipalities=[place])["token"]
-                for role in ROLES for place in (INSIDE, OUTSIDE)
-            }  # fmt: skip
+                (role, place): iop.create_token(
+                    name=f"{role}-{place.lower().replace('ä', 'a')}", roles=[role], municipalities=[place]
+                )["token"]
+                for role in ROLES
+                for place in (INSIDE, OUTSIDE)
+            }
             with TestClient(create_app(iop)) as client:
-                yield World(iop, backend, client, {r: tokens[r, INSIDE] for r in ROLES},
-                            {r: tokens[r, OUTSIDE] for r in ROLES}, cases, review, assess, elsewhere, alert)  # fmt: skip
+                yield World(
+                    iop,
+                    backend,
+                    client,
+                    {r: tokens[r, INSIDE] for r in ROLES},
+                    {r: tokens[r, OUTSIDE] for r in ROLES},
+                    cases,
+                    review,
+                    assess,
+                    elsewhere,
+                    alert,
+                )
 
 
 def post(world: World, token: str, path: str, body: dict[str, Any], ref: str | None = None) -> Response:
@@ -161,15 +182,24 @@ def fact(kind: str) -> tuple[str, dict[str, Any]]:
     bodies: dict[str, tuple[str, dict[str, Any]]] = {
         "meeting": ("records/meeting", {"held_on": day, "joint_challenge": "Ensamhet"}),
         "assessment": ("assessments", {"criterion": "not_a_company", "verdict": "met", "note": "Bedömt"}),
-        "legal-check": ("records/legal-check", {"competence": True, "procurement_not_required": True,
-                                                "no_competition_distortion": True, "state_aid_basis": "non_economic",
-                                                "rationale": "Icke-ekonomisk verksamhet"}),
+        "legal-check": (
+            "records/legal-check",
+            {
+                "competence": True,
+                "procurement_not_required": True,
+                "no_competition_distortion": True,
+                "state_aid_basis": "non_economic",
+                "rationale": "Icke-ekonomisk verksamhet",
+            },
+        ),
         "agreement": ("records/agreement", {"start_on": "2029-03-01", "end_on": "2031-02-28", "notice_months": 3}),
-        "contribution": ("records/contribution", {"party": "municipality", "kind": "money", "amount": "1000",
-                                                  "unit": "SEK"}),
+        "contribution": (
+            "records/contribution",
+            {"party": "municipality", "kind": "money", "amount": "1000", "unit": "SEK"},
+        ),
         "decision": ("records/decision", {"body": "Socialnämnden", "decided_on": day, "minutes_ref": "SN § 3/2027"}),
         "review": ("records/review", {"held_on": day, "report_received": True}),
-    }  # fmt: skip
+    }
     return bodies[kind]
 
 
@@ -197,8 +227,13 @@ def test_every_fact_against_every_role(world: World, kind: str, role: str) -> No
 def test_every_correction_against_every_role(world: World, kind: str, role: str) -> None:
     case = world.assess if kind == "assessment" else world.review
     entry = next(r["case_seq"] for r in world.iop.history(case) if r["trigger"] == f"record:{kind}")
-    body = {"kind": kind, "entry": entry, "field": CORRECTABLE[kind], "value": f"Rättat av {role}",
-            "reason": "Fel i protokollet"}  # fmt: skip
+    body = {
+        "kind": kind,
+        "entry": entry,
+        "field": CORRECTABLE[kind],
+        "value": f"Rättat av {role}",
+        "reason": "Fel i protokollet",
+    }
     path = f"/v1/cases/{case}/corrections"
     if role in RULES[kind].roles:
         done = post(world, world.inside[role], path, body, case)
@@ -263,8 +298,10 @@ def test_administration_against_every_role(world: World, route: str, place: str,
     if role == ADMIN and place == INSIDE:
         done = post(world, token, path, body)
         assert done.status_code in {200, 201}, done.text
-        trigger, auth = rows(world.backend, "SELECT trigger, auth FROM transition_log WHERE case_ref = '@admin' "
-                                            "ORDER BY seq DESC LIMIT 1")[0]  # fmt: skip
+        trigger, auth = rows(
+            world.backend,
+            "SELECT trigger, auth FROM transition_log WHERE case_ref = '@admin' ORDER BY seq DESC LIMIT 1",
+        )[0]
         assert trigger == ("admin:grant" if route == "grant" else "admin:token_create")
         assert json.loads(auth)["method"] == "token"
         return

@@ -18,8 +18,10 @@ from tests.helpers import COMPANY, SHELTER, add_orgs, open_case, prepare_signing
 
 def counts(iop: Iop) -> dict[str, int]:
     with iop.app.db.engine.connect() as conn:
-        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("cases", "transition_log", "timers", "assessments", "agreements")}  # fmt: skip
+        return {
+            t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("cases", "transition_log", "timers", "assessments", "agreements")
+        }
 
 
 def test_whole_life_cycle_with_renewal(iop: Iop, clock: FakeClock, tmp_path: Path) -> None:
@@ -48,20 +50,27 @@ def test_whole_life_cycle_with_renewal(iop: Iop, clock: FakeClock, tmp_path: Pat
     clock.set_date(date(2028, 2, 1))
     iop.fire(ref, "activate", actor="system")
     # Ending before the end date needs a decision to end the running agreement.
-    iop.record_decision(ref, actor="eva", body="Socialnämnden", decided_on="2028-02-01", minutes_ref="SN § 3/2028",
-                        subject="ending")  # fmt: skip
+    iop.record_decision(
+        ref, actor="eva", body="Socialnämnden", decided_on="2028-02-01", minutes_ref="SN § 3/2028", subject="ending"
+    )
     iop.fire(ref, "end", actor="anna", reason="Verksamheten upphör", end_reason="completed")
     case = iop.case(ref)
     assert (case["state"], case["end_reason"], case["timers"]) == ("ended", "completed", [])
     history = iop.history(ref)
     moves = [(r["trigger"], r["from_state"], r["to_state"]) for r in history if not r["trigger"].startswith("record:")]
     assert moves == [
-        ("open", None, "initiative"), ("start_dialogue", "initiative", "dialogue"),
-        ("submit_for_assessment", "dialogue", "assessment"), ("sign", "assessment", "signed"),
-        ("activate", "signed", "active"), ("start_review", "active", "review"), ("continue", "review", "active"),
-        ("start_review", "active", "review"), ("renew", "review", "renewed"), ("activate", "renewed", "active"),
+        ("open", None, "initiative"),
+        ("start_dialogue", "initiative", "dialogue"),
+        ("submit_for_assessment", "dialogue", "assessment"),
+        ("sign", "assessment", "signed"),
+        ("activate", "signed", "active"),
+        ("start_review", "active", "review"),
+        ("continue", "review", "active"),
+        ("start_review", "active", "review"),
+        ("renew", "review", "renewed"),
+        ("activate", "renewed", "active"),
         ("end", "active", "ended"),
-    ]  # fmt: skip
+    ]
     assert [r["case_seq"] for r in history] == list(range(1, len(history) + 1))
     report = iop.verify()
     outside = sum(1 for r in iop.export() if r["case_ref"].startswith("@"))  # the @admin and @guideline chains
@@ -193,15 +202,21 @@ def test_verify_names_a_tampered_record(iop: Iop) -> None:
         )
     report = iop.verify()
     assert not report.ok
-    assert report.problems[0] == {"case_ref": ref, "seq": report.problems[0]["seq"], "case_seq": 2, "field": "hash",
-                                  "problem": "content does not match its hash"}  # fmt: skip
+    assert report.problems[0] == {
+        "case_ref": ref,
+        "seq": report.problems[0]["seq"],
+        "case_seq": 2,
+        "field": "hash",
+        "problem": "content does not match its hash",
+    }
 
 
 def test_timers_are_planned_on_entry_and_cancelled_on_exit(iop: Iop, clock: FakeClock) -> None:
     add_orgs(iop)
     ref = open_case(iop)
     assert iop.case(ref)["timers"] == [
-        {"kind": "idle", "due_on": (clock.today() + timedelta(days=60)).isoformat(), "action": "alert:case_idle"}]  # fmt: skip
+        {"kind": "idle", "due_on": (clock.today() + timedelta(days=60)).isoformat(), "action": "alert:case_idle"}
+    ]
     iop.fire(ref, "decline", actor="anna", reason="Inte aktuellt")
     assert iop.case(ref)["timers"] == []
     with iop.app.db.engine.connect() as conn:

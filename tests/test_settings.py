@@ -51,8 +51,16 @@ def test_an_unknown_key_in_a_file_names_the_nearest(tmp_path: Path, text: str, k
 
 
 def test_only_near_misses_are_reported() -> None:
-    env = {"IOP_DATABSE_URL": "x", "IOP_LANGG": "en", "IOP_FOO_BAR": "1", "IOP_RACE_CASES": "4",
-           "IOP_CRASH_FULL": "1", "IOP_TEST_PG_URL": "x", "IOP_DATABASE_URL": "y", "IOP_CONFIG": "z"}  # fmt: skip
+    env = {
+        "IOP_DATABSE_URL": "x",
+        "IOP_LANGG": "en",
+        "IOP_FOO_BAR": "1",
+        "IOP_RACE_CASES": "4",
+        "IOP_CRASH_FULL": "1",
+        "IOP_TEST_PG_URL": "x",
+        "IOP_DATABASE_URL": "y",
+        "IOP_CONFIG": "z",
+    }
     assert env_typos(env) == [("IOP_DATABSE_URL", "IOP_DATABASE_URL"), ("IOP_LANGG", "IOP_LANG")]
 
 
@@ -60,6 +68,15 @@ def test_the_shipped_file_states_the_defaults_the_code_has() -> None:
     """config/iop.toml documents each default; it may not say another value than the program uses
     when a key is left out (one default per setting: issue #15, item 4)."""
     shipped, bare = load_settings(default_config_path(), environ={}), Settings()
-    for name in ("timezone", "case_ref_pattern", "min_agreement_months", "lang", "lead_times", "server", "oidc",
-                 "files", "decision_bodies"):  # fmt: skip
+    for name in (
+        "timezone",
+        "case_ref_pattern",
+        "min_agreement_months",
+        "lang",
+        "lead_times",
+        "server",
+        "oidc",
+        "files",
+        "decision_bodies",
+    ):
         assert getattr(shipped, name) == getattr(bare, name), name

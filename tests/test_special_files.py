@@ -112,9 +112,16 @@ def _run(cli: Cli, name: str, path: Path, *, as_json: bool) -> subprocess.Comple
     args = [str(path) if word == "{f}" else word for word in INPUTS[name]]
     env = {**cli.env, **({"IOP_CONFIG": str(path)} if name == "IOP_CONFIG" else {})}
     try:
-        return subprocess.run([*IOP, *(["--json"] if as_json else []), "--lang", "en", *args], env=env,
-                              capture_output=True, text=True, encoding="utf-8", timeout=30, check=False,
-                              cwd=cli.tmp_path)  # fmt: skip
+        return subprocess.run(
+            [*IOP, *(["--json"] if as_json else []), "--lang", "en", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=30,
+            check=False,
+            cwd=cli.tmp_path,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"iop {name} on {path} did not finish in 30 s (it opened or read the file)")
 

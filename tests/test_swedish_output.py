@@ -40,8 +40,9 @@ def codes() -> frozenset[str]:
 def untranslated(text: str, known: frozenset[str] | None = None) -> list[str]:
     """Each ``code in: line`` where a code stands outside backticks and quotations."""
     known = codes() if known is None else known
-    pattern = re.compile(r"(?<![\w:-])(" + "|".join(re.escape(c) for c in sorted(known, key=len, reverse=True))
-                         + r")(?![\w-])")  # fmt: skip
+    pattern = re.compile(
+        r"(?<![\w:-])(" + "|".join(re.escape(c) for c in sorted(known, key=len, reverse=True)) + r")(?![\w-])"
+    )
     out = []
     for line in text.splitlines():
         for found in pattern.findall(_SPARED.sub(" ", line)):
@@ -52,7 +53,8 @@ def untranslated(text: str, known: frozenset[str] | None = None) -> list[str]:
 def test_the_scan_finds_codes_outside_backticks_and_spares_command_syntax() -> None:
     """Lines the demo and a refusal printed before the glossary: each is caught."""
     assert untranslated("  IOP-2024-0003  Avslutad (terminated)  Stenungsund") == [
-        "terminated in: IOP-2024-0003  Avslutad (terminated)  Stenungsund"]  # fmt: skip
+        "terminated in: IOP-2024-0003  Avslutad (terminated)  Stenungsund"
+    ]
     assert untranslated("      - anna får inte utföra 'sign'; det kräver någon av: signatory  [role_not_allowed]") == [
         "sign in: - anna får inte utföra 'sign'; det kräver någon av: signatory  [role_not_allowed]",
         "signatory in: - anna får inte utföra 'sign'; det kräver någon av: signatory  [role_not_allowed]",
@@ -70,8 +72,11 @@ def test_the_scan_finds_codes_outside_backticks_and_spares_command_syntax() -> N
 def test_the_loader_refuses_a_code_without_a_label(monkeypatch: pytest.MonkeyPatch) -> None:
     glossary.check(shipped_definition())  # the shipped glossary labels every code of the definition and program
     shipped = glossary.entries()
-    without = {**shipped, "role": {k: v for k, v in shipped["role"].items() if k != "signatory"},
-               "verdict": {k: v for k, v in shipped["verdict"].items() if k != "not_met"}}  # fmt: skip
+    without = {
+        **shipped,
+        "role": {k: v for k, v in shipped["role"].items() if k != "signatory"},
+        "verdict": {k: v for k, v in shipped["verdict"].items() if k != "not_met"},
+    }
     monkeypatch.setattr(glossary, "entries", lambda: without)
     with pytest.raises(DefinitionError) as refused:
         glossary.check(shipped_definition())
@@ -99,19 +104,68 @@ def cli(backend: Backend, tmp_path: Path) -> Cli:
 def test_swedish_refusals_bad_inputs_and_views_show_no_code(cli: Cli) -> None:
     ref = to_assessment(cli)
     sv = ("--lang", "sv")
-    cli.ok("org", "add", "--name", "Vinst & Co AB", "--org-number", "556036-0793", "--legal-form", "aktiebolag",
-           "--profit-motive")  # fmt: skip
+    cli.ok(
+        "org",
+        "add",
+        "--name",
+        "Vinst & Co AB",
+        "--org-number",
+        "556036-0793",
+        "--legal-form",
+        "aktiebolag",
+        "--profit-motive",
+    )
     refused = [
         cli(*sv, "--actor", "anna", "case", "fire", ref, "sign"),  # role and guards
         cli(*sv, "--actor", "anna", "case", "fire", ref, "withdraw"),  # a missing input
         cli(*sv, "--actor", "anna", "case", "fire", ref, "end", "--reason", "x"),  # wrong state
         cli(*sv, "--actor", "anna", "case", "record", ref, "review", "--held-on", str(today()), "--report-received"),
-        cli(*sv, "--actor", "anna", "case", "record", ref, "legal-check", "--competence", "--procurement-not-required",
-            "--no-competition-distortion", "--state-aid-basis", "non_economic", "--rationale", "x"),
-        cli(*sv, "--actor", "anna", "case", "open", "--org", "556036-0793", "--municipality", "Stenungsund",
-            "--title", "t", "--challenge", "c"),
-        cli(*sv, "--actor", "anna", "case", "open", "--org", "802479-1322", "--municipality", "Atlantis",
-            "--title", "t", "--challenge", "c"),
+        cli(
+            *sv,
+            "--actor",
+            "anna",
+            "case",
+            "record",
+            ref,
+            "legal-check",
+            "--competence",
+            "--procurement-not-required",
+            "--no-competition-distortion",
+            "--state-aid-basis",
+            "non_economic",
+            "--rationale",
+            "x",
+        ),
+        cli(
+            *sv,
+            "--actor",
+            "anna",
+            "case",
+            "open",
+            "--org",
+            "556036-0793",
+            "--municipality",
+            "Stenungsund",
+            "--title",
+            "t",
+            "--challenge",
+            "c",
+        ),
+        cli(
+            *sv,
+            "--actor",
+            "anna",
+            "case",
+            "open",
+            "--org",
+            "802479-1322",
+            "--municipality",
+            "Atlantis",
+            "--title",
+            "t",
+            "--challenge",
+            "c",
+        ),
         cli(*sv, "case", "show", "IOP-1999-0001"),
     ]
     assert [r.status for r in refused] == [3, 6, 3, 3, 3, 3, 6, 4], [r.text for r in refused]

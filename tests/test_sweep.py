@@ -69,8 +69,13 @@ def test_outage_fires_each_missed_timer_once_in_due_order(iop: Iop, clock: FakeC
     fired = [(i["kind"], i["outcome"]) for i in report["items"]]
     # The first pass's expiry timer belongs to 'active', which start_review left: it is skipped,
     # and the one 'review' planned fires in the next pass.
-    assert fired == [("agreement_start", "fired"), ("review_reminder", "alert"), ("renewal_review", "fired"),
-                     ("agreement_end", "skipped"), ("agreement_end", "fired")]  # fmt: skip
+    assert fired == [
+        ("agreement_start", "fired"),
+        ("review_reminder", "alert"),
+        ("renewal_review", "fired"),
+        ("agreement_end", "skipped"),
+        ("agreement_end", "fired"),
+    ]
     assert iop.sweep_timers()["due"] == 0
     assert scalar(iop, "SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL") == 0
     assert iop.verify().ok
@@ -122,8 +127,13 @@ def test_a_failing_timer_rolls_back_alone_and_is_retried(iop: Iop, clock: FakeCl
     add_orgs(iop)
     bad, good = open_case(iop), open_case(iop)
     with iop.app.db.engine.begin() as conn:  # a timer from a definition that no longer has its trigger
-        conn.execute(sa.text("UPDATE timers SET action = 'fire:no_such_trigger' WHERE case_id = "
-                             "(SELECT id FROM cases WHERE ref = :r)"), {"r": bad})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "UPDATE timers SET action = 'fire:no_such_trigger' WHERE case_id = "
+                "(SELECT id FROM cases WHERE ref = :r)"
+            ),
+            {"r": bad},
+        )
     clock.set_date(date(2026, 3, 20))
     report = iop.sweep_timers()
     assert (report["failed"], report["alerts"]) == (1, 1)
@@ -162,8 +172,10 @@ def test_dry_run_lists_and_writes_nothing(iop: Iop, clock: FakeClock) -> None:
 def test_guideline_warning_then_expiry_flags_bound_cases_once(iop: Iop, clock: FakeClock, tmp_path: Path) -> None:
     text = GUIDELINE.read_text(encoding="utf-8")
     short = tmp_path / "short.toml"
-    short.write_text(adopted_guideline_toml(text, ref="KS 2026/1", valid_from="2026-01-01", valid_until="2026-09-30"),
-                     encoding="utf-8")  # fmt: skip
+    short.write_text(
+        adopted_guideline_toml(text, ref="KS 2026/1", valid_from="2026-01-01", valid_until="2026-09-30"),
+        encoding="utf-8",
+    )
     iop.load_guideline_file(short)
     add_orgs(iop)
     ref = to_assessment(iop)
@@ -186,8 +198,11 @@ def test_guideline_warning_then_expiry_flags_bound_cases_once(iop: Iop, clock: F
     assert iop.sweep_guidelines()["alerts"] == 2  # the owner, and the officer of the bound case
     assert iop.sweep_guidelines()["alerts"] == 0
     kinds = {(a["kind"], a["case_ref"], a["recipient"]) for a in iop.alerts() if a["guideline_ref"] == "KS 2026/1"}
-    assert kinds == {("guideline_expiring", None, "Kommunstyrelsen"), ("guideline_expired", None, "Kommunstyrelsen"),
-                     ("case_guideline_expired", ref, "anna")}  # fmt: skip
+    assert kinds == {
+        ("guideline_expiring", None, "Kommunstyrelsen"),
+        ("guideline_expired", None, "Kommunstyrelsen"),
+        ("case_guideline_expired", ref, "anna"),
+    }
     assert scalar(iop, "SELECT count(*) FROM guidelines WHERE expired_flagged_on IS NOT NULL") == 2
 
 
@@ -279,12 +294,15 @@ def test_a_timer_that_breaks_on_an_unexpected_error_is_isolated_closed_and_repor
     refs = [to_signed(iop) for _ in range(3)]
     poisoned = refs[1]
     with iop.app.db.engine.begin() as conn:  # a correction written by hand whose value is no date
-        conn.execute(sa.text(
-            "INSERT INTO corrections (case_id, case_ref, fact_kind, fact_id, corrects_case_seq, field, old_value,"
-            " new_value, reason, log_seq, corrected_by, corrected_at) SELECT c.id, c.ref, 'agreement', a.id, 1,"
-            " 'start_on', '\"2026-02-01\"', '\"1 februari\"', 'för hand', 0, 'mallory', c.created_at"
-            " FROM cases c JOIN agreements a ON a.case_id = c.id WHERE c.ref = :r"
-        ), {"r": poisoned})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO corrections (case_id, case_ref, fact_kind, fact_id, corrects_case_seq, field, old_value,"
+                " new_value, reason, log_seq, corrected_by, corrected_at) SELECT c.id, c.ref, 'agreement', a.id, 1,"
+                " 'start_on', '\"2026-02-01\"', '\"1 februari\"', 'för hand', 0, 'mallory', c.created_at"
+                " FROM cases c JOIN agreements a ON a.case_id = c.id WHERE c.ref = :r"
+            ),
+            {"r": poisoned},
+        )
     clock.set_date(date(2026, 2, 1))
     report = sweep.sweep_timers(iop.app).as_dict()
     assert (report["fired"], report["failed"]) == (2, 1)

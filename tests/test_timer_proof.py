@@ -32,7 +32,7 @@ def open_timers(iop: Iop, ref: str) -> list[tuple[str, str]]:
             ),
             {"r": ref},
         )
-        return [(k, str(d)) for k, d in rows]  # fmt: skip
+        return [(k, str(d)) for k, d in rows]
 
 
 def entry(iop: Iop, ref: str, trigger: str) -> int:
@@ -103,8 +103,15 @@ def test_a_correction_records_the_deadlines_it_moves(iop: Iop, cases: tuple[str,
     signed, _fresh = cases
     before = open_timers(iop, signed)
     agreement = entry(iop, signed, "record:agreement")
-    logged = iop.correct(signed, "agreement", agreement, field="start_on", value="2026-03-02",
-                         reason="Avtalet börjar senare", actor="anna")  # fmt: skip
+    logged = iop.correct(
+        signed,
+        "agreement",
+        agreement,
+        field="start_on",
+        value="2026-03-02",
+        reason="Avtalet börjar senare",
+        actor="anna",
+    )
     after = open_timers(iop, signed)
     assert after != before and [(t["kind"], t["due_on"]) for t in logged["data"]["timers"]] == after
     assert ("agreement_start", "2026-03-02") in after
@@ -126,8 +133,10 @@ def test_a_case_planned_before_records_held_their_plan_is_a_warning(iop: Iop, ca
         for rec in records(conn, fresh):
             data = {k: v for k, v in rec.data.items() if k != "timers"}
             new = seal(replace(rec, data=data, prev_hash=prev))
-            conn.execute(sa.text("UPDATE transition_log SET data = :d, prev_hash = :p, hash = :h WHERE seq = :s"),
-                         {"d": json.dumps(data), "p": new.prev_hash, "h": new.hash, "s": rec.seq})  # fmt: skip
+            conn.execute(
+                sa.text("UPDATE transition_log SET data = :d, prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"d": json.dumps(data), "p": new.prev_hash, "h": new.hash, "s": rec.seq},
+            )
             prev = new.hash
     report = iop.verify()
     assert report.ok, report.problems

@@ -75,10 +75,16 @@ def _typeddict(value: object, expected: Any, where: str) -> None:
 
 
 def _case_at_assessment(iop: Iop) -> str:
-    iop.add_organisation(name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening",
-                         protected=True)  # fmt: skip
-    ref = iop.open_case(org_number=ORG, municipality="Stenungsund", title="Skyddat boende",
-                        challenge="Våldsutsatta kvinnor behöver skydd och stöd", actor="anna")  # fmt: skip
+    iop.add_organisation(
+        name="Kvinnojouren i Stenungsund", org_number=ORG, legal_form="ideell_forening", protected=True
+    )
+    ref = iop.open_case(
+        org_number=ORG,
+        municipality="Stenungsund",
+        title="Skyddat boende",
+        challenge="Våldsutsatta kvinnor behöver skydd och stöd",
+        actor="anna",
+    )
     iop.fire(ref, "start_dialogue", actor="anna")
     iop.record_meeting(ref, actor="anna", held_on=iop.app.clock.today(), joint_challenge="Skydd och stöd")
     iop.fire(ref, "submit_for_assessment", actor="anna")
@@ -101,28 +107,39 @@ def test_the_documented_walk_is_typed_and_every_value_has_its_documented_shape(i
     guideline_ref = bound["ref"]
 
     if iop.guideline(guideline_ref).unverified():
-        confirmed = iop.confirm_guideline(guideline_ref, actor="kim", decided_on="2019-05-20",
-                                          decided_by="Kommunstyrelsen", minutes_ref="KS § 88/2019 (test)")  # fmt: skip
+        confirmed = iop.confirm_guideline(
+            guideline_ref,
+            actor="kim",
+            decided_on="2019-05-20",
+            decided_by="Kommunstyrelsen",
+            minutes_ref="KS § 88/2019 (test)",
+        )
         shape(confirmed, shapes.GuidelineConfirmed)
     for criterion in iop.guideline(guideline_ref).gating():
         if criterion.code not in EVALUATED_CRITERIA:  # the rules evaluate those from recorded facts
             shape(iop.assess(ref, criterion.code, "met", note="Bedömt i dialogen", actor="anna"), Record)
-    legal = iop.record_legal_check(ref, actor="lars", competence=True, procurement_not_required=True,
-                                   no_competition_distortion=True, state_aid_basis="non_economic",
-                                   rationale="Icke-ekonomisk verksamhet av allmänt intresse")  # fmt: skip
+    legal = iop.record_legal_check(
+        ref,
+        actor="lars",
+        competence=True,
+        procurement_not_required=True,
+        no_competition_distortion=True,
+        state_aid_basis="non_economic",
+        rationale="Icke-ekonomisk verksamhet av allmänt intresse",
+    )
     agreement = iop.record_agreement(ref, actor="anna", start_on="2026-02-01", end_on=date(2028, 1, 31))
     assert_type(agreement, Record)
     assert_type(agreement["case_seq"], int)
     assert_type(agreement["data"], dict[str, Any])
     assert agreement["trigger"] == "record:agreement"
     assert agreement["data"]["agreement"]["start_on"] == "2026-02-01"
-    money = iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000",
-                                    unit="SEK")  # fmt: skip
+    money = iop.record_contribution(ref, actor="anna", party="municipality", kind="money", amount="340000", unit="SEK")
     iop.record_contribution(ref, actor="anna", party="organisation", kind="volunteer_hours", amount=2000, unit="h")
     bodies = iop.app.settings.bodies_of("Stenungsund")
     body = "Socialnämnden" if bodies is not None and "Socialnämnden" in bodies.bodies else "Kommunstyrelsen"
-    decision = iop.record_decision(ref, actor="eva", body=body, decided_on=iop.app.clock.today(),
-                                   minutes_ref="SN § 12/2026")  # fmt: skip
+    decision = iop.record_decision(
+        ref, actor="eva", body=body, decided_on=iop.app.clock.today(), minutes_ref="SN § 12/2026"
+    )
     for logged in (legal, agreement, money, decision):
         shape(logged, Record)
 
@@ -191,8 +208,7 @@ def test_the_other_reads_and_writes_have_their_documented_shapes(iop: Iop, clock
 
 
 def test_init_and_backup_have_their_documented_shapes(tmp_path: Path, clock: FakeClock, settings: Settings) -> None:
-    with Iop.connect(f"sqlite:///{tmp_path / 'fresh.db'}", clock=clock, settings=settings,
-                     audit_log=False) as iop:  # fmt: skip
+    with Iop.connect(f"sqlite:///{tmp_path / 'fresh.db'}", clock=clock, settings=settings, audit_log=False) as iop:
         done = iop.init()
         shape(done, shapes.Init)
         assert_type(done["bootstrap"]["bootstrapped"], bool)
@@ -217,13 +233,18 @@ def _refused(iop: Iop, ref: str, call: typing.Callable[[], object], error: type[
 def test_an_unknown_keyword_is_a_usage_error_naming_the_nearest_known_one(iop: Iop) -> None:
     ref = _case_at_assessment(iop)
     bad: Any = iop  # the calls below are wrong on purpose: mypy would refuse them
-    error = _refused(iop, ref, lambda: bad.record_agreement(ref, actor="anna", start="2026-02-01",
-                                                             end_on="2028-01-31"), UsageError)  # fmt: skip
+    error = _refused(
+        iop, ref, lambda: bad.record_agreement(ref, actor="anna", start="2026-02-01", end_on="2028-01-31"), UsageError
+    )
     assert error.exit_status == EXIT_USAGE
     assert "`start`" in error.message("en") and "did you mean `start_on`" in error.message("en")
     assert "menade du `start_on`" in error.message("sv")
-    error = _refused(iop, ref, lambda: bad.open_case(org="802479-1322", municipality="Stenungsund", title="T",
-                                                      challenge="C"), UsageError)  # fmt: skip
+    error = _refused(
+        iop,
+        ref,
+        lambda: bad.open_case(org="802479-1322", municipality="Stenungsund", title="T", challenge="C"),
+        UsageError,
+    )
     assert "did you mean `org_number`" in error.message("en")
     error = _refused(iop, ref, lambda: bad.fire(ref, "start_dialogue", expected_version=1), UsageError)
     assert "did you mean `if_version`" in error.message("en")
@@ -251,9 +272,20 @@ def test_too_many_positional_arguments_or_one_given_twice_is_a_usage_error(iop: 
 def test_a_value_of_the_wrong_type_is_invalid_input_naming_the_argument_and_what_it_takes(iop: Iop) -> None:
     ref = _case_at_assessment(iop)
     bad: Any = iop
-    error = _refused(iop, ref, lambda: bad.record_legal_check(
-        ref, actor="lars", competence="no", procurement_not_required=True, no_competition_distortion=True,
-        state_aid_basis="non_economic", rationale="R"), InvalidInput)  # fmt: skip
+    error = _refused(
+        iop,
+        ref,
+        lambda: bad.record_legal_check(
+            ref,
+            actor="lars",
+            competence="no",
+            procurement_not_required=True,
+            no_competition_distortion=True,
+            state_aid_basis="non_economic",
+            rationale="R",
+        ),
+        InvalidInput,
+    )
     assert error.exit_status == EXIT_INVALID
     assert error.details() == {"field": "competence", "value": "no"}
     assert "must be True or False, not text" in error.message("en")

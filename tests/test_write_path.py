@@ -16,8 +16,17 @@ from iop_workflow.store import cases as repo
 from iop_workflow.store.engine import Database
 from tests.helpers import add_orgs, open_case, to_assessment
 
-FACT_TABLES = {"organisations", "guidelines", "meetings", "assessments", "legal_checks", "agreements",
-               "contributions", "decisions", "reviews"}  # fmt: skip
+FACT_TABLES = {
+    "organisations",
+    "guidelines",
+    "meetings",
+    "assessments",
+    "legal_checks",
+    "agreements",
+    "contributions",
+    "decisions",
+    "reviews",
+}
 
 
 @contextmanager
@@ -145,9 +154,13 @@ def test_the_product_opens_transactions_only_through_its_units_of_work() -> None
     """On SQLite only ``Database.read`` and ``Database.write`` send BEGIN (store/engine.py says why), so no
     module may open a connection of the product's engine by itself: its statements would commit one by one."""
     package = Path(__file__).resolve().parents[1] / "iop_workflow"
-    found = [f"{path.relative_to(package)}:{n}" for path in package.rglob("*.py") if path.name != "engine.py"
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-             if ".engine.begin(" in line or ".engine.connect(" in line]  # fmt: skip
+    found = [
+        f"{path.relative_to(package)}:{n}"
+        for path in package.rglob("*.py")
+        if path.name != "engine.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if ".engine.begin(" in line or ".engine.connect(" in line
+    ]
     assert found == []
 
 

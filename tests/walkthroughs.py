@@ -127,12 +127,26 @@ def run(path: Path, workdir: Path) -> list[str]:
     # Braces, not a subshell: `cd`, `export` and variables carry over; the whole line's stderr is its output.
     script = "set -u\n" + "".join(f"{keep_status}\n{{ {step.command}\n}} 2>&1\n" for step in [*before, *own])
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOP_")}
-    env.update(TMPDIR=str(workdir), TZ="Europe/Stockholm", HOME=str(workdir), CI="", COLUMNS="120",
-               IOP_DATABASE_URL=f"sqlite:///{workdir}/iop.db",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
+    env.update(
+        TMPDIR=str(workdir),
+        TZ="Europe/Stockholm",
+        HOME=str(workdir),
+        CI="",
+        COLUMNS="120",
+        IOP_DATABASE_URL=f"sqlite:///{workdir}/iop.db",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
     # Tables as a 120-column terminal draws them, whatever terminal the test itself runs in.
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=600, check=False,
-                          stdin=subprocess.DEVNULL, cwd=workdir)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+    )
     if done.stderr:
         raise AssertionError(f"{path.name}: bash wrote to stderr:\n{done.stderr}")
     printed = done.stdout.split(f"{MARKER}\n")[1:]
@@ -142,8 +156,11 @@ def run(path: Path, workdir: Path) -> list[str]:
 
 def placeholders(text: str, today: date, login: str) -> str:
     """Real output with what varies written as the documents write it."""
-    text = re.sub(r"\b\d{4}-\d\d-\d\d([ T])\d\d:\d\d:\d\d(\.\d+)?",
-                  lambda m: f"YYYY-MM-DD{m.group(1)}hh:mm:ss{'.ffffff' if m.group(2) else ''}", text)
+    text = re.sub(
+        r"\b\d{4}-\d\d-\d\d([ T])\d\d:\d\d:\d\d(\.\d+)?",
+        lambda m: f"YYYY-MM-DD{m.group(1)}hh:mm:ss{'.ffffff' if m.group(2) else ''}",
+        text,
+    )
     text = text.replace(today.isoformat(), "YYYY-MM-DD")
     text = re.sub(rf"\b{today.year}\b", "YYYY", text)
     text = re.sub(rf"\b{today.year + 1}\b", "NEXT", text)

@@ -25,9 +25,22 @@ NON_CASE_PREFIX = "@"
 # canonical JSON sorts keys anyway). `seq` is the database's global order and
 # is deliberately outside the hash; `case_seq` is inside, so reordering shows.
 HASHED_FIELDS = (
-    "case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger",
-    "from_state", "to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash",
-)  # fmt: skip
+    "case_ref",
+    "case_seq",
+    "at",
+    "actor",
+    "os_user",
+    "roles",
+    "source",
+    "trigger",
+    "from_state",
+    "to_state",
+    "reason",
+    "data",
+    "guideline_ref",
+    "workflow_version",
+    "prev_hash",
+)
 
 
 def canonical_json(value: Any) -> str:

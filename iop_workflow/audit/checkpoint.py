@@ -33,9 +33,14 @@ class Checkpoint:
 
     def hashed_content(self) -> dict[str, Any]:
         return {
-            "at": self.at, "actor": self.actor, "cases": self.cases, "records": self.records,
-            "max_seq": self.max_seq, "heads": [list(h) for h in self.heads], "prev_digest": self.prev_digest,
-        }  # fmt: skip
+            "at": self.at,
+            "actor": self.actor,
+            "cases": self.cases,
+            "records": self.records,
+            "max_seq": self.max_seq,
+            "heads": [list(h) for h in self.heads],
+            "prev_digest": self.prev_digest,
+        }
 
     def compute_digest(self) -> str:
         return hashlib.sha256(canonical_json(self.hashed_content()).encode("utf-8")).hexdigest()
@@ -43,9 +48,15 @@ class Checkpoint:
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of ``audit checkpoint`` (heads left out: they can be many)."""
         return {
-            "seq": self.seq, "at": self.at, "actor": self.actor, "cases": self.cases, "records": self.records,
-            "max_seq": self.max_seq, "prev_digest": self.prev_digest, "digest": self.digest,
-        }  # fmt: skip
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "cases": self.cases,
+            "records": self.records,
+            "max_seq": self.max_seq,
+            "prev_digest": self.prev_digest,
+            "digest": self.digest,
+        }
 
 
 def heads_json(heads: Iterable[Head]) -> str:
@@ -55,6 +66,13 @@ def heads_json(heads: Iterable[Head]) -> str:
 def checkpoint_from_row(row: Any) -> Checkpoint:
     heads = tuple((str(r), int(n), str(h)) for r, n, h in json.loads(row["heads"]))
     return Checkpoint(
-        seq=row["seq"], at=row["at"], actor=row["actor"], cases=row["cases"], records=row["records"],
-        max_seq=row["max_seq"], heads=heads, prev_digest=row["prev_digest"], digest=row["digest"],
-    )  # fmt: skip
+        seq=row["seq"],
+        at=row["at"],
+        actor=row["actor"],
+        cases=row["cases"],
+        records=row["records"],
+        max_seq=row["max_seq"],
+        heads=heads,
+        prev_digest=row["prev_digest"],
+        digest=row["digest"],
+    )

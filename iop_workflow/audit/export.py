@@ -13,9 +13,25 @@ from iop_workflow.csvsafe import csv_line as safe_csv_line
 
 SCHEMA_FILE = "record.schema.json"
 CSV_FIELDS = (
-    "seq", "case_ref", "case_seq", "at", "actor", "os_user", "roles", "source", "trigger", "from_state",
-    "to_state", "reason", "data", "guideline_ref", "workflow_version", "prev_hash", "hash", "masked",
-)  # fmt: skip
+    "seq",
+    "case_ref",
+    "case_seq",
+    "at",
+    "actor",
+    "os_user",
+    "roles",
+    "source",
+    "trigger",
+    "from_state",
+    "to_state",
+    "reason",
+    "data",
+    "guideline_ref",
+    "workflow_version",
+    "prev_hash",
+    "hash",
+    "masked",
+)
 
 
 def stream_dict(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -76,17 +76,26 @@ class LedgerCheck:
             if not self._wanted(ref) or (now is not None and (now[0] > n or now == (n, h))):
                 continue
             found = "does not list it" if now is None else f"records case_seq {now[0]} ({now[1][:12]}…)"
-            self.problems.append({
-                "checkpoint": cp.seq, "case_ref": ref, "case_seq": n, "field": "heads",
-                "problem": f"checkpoint {self.last.seq} recorded case_seq {n} ({h[:12]}…); this one {found}",
-            })  # fmt: skip
+            self.problems.append(
+                {
+                    "checkpoint": cp.seq,
+                    "case_ref": ref,
+                    "case_seq": n,
+                    "field": "heads",
+                    "problem": f"checkpoint {self.last.seq} recorded case_seq {n} ({h[:12]}…); this one {found}",
+                }
+            )
 
     def check_digest(self, digest: str) -> None:
         if digest not in self.digests:
-            self.problems.append({
-                "checkpoint": None, "case_ref": None, "field": "digest",
-                "problem": f"{digest} is not the digest of any of the {self.count} checkpoints",
-            })  # fmt: skip
+            self.problems.append(
+                {
+                    "checkpoint": None,
+                    "case_ref": None,
+                    "field": "digest",
+                    "problem": f"{digest} is not the digest of any of the {self.count} checkpoints",
+                }
+            )
 
     def record(self, rec: LogRecord) -> dict[str, Any] | None:
         """The problem with ``rec`` as the checkpoints see it, if any."""
@@ -102,15 +111,21 @@ class LedgerCheck:
             claim = claims[pos]
             first = claim.index
             if claim.case_seq == rec.case_seq and claim.hash != rec.hash:
-                return {**where, "checkpoint": claim.checkpoint, "field": "hash",
-                        "problem": f"differs from the head checkpoint {claim.checkpoint} recorded"}  # fmt: skip
+                return {
+                    **where,
+                    "checkpoint": claim.checkpoint,
+                    "field": "hash",
+                    "problem": f"differs from the head checkpoint {claim.checkpoint} recorded",
+                }
         if first > 0 and rec.seq is not None and rec.seq <= self._max_seqs[first - 1]:
             before = self._seqs[first - 1]
             return {
-                **where, "checkpoint": before, "field": "seq",
+                **where,
+                "checkpoint": before,
+                "field": "seq",
                 "problem": f"not in checkpoint {before} although written before it (seq {rec.seq} <= "
                 f"{self._max_seqs[first - 1]}): appended behind the checkpoint's back",
-            }  # fmt: skip
+            }
         return None
 
     def finish(self, skip: set[str]) -> list[dict[str, Any]]:

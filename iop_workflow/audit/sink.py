@@ -166,8 +166,9 @@ class AuditSink:
                 try:
                     self._file.write(line.encode("utf-8"))
                 except OSError as exc:
-                    failure = StreamFailure(path=str(self.path), error=exc.strerror or str(exc), seq=record.seq,
-                                            first=not self._failing)  # fmt: skip
+                    failure = StreamFailure(
+                        path=str(self.path), error=exc.strerror or str(exc), seq=record.seq, first=not self._failing
+                    )
                     self._failing = True
                     self.failures.append(failure)
                 else:

@@ -94,10 +94,16 @@ class StreamStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "exists": self.exists, "in_sync": self.in_sync, "lines": self.lines,
-            "records": self.records, "missing": self.missing, "missing_seqs": list(self.missing_seqs),
-            "foreign": self.foreign, "duplicates": self.duplicates,
-        }  # fmt: skip
+            "path": self.path,
+            "exists": self.exists,
+            "in_sync": self.in_sync,
+            "lines": self.lines,
+            "records": self.records,
+            "missing": self.missing,
+            "missing_seqs": list(self.missing_seqs),
+            "foreign": self.foreign,
+            "duplicates": self.duplicates,
+        }
 
 
 def compare(path: Path, index: StreamIndex | None, log: Iterable[tuple[int, bytes]]) -> StreamStatus:
@@ -115,10 +121,15 @@ def compare(path: Path, index: StreamIndex | None, log: Iterable[tuple[int, byte
             sample.append(seq)
     foreign = len(entries) + (index.unreadable + index.conflicting if index is not None else 0)
     return StreamStatus(
-        path=str(path), exists=index is not None, lines=index.lines if index is not None else 0, records=records,
-        missing=missing, missing_seqs=tuple(sorted(sample)), foreign=foreign,
+        path=str(path),
+        exists=index is not None,
+        lines=index.lines if index is not None else 0,
+        records=records,
+        missing=missing,
+        missing_seqs=tuple(sorted(sample)),
+        foreign=foreign,
         duplicates=index.duplicates if index is not None else 0,
-    )  # fmt: skip
+    )
 
 
 def replace_whole(path: Path, lines: Iterable[str], *, keep_old_as: Path | None = None) -> int:

@@ -32,9 +32,15 @@ class ChainReport:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"ok": self.ok, "cases": self.cases, "records": self.records, "checkpoints": self.checkpoints,
-               "problems": self.problems, "warnings": self.warnings,
-               "last_checkpoint": self.last_checkpoint}  # fmt: skip
+        out = {
+            "ok": self.ok,
+            "cases": self.cases,
+            "records": self.records,
+            "checkpoints": self.checkpoints,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "last_checkpoint": self.last_checkpoint,
+        }
         if self.digest is not None:
             out["digest"] = self.digest
         if self.unauthenticated is not None:
@@ -75,8 +81,12 @@ def verify_chains(
         prev = heads.get(rec.case_ref)
         problem = _check(rec, prev) or ledger.record(rec)
         if problem is None and prev is not None and rec.at < prev.at:
-            problem = _backwards(report, (rec.seq, rec.case_ref, rec.case_seq, rec.at),
-                                 (prev.seq, rec.case_ref, prev.case_seq, prev.at), ordered_from)  # fmt: skip
+            problem = _backwards(
+                report,
+                (rec.seq, rec.case_ref, rec.case_seq, rec.at),
+                (prev.seq, rec.case_ref, prev.case_seq, prev.at),
+                ordered_from,
+            )
         if problem and rec.case_ref not in broken:
             broken.add(rec.case_ref)
             report.problems.append(problem)
@@ -100,19 +110,22 @@ class _Head(NamedTuple):
     at: str
 
 
-def _state_problems(
-    heads: Mapping[str, _Head], states: Mapping[str, str], broken: set[str]
-) -> list[dict[str, Any]]:
+def _state_problems(heads: Mapping[str, _Head], states: Mapping[str, str], broken: set[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ref, state in states.items():
         last = heads.get(ref)
         if last is None:
             out.append({"case_ref": ref, "seq": None, "field": "chain", "problem": "case has no log records"})
         elif ref not in broken and last.to_state != state:
-            out.append({
-                "case_ref": ref, "seq": last.seq, "case_seq": last.case_seq, "field": "to_state",
-                "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
-            })  # fmt: skip
+            out.append(
+                {
+                    "case_ref": ref,
+                    "seq": last.seq,
+                    "case_seq": last.case_seq,
+                    "field": "to_state",
+                    "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
+                }
+            )
     for ref in sorted(heads.keys() - states.keys()):
         if ref.startswith(NON_CASE_PREFIX):  # the administration chain (and other non-case chains)
             continue
@@ -158,8 +171,7 @@ def _backwards(
     """A record dated before its predecessor: the problem naming both, or None once it is a warning
     (written before the cut-over ``ordered_from``)."""
     seq, ref, case_seq, at = rec
-    detail = (f"dated {at}, before the previous record in {scope}: {prev[1]} #{prev[2]} (seq {prev[0]}) "
-              f"dated {prev[3]}")  # fmt: skip
+    detail = f"dated {at}, before the previous record in {scope}: {prev[1]} #{prev[2]} (seq {prev[0]}) dated {prev[3]}"
     where = {"case_ref": ref, "seq": seq, "case_seq": case_seq, "field": "at"}
     if ordered_from is None or (seq is not None and seq < ordered_from):
         cut = f"seq {ordered_from}" if ordered_from is not None else "none: the schema is older than 0012"

@@ -16,10 +16,14 @@ from iop_workflow.glossary import label
 
 @click.command()
 @click.option("--admin", "admin", metavar="LOGIN", help="Who becomes admin of a database without one (default: you).")
-@click.option("--simulation", is_flag=True,
-              help="A new database with a simulated clock (stored in it; `scheduler tick --at` moves it).")
-@click.option("--start", "start", metavar="YYYY-MM-DD",
-              help="With --simulation: the clock's first date (default: today).")  # fmt: skip
+@click.option(
+    "--simulation",
+    is_flag=True,
+    help="A new database with a simulated clock (stored in it; `scheduler tick --at` moves it).",
+)
+@click.option(
+    "--start", "start", metavar="YYYY-MM-DD", help="With --simulation: the clock's first date (default: today)."
+)
 @pass_state
 def init(state: State, /, *, admin: str | None, simulation: bool, start: str | None) -> None:
     """Create/upgrade the schema; load the shipped guidelines; bootstrap the first admin."""
@@ -33,21 +37,37 @@ def init(state: State, /, *, admin: str | None, simulation: bool, start: str | N
     if result["clock"] == "simulated":
         today = result["today"]
         hint = "`iop scheduler tick --at`"
-        click.echo(state.say(f"Klockan är simulerad: i dag är {today} ({hint} flyttar den).",
-                             f"The clock is simulated: today is {today} ({hint} moves it)."))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Klockan är simulerad: i dag är {today} ({hint} flyttar den).",
+                f"The clock is simulated: today is {today} ({hint} moves it).",
+            )
+        )
     for ref, outcome in result["guidelines"].items():
         click.echo(f"  {ref}: {tr('load_' + outcome, state.lang)}")
     for name in result["guidelines_recorded"]:
-        click.echo(state.say(f"  {name}: inläst före schema 0005, nu loggad som den ser ut i dag",
-                             f"  {name}: loaded before schema 0005, now logged as it stands"))  # fmt: skip
+        click.echo(
+            state.say(
+                f"  {name}: inläst före schema 0005, nu loggad som den ser ut i dag",
+                f"  {name}: loaded before schema 0005, now logged as it stands",
+            )
+        )
     for g in result["grants_imported"]:
-        click.echo(state.say(f"Roll från inställningarna, nu loggad: {g['login']} {g['role']}",
-                             f"Role from the settings, now a logged grant: {g['login']} {g['role']}"))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Roll från inställningarna, nu loggad: {g['login']} {g['role']}",
+                f"Role from the settings, now a logged grant: {g['login']} {g['role']}",
+            )
+        )
     boot = result["bootstrap"]
     if boot["bootstrapped"]:
         roles = ", ".join(boot["roles"])
-        click.echo(state.say(f"{boot['login']} är administratör ({roles}); se `iop role grant`.",
-                             f"{boot['login']} is admin ({roles}); see `iop role grant`."))  # fmt: skip
+        click.echo(
+            state.say(
+                f"{boot['login']} är administratör ({roles}); se `iop role grant`.",
+                f"{boot['login']} is admin ({roles}); see `iop role grant`.",
+            )
+        )
 
 
 # -- guidelines -----------------------------------------------------------------
@@ -110,10 +130,17 @@ def guideline_show(state: State, /, *, ref: str) -> None:
     click.echo(f"  {tr('guideline_status', lang)}: {status_label(found['status'], lang)}")
     click.echo(f"  {state.say('Beslutad', 'Decided')} {decided}")
     version, by, at = found["version"], found["loaded_by"], found["loaded_at"]
-    click.echo(state.say(f"  Riktlinjeversion {version}, inläst av {by} {formats.local_time(at, state.settings.tz)}",
-                         f"  Version {version}, loaded by {by} {at}"))  # fmt: skip
-    until = f"{tr('valid_until', lang).lower()} {found['valid_until']}" if found["valid_until"] else \
-        state.say("gäller tills vidare", f"{tr('valid_until', lang).lower()} –")
+    click.echo(
+        state.say(
+            f"  Riktlinjeversion {version}, inläst av {by} {formats.local_time(at, state.settings.tz)}",
+            f"  Version {version}, loaded by {by} {at}",
+        )
+    )
+    until = (
+        f"{tr('valid_until', lang).lower()} {found['valid_until']}"
+        if found["valid_until"]
+        else state.say("gäller tills vidare", f"{tr('valid_until', lang).lower()} –")
+    )
     click.echo(
         f"  {tr('valid_from', lang)} {found['valid_from'] or unk}, "
         f"{until}; "
@@ -133,9 +160,14 @@ def guideline_show(state: State, /, *, ref: str) -> None:
         click.echo(f"    {field_label(name, lang)} [{mark}]: {p['source']}{quote}")
     table(
         [state.say("Kriterium", "Criterion"), tr("kind", lang), state.say("Text", "Text")],
-        [(c["code"] if lang == "en" else f"`{c['code']}`",
-          c["kind"] if lang == "en" else label("criterion_kind", c["kind"], lang),
-          (c["text_en"] if lang == "en" else "") or c["text_sv"]) for c in found["criteria"]],
+        [
+            (
+                c["code"] if lang == "en" else f"`{c['code']}`",
+                c["kind"] if lang == "en" else label("criterion_kind", c["kind"], lang),
+                (c["text_en"] if lang == "en" else "") or c["text_sv"],
+            )
+            for c in found["criteria"]
+        ],
     )
 
 
@@ -148,21 +180,37 @@ def guideline_show(state: State, /, *, ref: str) -> None:
 @click.option("--valid-until", metavar="YYYY-MM-DD", help="In force until and including (default: unchanged).")
 @pass_state
 def guideline_confirm(
-    state: State, /, *, ref: str, decided_on: str, decided_by: str, minutes_ref: str, valid_from: str | None,
+    state: State,
+    /,
+    *,
+    ref: str,
+    decided_on: str,
+    decided_by: str,
+    minutes_ref: str,
+    valid_from: str | None,
     valid_until: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """Confirm a guideline's decision against its minutes (role coordinator): a logged record."""
     result = state.iop.confirm_guideline(
-        ref, decided_on=decided_on, decided_by=decided_by, minutes_ref=minutes_ref, valid_from=valid_from,
-        valid_until=valid_until, actor=state.actor,
-    )  # fmt: skip
+        ref,
+        decided_on=decided_on,
+        decided_by=decided_by,
+        minutes_ref=minutes_ref,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        actor=state.actor,
+    )
     if state.json:
         emit_json(result)
         return
     lang = state.lang
     what = f"{decided_by} {minutes_ref}, {decided_on}"
-    click.echo(state.say(f"{ref}: beslutet bekräftat ({what}), post {result['seq']}",
-                         f"{ref}: decision confirmed ({what}), record {result['seq']}"))  # fmt: skip
+    click.echo(
+        state.say(
+            f"{ref}: beslutet bekräftat ({what}), post {result['seq']}",
+            f"{ref}: decision confirmed ({what}), record {result['seq']}",
+        )
+    )
     left = ", ".join(field_label(name, lang) for name in result["unverified"])
     if left:
         click.echo(state.say(f"  Fortfarande obekräftat: {left}", f"  Still not verified: {left}"))
@@ -227,24 +275,31 @@ def org_add(state: State, /, *, profit_motive: bool, **fields: Any) -> None:
 
 @org.command("registration")
 @click.argument("org_number", metavar="ORGNR")
-@click.option("--registered-on", required=True, metavar="YYYY-MM-DD",
-              help="The day Kammarkollegiet registered it under Lag (2022:900).")
+@click.option(
+    "--registered-on",
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="The day Kammarkollegiet registered it under Lag (2022:900).",
+)
 @click.option("--removed-on", metavar="YYYY-MM-DD", help="The day it was removed from the register, if it was.")
 @pass_state
 def org_registration(state: State, /, *, org_number: str, registered_on: str, removed_on: str | None) -> None:
     """Record the organisation's registration as idea-based (Lag 2022:900); role registrar, logged."""
-    found = state.iop.record_registration(org_number, registered_on=registered_on, removed_on=removed_on,
-                                          actor=state.actor)  # fmt: skip
+    found = state.iop.record_registration(
+        org_number, registered_on=registered_on, removed_on=removed_on, actor=state.actor
+    )
     if state.json:
         emit_json(found)
         return
     until = found["idea_based_removed_on"]
-    click.echo(state.say(
-        f"{found['name']} ({found['org_number']}): registrerad som idéburen organisation (lag 2022:900) "
-        f"{found['idea_based_registered_on']}" + (f", avregistrerad {until}." if until else "."),
-        f"{found['name']} ({found['org_number']}): registered as an idea-based organisation (Act 2022:900) "
-        f"on {found['idea_based_registered_on']}" + (f", removed on {until}." if until else "."),
-    ))  # fmt: skip
+    click.echo(
+        state.say(
+            f"{found['name']} ({found['org_number']}): registrerad som idéburen organisation (lag 2022:900) "
+            f"{found['idea_based_registered_on']}" + (f", avregistrerad {until}." if until else "."),
+            f"{found['name']} ({found['org_number']}): registered as an idea-based organisation (Act 2022:900) "
+            f"on {found['idea_based_registered_on']}" + (f", removed on {until}." if until else "."),
+        )
+    )
 
 
 @org.command("list")
@@ -261,8 +316,15 @@ def org_list(state: State) -> None:
     lang = state.lang
     table(
         [tr("name", lang), tr("org_number", lang), tr("legal_form", lang), tr("protected", lang).capitalize()],
-        [(o["name"], o["org_number"], o["legal_form"] if lang == "en" else label("legal_form", o["legal_form"], lang),
-          yes_no(o["protected"], lang)) for o in rows],
+        [
+            (
+                o["name"],
+                o["org_number"],
+                o["legal_form"] if lang == "en" else label("legal_form", o["legal_form"], lang),
+                yes_no(o["protected"], lang),
+            )
+            for o in rows
+        ],
     )
 
 
@@ -279,6 +341,13 @@ def org_show(state: State, /, *, org_number: str) -> None:
         if state.lang == "en":
             click.echo(f"{key}: {'' if value is None else value}")
         else:  # each field by its label, the legal form and yes/no in words
-            shown = label("legal_form", str(value), "sv") if key == "legal_form" else \
-                yes_no(value, "sv") if isinstance(value, bool) else "" if value is None else value
+            shown = (
+                label("legal_form", str(value), "sv")
+                if key == "legal_form"
+                else yes_no(value, "sv")
+                if isinstance(value, bool)
+                else ""
+                if value is None
+                else value
+            )
             click.echo(f"{label('field', key, 'sv')}: {shown}")

@@ -49,8 +49,9 @@ def audit_verify(state: State, /, *, case_ref: str | None, digest: str | None, s
         _warnings(state, report)
         if digest is not None:
             seq = report["digest"]["checkpoint"]
-            click.echo(state.say(f"Kontrollsumman stämmer med kontrollpunkt {seq}.",
-                                 f"The digest matches checkpoint {seq}."))  # fmt: skip
+            click.echo(
+                state.say(f"Kontrollsumman stämmer med kontrollpunkt {seq}.", f"The digest matches checkpoint {seq}.")
+            )
     else:
         _problems(state, report)
     if not state.json and report.get("stream") is not None:
@@ -75,22 +76,32 @@ def _stream_status(state: State) -> dict[str, Any] | None:
 
 def _stream_lines(state: State, stream: dict[str, Any]) -> None:
     if stream.get("error"):
-        click.echo(state.say(f"Granskningsströmmen kunde inte jämföras: {stream['error']}",
-                             f"The audit stream could not be compared: {stream['error']}"))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Granskningsströmmen kunde inte jämföras: {stream['error']}",
+                f"The audit stream could not be compared: {stream['error']}",
+            )
+        )
     elif not stream["in_sync"]:
-        click.echo(state.say(
-            f"Granskningsströmmen {stream['path']} är inte i takt med databasen: {stream['missing']} av "
-            f"{stream['records']} poster saknas, {stream['foreign']} rader finns inte i loggen. Databasen gäller; "
-            "kör `iop audit export --resync`.",
-            f"The audit stream {stream['path']} is not in step with the database: {stream['missing']} of "
-            f"{stream['records']} records missing, {stream['foreign']} lines not in the log. The database is the "
-            "truth; run `iop audit export --resync`.",
-        ))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Granskningsströmmen {stream['path']} är inte i takt med databasen: {stream['missing']} av "
+                f"{stream['records']} poster saknas, {stream['foreign']} rader finns inte i loggen. Databasen gäller; "
+                "kör `iop audit export --resync`.",
+                f"The audit stream {stream['path']} is not in step with the database: {stream['missing']} of "
+                f"{stream['records']} records missing, {stream['foreign']} lines not in the log. The database is the "
+                "truth; run `iop audit export --resync`.",
+            )
+        )
 
 
 def _unauthenticated(state: State, rows: list[dict[str, Any]], since: str | None) -> None:
-    click.echo(state.say(f"Poster sedan {since} som servern inte autentiserade: {len(rows)}",
-                         f"Records since {since} the server did not authenticate: {len(rows)}"))  # fmt: skip
+    click.echo(
+        state.say(
+            f"Poster sedan {since} som servern inte autentiserade: {len(rows)}",
+            f"Records since {since} the server did not authenticate: {len(rows)}",
+        )
+    )
     for r in rows:
         who = f"{r['actor']} ({r['method']}" + (f", {r['os_user']})" if r["os_user"] else ")")
         click.echo(f"  - {r['case_ref']} #{r['case_seq']} {r['at']} {r['trigger']}: {who}")
@@ -99,8 +110,12 @@ def _unauthenticated(state: State, rows: list[dict[str, Any]], since: str | None
 def _warnings(state: State, report: dict[str, Any]) -> None:
     n = len(report.get("warnings", []))
     if n:
-        click.echo(state.say(f"{n} varningar (poster skrivna före kontrollen infördes):",
-                             f"{n} warning(s) (records written before the check began):"))  # fmt: skip
+        click.echo(
+            state.say(
+                f"{n} varningar (poster skrivna före kontrollen infördes):",
+                f"{n} warning(s) (records written before the check began):",
+            )
+        )
     for w in report.get("warnings", []):
         click.echo(f"  - {w['case_ref']} #{w['case_seq']}: {w['detail']}")
 
@@ -158,9 +173,18 @@ def audit_checkpoint(state: State) -> None:
 )
 @pass_state
 def audit_export(
-    state: State, /, *, fmt: str, since: str | None, until: str | None, case_ref: str | None,
-    output: str | None, force: bool, include_protected: bool, resync: bool,
-) -> None:  # fmt: skip
+    state: State,
+    /,
+    *,
+    fmt: str,
+    since: str | None,
+    until: str | None,
+    case_ref: str | None,
+    output: str | None,
+    force: bool,
+    include_protected: bool,
+    resync: bool,
+) -> None:
     """Stream the log's records in seq order (JSON lines in the audit stream's shape, or CSV).
 
     With --resync, re-synchronise the audit stream with the database instead (see docs/integrity.md).
@@ -168,16 +192,23 @@ def audit_export(
     from iop_workflow.audit.export import csv_header, csv_line, jsonl_line  # noqa: PLC0415
 
     if resync:
-        others = (("--format", fmt != "jsonl"), ("--since", since), ("--until", until), ("--case", case_ref),
-                  ("--output", output), ("--include-protected", include_protected))  # fmt: skip
+        others = (
+            ("--format", fmt != "jsonl"),
+            ("--since", since),
+            ("--until", until),
+            ("--case", case_ref),
+            ("--output", output),
+            ("--include-protected", include_protected),
+        )
         given = [name for name, value in others if value]
         if given:
             raise click.UsageError(f"--resync rewrites the whole stream; it takes no {', '.join(given)}")
         _resync(state)
         return
     target = output_file(state, output, force=force) if output is not None else None
-    export = state.iop.export(since=since, until=until, case=case_ref, include_protected=include_protected,
-                              actor=state.actor)  # fmt: skip
+    export = state.iop.export(
+        since=since, until=until, case=case_ref, include_protected=include_protected, actor=state.actor
+    )
     total = export.count() if sys.stderr.isatty() else None
     records = _with_progress(export, total) if total is not None and total >= PROGRESS_FROM else export
     lines: Iterable[str] = (csv_line(r) if fmt == "csv" else jsonl_line(r) + "\n" for r in records)
@@ -202,20 +233,27 @@ def _resync(state: State) -> None:
         return
     before, after = done["before"], done["after"]
     if not done["rewritten"]:
-        click.echo(state.say(f"Granskningsströmmen {done['stream']} är redan i takt med databasen "
-                             f"({after['records']} poster); inget skrevs.",
-                             f"The audit stream {done['stream']} is already in step with the database "
-                             f"({after['records']} records); nothing written."))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Granskningsströmmen {done['stream']} är redan i takt med databasen "
+                f"({after['records']} poster); inget skrevs.",
+                f"The audit stream {done['stream']} is already in step with the database "
+                f"({after['records']} records); nothing written.",
+            )
+        )
         return
-    click.echo(state.say(
-        f"Granskningsströmmen {done['stream']} är omskriven från databasen: {done['written'] + done['appended']} "
-        f"poster (saknades förut: {before['missing']}, främmande rader: {before['foreign']}).",
-        f"The audit stream {done['stream']} was rewritten from the database: {done['written'] + done['appended']} "
-        f"records (missing before: {before['missing']}, foreign lines: {before['foreign']}).",
-    ))  # fmt: skip
+    click.echo(
+        state.say(
+            f"Granskningsströmmen {done['stream']} är omskriven från databasen: {done['written'] + done['appended']} "
+            f"poster (saknades förut: {before['missing']}, främmande rader: {before['foreign']}).",
+            f"The audit stream {done['stream']} was rewritten from the database: {done['written'] + done['appended']} "
+            f"records (missing before: {before['missing']}, foreign lines: {before['foreign']}).",
+        )
+    )
     if done["kept"]:
-        click.echo(state.say(f"Den gamla strömmen sparades som {done['kept']}.",
-                             f"The old stream was kept as {done['kept']}."))  # fmt: skip
+        click.echo(
+            state.say(f"Den gamla strömmen sparades som {done['kept']}.", f"The old stream was kept as {done['kept']}.")
+        )
 
 
 def _write(stream: IO[str], header: str, lines: Iterable[str]) -> int:

@@ -67,10 +67,12 @@ def case_import(state: State, /, *, file: Path) -> None:
         emit_json(done)
         return
     label = state.iop.app.definition.state(done["state"]).label(state.lang)
-    click.echo(state.say(
-        f"{done['ref']}: importerat i läget {label} ({done['records']} poster), SHA-256 {done['sha256']}",
-        f"{done['ref']}: imported in state {label} ({done['records']} records), SHA-256 {done['sha256']}",
-    ))  # fmt: skip
+    click.echo(
+        state.say(
+            f"{done['ref']}: importerat i läget {label} ({done['records']} poster), SHA-256 {done['sha256']}",
+            f"{done['ref']}: imported in state {label} ({done['records']} records), SHA-256 {done['sha256']}",
+        )
+    )
 
 
 PAGE = 50  # cases a person sees at a time (``--limit``'s default for the table)
@@ -80,15 +82,25 @@ TABLE_BLOCK = 500  # with --all, the table is printed this many cases at a time 
 @case.command("list")
 @click.option("--state", "state_value", metavar="S", help="Only cases in this state (e.g. active).")
 @click.option("--municipality", metavar="M", help="Only this municipality's or region's cases (name or SCB code).")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N",
-              help=f"At most N cases (the table's default: {PAGE}; --json: every case).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"At most N cases (the table's default: {PAGE}; --json: every case).",
+)
 @click.option("--after", metavar="REF", help="Only cases after REF in ref order (the next page).")
 @click.option("--all", "every", is_flag=True, help="Every case, streamed (the table a block at a time).")
 @pass_state
 def case_list(
-    state: State, /, *, state_value: str | None, municipality: str | None, limit: int | None, after: str | None,
+    state: State,
+    /,
+    *,
+    state_value: str | None,
+    municipality: str | None,
+    limit: int | None,
+    after: str | None,
     every: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Cases in ref order (optionally in one state, one municipality), a page at a time.
 
     The table shows the first 50 (--limit N) and how many more there are; --after REF shows
@@ -98,8 +110,13 @@ def case_list(
         raise click.UsageError("--all and --limit exclude each other")
     # Scoped as `case show` is: only the cases of the municipalities the user's grants cover.
     me = state.iop.actor(state.actor)
-    filters: dict[str, Any] = {"state": state_value, "municipality": municipality, "after": after, "lang": state.lang,
-                               "actor": me}  # fmt: skip
+    filters: dict[str, Any] = {
+        "state": state_value,
+        "municipality": municipality,
+        "after": after,
+        "lang": state.lang,
+        "actor": me,
+    }
     if (state.json and limit is None) or every:
         rows = state.iop.iter_cases(**filters)
         if state.json:
@@ -122,10 +139,12 @@ def case_list(
     _case_table(page.items, state.lang)
     if page.next is not None:
         more = state.iop.count_cases(state=state_value, municipality=municipality, after=page.next, actor=me)
-        click.echo(state.say(
-            f"{more} ärenden till. Nästa sida: samma kommando med --after {page.next}; alla: --all.",
-            f"{more} more cases. Next page: the same command with --after {page.next}; all of them: --all.",
-        ))  # fmt: skip
+        click.echo(
+            state.say(
+                f"{more} ärenden till. Nästa sida: samma kommando med --after {page.next}; alla: --all.",
+                f"{more} more cases. Next page: the same command with --after {page.next}; all of them: --all.",
+            )
+        )
 
 
 def _case_table(rows: Sequence[Mapping[str, Any]], lang: str) -> None:
@@ -175,8 +194,12 @@ def case_options(state: State, /, *, ref: str) -> None:
         emit_json(options)
         return
     shown = state.iop.case(ref, lang=state.lang)
-    click.echo(state.say(f"{shown['ref']}: {shown['state_label']}, ärendeversion {shown['version']}",
-                         f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}"))
+    click.echo(
+        state.say(
+            f"{shown['ref']}: {shown['state_label']}, ärendeversion {shown['version']}",
+            f"{shown['ref']}: {shown['state_label']} [{shown['state']}], version {shown['version']}",
+        )
+    )
     options_block(options, state.lang, heading=False)
 
 
@@ -258,8 +281,11 @@ def transition_line(state: State, fired: Mapping[str, Any], version: int) -> str
             return "-"
         return definition.state(value).label(state.lang)
 
-    trigger = fired["trigger"] if state.lang == "en" else glossary.label("trigger", fired["trigger"], state.lang,
-                                                                           definition=definition)  # fmt: skip
+    trigger = (
+        fired["trigger"]
+        if state.lang == "en"
+        else glossary.label("trigger", fired["trigger"], state.lang, definition=definition)
+    )
     return (
         f"{fired['case_ref']}: {trigger}: "
         f"{label(fired['from_state'])} -> {label(fired['to_state'])}"
@@ -310,13 +336,18 @@ def _assign(state: State, ref: str, login: str, *, remove: bool) -> None:
         emit_json(done)
         return
     if not done["changed"]:
-        click.echo(state.say(f"{ref}: {login} är redan tilldelad; inget skrevs.",
-                             f"{ref}: {login} is already assigned; nothing was written."))  # fmt: skip
+        click.echo(
+            state.say(
+                f"{ref}: {login} är redan tilldelad; inget skrevs.",
+                f"{ref}: {login} is already assigned; nothing was written.",
+            )
+        )
     elif remove:
         click.echo(state.say(f"{ref}: {login} är inte längre tilldelad.", f"{ref}: {login} is no longer assigned."))
     else:
-        click.echo(state.say(f"{ref}: {login} är tilldelad som handläggare.",
-                             f"{ref}: {login} is assigned as officer."))  # fmt: skip
+        click.echo(
+            state.say(f"{ref}: {login} är tilldelad som handläggare.", f"{ref}: {login} is assigned as officer.")
+        )
 
 
 @case.command("history")

@@ -21,7 +21,15 @@ KINDS = tuple(RECORD_TABLES)
 @click.option("--reason", metavar="TEXT", help="Why the recorded value was wrong (required).")
 @pass_state
 def correct(
-    state: State, /, *, ref: str, kind: str, entry: int, field: str | None, value: str | None, retract: bool,
+    state: State,
+    /,
+    *,
+    ref: str,
+    kind: str,
+    entry: int,
+    field: str | None,
+    value: str | None,
+    retract: bool,
     reason: str | None,
 ) -> None:
     """Correct FIELD of the KIND fact recorded by log entry ENTRY (the # in `case history`),

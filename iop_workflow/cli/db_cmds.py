@@ -63,8 +63,12 @@ def db_restore(state: State, /, *, file: str, force: bool) -> None:
         )
     )
     if not result["schema_current"]:
-        click.echo(state.say("Schemat är äldre än programmet: kör `iop init`.",
-                             "The schema is older than this version: run `iop init`."))  # fmt: skip
+        click.echo(
+            state.say(
+                "Schemat är äldre än programmet: kör `iop init`.",
+                "The schema is older than this version: run `iop init`.",
+            )
+        )
 
 
 @db.command("copy")
@@ -77,9 +81,11 @@ def db_copy(state: State, /, *, file: str, simulation: bool, force: bool) -> Non
     from iop_workflow.errors import UsageError  # noqa: PLC0415
 
     if not simulation:
-        raise UsageError(problem="`iop db copy` makes simulated copies: give --simulation (`iop db backup FILE` "
-                         "makes a plain copy)", problem_sv="`iop db copy` gör simulerade kopior: ange --simulation "
-                         "(`iop db backup FIL` gör en vanlig kopia)")  # fmt: skip
+        raise UsageError(
+            problem="`iop db copy` makes simulated copies: give --simulation (`iop db backup FILE` makes a plain copy)",
+            problem_sv="`iop db copy` gör simulerade kopior: ange --simulation "
+            "(`iop db backup FIL` gör en vanlig kopia)",
+        )
     result = state.iop.copy_simulated(Path(file), force=force)
     if state.json:
         emit_json(result)

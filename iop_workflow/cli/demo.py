@@ -136,11 +136,17 @@ def demo(state: State) -> None:
         held: dict[str, list[str]] = {}
         for g in init["grants_imported"]:
             held.setdefault(g["login"], []).append(g["role"])
-        named = {login: sorted(roles if state.lang == "en" else (inline(label("role", r, "sv")) for r in roles))
-                 for login, roles in held.items()}  # fmt: skip
+        named = {
+            login: sorted(roles if state.lang == "en" else (inline(label("role", r, "sv")) for r in roles))
+            for login, roles in held.items()
+        }
         people = "; ".join(f"{login} {', '.join(roles)}" for login, roles in sorted(named.items()))
-        click.echo(state.say(f"Roller givna i demodatabasen (loggade): {people}",
-                             f"Roles granted in the demo database (logged): {people}"))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Roller givna i demodatabasen (loggade): {people}",
+                f"Roles granted in the demo database (logged): {people}",
+            )
+        )
     _confirm_guidelines(iop, state)
     for fields in ORGS:
         iop.add_organisation(actor=OFFICER, **fields)
@@ -167,12 +173,14 @@ def _confirm_guidelines(iop: Iop, state: State) -> None:
         done = iop.confirm_guideline(ref, actor=COORDINATOR, **decision)
         if not state.json:
             what = f"{decision['decided_by']} {decision['minutes_ref']}, {decision['decided_on']}"
-            click.echo(state.say(
-                f"{COORDINATOR} bekräftar riktlinjen {ref} i demodatabasen (påhittat beslut: {what}), "
-                f"post {done['seq']}",
-                f"{COORDINATOR} confirms guideline {ref} in the demo database (fictitious decision: {what}), "
-                f"record {done['seq']}",
-            ))  # fmt: skip
+            click.echo(
+                state.say(
+                    f"{COORDINATOR} bekräftar riktlinjen {ref} i demodatabasen (påhittat beslut: {what}), "
+                    f"post {done['seq']}",
+                    f"{COORDINATOR} confirms guideline {ref} in the demo database (fictitious decision: {what}), "
+                    f"record {done['seq']}",
+                )
+            )
 
 
 def _summary(state: State, url: str, cases: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> None:

@@ -90,15 +90,23 @@ def token_create(
     state: State, /, *, name: str, roles: str, municipalities: tuple[str, ...], expires: str | None
 ) -> None:
     """Create a token and print it once."""
-    result = state.iop.create_token(name=name, roles=[r.strip() for r in roles.split(",") if r.strip()],
-                                    municipalities=list(municipalities), expires=expires,
-                                    actor=state.actor)  # fmt: skip
+    result = state.iop.create_token(
+        name=name,
+        roles=[r.strip() for r in roles.split(",") if r.strip()],
+        municipalities=list(municipalities),
+        expires=expires,
+        actor=state.actor,
+    )
     if state.json:
         emit_json(result)
         return
     click.echo(result["token"])
-    click.echo(state.say("Nyckeln visas bara nu: spara den på ett säkert ställe.",
-                         "The token is shown only now: store it safely."), err=True)  # fmt: skip
+    click.echo(
+        state.say(
+            "Nyckeln visas bara nu: spara den på ett säkert ställe.", "The token is shown only now: store it safely."
+        ),
+        err=True,
+    )
 
 
 @token.command("list")
@@ -111,8 +119,9 @@ def token_list(state: State) -> None:
         return
     for r in rows:
         status = state.say("återkallad", "revoked") if r["revoked"] else state.say("aktiv", "active")
-        click.echo(f"{r['id']}\t{r['name']}\t{','.join(r['roles'])}\t{r['expires'] or '-'}\t{status}"
-                   f"\t{r['last_used'] or '-'}")  # fmt: skip
+        click.echo(
+            f"{r['id']}\t{r['name']}\t{','.join(r['roles'])}\t{r['expires'] or '-'}\t{status}\t{r['last_used'] or '-'}"
+        )
 
 
 @token.command("revoke")
@@ -124,5 +133,9 @@ def token_revoke(state: State, /, *, token_id: str) -> None:
     if state.json:
         emit_json(result)
         return
-    click.echo(state.say(f"Nyckel {result['id']} ({result['name']}) är återkallad.",
-                         f"Token {result['id']} ({result['name']}) is revoked."))  # fmt: skip
+    click.echo(
+        state.say(
+            f"Nyckel {result['id']} ({result['name']}) är återkallad.",
+            f"Token {result['id']} ({result['name']}) is revoked.",
+        )
+    )

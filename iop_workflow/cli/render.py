@@ -225,8 +225,10 @@ def options_block(options: Sequence[Mapping[str, Any]], lang: str, *, heading: b
             dest = f" -> {label('state', opt['to_state'], lang)}" if opt.get("to_state") else ""
             named = opt.get("label") or opt["trigger"]
             click.echo(f"  {mark} {named}{dest} (`iop case fire REF {opt['trigger']}`): {verdict}")
-        needs = [f"{i['option']} {'|'.join(i['choices'])}" if i["choices"] else f"{i['option']} TEXT"
-                 for i in opt.get("inputs", ())]  # fmt: skip
+        needs = [
+            f"{i['option']} {'|'.join(i['choices'])}" if i["choices"] else f"{i['option']} TEXT"
+            for i in opt.get("inputs", ())
+        ]
         if needs:
             shown = ", ".join(needs) if lang == "en" else ", ".join(f"`{n}`" for n in needs)
             click.echo(f"      {tr('needs', lang)}: {shown}")
@@ -280,6 +282,7 @@ def history_table(
     records: Sequence[Mapping[str, Any]], lang: str, labels: Mapping[str, str], tz: ZoneInfo = formats.STOCKHOLM
 ) -> None:
     """The log of a case: UTC as stored in English, local time (``tz``) and labels in Swedish."""
+
     def change(r: Mapping[str, Any]) -> str:
         to = labels.get(r["to_state"], r["to_state"])
         if r["from_state"] is None:

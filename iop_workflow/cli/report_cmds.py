@@ -25,8 +25,9 @@ def report_register(state: State, /, *, fmt: str, municipality: str | None, incl
     from iop_workflow.report.render import register_csv, register_markdown  # noqa: PLC0415
 
     if state.json or fmt == "json":  # streamed: constant memory whatever the number of partnerships
-        emit_json_array(state.iop.register_rows(municipality=municipality, include_protected=include_protected,
-                                                actor=state.actor))  # fmt: skip
+        emit_json_array(
+            state.iop.register_rows(municipality=municipality, include_protected=include_protected, actor=state.actor)
+        )
         return
     rows = state.iop.register(municipality=municipality, include_protected=include_protected, actor=state.actor)
     if fmt == "csv":
@@ -60,8 +61,9 @@ def report_annual(
     year's end, so it reads the same whenever it is run. Exit 6 for a year outside 2000-2100, 4 for
     an unknown municipality, 3 for --include-protected by anyone but an auditor."""
     target = output_file(state, output, force=force) if output else None
-    report = state.iop.annual_report(year=year, municipality=municipality, include_protected=include_protected,
-                                     actor=state.actor)  # fmt: skip
+    report = state.iop.annual_report(
+        year=year, municipality=municipality, include_protected=include_protected, actor=state.actor
+    )
     text = _render_annual(report, "json" if state.json else fmt, state.lang)
     if target is None:
         click.echo(text, nl=False)

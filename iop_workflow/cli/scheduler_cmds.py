@@ -21,9 +21,14 @@ def scheduler() -> None:
 
 
 @scheduler.command("tick")
-@click.option("--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="Run as of this date: today on a real database (any date with --dry-run); on a simulated "
-                   "one the stored clock moves forward to it.")  # fmt: skip
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Run as of this date: today on a real database (any date with --dry-run); on a simulated "
+    "one the stored clock moves forward to it.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would fire; write nothing.")
 @pass_state
 def tick(state: State, /, *, at: Any, dry_run: bool) -> int:
@@ -41,12 +46,22 @@ def _print_tick(state: State, report: Mapping[str, Any]) -> None:
     items = [item for sweep in report["sweeps"] for item in sweep["items"]]
     if items:
         table(
-            [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"),
-             state.say("Åtgärd", "Action"), state.say("Utfall", "Outcome")],
-            [(i["due_on"], i.get("case_ref") or i.get("guideline_ref"),
-              action_text(i["action"], state.lang) if i.get("action") else "", outcome_text(i["outcome"], state.lang))
-             for i in items],
-        )  # fmt: skip
+            [
+                state.say("Förfaller", "Due"),
+                state.say("Ärende/riktlinje", "Case/guideline"),
+                state.say("Åtgärd", "Action"),
+                state.say("Utfall", "Outcome"),
+            ],
+            [
+                (
+                    i["due_on"],
+                    i.get("case_ref") or i.get("guideline_ref"),
+                    action_text(i["action"], state.lang) if i.get("action") else "",
+                    outcome_text(i["outcome"], state.lang),
+                )
+                for i in items
+            ],
+        )
     verb = state.say("skulle", "would") if report["dry_run"] else ""
     click.echo(
         state.say(
@@ -61,8 +76,13 @@ def _print_tick(state: State, report: Mapping[str, Any]) -> None:
 
 
 @scheduler.command("plan")
-@click.option("--until", "until", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="List deadlines up to this date (default: 90 days ahead).")  # fmt: skip
+@click.option(
+    "--until",
+    "until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="List deadlines up to this date (default: 90 days ahead).",
+)
 @pass_state
 def plan(state: State, /, *, until: Any) -> None:
     """Upcoming deadlines: open timers and guideline expiries, earliest first."""
@@ -76,18 +96,43 @@ def plan(state: State, /, *, until: Any) -> None:
         click.echo(state.say(f"Inga tidsgränser till och med {last}.", f"No deadlines up to {last}."))
         return
     table(
-        [state.say("Förfaller", "Due"), state.say("Ärende/riktlinje", "Case/guideline"), state.say("Typ", "Kind"),
-         state.say("Åtgärd", "Action"), state.say("Vem", "Who")],
-        [(r["due_on"], r["case_ref"] or r["guideline_ref"], deadline_kind(r["kind"], state.lang),
-          action_text(r["action"], state.lang), r["who"]) for r in rows],
-    )  # fmt: skip
+        [
+            state.say("Förfaller", "Due"),
+            state.say("Ärende/riktlinje", "Case/guideline"),
+            state.say("Typ", "Kind"),
+            state.say("Åtgärd", "Action"),
+            state.say("Vem", "Who"),
+        ],
+        [
+            (
+                r["due_on"],
+                r["case_ref"] or r["guideline_ref"],
+                deadline_kind(r["kind"], state.lang),
+                action_text(r["action"], state.lang),
+                r["who"],
+            )
+            for r in rows
+        ],
+    )
 
 
 @scheduler.command("run")
-@click.option("--every", "every", type=click.IntRange(1, 86400), default=900, show_default=True, metavar="SECONDS",
-              help="How often the timer sweep runs.")  # fmt: skip
-@click.option("--guidelines-hour", type=click.IntRange(0, 23), default=6, show_default=True,
-              help="Local hour of the daily guideline sweep (it also runs at start).")  # fmt: skip
+@click.option(
+    "--every",
+    "every",
+    type=click.IntRange(1, 86400),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the timer sweep runs.",
+)
+@click.option(
+    "--guidelines-hour",
+    type=click.IntRange(0, 23),
+    default=6,
+    show_default=True,
+    help="Local hour of the daily guideline sweep (it also runs at start).",
+)
 @pass_state
 def run(state: State, /, *, every: int, guidelines_hour: int) -> int:
     """Run the scheduler daemon until SIGINT or SIGTERM (structured log lines on stderr)."""
@@ -117,14 +162,27 @@ def alerts_list(state: State, /, *, include_all: bool, recipient: str | None) ->
         click.echo(state.say("Inga öppna larm.", "No open alerts."))
         return
     table(
-        ["ID", state.say("Förfaller", "Due"), state.say("Typ", "Kind"), state.say("Ärende/riktlinje", "Case/guideline"),
-         state.say("Till", "To"), state.say("Meddelande", "Message")],
-        [(r["id"], r["due_on"], deadline_kind(r["kind"], state.lang), r["case_ref"] or r["guideline_ref"],
-          r["recipient"],
-          r["message"] + (f" [{state.say('kvitterat', 'acknowledged')}: {r['acknowledged_by']}]"
-                          if r["acknowledged"] else ""))
-         for r in rows],
-    )  # fmt: skip
+        [
+            "ID",
+            state.say("Förfaller", "Due"),
+            state.say("Typ", "Kind"),
+            state.say("Ärende/riktlinje", "Case/guideline"),
+            state.say("Till", "To"),
+            state.say("Meddelande", "Message"),
+        ],
+        [
+            (
+                r["id"],
+                r["due_on"],
+                deadline_kind(r["kind"], state.lang),
+                r["case_ref"] or r["guideline_ref"],
+                r["recipient"],
+                r["message"]
+                + (f" [{state.say('kvitterat', 'acknowledged')}: {r['acknowledged_by']}]" if r["acknowledged"] else ""),
+            )
+            for r in rows
+        ],
+    )
 
 
 @alerts.command("ack")
@@ -136,5 +194,9 @@ def alerts_ack(state: State, /, *, alert_id: int) -> None:
     if state.json:
         emit_json(row)
     else:
-        click.echo(state.say(f"Larm {alert_id} kvitterat av {row['acknowledged_by']}.",
-                             f"Alert {alert_id} acknowledged by {row['acknowledged_by']}."))  # fmt: skip
+        click.echo(
+            state.say(
+                f"Larm {alert_id} kvitterat av {row['acknowledged_by']}.",
+                f"Alert {alert_id} acknowledged by {row['acknowledged_by']}.",
+            )
+        )

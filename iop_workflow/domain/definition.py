@@ -25,9 +25,14 @@ EFFECTS = frozenset({"bind_guideline", "rebind_guideline", "next_review_round", 
 # The kinds of facts `iop case record KIND` records -> the table of their rows: the one list of them
 # (the CLI's choices, corrections, retractions and the fact proof read it; service/records.py builds each).
 RECORD_TABLES: Mapping[str, str] = {
-    "meeting": "meetings", "assessment": "assessments", "legal-check": "legal_checks", "agreement": "agreements",
-    "contribution": "contributions", "decision": "decisions", "review": "reviews",
-}  # fmt: skip
+    "meeting": "meetings",
+    "assessment": "assessments",
+    "legal-check": "legal_checks",
+    "agreement": "agreements",
+    "contribution": "contributions",
+    "decision": "decisions",
+    "review": "reviews",
+}
 RECORD_KINDS = frozenset(RECORD_TABLES)
 # The named groups of states (``[groups]``) the services read instead of naming states in code:
 # the group -> what it means (docs/architecture.md, "The workflow definition").
@@ -333,9 +338,18 @@ class _Validator:
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table")
         allowed = {
-            "trigger", "source", "dest", "guards", "roles", "inputs", "effects",
-            "end_reason", "end_reason_choices", "label_sv", "label_en",
-        }  # fmt: skip
+            "trigger",
+            "source",
+            "dest",
+            "guards",
+            "roles",
+            "inputs",
+            "effects",
+            "end_reason",
+            "end_reason_choices",
+            "label_sv",
+            "label_en",
+        }
         self.keys(spec, key, allowed, {"trigger", "source", "dest", "roles"})
         trigger = self.text(spec, key, "trigger")
         if not trigger.isidentifier():

@@ -25,12 +25,20 @@ from iop_workflow.domain.values import (
 # What a CaseFacts holds beyond the case row itself. Each rule (guard, timer anchor, effect,
 # log snapshot) declares the kinds it reads (see domain/reads.py), and a transition makes the
 # store read only the kinds its rules declare; the others are left "not loaded".
-FACT_KINDS = frozenset({
-    "organisation",          # the organisation's legal form, profit motive, name
-    "guideline",             # the guideline the case is bound to
-    "municipal_guidelines",  # every guideline of the case's municipality
-    "meetings", "assessments", "legal_checks", "agreements", "contributions", "decisions", "reviews",
-})  # fmt: skip
+FACT_KINDS = frozenset(
+    {
+        "organisation",  # the organisation's legal form, profit motive, name
+        "guideline",  # the guideline the case is bound to
+        "municipal_guidelines",  # every guideline of the case's municipality
+        "meetings",
+        "assessments",
+        "legal_checks",
+        "agreements",
+        "contributions",
+        "decisions",
+        "reviews",
+    }
+)
 
 
 class FactNotLoaded(RuntimeError):

@@ -311,4 +311,3 @@ def decision_recorded(facts: CaseFacts, ctx: GuardContext) -> list[Unmet]:
 # The guards of the agreement and its guideline register themselves in GUARDS when their module is
 # imported: here, so that importing this module gives the whole registry.
 from iop_workflow.domain import guards_agreement  # noqa: E402, F401
-

@@ -15,16 +15,37 @@ from iop_workflow.domain.values import CriterionKind
 from iop_workflow.errors import DefinitionError
 
 _GUIDELINE_KEYS = {
-    "ref", "municipality", "title", "status", "decided_on", "decided_by", "minutes_ref", "valid_from",
-    "valid_until", "follow_up_months", "guideline_review_months", "owner", "source", "note", "provenance",
+    "ref",
+    "municipality",
+    "title",
+    "status",
+    "decided_on",
+    "decided_by",
+    "minutes_ref",
+    "valid_from",
+    "valid_until",
+    "follow_up_months",
+    "guideline_review_months",
+    "owner",
+    "source",
+    "note",
+    "provenance",
     "allows_municipal_initiative",
-}  # fmt: skip
+}
 _GUIDELINE_REQUIRED = {"ref", "municipality", "title", "status", "owner"}
 _CRITERION_KEYS = {"code", "kind", "text_sv", "text_en"}
 _PROVENANCE_KEYS = {"source", "quote", "verified"}
 # The longest text each field may hold (the widths of the database columns).
-_MAX_LEN = {"ref": 100, "municipality": 100, "title": 500, "decided_by": 300, "minutes_ref": 300, "owner": 300,
-            "source": 500, "code": 80}  # fmt: skip
+_MAX_LEN = {
+    "ref": 100,
+    "municipality": 100,
+    "title": 500,
+    "decided_by": 300,
+    "minutes_ref": 300,
+    "owner": 300,
+    "source": 500,
+    "code": 80,
+}
 _MAX_TEXT = 10_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines are text
 
@@ -164,8 +185,7 @@ class _GuidelineReader:
         head = data.get("guideline")
         if not isinstance(head, dict):
             raise self.fail("guideline", "missing table [guideline]")
-        tomldoc.check_keys(head, file=self.file, key="guideline", allowed=_GUIDELINE_KEYS,
-                           required=_GUIDELINE_REQUIRED)  # fmt: skip
+        tomldoc.check_keys(head, file=self.file, key="guideline", allowed=_GUIDELINE_KEYS, required=_GUIDELINE_REQUIRED)
         status = head["status"]
         if not isinstance(status, str) or status not in {s.value for s in GuidelineStatus}:
             raise self.fail("guideline.status", f"unknown status {status!r} (adopted, proposal, repealed, superseded)")
@@ -212,8 +232,10 @@ class _GuidelineReader:
         found: dict[str, Provenance] = {}
         for name, spec in raw.items():
             if name not in known:
-                raise self.fail(f"guideline.provenance.{name}",
-                                f"unknown key (a provenance is given for one of: {', '.join(known)})")  # fmt: skip
+                raise self.fail(
+                    f"guideline.provenance.{name}",
+                    f"unknown key (a provenance is given for one of: {', '.join(known)})",
+                )
             found[name] = self.one_provenance(name, spec, g)
         for name in DECIDING:
             if g.value(name) is not None and name not in found:

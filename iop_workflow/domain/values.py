@@ -71,6 +71,7 @@ class Initiator(StrEnum):
 
 ROLES = frozenset({"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"})
 
+
 class DecisionSubject(StrEnum):
     """What a recorded decision decides: to enter or renew the agreement, or to end the running one."""
 
@@ -79,6 +80,4 @@ class DecisionSubject(StrEnum):
 
 
 # terminated: by notice (uppsägning, the notice period has run); rescinded: for cause, at once (hävning).
-END_REASONS = frozenset(
-    {"declined", "withdrawn", "completed", "not_renewed", "terminated", "rescinded", "expired"}
-)
+END_REASONS = frozenset({"declined", "withdrawn", "completed", "not_renewed", "terminated", "rescinded", "expired"})

@@ -18,9 +18,18 @@ from iop_workflow.report.annual_render import Section, sections, title, tr
 # The open states' colours in the chart, taken in the definition's order of states (so a renamed or
 # added state needs no change here); past the end of the palette they repeat.
 PALETTE = (
-    "#8e6cc7", "#1f9bb5", "#e0a100", "#3f6fd8", "#2e9d4f", "#e4572e", "#b0307f",
-    "#7a5c2e", "#0f7f7f", "#c2185b", "#5d6d1e",
-)  # fmt: skip
+    "#8e6cc7",
+    "#1f9bb5",
+    "#e0a100",
+    "#3f6fd8",
+    "#2e9d4f",
+    "#e4572e",
+    "#b0307f",
+    "#7a5c2e",
+    "#0f7f7f",
+    "#c2185b",
+    "#5d6d1e",
+)
 AXIS = "#333333"
 GRID = "#d9d9d9"
 MONTHS = {
@@ -51,16 +60,24 @@ def annual_html(report: Mapping[str, Any], lang: str, *, chart: bool = True) -> 
     """The whole page; ``chart=False`` leaves the chart out (the month-by-month table stays)."""
     heading = escape(title(report, lang))
     parts = [
-        "<!DOCTYPE html>", f'<html lang="{"en" if lang == "en" else "sv"}">', "<head>", '<meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        f'<html lang="{"en" if lang == "en" else "sv"}">',
+        "<head>",
+        '<meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        f"<title>{heading}</title>", f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{heading}</h1>",
+        f"<title>{heading}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{heading}</h1>",
         f"<p>{escape(tr('period', lang))} {escape(report['from'])} – {escape(report['to'])}.</p>",
-    ]  # fmt: skip
+    ]
     if report["preliminary"]:
         parts.append(f'<p class="preliminary">{escape(tr("preliminary", lang))}</p>')
     if chart:
-        parts.append(f'<figure id="chart">{chart_svg(report, lang)}<figcaption>{escape(tr("chart", lang))}'
-                     "</figcaption></figure>")  # fmt: skip
+        parts.append(
+            f'<figure id="chart">{chart_svg(report, lang)}<figcaption>{escape(tr("chart", lang))}</figcaption></figure>'
+        )
     parts.extend(_section(sec, lang) for sec in sections(report, lang))
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
@@ -107,9 +124,11 @@ def chart_svg(report: Mapping[str, Any], lang: str) -> str:
     base = TOP + PLOT_H
     per_row = 4
     height = base + 30 + LEGEND_ROW * math.ceil(len(series) / per_row) + 8
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(tr("chart", lang))}" '
-           'font-family="system-ui, sans-serif" font-size="12" shape-rendering="crispEdges">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(tr("chart", lang))}" '
+        'font-family="system-ui, sans-serif" font-size="12" shape-rendering="crispEdges">'
+    ]
     for value in range(0, top + 1, step):
         y = round(base - value * PLOT_H / top)
         out.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + 12 * SLOT}" y2="{y}" stroke="{GRID}"/>')
@@ -145,7 +164,9 @@ def _bar(
             continue
         y_low, y_high = round(base - below * PLOT_H / top), round(base - (below + n) * PLOT_H / top)
         tip = escape(f"{labels[s]} {month['month']}: {n}")
-        out.append(f'<rect x="{x}" y="{y_high}" width="{BAR}" height="{y_low - y_high}" fill="{fill[s]}">'
-                   f"<title>{tip}</title></rect>")  # fmt: skip
+        out.append(
+            f'<rect x="{x}" y="{y_high}" width="{BAR}" height="{y_low - y_high}" fill="{fill[s]}">'
+            f"<title>{tip}</title></rect>"
+        )
         below += n
     return out

@@ -14,12 +14,16 @@ from iop_workflow import formats, glossary
 from iop_workflow.report.render import Column, csv_table, markdown_table
 
 TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Årsuppföljning av idéburna offentliga partnerskap",
-              "Annual follow-up of idea-based public partnerships"),
+    "title": (
+        "Årsuppföljning av idéburna offentliga partnerskap",
+        "Annual follow-up of idea-based public partnerships",
+    ),
     "all": ("alla kommuner", "all municipalities"),
     "period": ("Perioden", "Period"),
-    "preliminary": ("Preliminär: året är inte slut, siffrorna gäller hittills.",
-                    "Preliminary: the year is not over, the figures are so far."),
+    "preliminary": (
+        "Preliminär: året är inte slut, siffrorna gäller hittills.",
+        "Preliminary: the year is not over, the figures are so far.",
+    ),
     "states": ("Ärenden per status", "Cases by state"),
     "state": ("Status", "State"),
     "start": ("Vid årets början", "At the start of the year"),
@@ -47,9 +51,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "month": ("Månad", "Month"),
     "cases": ("Årets ärenden", "The year's cases"),
     "no_cases": ("Inga ärenden.", "No cases."),
-    "chart": ("Pågående ärenden per status vid varje månads slut (avslutade ärenden visas inte).",
-              "Open cases by state at the end of each month (ended cases are not shown)."),
-}  # fmt: skip
+    "chart": (
+        "Pågående ärenden per status vid varje månads slut (avslutade ärenden visas inte).",
+        "Open cases by state at the end of each month (ended cases are not shown).",
+    ),
+}
 
 GUIDELINE_COLUMNS: tuple[Column, ...] = (
     ("ref", "Riktlinje", "Guideline"),
@@ -111,10 +117,14 @@ def guideline_view(report: Mapping[str, Any], lang: str) -> list[dict[str, Any]]
 
 def case_view(report: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
     return [
-        {**c, "start_label": state_label(report, c["state_at_start"], lang) if c["state_at_start"] else "–",
-         "end_label": state_label(report, c["state"], lang), "reason_label": label("end_reason", c["end_reason"], lang)}
+        {
+            **c,
+            "start_label": state_label(report, c["state_at_start"], lang) if c["state_at_start"] else "–",
+            "end_label": state_label(report, c["state"], lang),
+            "reason_label": label("end_reason", c["end_reason"], lang),
+        }
         for c in report["cases"]
-    ]  # fmt: skip
+    ]
 
 
 def _amount(value: Any, lang: str) -> str:
@@ -135,30 +145,61 @@ def sections(report: Mapping[str, Any], lang: str) -> Iterator[Section]:
     """The report's tables in order. Markdown and HTML lay out the same tables."""
     states = [s["state"] for s in report["states"]]
     counts: tuple[Column, Column] = (("label", *TEXT["event"]), ("count", *TEXT["count"]))
-    yield Section("states", tr("states", lang), (("label", *TEXT["state"]), ("start", *TEXT["start"]),
-                                                ("end", *TEXT["end"])), [
-        {"label": state_label(report, s, lang), "start": report["at_year_start"][s], "end": report["at_year_end"][s]}
-        for s in states
-    ])  # fmt: skip
-    yield Section("events", tr("year_events", lang), counts,
-                  [{"label": tr(k, lang), "count": report["events"][k]} for k in EVENT_KEYS])  # fmt: skip
-    yield Section("end_reasons", tr("end_reasons", lang), (("label", *TEXT["reason"]), counts[1]),
-                  [{"label": label("end_reason", r, lang), "count": n}
-                   for r, n in report["end_reasons"].items()])  # fmt: skip
-    yield Section("reviews", tr("reviews", lang), counts,
-                  [{"label": tr(k, lang), "count": report["reviews"][k]} for k in REVIEW_KEYS])  # fmt: skip
-    yield Section("contributions", tr("contributions", lang), CONTRIBUTION_COLUMNS, [
-        {**c, "party_label": label("party", c["party"], lang),
-         "kind_label": label("contribution_kind", c["kind"], lang),
-         "agreed": _amount(c["agreed"], lang), "running": _amount(c["running"], lang)}
-        for c in report["contributions"]
-    ], tr("no_contributions", lang))  # fmt: skip
-    yield Section("guidelines", tr("guidelines", lang), GUIDELINE_COLUMNS, guideline_view(report, lang),
-                  tr("no_guidelines", lang))  # fmt: skip
+    yield Section(
+        "states",
+        tr("states", lang),
+        (("label", *TEXT["state"]), ("start", *TEXT["start"]), ("end", *TEXT["end"])),
+        [
+            {
+                "label": state_label(report, s, lang),
+                "start": report["at_year_start"][s],
+                "end": report["at_year_end"][s],
+            }
+            for s in states
+        ],
+    )
+    yield Section(
+        "events",
+        tr("year_events", lang),
+        counts,
+        [{"label": tr(k, lang), "count": report["events"][k]} for k in EVENT_KEYS],
+    )
+    yield Section(
+        "end_reasons",
+        tr("end_reasons", lang),
+        (("label", *TEXT["reason"]), counts[1]),
+        [{"label": label("end_reason", r, lang), "count": n} for r, n in report["end_reasons"].items()],
+    )
+    yield Section(
+        "reviews",
+        tr("reviews", lang),
+        counts,
+        [{"label": tr(k, lang), "count": report["reviews"][k]} for k in REVIEW_KEYS],
+    )
+    yield Section(
+        "contributions",
+        tr("contributions", lang),
+        CONTRIBUTION_COLUMNS,
+        [
+            {
+                **c,
+                "party_label": label("party", c["party"], lang),
+                "kind_label": label("contribution_kind", c["kind"], lang),
+                "agreed": _amount(c["agreed"], lang),
+                "running": _amount(c["running"], lang),
+            }
+            for c in report["contributions"]
+        ],
+        tr("no_contributions", lang),
+    )
+    yield Section(
+        "guidelines", tr("guidelines", lang), GUIDELINE_COLUMNS, guideline_view(report, lang), tr("no_guidelines", lang)
+    )
     months: list[Column] = [("month", *TEXT["month"])]
     months += [(s, state_label(report, s, "sv"), state_label(report, s, "en")) for s in states]
-    yield Section("monthly", tr("monthly", lang), months,
-                  [{"month": m["month"], **m["counts"]} for m in report["monthly"]])  # fmt: skip
+    yield Section(
+        "monthly", tr("monthly", lang), months, [{"month": m["month"], **m["counts"]} for m in report["monthly"]]
+    )
     yield Section("cases", tr("cases", lang), CASE_COLUMNS, case_view(report, lang), tr("no_cases", lang))
 
 

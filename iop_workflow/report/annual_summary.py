@@ -81,12 +81,18 @@ def report(
     """The whole report as a plain dict of JSON types (dates ISO-8601, amounts as text)."""
     w = t.window
     return {
-        "year": w.year, "municipality": municipality, "municipality_code": municipality_code,
-        "from": w.first_day.isoformat(), "to": w.last_day.isoformat(),
-        "preliminary": preliminary, "include_protected": include_protected, "states": [dict(s) for s in states],
+        "year": w.year,
+        "municipality": municipality,
+        "municipality_code": municipality_code,
+        "from": w.first_day.isoformat(),
+        "to": w.last_day.isoformat(),
+        "preliminary": preliminary,
+        "include_protected": include_protected,
+        "states": [dict(s) for s in states],
         **summary(t, [str(s["state"]) for s in states], end_reasons),
-        "guidelines": guideline_rows(guidelines, w), "cases": [dict(c) for c in cases],
-    }  # fmt: skip
+        "guidelines": guideline_rows(guidelines, w),
+        "cases": [dict(c) for c in cases],
+    }
 
 
 def summary(t: Tally, states: Sequence[str], end_reasons: Sequence[str]) -> dict[str, Any]:
@@ -122,10 +128,15 @@ def _order(value: str, known: Sequence[str]) -> tuple[int, str]:
 def _contributions(t: Tally) -> list[dict[str, Any]]:
     keys = sorted(t.contributions, key=lambda k: (_order(k[0], _PARTIES), _order(k[1], _KINDS), k[2]))
     return [
-        {"party": p, "kind": k, "unit": u, "agreed": _amount(t.contributions[(p, k, u)][0]),
-         "running": _amount(t.contributions[(p, k, u)][1])}
+        {
+            "party": p,
+            "kind": k,
+            "unit": u,
+            "agreed": _amount(t.contributions[(p, k, u)][0]),
+            "running": _amount(t.contributions[(p, k, u)][1]),
+        }
         for p, k, u in keys
-    ]  # fmt: skip
+    ]
 
 
 def _amount(value: Decimal) -> str:
@@ -154,9 +165,15 @@ def guideline_rows(guidelines: Iterable[Guideline], window: Window) -> list[dict
         status = "in_force"
         if g.valid_until is not None:
             status = "expired" if g.valid_until < last else "expiring" if g.valid_until <= horizon else status
-        rows.append({
-            "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality),
-            "title": g.title, "valid_from": g.valid_from.isoformat() if g.valid_from else None,
-            "valid_until": g.valid_until.isoformat() if g.valid_until else None, "status": status,
-        })  # fmt: skip
+        rows.append(
+            {
+                "ref": g.ref,
+                "municipality": g.municipality,
+                "municipality_code": code_of(g.municipality),
+                "title": g.title,
+                "valid_from": g.valid_from.isoformat() if g.valid_from else None,
+                "valid_until": g.valid_until.isoformat() if g.valid_until else None,
+                "status": status,
+            }
+        )
     return sorted(rows, key=lambda r: (r["municipality"], r["valid_from"] or "", r["ref"]))

@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 ANNUAL_FORMATS = ("md", "csv", "html", "json")
-MEDIA_TYPES = {"md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8",
-               "html": "text/html; charset=utf-8", "json": "application/json"}  # fmt: skip
+MEDIA_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "json": "application/json",
+}
 
 
 def render_annual(report: Mapping[str, Any], fmt: str, lang: str) -> str:

@@ -56,8 +56,9 @@ class _Retries:
         n = self.failures[name] = self.failures.get(name, 0) + 1
         delay = min(self.config.retry_seconds * 2.0 ** (n - 1), self.config.retry_max_seconds)
         when = datetime.now(self.scheduler.timezone) + timedelta(seconds=delay)
-        self.scheduler.add_job(job, "date", run_date=when, id=f"{name}-retry", name=f"retry {name}",
-                               replace_existing=True)  # fmt: skip
+        self.scheduler.add_job(
+            job, "date", run_date=when, id=f"{name}-retry", name=f"retry {name}", replace_existing=True
+        )
         return delay
 
     def succeeded(self, name: str) -> None:
@@ -74,13 +75,24 @@ def _guarded(app: App, name: str, work: Callable[[], Any], retries: _Retries | N
             work()
         except IopError as exc:
             retry = retries.failed(name, job) if retries is not None and isinstance(exc, DatabaseUnavailable) else None
-            app.sink.event("sweep_failed", job=name, code=exc.code, error=exc.message("en"), retry_in=retry,
-                           seconds=round(time.perf_counter() - started, 4))  # fmt: skip
+            app.sink.event(
+                "sweep_failed",
+                job=name,
+                code=exc.code,
+                error=exc.message("en"),
+                retry_in=retry,
+                seconds=round(time.perf_counter() - started, 4),
+            )
         except Exception as exc:  # a bug: log it, keep the schedule alive, retry next run
             import traceback  # noqa: PLC0415
 
-            app.sink.event("sweep_failed", job=name, code="internal_error", error=f"{type(exc).__name__}: {exc}",
-                           traceback=traceback.format_exc())  # fmt: skip
+            app.sink.event(
+                "sweep_failed",
+                job=name,
+                code="internal_error",
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
         else:
             if retries is not None:
                 retries.succeeded(name)
@@ -97,8 +109,9 @@ class _EventLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.app.sink.event("apscheduler", level=record.levelname.lower(), logger=record.name,
-                                message=record.getMessage())  # fmt: skip
+            self.app.sink.event(
+                "apscheduler", level=record.levelname.lower(), logger=record.name, message=record.getMessage()
+            )
         except Exception:  # logging must never stop the daemon
             self.handleError(record)
 
@@ -159,19 +172,27 @@ def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
     scheduler.add_job(
         _guarded(app, "sweep-guidelines", lambda: sweep.sweep_guidelines(app), retries),
         CronTrigger(hour=config.guidelines_hour, minute=0, timezone=tz),
-        id="sweep-guidelines", name="guideline validity", next_run_time=start, replace_existing=True,
-    )  # fmt: skip
+        id="sweep-guidelines",
+        name="guideline validity",
+        next_run_time=start,
+        replace_existing=True,
+    )
     scheduler.add_job(
         _guarded(app, "sweep-timers", lambda: sweep.sweep_timers(app), retries),
         IntervalTrigger(seconds=config.every_seconds, timezone=tz),
-        id="sweep-timers", name="due timers", next_run_time=start, replace_existing=True,
-    )  # fmt: skip
+        id="sweep-timers",
+        name="due timers",
+        next_run_time=start,
+        replace_existing=True,
+    )
 
     scheduler.add_job(
         _guarded(app, "audit-checkpoint", lambda: audit.checkpoint(app, sweep.scheduler_actor(app)), retries),
         CronTrigger(hour=config.checkpoint_hour, minute=50, timezone=tz),
-        id="audit-checkpoint", name="daily audit checkpoint", replace_existing=True,
-    )  # fmt: skip
+        id="audit-checkpoint",
+        name="daily audit checkpoint",
+        replace_existing=True,
+    )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         app.sink.event("scheduler_stopping", signal=signal.Signals(signum).name)
@@ -179,9 +200,11 @@ def run(app: App, config: DaemonConfig = DaemonConfig()) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     app.sink.event(
-        "scheduler_started", jobs=[job.id for job in scheduler.get_jobs()], every_seconds=config.every_seconds,
+        "scheduler_started",
+        jobs=[job.id for job in scheduler.get_jobs()],
+        every_seconds=config.every_seconds,
         timezone=str(tz),
-    )  # fmt: skip
+    )
     try:
         with apscheduler_events(app):
             scheduler.start()

@@ -37,10 +37,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # configuration says. Never a header, a query string or a body: credentials travel there.
 log = structlog.wrap_logger(
     structlog.PrintLogger(sys.stderr),
-    processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=True)],
-    logger_name="iop.http", cache_logger_on_first_use=True,
-)  # fmt: skip
+    processors=[
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(sort_keys=True),
+    ],
+    logger_name="iop.http",
+    cache_logger_on_first_use=True,
+)
 
 
 def language(request: Request) -> str:
@@ -97,8 +102,7 @@ class _TooLarge(Exception):
 
 
 def _too_large(limit: int) -> Response:
-    return problems.problem(413, "request_too_large", "Content too large",
-                            f"The request body is over {limit} bytes.")  # fmt: skip
+    return problems.problem(413, "request_too_large", "Content too large", f"The request body is over {limit} bytes.")
 
 
 def _log_stream_failure(failure: StreamFailure) -> None:
@@ -110,20 +114,23 @@ def create_app(iop: Iop | None = None) -> FastAPI:
     iop = iop or Iop.connect(source="api")
     settings = iop.app.settings
     server = Server(
-        iop=iop, settings=settings,
+        iop=iop,
+        settings=settings,
         limiter=FailureLimiter(settings.server.auth_failures_per_minute),
         oidc=OidcVerifier(settings.oidc) if settings.oidc.issuer else None,
         metrics=Metrics(database_reader(iop)),
-    )  # fmt: skip
+    )
     app = FastAPI(
-        title="iop-workflow", version=__version__,
+        title="iop-workflow",
+        version=__version__,
         description="Case workflow for idéburet offentligt partnerskap (IOP). Every route but /healthz, /readyz "
         "and /openapi.json needs `Authorization: Bearer <token>` (an API token `iop_...` or an OIDC JWT).",
-        docs_url=None, redoc_url=None,
+        docs_url=None,
+        redoc_url=None,
         # The service's own metrics are Prometheus (/metrics) and its access log structlog: FastAPI's
         # native OpenTelemetry stays off, so no request asks for its providers.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-    )  # fmt: skip
+    )
     app.state.server = server
     # A line the audit stream could not take: the change is committed and answered as done; the
     # sink alerts role:admin (once per outage) and the log shipper sees each lost line.
@@ -156,26 +163,41 @@ def _boundary(app: FastAPI) -> None:
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         title = next((s.phrase for s in HTTPStatus if s.value == exc.status_code), "Error")
         detail = str(exc.detail) if language(request) == "en" else f"Begäran avvisades: {exc.detail}"
-        return problems.problem(exc.status_code, code, title, detail, headers=dict(exc.headers or {}), reasons=[],
-                                details={})  # fmt: skip
+        return problems.problem(
+            exc.status_code, code, title, detail, headers=dict(exc.headers or {}), reasons=[], details={}
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
-                  for e in exc.errors()]  # fmt: skip
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
+            for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "body", "problem": "invalid"}
         sv = f"Ogiltigt värde för {first['field']}: {first['problem']}"
         en = f"Invalid value for {first['field']}: {first['problem']}"
-        return problems.problem(422, "invalid_input", "Invalid input", en if language(request) == "en" else sv,
-                                reasons=[], details={"errors": errors})  # fmt: skip
+        return problems.problem(
+            422,
+            "invalid_input",
+            "Invalid input",
+            en if language(request) == "en" else sv,
+            reasons=[],
+            details={"errors": errors},
+        )
 
     @app.exception_handler(Exception)
     def _bug(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", "-")
         log.exception("unhandled", request_id=request_id, error=type(exc).__name__)
         bug = InternalError(detail=f"{type(exc).__name__} (request {request_id})")
-        return problems.problem(500, bug.code, "Internal error", bug.message(language(request)), reasons=[],
-                                details={"request_id": request_id})  # fmt: skip
+        return problems.problem(
+            500,
+            bug.code,
+            "Internal error",
+            bug.message(language(request)),
+            reasons=[],
+            details={"request_id": request_id},
+        )
 
 
 class Observe:
@@ -218,8 +240,15 @@ class Observe:
         method = scope["method"]
         self.server.metrics.requests.labels(method, route, str(status)).inc()
         self.server.metrics.latency.labels(method, route).observe(elapsed)
-        log.info("request", request_id=request_id, method=method, route=route, status=status,
-                 duration_ms=round(elapsed * 1000, 2), principal=state.get("principal"))  # fmt: skip
+        log.info(
+            "request",
+            request_id=request_id,
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            principal=state.get("principal"),
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -52,12 +52,14 @@ def authenticated(handler: Callable[..., R]) -> Callable[..., R]:
     signature = inspect.signature(handler)
     (who,) = [name for name in signature.parameters if name in {"actor", "_actor"}]
     takes_request = "request" in signature.parameters
-    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
-              if p.name != who]  # fmt: skip
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values() if p.name != who
+    ]
     if not takes_request:
         params.insert(0, inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request))
-    params.append(inspect.Parameter("_screened", inspect.Parameter.KEYWORD_ONLY, default=Depends(screened),
-                                    annotation=None))  # fmt: skip
+    params.append(
+        inspect.Parameter("_screened", inspect.Parameter.KEYWORD_ONLY, default=Depends(screened), annotation=None)
+    )
 
     @functools.wraps(handler)
     def run(**kwargs: Any) -> R:
@@ -107,10 +109,14 @@ def _within_limit(server: Server, client: str) -> None:
     wait = server.limiter.retry_after(client)
     if wait is not None:
         seconds = str(max(1, math.ceil(wait)))
-        raise HttpProblem(429, "too_many_failed_authentications", "Too many requests",
-                          f"För många misslyckade inloggningar; försök igen om {seconds} s.",
-                          f"Too many failed authentications; try again in {seconds} s.",
-                          headers={"Retry-After": seconds})  # fmt: skip
+        raise HttpProblem(
+            429,
+            "too_many_failed_authentications",
+            "Too many requests",
+            f"För många misslyckade inloggningar; försök igen om {seconds} s.",
+            f"Too many failed authentications; try again in {seconds} s.",
+            headers={"Retry-After": seconds},
+        )
 
 
 def _bearer(header: str | None) -> str:

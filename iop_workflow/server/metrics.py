@@ -29,20 +29,22 @@ class _DatabaseGauges(Collector):
             return
         yield GaugeMetricFamily("iop_database_up", "Whether the database answered the scrape", value=1)
         yield GaugeMetricFamily("iop_log_last_seq", "Highest seq of the transition log", value=last_seq)
-        yield GaugeMetricFamily("iop_timers_due", "Open timers due today or earlier (sweeps behind if > 0)",
-                                value=due)  # fmt: skip
+        yield GaugeMetricFamily("iop_timers_due", "Open timers due today or earlier (sweeps behind if > 0)", value=due)
         yield GaugeMetricFamily("iop_alerts_open", "Alerts not yet acknowledged", value=alerts)
 
 
 class Metrics:
     def __init__(self, read_database: Callable[[], tuple[int, int, int]]) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("iop_http_requests", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.latency = Histogram("iop_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-                                 registry=self.registry)  # fmt: skip
-        self.transitions = Counter("iop_transitions", "Transitions fired through this server", ["trigger"],
-                                   registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "iop_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "iop_http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.transitions = Counter(
+            "iop_transitions", "Transitions fired through this server", ["trigger"], registry=self.registry
+        )
         self.registry.register(_DatabaseGauges(read_database))
 
     def render(self) -> bytes:
@@ -69,8 +71,9 @@ def database_reader(iop: object) -> Callable[[], tuple[int, int, int]]:
                 .select_from(timers)
                 .where(timers.c.due_on <= today, timers.c.fired_at.is_(None), timers.c.cancelled_at.is_(None))
             ).scalar_one()
-            open_alerts = s.execute(sa.select(sa.func.count()).select_from(alerts).where(
-                alerts.c.acknowledged_at.is_(None))).scalar_one()  # fmt: skip
+            open_alerts = s.execute(
+                sa.select(sa.func.count()).select_from(alerts).where(alerts.c.acknowledged_at.is_(None))
+            ).scalar_one()
         return int(last), int(due), int(open_alerts)
 
     return read

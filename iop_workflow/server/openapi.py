@@ -81,9 +81,10 @@ def amend(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` with the security scheme and the problem responses."""
     components = doc.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearerAuth"] = {
-        "type": "http", "scheme": "bearer",
+        "type": "http",
+        "scheme": "bearer",
         "description": "An API token (`iop_...`, from `iop token create`) or an OIDC JWT of the identity provider.",
-    }  # fmt: skip
+    }
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422, replaced by the problem
@@ -91,8 +92,9 @@ def amend(doc: dict[str, Any]) -> dict[str, Any]:
     responses = components.setdefault("responses", {})
     for status, description in ERRORS.items():
         responses[f"Problem{status}"] = {
-            "description": description, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }  # fmt: skip
+            "description": description,
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
     for path, operations in doc.get("paths", {}).items():
         if path in PUBLIC:
             continue
@@ -108,9 +110,15 @@ CASE_WRITE = "/v1/cases/{ref}/"
 
 
 def _write_headers(*, case_write: bool) -> list[dict[str, Any]]:
-    headers = [{"name": "Idempotency-Key", "in": "header", "required": False,
-                "description": "A retry with the same key and body returns the first response and writes nothing.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[ -~]+$"}}]  # fmt: skip
+    headers = [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "A retry with the same key and body returns the first response and writes nothing.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[ -~]+$"},
+        }
+    ]
     if case_write:
         headers.append(
             {
@@ -154,10 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if committed == text:
         print(f"{path} is up to date")
         return 0
-    lines = list(difflib.unified_diff(committed.splitlines(), text.splitlines(), f"{path} (committed)", "the app's",
-                                      lineterm=""))  # fmt: skip
-    print(f"{path} differs from the app's OpenAPI document ({len(lines)} diff lines); regenerate it with "
-          "`python -m iop_workflow.server.openapi`:", file=sys.stderr)  # fmt: skip
+    lines = list(
+        difflib.unified_diff(committed.splitlines(), text.splitlines(), f"{path} (committed)", "the app's", lineterm="")
+    )
+    print(
+        f"{path} differs from the app's OpenAPI document ({len(lines)} diff lines); regenerate it with "
+        "`python -m iop_workflow.server.openapi`:",
+        file=sys.stderr,
+    )
     print("\n".join(lines[:60]) + ("\n..." if len(lines) > 60 else ""), file=sys.stderr)
     return 1
 

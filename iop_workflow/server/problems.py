@@ -59,10 +59,17 @@ def status_of(error: IopError) -> tuple[int, str]:
     return next(((status, title) for cls, status, title in STATUS if isinstance(error, cls)), (500, "Internal error"))
 
 
-def problem(status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None,
-            **extra: Any) -> JSONResponse:  # fmt: skip
-    body = {"type": f"urn:iop-workflow:problem:{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}  # fmt: skip
+def problem(
+    status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"urn:iop-workflow:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -72,10 +79,10 @@ def from_error(error: IopError, lang: str) -> JSONResponse:
     if isinstance(error, TransitionNotAllowed):
         reasons = [{"code": r.code, "message": r.text(lang)} for r in error.reasons]
     headers = {"WWW-Authenticate": 'Bearer realm="iop"'} if status == 401 else None
-    return problem(status, error.code, title, error.message(lang), headers=headers, reasons=reasons,
-                   details=error.all_details())  # fmt: skip
+    return problem(
+        status, error.code, title, error.message(lang), headers=headers, reasons=reasons, details=error.all_details()
+    )
 
 
 def from_http(p: HttpProblem, lang: str) -> JSONResponse:
-    return problem(p.status, p.code, p.title, p.en if lang == "en" else p.sv, headers=p.headers, reasons=[],
-                   details={})  # fmt: skip
+    return problem(p.status, p.code, p.title, p.en if lang == "en" else p.sv, headers=p.headers, reasons=[], details={})

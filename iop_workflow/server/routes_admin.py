@@ -38,8 +38,9 @@ def _admin(actor: Actor) -> None:
 
 @router.get("/grants", summary="Active role grants (of one login, or everybody's)")
 @authenticated
-def grants(request: Request, actor: Actor,
-           login: Annotated[str | None, Query(max_length=200)] = None) -> list[dict[str, Any]]:  # fmt: skip
+def grants(
+    request: Request, actor: Actor, login: Annotated[str | None, Query(max_length=200)] = None
+) -> list[dict[str, Any]]:
     _admin(actor)
     return identity.list_grants(server_of(request).iop.app, login)
 
@@ -48,16 +49,24 @@ def grants(request: Request, actor: Actor,
 @authenticated
 def grant(request: Request, actor: Actor, body: GrantIn) -> Response:
     app = server_of(request).iop.app
-    return run(request, actor, body.model_dump(mode="json"),
-               lambda: Reply(200, identity.grant(app, actor, body.login, body.role, body.municipality)))  # fmt: skip
+    return run(
+        request,
+        actor,
+        body.model_dump(mode="json"),
+        lambda: Reply(200, identity.grant(app, actor, body.login, body.role, body.municipality)),
+    )
 
 
 @router.post("/grants/revoke", summary="Revoke a role")
 @authenticated
 def revoke(request: Request, actor: Actor, body: GrantIn) -> Response:
     app = server_of(request).iop.app
-    return run(request, actor, body.model_dump(mode="json"),
-               lambda: Reply(200, identity.revoke(app, actor, body.login, body.role, body.municipality)))  # fmt: skip
+    return run(
+        request,
+        actor,
+        body.model_dump(mode="json"),
+        lambda: Reply(200, identity.revoke(app, actor, body.login, body.role, body.municipality)),
+    )
 
 
 @router.get("/tokens", summary="API tokens (never the token itself)")
@@ -73,8 +82,12 @@ def token_create(request: Request, actor: Actor, body: TokenIn) -> Response:
     app = server_of(request).iop.app
 
     def act() -> Reply:
-        return Reply(201, tokens.create(app, actor, name=body.name, roles=body.roles,
-                                        municipalities=body.municipalities, expires=body.expires))  # fmt: skip
+        return Reply(
+            201,
+            tokens.create(
+                app, actor, name=body.name, roles=body.roles, municipalities=body.municipalities, expires=body.expires
+            ),
+        )
 
     return run(request, actor, body.model_dump(mode="json"), act)
 

@@ -128,8 +128,16 @@ def fire(request: Request, actor: Actor, ref: str, body: Transition) -> Response
     server = server_of(request)
 
     def act() -> Reply:
-        fired = workflow.fire(server.iop.app, actor, ref, body.trigger, reason=body.reason, data=body.data,
-                              end_reason=body.end_reason, notice_on=body.notice_on)  # fmt: skip
+        fired = workflow.fire(
+            server.iop.app,
+            actor,
+            ref,
+            body.trigger,
+            reason=body.reason,
+            data=body.data,
+            end_reason=body.end_reason,
+            notice_on=body.notice_on,
+        )
         server.metrics.transitions.labels(body.trigger).inc()
         return Reply(
             200, {"case": _shown(request, ref, actor), "record": fired.record.as_dict()}, {"ETag": etag(fired.version)}
@@ -141,10 +149,14 @@ def fire(request: Request, actor: Actor, ref: str, body: Transition) -> Response
 @router.get("", summary="Cases in ref order, a page at a time")
 @authenticated
 def list_cases(
-    request: Request, actor: Actor, *, state: str | None = None,
+    request: Request,
+    actor: Actor,
+    *,
+    state: str | None = None,
     municipality: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, after: Annotated[str | None, Query(max_length=40)] = None,
-) -> dict[str, Any]:  # fmt: skip
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
     """``{"items": [...], "next": cursor or null}``; pass ``next`` as ``after`` for the following page."""
     app = server_of(request).iop.app
     found = views.page(app, language(request), state, actor=actor, municipality=municipality, limit=limit, after=after)

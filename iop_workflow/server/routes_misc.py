@@ -53,8 +53,9 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", tags=["health"], summary="Prometheus text format (authenticated)",
-            response_class=PlainTextResponse)  # fmt: skip
+@router.get(
+    "/metrics", tags=["health"], summary="Prometheus text format (authenticated)", response_class=PlainTextResponse
+)
 @authenticated
 def metrics(request: Request, _actor: Actor) -> Response:
     return Response(server_of(request).metrics.render(), media_type=CONTENT_TYPE)
@@ -65,9 +66,14 @@ def metrics(request: Request, _actor: Actor) -> Response:
 def me(actor: Actor) -> dict[str, Any]:
     grants = [{"role": r, "municipality": name_of(m), "municipality_code": m} for r, m in actor.grants or ()]
     codes = None if actor.municipalities is None else sorted(actor.municipalities)
-    return {"login": actor.name, "auth": actor.auth.as_dict(), "roles": sorted(actor.roles), "grants": grants,
-            "municipalities": None if codes is None else [name_of(c) for c in codes],
-            "municipality_codes": codes}  # fmt: skip
+    return {
+        "login": actor.name,
+        "auth": actor.auth.as_dict(),
+        "roles": sorted(actor.roles),
+        "grants": grants,
+        "municipalities": None if codes is None else [name_of(c) for c in codes],
+        "municipality_codes": codes,
+    }
 
 
 # -- organisations ------------------------------------------------------------------------------
@@ -187,26 +193,41 @@ def _auditor(actor: Actor, what_sv: str, what_en: str) -> None:
 
 @router.get("/v1/audit/verify", tags=["audit"], summary="Recompute every chain and checkpoint")
 @authenticated
-def verify(request: Request, actor: Actor, *, case: Annotated[str | None, Query(max_length=40)] = None,
-           digest: Annotated[str | None, Query(max_length=80)] = None) -> dict[str, Any]:  # fmt: skip
+def verify(
+    request: Request,
+    actor: Actor,
+    *,
+    case: Annotated[str | None, Query(max_length=40)] = None,
+    digest: Annotated[str | None, Query(max_length=80)] = None,
+) -> dict[str, Any]:
     _auditor(actor, "granska loggen", "verify the log")
     return server_of(request).iop.verify(case=case, digest=digest).as_dict()
 
 
-@router.get("/v1/audit/export", tags=["audit"], summary="The log's records in seq order, streamed",
-            response_class=StreamingResponse, responses=_texts("application/x-ndjson", "text/csv"))  # fmt: skip
+@router.get(
+    "/v1/audit/export",
+    tags=["audit"],
+    summary="The log's records in seq order, streamed",
+    response_class=StreamingResponse,
+    responses=_texts("application/x-ndjson", "text/csv"),
+)
 @authenticated
 def export(
-    request: Request, actor: Actor, *, format: Literal["jsonl", "csv"] = "jsonl",
+    request: Request,
+    actor: Actor,
+    *,
+    format: Literal["jsonl", "csv"] = "jsonl",
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
-    case: Annotated[str | None, Query(max_length=40)] = None, include_protected: bool = False,
-) -> StreamingResponse:  # fmt: skip
+    case: Annotated[str | None, Query(max_length=40)] = None,
+    include_protected: bool = False,
+) -> StreamingResponse:
     from iop_workflow.audit.export import csv_header, csv_line, jsonl_line  # noqa: PLC0415
 
     _auditor(actor, "exportera loggen", "export the log")
-    records = server_of(request).iop.export(since=since, until=until, case=case, include_protected=include_protected,
-                                            actor=actor)  # fmt: skip
+    records = server_of(request).iop.export(
+        since=since, until=until, case=case, include_protected=include_protected, actor=actor
+    )
     first = iter(records)  # validates the filters before the 200 goes out
 
     def lines() -> Iterator[str]:
@@ -230,25 +251,38 @@ def _place(actor: Actor, municipality: str | None) -> str | None:
     if municipality is None:
         if len(places) == 1:
             return next(iter(places))
-        raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=f"{WILDCARD} (alla kommuner)",
-                           action_sv="ta ut rapporten för alla kommuner; ange municipality",
-                           action_en="report on every municipality; give municipality")  # fmt: skip
+        raise NotPermitted(
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs=f"{WILDCARD} (alla kommuner)",
+            action_sv="ta ut rapporten för alla kommuner; ange municipality",
+            action_en="report on every municipality; give municipality",
+        )
     if not actor.covers(municipality):
         raise NotFound(kind="municipality", key=name_of(municipality))
     return municipality
 
 
-@router.get("/v1/reports/register", tags=["reports"], summary="The public register of partnerships",
-            responses=_texts("text/markdown", "text/csv"))  # fmt: skip
+@router.get(
+    "/v1/reports/register",
+    tags=["reports"],
+    summary="The public register of partnerships",
+    responses=_texts("text/markdown", "text/csv"),
+)
 @authenticated
 def register(
-    request: Request, actor: Actor, *, format: Literal["json", "md", "csv"] = "json",
-    municipality: Annotated[str | None, Query(max_length=100)] = None, include_protected: bool = False,
-) -> Response:  # fmt: skip
+    request: Request,
+    actor: Actor,
+    *,
+    format: Literal["json", "md", "csv"] = "json",
+    municipality: Annotated[str | None, Query(max_length=100)] = None,
+    include_protected: bool = False,
+) -> Response:
     from iop_workflow.report.render import register_csv, register_markdown  # noqa: PLC0415
 
-    rows = server_of(request).iop.register(municipality=_place(actor, municipality),
-                                           include_protected=include_protected, actor=actor)  # fmt: skip
+    rows = server_of(request).iop.register(
+        municipality=_place(actor, municipality), include_protected=include_protected, actor=actor
+    )
     if format == "csv":
         return Response(register_csv(rows), media_type="text/csv; charset=utf-8")
     if format == "md":
@@ -256,18 +290,27 @@ def register(
     return JSONResponse(rows)
 
 
-@router.get("/v1/reports/annual", tags=["reports"], summary="The yearly follow-up to the committee",
-            responses=_texts("text/markdown", "text/csv", "text/html"))  # fmt: skip
+@router.get(
+    "/v1/reports/annual",
+    tags=["reports"],
+    summary="The yearly follow-up to the committee",
+    responses=_texts("text/markdown", "text/csv", "text/html"),
+)
 @authenticated
 def annual(
-    request: Request, actor: Actor, *, year: Annotated[int, Query(ge=2000, le=2100)],
+    request: Request,
+    actor: Actor,
+    *,
+    year: Annotated[int, Query(ge=2000, le=2100)],
     format: Literal["json", "md", "csv", "html"] = "json",
-    municipality: Annotated[str | None, Query(max_length=100)] = None, include_protected: bool = False,
-) -> Response:  # fmt: skip
+    municipality: Annotated[str | None, Query(max_length=100)] = None,
+    include_protected: bool = False,
+) -> Response:
     from iop_workflow.report.formats import MEDIA_TYPES, render_annual  # noqa: PLC0415
 
-    report = server_of(request).iop.annual_report(year=year, municipality=_place(actor, municipality),
-                                                  include_protected=include_protected, actor=actor)  # fmt: skip
+    report = server_of(request).iop.annual_report(
+        year=year, municipality=_place(actor, municipality), include_protected=include_protected, actor=actor
+    )
     if format == "json":
         return JSONResponse(report)
     return Response(render_annual(report, format, language(request)), media_type=MEDIA_TYPES[format])

@@ -53,8 +53,9 @@ class Reply:
 
     def rendered(self) -> str:
         if self.text is None:
-            self.text = json.dumps(self.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                                   default=_default)  # fmt: skip
+            self.text = json.dumps(
+                self.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default
+            )
         return self.text
 
     def response(self) -> Response:
@@ -71,8 +72,13 @@ def _key(request: Request) -> str | None:
     if key is None:
         return None
     if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise HttpProblem(400, "bad_idempotency_key", "Bad request", f"Idempotency-Key: 1–{MAX_KEY} synliga tecken.",
-                          f"Idempotency-Key: 1 to {MAX_KEY} printable characters.")  # fmt: skip
+        raise HttpProblem(
+            400,
+            "bad_idempotency_key",
+            "Bad request",
+            f"Idempotency-Key: 1–{MAX_KEY} synliga tecken.",
+            f"Idempotency-Key: 1 to {MAX_KEY} printable characters.",
+        )
     return key
 
 
@@ -88,9 +94,13 @@ def _stored(s: Connection, who: str, key: str) -> sa.RowMapping | None:
 
 def _replay(row: sa.RowMapping, fingerprint: str) -> Response:
     if row["body_hash"] != fingerprint:
-        raise HttpProblem(422, "idempotency_key_reused", "Invalid input",
-                          "Idempotency-Key användes redan för en annan begäran.",
-                          "The Idempotency-Key was already used for another request.")  # fmt: skip
+        raise HttpProblem(
+            422,
+            "idempotency_key_reused",
+            "Invalid input",
+            "Idempotency-Key användes redan för en annan begäran.",
+            "The Idempotency-Key was already used for another request.",
+        )
     headers = {**json.loads(row["headers"]), "Idempotent-Replayed": "true"}
     return Response(row["body"], status_code=row["status"], headers=headers, media_type="application/json")
 
@@ -99,9 +109,13 @@ def if_match(request: Request, ref: str, version: int) -> None:
     """428 without If-Match, 412 when it names another version (``*`` matches any)."""
     header = request.headers.get("if-match")
     if header is None:
-        raise HttpProblem(428, "if_match_required", "Precondition required",
-                          "If-Match krävs: hämta ärendet och skicka dess ETag.",
-                          "If-Match is required: fetch the case and send its ETag.")  # fmt: skip
+        raise HttpProblem(
+            428,
+            "if_match_required",
+            "Precondition required",
+            "If-Match krävs: hämta ärendet och skicka dess ETag.",
+            "If-Match is required: fetch the case and send its ETag.",
+        )
     tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
     if "*" not in tags and str(version) not in tags:
         found = tags[0] if tags else ""
@@ -182,18 +196,36 @@ _STORE = sa.update(IDEMPOTENCY).where(
 
 def _claim(s: Connection, claim: tuple[str, str, str], request: Request, now: Any) -> None:
     who, key, fingerprint = claim
-    s.execute(_CLAIM, {
-        "principal": who, "key": key, "method": request.method, "path": request.url.path[:500],
-        "body_hash": fingerprint, "status": 0, "headers": "{}", "body": "", "created_at": now,
-    })  # fmt: skip
+    s.execute(
+        _CLAIM,
+        {
+            "principal": who,
+            "key": key,
+            "method": request.method,
+            "path": request.url.path[:500],
+            "body_hash": fingerprint,
+            "status": 0,
+            "headers": "{}",
+            "body": "",
+            "created_at": now,
+        },
+    )
 
 
 def _store(s: Connection, claim: tuple[str, str, str], reply: Reply) -> None:
     who, key, _fingerprint = claim
     body = reply.rendered()  # byte for byte what the first response sends, so a replay is the same response
     headers = {k: v for k, v in reply.headers.items() if k in {"ETag", "Location"}}
-    s.execute(_STORE, {"w_who": who, "w_key": key, "status": reply.status,
-                       "headers": json.dumps(headers, sort_keys=True), "body": body})  # fmt: skip
+    s.execute(
+        _STORE,
+        {
+            "w_who": who,
+            "w_key": key,
+            "status": reply.status,
+            "headers": json.dumps(headers, sort_keys=True),
+            "body": body,
+        },
+    )
 
 
 def _default(value: Any) -> Any:

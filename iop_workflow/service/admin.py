@@ -22,9 +22,7 @@ from iop_workflow.store import cases as repo
 from iop_workflow.store.orgs import insert_org, list_orgs, normalise_org_number
 
 
-def init(
-    app: App, *, admin: str | None = None, simulation: bool = False, start: date | None = None
-) -> dict[str, Any]:
+def init(app: App, *, admin: str | None = None, simulation: bool = False, start: date | None = None) -> dict[str, Any]:
     """Create or upgrade the schema, load the shipped guidelines, and give a database without an admin one.
 
     On a database with no admin yet, the old ``[roles]`` settings are imported as
@@ -44,9 +42,16 @@ def init(
     imported = identity.import_settings_roles(app)
     boot = identity.bootstrap(app, admin=admin, only_if_none=True)
     skipped = sorted(ref for ref, outcome in loaded.items() if outcome == "skipped")
-    return {"schema": migrate.head_revision(), "clock": clock, "today": app.clock.today(),
-            "guidelines": loaded, "guidelines_skipped": skipped,
-            "guidelines_recorded": recorded, "grants_imported": imported, "bootstrap": boot}  # fmt: skip
+    return {
+        "schema": migrate.head_revision(),
+        "clock": clock,
+        "today": app.clock.today(),
+        "guidelines": loaded,
+        "guidelines_skipped": skipped,
+        "guidelines_recorded": recorded,
+        "grants_imported": imported,
+        "bootstrap": boot,
+    }
 
 
 def load_guideline_file(app: App, actor: Actor, path: Path) -> dict[str, str]:
@@ -72,22 +77,35 @@ def guideline_dict(
     g: Guideline, today: date, *, criteria: bool = False, loaded: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ref": g.ref, "municipality": g.municipality, "municipality_code": code_of(g.municipality), "title": g.title,
-        "status": g.status.value, "valid_from": _iso(g.valid_from), "valid_until": _iso(g.valid_until),
-        "in_force": g.in_force(today), "unverified": list(g.unverified()),
-    }  # fmt: skip
+        "ref": g.ref,
+        "municipality": g.municipality,
+        "municipality_code": code_of(g.municipality),
+        "title": g.title,
+        "status": g.status.value,
+        "valid_from": _iso(g.valid_from),
+        "valid_until": _iso(g.valid_until),
+        "in_force": g.in_force(today),
+        "unverified": list(g.unverified()),
+    }
     if loaded is not None:
         out.update(version=loaded["version"], loaded_by=loaded["loaded_by"], loaded_at=utc_iso(loaded["loaded_at"]))
     if criteria:
         out.update(
-            decided_on=_iso(g.decided_on), decided_by=g.decided_by, minutes_ref=g.minutes_ref, owner=g.owner,
-            follow_up_months=g.follow_up_months, guideline_review_months=g.guideline_review_months,
-            source=g.source, note=g.note,
-            provenance={name: {"source": p.source, "quote": p.quote, "verified": p.verified}
-                        for name, p in g.provenance},
-            criteria=[{"code": c.code, "kind": c.kind.value, "text_sv": c.text_sv, "text_en": c.text_en}
-                      for c in g.criteria],
-        )  # fmt: skip
+            decided_on=_iso(g.decided_on),
+            decided_by=g.decided_by,
+            minutes_ref=g.minutes_ref,
+            owner=g.owner,
+            follow_up_months=g.follow_up_months,
+            guideline_review_months=g.guideline_review_months,
+            source=g.source,
+            note=g.note,
+            provenance={
+                name: {"source": p.source, "quote": p.quote, "verified": p.verified} for name, p in g.provenance
+            },
+            criteria=[
+                {"code": c.code, "kind": c.kind.value, "text_sv": c.text_sv, "text_en": c.text_en} for c in g.criteria
+            ],
+        )
     return out
 
 
@@ -143,9 +161,12 @@ def org_dict(row: sa.RowMapping, *, include_protected: bool = False) -> dict[str
     from iop_workflow.service.need_to_know import contact  # noqa: PLC0415
 
     out: dict[str, Any] = {
-        "name": row["name"], "org_number": row["org_number"], "legal_form": row["legal_form"],
-        "non_profit": row["non_profit"], "protected": row["protected"],
-    }  # fmt: skip
+        "name": row["name"],
+        "org_number": row["org_number"],
+        "legal_form": row["legal_form"],
+        "non_profit": row["non_profit"],
+        "protected": row["protected"],
+    }
     out.update(contact(row, visible=include_protected))
     # Lag (2022:900): public facts of Kammarkollegiet's register, never masked.
     for key in ("idea_based_registered_on", "idea_based_removed_on"):
@@ -169,8 +190,9 @@ def org(app: App, org_number: str, *, actor: Actor | None = None) -> dict[str, A
     if actor is None or found is None:
         return org_dict(row)
     basis, cases = found
-    need_to_know.log_access(app, actor, action="org show",
-                            scope={"org_number": row["org_number"], "basis": basis, "cases": cases})
+    need_to_know.log_access(
+        app, actor, action="org show", scope={"org_number": row["org_number"], "basis": basis, "cases": cases}
+    )
     return org_dict(row, include_protected=True)
 
 

@@ -60,14 +60,22 @@ def annual(
     d = app.definition
     with app.db.read() as s:
         rules = rules_of(d, grace_days=app.settings.lead_times.review_grace_days)
-        t = tally(window, rules, _transitions(s, window, place), _reviews(s, window, place),
-                  _contributions(s, window, place))  # fmt: skip
+        t = tally(
+            window, rules, _transitions(s, window, place), _reviews(s, window, place), _contributions(s, window, place)
+        )
         guidelines = list(_guidelines(s, place))
         cases = _cases(s, case_states(t), place, bulk)
-    return report(t, municipality=found.name if found else None, municipality_code=place, states=states_of(d),
-                  end_reasons=end_reasons_of(d), guidelines=guidelines,
-                  cases=cases, preliminary=app.clock.today() <= window.last_day,
-                  include_protected=include_protected)  # fmt: skip
+    return report(
+        t,
+        municipality=found.name if found else None,
+        municipality_code=place,
+        states=states_of(d),
+        end_reasons=end_reasons_of(d),
+        guidelines=guidelines,
+        cases=cases,
+        preliminary=app.clock.today() <= window.last_day,
+        include_protected=include_protected,
+    )
 
 
 def _known(s: Connection, place: Place | None) -> None:
@@ -109,8 +117,13 @@ def _transitions(s: Connection, window: Window, place: str | None) -> Iterator[T
         if isinstance(history, dict) and isinstance(history.get("on"), str):
             at = datetime.combine(date.fromisoformat(history["on"]), time(12), tzinfo=window.tz).astimezone(UTC)
         if at < end:
-            yield Transition(case_ref=r["case_ref"], at=at, trigger=r["trigger"], to_state=r["to_state"],
-                             end_reason=data.get("end_reason"))  # fmt: skip
+            yield Transition(
+                case_ref=r["case_ref"],
+                at=at,
+                trigger=r["trigger"],
+                to_state=r["to_state"],
+                end_reason=data.get("end_reason"),
+            )
 
 
 def _facts(s: Connection, kind: str, window: Window, place: str | None) -> Iterator[dict[str, Any]]:
@@ -143,14 +156,21 @@ def _corrected(s: Connection, kind: str, rows: list[sa.RowMapping], end: datetim
 
 def _reviews(s: Connection, window: Window, place: str | None) -> Iterator[ReviewFact]:
     for r in _facts(s, "review", window, place):
-        yield ReviewFact(case_ref=r["case_ref"], round=r["round"], held_on=r["held_on"],
-                         report_received=bool(r["report_received"]))  # fmt: skip
+        yield ReviewFact(
+            case_ref=r["case_ref"], round=r["round"], held_on=r["held_on"], report_received=bool(r["report_received"])
+        )
 
 
 def _contributions(s: Connection, window: Window, place: str | None) -> Iterator[ContributionFact]:
     for r in _facts(s, "contribution", window, place):
-        yield ContributionFact(case_ref=r["case_ref"], period=r["period"], party=r["party"], kind=r["kind"],
-                               unit=r["unit"], amount=r["amount"])  # fmt: skip
+        yield ContributionFact(
+            case_ref=r["case_ref"],
+            period=r["period"],
+            party=r["party"],
+            kind=r["kind"],
+            unit=r["unit"],
+            amount=r["amount"],
+        )
 
 
 def _guidelines(s: Connection, place: str | None) -> Iterator[Guideline]:
@@ -180,11 +200,18 @@ def _cases(
 def _case_row(row: sa.RowMapping, state: tuple[str | None, str, str | None], include_protected: bool) -> dict[str, Any]:
     org = org_dict(row, include_protected=include_protected)
     out: dict[str, Any] = {
-        "ref": row["ref"], "municipality": name_of(row["municipality"]), "municipality_code": row["municipality"],
-        "title": row["title"], "organisation": org["name"],
-        "org_number": org["org_number"], "protected": org["protected"], "state_at_start": state[0],
-        "state": state[1], "end_reason": state[2], **{k: org[k] for k in PROTECTED_FIELDS},
-    }  # fmt: skip
+        "ref": row["ref"],
+        "municipality": name_of(row["municipality"]),
+        "municipality_code": row["municipality"],
+        "title": row["title"],
+        "organisation": org["name"],
+        "org_number": org["org_number"],
+        "protected": org["protected"],
+        "state_at_start": state[0],
+        "state": state[1],
+        "end_reason": state[2],
+        **{k: org[k] for k in PROTECTED_FIELDS},
+    }
     if org["protected"] and not include_protected:
         out = mask_value(out, [str(row[k]) for k in PROTECTED_FIELDS if row[k]])[0]
     return out

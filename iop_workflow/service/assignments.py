@@ -54,38 +54,48 @@ def assign(app: App, actor: Actor, ref: str, login: str, *, remove: bool = False
                 return _result(ref, login, remove=remove, changed=False, current=current)
         elif login not in current:
             raise NotFound(kind="assignment", key=f"{login} ({ref})")
-        record = record_fact(app, s, case, actor=actor, kind=KIND, data={KIND: {"login": login, "removed": remove}},
-                             guideline_ref=None)  # fmt: skip
+        record = record_fact(
+            app, s, case, actor=actor, kind=KIND, data={KIND: {"login": login, "removed": remove}}, guideline_ref=None
+        )
         after = assigned(s, ref)
     app.sink.emit(record)
     return {**_result(ref, login, remove=remove, changed=True, current=after), "seq": record.seq}
 
 
 def _result(ref: str, login: str, *, remove: bool, changed: bool, current: list[str]) -> dict[str, Any]:
-    return {"case_ref": ref, "login": login, "assigned": not remove, "changed": changed,
-            "assigned_officers": list(current)}  # fmt: skip
+    return {
+        "case_ref": ref,
+        "login": login,
+        "assigned": not remove,
+        "changed": changed,
+        "assigned_officers": list(current),
+    }
 
 
 def _admit(app: App, actor: Actor, case: sa.RowMapping, login: str, *, remove: bool) -> None:
     reasons = []
     state = app.definition.state(case["state"])
     if state.terminal:
-        reasons.append(Unmet(
-            code="case_closed",
-            sv=f"ärendet är {state.label_sv.lower()}: handläggare kan bara tilldelas ett pågående ärende",
-            en=f"the case is {state.label_en.lower()}: officers are assigned only to an open case",
-        ))  # fmt: skip
+        reasons.append(
+            Unmet(
+                code="case_closed",
+                sv=f"ärendet är {state.label_sv.lower()}: handläggare kan bara tilldelas ett pågående ärende",
+                en=f"the case is {state.label_en.lower()}: officers are assigned only to an open case",
+            )
+        )
     own = OFFICER in actor.roles and case["officer"] == actor.name
     if COORDINATOR not in actor.roles and not own:
         what_sv, what_en = ("ta bort", "remove") if remove else ("tilldela", "assign")
         place = name_of(case["municipality"])
-        reasons.append(Unmet(
-            code="role_not_allowed",
-            sv=f"{actor.name} får inte {what_sv} handläggare i {case['ref']}; det får en IOP-samordnare "
-               f"i {place} eller ärendets egen handläggare ({case['officer']})",
-            en=f"{actor.name} may not {what_en} officers on {case['ref']}; a coordinator of {place} "
-               f"or the case's own officer ({case['officer']}) may",
-        ))  # fmt: skip
+        reasons.append(
+            Unmet(
+                code="role_not_allowed",
+                sv=f"{actor.name} får inte {what_sv} handläggare i {case['ref']}; det får en IOP-samordnare "
+                f"i {place} eller ärendets egen handläggare ({case['officer']})",
+                en=f"{actor.name} may not {what_en} officers on {case['ref']}; a coordinator of {place} "
+                f"or the case's own officer ({case['officer']}) may",
+            )
+        )
     if reasons:
         trigger = f"record:{KIND}"
         raise TransitionNotAllowed(case_ref=case["ref"], trigger=trigger, state=case["state"], reasons=reasons)
@@ -105,9 +115,10 @@ def _officer(app: App, s: sa.Connection, login: str, municipality: str) -> None:
         return
     name = name_of(municipality)
     raise InvalidInput(
-        field="login", value=login,
+        field="login",
+        value=login,
         problem_sv=f"har inte rollen officer (handläggare) i {name}; ge den först: `iop role grant {login} "
-                   f"officer --municipality {name}`",
+        f"officer --municipality {name}`",
         problem_en=f"does not hold the role officer in {name}; grant it first: `iop role grant {login} "
-                   f"officer --municipality {name}`",
-    )  # fmt: skip
+        f"officer --municipality {name}`",
+    )

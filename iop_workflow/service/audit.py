@@ -62,9 +62,13 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
     rules, planned = legality.Watcher(s), timer_proof.Planned()
     ordered_from = dbclock.ordered_from(s)
     report = verify_chains(
-        planned.watch(rules.watch(ledger.chain_records(s, case_ref))), states, ledger.checkpoints(s),
-        only_case=case_ref, digest=digest, ordered_from=ordered_from,
-    )  # fmt: skip
+        planned.watch(rules.watch(ledger.chain_records(s, case_ref))),
+        states,
+        ledger.checkpoints(s),
+        only_case=case_ref,
+        digest=digest,
+        ordered_from=ordered_from,
+    )
     report.problems.extend(rules.problems)
     report.warnings.extend(rules.warnings)
     timer_problems, timer_warnings = timer_proof.check(s, planned, case_ref=case_ref)
@@ -87,8 +91,12 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
 def _digest(value: str) -> str:
     text = value.strip().lower()
     if not _HEX64.fullmatch(text):
-        raise InvalidInput(field="digest", value=value, problem_sv="64 hexadecimala tecken (SHA-256) väntades",
-                           problem_en="64 hexadecimal characters (SHA-256) expected")  # fmt: skip
+        raise InvalidInput(
+            field="digest",
+            value=value,
+            problem_sv="64 hexadecimala tecken (SHA-256) väntades",
+            problem_en="64 hexadecimal characters (SHA-256) expected",
+        )
     return text
 
 
@@ -107,10 +115,14 @@ def checkpoint(app: App, actor: Actor) -> Checkpoint:
         heads = ledger.heads(s)
         records, max_seq = ledger.log_totals(s)
         cp = Checkpoint(
-            at=utc_iso(app.clock.now()), actor=actor.name, records=records, max_seq=max_seq,
+            at=utc_iso(app.clock.now()),
+            actor=actor.name,
+            records=records,
+            max_seq=max_seq,
             cases=sum(1 for ref, _n, _h in heads if not ref.startswith(NON_CASE_PREFIX)),  # heads: every chain
-            heads=tuple(heads), prev_digest=prev.digest if prev is not None else GENESIS,
-        )  # fmt: skip
+            heads=tuple(heads),
+            prev_digest=prev.digest if prev is not None else GENESIS,
+        )
         cp = replace(cp, digest=cp.compute_digest())
         cp = replace(cp, seq=ledger.insert_checkpoint(s, cp))
     app.sink.event("checkpoint", **cp.as_dict())
@@ -138,8 +150,11 @@ class Export:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         where = self._where()
         with self.app.db.read() as s:
-            secrets = {ref: values for ref, values in ledger.protected_secrets(s, self.case_ref).items()
-                       if self.visible is None or not self.visible.sees(ref)}  # fmt: skip
+            secrets = {
+                ref: values
+                for ref, values in ledger.protected_secrets(s, self.case_ref).items()
+                if self.visible is None or not self.visible.sees(ref)
+            }
             after = 0
             while True:
                 rows = ledger.page(s, where, after, self.page_size)
@@ -171,8 +186,12 @@ def export(
     first = validate.day("since", since) if since not in (None, "") else None
     last = validate.day("until", until) if until not in (None, "") else None
     if first is not None and last is not None and last < first:
-        raise InvalidInput(field="until", value=str(last), problem_sv=f"ligger före since {first}",
-                           problem_en=f"is before since {first}")  # fmt: skip
+        raise InvalidInput(
+            field="until",
+            value=str(last),
+            problem_sv=f"ligger före since {first}",
+            problem_en=f"is before since {first}",
+        )
     if case_ref is not None:
         with app.db.read() as s:
             if (
@@ -185,9 +204,12 @@ def export(
         scope = {"since": first, "until": last, "case": case_ref}
         visible = bulk_access(app, actor, action="audit export", scope=scope)
     return Export(
-        app=app, since=_utc_bound(app, first), until=_utc_bound(app, last + timedelta(days=1) if last else None),
-        case_ref=case_ref, visible=visible,
-    )  # fmt: skip
+        app=app,
+        since=_utc_bound(app, first),
+        until=_utc_bound(app, last + timedelta(days=1) if last else None),
+        case_ref=case_ref,
+        visible=visible,
+    )
 
 
 def _utc_bound(app: App, day: date | None) -> str | None:

@@ -77,17 +77,26 @@ def sqlite_path(url: str, operation: str, file: Path) -> Path:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         dump, restore = pg_commands(url, str(file))
-        raise NotForBackend(operation=operation, url=redact(url), backup_command=dump, restore_command=restore,
-                            password=parsed.password is not None)  # fmt: skip
+        raise NotForBackend(
+            operation=operation,
+            url=redact(url),
+            backup_command=dump,
+            restore_command=restore,
+            password=parsed.password is not None,
+        )
     if not parsed.database or parsed.database == ":memory:":
         raise UsageError(problem=f"`iop db {operation}` needs a database file, not {url}")
     return Path(parsed.database).expanduser().absolute()
 
 
 def backup(
-    url: str, target: Path, *, force: bool = False, mode: int = 0o600,
+    url: str,
+    target: Path,
+    *,
+    force: bool = False,
+    mode: int = 0o600,
     prepare: Callable[[sqlite3.Connection], None] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Copy the live database at ``url`` to ``target``; returns what the copy holds.
 
     ``prepare`` changes the copy before it is checked and put in place (``iop db copy --simulation``)."""
@@ -115,8 +124,13 @@ def backup(
         place(temp, target, force)
     finally:
         temp.unlink(missing_ok=True)
-    return {"file": str(target), "database": redact(url), **summary, "bytes": target.stat().st_size,
-            "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+    return {
+        "file": str(target),
+        "database": redact(url),
+        **summary,
+        "bytes": target.stat().st_size,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def restore(url: str, source: Path, *, force: bool = False) -> dict[str, Any]:
@@ -128,8 +142,9 @@ def restore(url: str, source: Path, *, force: bool = False) -> dict[str, Any]:
     if not source.is_file():
         raise InvalidInput(field="FILE", value=str(source), problem_sv="filen finns inte", problem_en="no such file")
     if source == target:
-        raise InvalidInput(field="FILE", value=str(source), problem_sv="är själva databasen",
-                           problem_en="is the database itself")  # fmt: skip
+        raise InvalidInput(
+            field="FILE", value=str(source), problem_sv="är själva databasen", problem_en="is the database itself"
+        )
     exists = target.exists() or wal_of(target).exists()
     _check_target(target, force, field="database")
     _require_header(source)
@@ -151,19 +166,32 @@ def restore(url: str, source: Path, *, force: bool = False) -> dict[str, Any]:
             place(temp, target, force, field="database")
     finally:
         temp.unlink(missing_ok=True)
-    return {"file": str(source), "database": redact(url), "replaced": exists, **summary,
-            "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+    return {
+        "file": str(source),
+        "database": redact(url),
+        "replaced": exists,
+        **summary,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _check_target(target: Path, force: bool, *, field: str) -> None:
     if target.is_dir():
         raise InvalidInput(field=field, value=str(target), problem_sv="är en katalog", problem_en="is a directory")
     if not force and (target.exists() or wal_of(target).exists()):
-        raise InvalidInput(field=field, value=str(target), problem_sv="finns redan; --force ersätter den",
-                           problem_en="already exists; --force replaces it")  # fmt: skip
+        raise InvalidInput(
+            field=field,
+            value=str(target),
+            problem_sv="finns redan; --force ersätter den",
+            problem_en="already exists; --force replaces it",
+        )
     if not target.parent.is_dir():
-        raise InvalidInput(field=field, value=str(target), problem_sv=f"katalogen {target.parent} finns inte",
-                           problem_en=f"the directory {target.parent} does not exist")  # fmt: skip
+        raise InvalidInput(
+            field=field,
+            value=str(target),
+            problem_sv=f"katalogen {target.parent} finns inte",
+            problem_en=f"the directory {target.parent} does not exist",
+        )
 
 
 def _require_header(path: Path) -> None:
@@ -171,8 +199,12 @@ def _require_header(path: Path) -> None:
         with os.fdopen(open_regular(path, field="FILE"), "rb") as handle:
             head = handle.read(len(_HEADER))
     except OSError as exc:
-        raise InvalidInput(field="FILE", value=str(path), problem_sv=f"kan inte läsas ({exc.strerror})",
-                           problem_en=f"cannot be read ({exc.strerror})") from None  # fmt: skip
+        raise InvalidInput(
+            field="FILE",
+            value=str(path),
+            problem_sv=f"kan inte läsas ({exc.strerror})",
+            problem_en=f"cannot be read ({exc.strerror})",
+        ) from None
     if head != _HEADER:
         raise BackupRejected(file=str(path), problems=[{"problem": "not a SQLite database"}])
 
@@ -198,8 +230,15 @@ def _inspect(conn: sqlite3.Connection, file: str) -> dict[str, Any]:
     (cases,) = conn.execute("SELECT count(*) FROM cases").fetchone()
     records, max_seq = conn.execute("SELECT count(*), coalesce(max(seq), 0) FROM transition_log").fetchone()
     (schema,) = conn.execute("SELECT version_num FROM alembic_version").fetchone() or (None,)
-    return {"integrity": "ok", "pages": pages, "page_size": page_size, "cases": cases, "records": records,
-            "max_seq": max_seq, "schema": schema}  # fmt: skip
+    return {
+        "integrity": "ok",
+        "pages": pages,
+        "page_size": page_size,
+        "cases": cases,
+        "records": records,
+        "max_seq": max_seq,
+        "schema": schema,
+    }
 
 
 def _verify(path: Path, file: str) -> dict[str, Any]:

@@ -61,16 +61,23 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
     with _entry(imp, "municipality"):
         place = resolve_place(c["municipality"])
     if IMPORTER not in actor.within(place.code).roles:
-        raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=IMPORTER,
-                           action_sv=f"importera ett ärende med dess historik i {place.name}",
-                           action_en=f"import a case with its history in {place.name}")  # fmt: skip
+        raise NotPermitted(
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs=IMPORTER,
+            action_sv=f"importera ett ärende med dess historik i {place.name}",
+            action_en=f"import a case with its history in {place.name}",
+        )
     today = app.clock.today()
     with _entry(imp, "history_from"):
         start = validate.day("history_from", c["history_from"])
         if start > today:
-            raise InvalidInput(field="history_from", value=start.isoformat(),
-                               problem_sv=f"ligger efter i dag ({today})",
-                               problem_en=f"is after today ({today})")  # fmt: skip
+            raise InvalidInput(
+                field="history_from",
+                value=start.isoformat(),
+                problem_sv=f"ligger efter i dag ({today})",
+                problem_en=f"is after today ({today})",
+            )
     # Inside a unit of work of the caller's (the HTTP layer's), its commit emits the records; else ours.
     outer = txscope.joined(app.db) is not None
     scope: AbstractContextManager[list[Callable[[], None]]] = nullcontext([]) if outer else txscope.deferring()
@@ -79,10 +86,11 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
             taken = s.execute(sa.select(repo.CASES.c.ref).where(repo.CASES.c.import_sha256 == imp.sha256)).scalar()
             if taken is not None:
                 raise InvalidInput(
-                    field="FILE", value=imp.file,
+                    field="FILE",
+                    value=imp.file,
                     problem_sv=f"filen (SHA-256 {imp.sha256}) är redan importerad som {taken}",
                     problem_en=f"the file (SHA-256 {imp.sha256}) was already imported as {taken}",
-                )  # fmt: skip
+                )
             with _entry(imp, "organisation"):
                 number = _organisation(app, actor, s, c["organisation"])
             replay = _Replay(app=app, actor=actor, imp=imp, start=start, today=today)
@@ -91,8 +99,14 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
             count, _hash, _at = repo.chain_head(s, ref)
         for done in after:
             done()
-    return {"ref": ref, "state": case["state"], "sha256": imp.sha256, "history_from": start.isoformat(),
-            "records": count, "file": imp.file}  # fmt: skip
+    return {
+        "ref": ref,
+        "state": case["state"],
+        "sha256": imp.sha256,
+        "history_from": start.isoformat(),
+        "records": count,
+        "file": imp.file,
+    }
 
 
 @contextmanager
@@ -121,9 +135,12 @@ def _organisation(app: App, actor: Actor, s: sa.Connection, given: str | Mapping
         return number
     name = fields.get("name")
     if name is not None and str(name).strip().casefold() != str(row["name"]).casefold():
-        raise InvalidInput(field="organisation.name", value=name,
-                           problem_sv=f"organisationen {number} heter {row['name']} i registret",
-                           problem_en=f"organisation {number} is named {row['name']} in the register")  # fmt: skip
+        raise InvalidInput(
+            field="organisation.name",
+            value=name,
+            problem_sv=f"organisationen {number} heter {row['name']} i registret",
+            problem_en=f"organisation {number} is named {row['name']} in the register",
+        )
     return number
 
 
@@ -146,22 +163,31 @@ class _Replay:
             who = self._as("initiative", first, first.get("on"))
             self._forward("initiative", who)
             self.ref = workflow.open_case(
-                self.app, who, org_number=org_number, municipality=municipality, title=c["title"],
-                challenge=c["challenge"], unit=c.get("unit"), initiated_by=c.get("initiated_by", "organisation"),
-                imported=workflow.Imported(sha256=self.imp.sha256, file=Path(self.imp.file).name,
-                                           history_from=self.start),
-            ).record.case_ref  # fmt: skip
+                self.app,
+                who,
+                org_number=org_number,
+                municipality=municipality,
+                title=c["title"],
+                challenge=c["challenge"],
+                unit=c.get("unit"),
+                initiated_by=c.get("initiated_by", "organisation"),
+                imported=workflow.Imported(
+                    sha256=self.imp.sha256, file=Path(self.imp.file).name, history_from=self.start
+                ),
+            ).record.case_ref
         if "dialogue" in c:
             self._fire("dialogue", c["dialogue"], "start_dialogue")
             for n, m in enumerate(c["dialogue"].get("meetings", []), start=1):
-                self._record(f"dialogue.meetings[{n}]", {"by": c["dialogue"].get("by"), **m}, m.get("held_on"),
-                             records.meeting)  # fmt: skip
+                self._record(
+                    f"dialogue.meetings[{n}]", {"by": c["dialogue"].get("by"), **m}, m.get("held_on"), records.meeting
+                )
         if "assessment" in c:
             a = c["assessment"]
             self._fire("assessment", a, "submit_for_assessment")
             for n, v in enumerate(a.get("criteria", []), start=1):
-                self._record(f"assessment.criteria[{n}]", {"by": a.get("by"), "on": a.get("on"), **v}, None,
-                             records.assessment)  # fmt: skip
+                self._record(
+                    f"assessment.criteria[{n}]", {"by": a.get("by"), "on": a.get("on"), **v}, None, records.assessment
+                )
         self._facts(c)
         if "signing" in c:
             self._fire("signing", c["signing"], "sign")
@@ -207,8 +233,9 @@ class _Replay:
                 fields["report_received"] = correctable.BOOL.parse("report_received", fields["report_received"])
         self._record(entry, fields, r.get("held_on"), records.review)
         if "continued_on" in r:
-            self._fire(f"{entry}.continued_on", {"by": r.get("continued_by", r.get("by")), "on": r["continued_on"]},
-                       "continue")  # fmt: skip
+            self._fire(
+                f"{entry}.continued_on", {"by": r.get("continued_by", r.get("by")), "on": r["continued_on"]}, "continue"
+            )
 
     # -- one step --------------------------------------------------------------------------
     @contextmanager
@@ -221,8 +248,9 @@ class _Replay:
         by = item.get("by")
         if not isinstance(by, str) or by not in self.imp.people:
             known = ", ".join(sorted(self.imp.people))
-            raise DefinitionError(file=self.imp.file, key=f"{entry}.by",
-                                  problem=f"names nobody under [people] ({by!r}; known: {known})")  # fmt: skip
+            raise DefinitionError(
+                file=self.imp.file, key=f"{entry}.by", problem=f"names nobody under [people] ({by!r}; known: {known})"
+            )
         day = validate.day("on", on)
         correctable.in_case_time("on", day, opened_on=self.start, today=self.today, history_from=self.start)
         return replace(self.actor, step=HistoricalStep(by=by, roles=self.imp.people[by], on=day))
@@ -230,9 +258,12 @@ class _Replay:
     def _forward(self, entry: str, who: Actor) -> None:
         assert who.step is not None
         if self.last is not None and who.step.on < self.last:
-            raise InvalidInput(field="on", value=who.step.on.isoformat(),
-                               problem_sv=f"ligger före föregående steg i historiken ({self.last})",
-                               problem_en=f"is before the history's previous step ({self.last})")  # fmt: skip
+            raise InvalidInput(
+                field="on",
+                value=who.step.on.isoformat(),
+                problem_sv=f"ligger före föregående steg i historiken ({self.last})",
+                problem_en=f"is before the history's previous step ({self.last})",
+            )
         self.last = who.step.on
 
     def _fire(self, entry: str, item: Mapping[str, Any], trigger: str) -> None:
@@ -270,15 +301,25 @@ def proof(s: sa.Connection) -> list[dict[str, Any]]:
     record agree. Anything else names the case.
     """
     cases, log = repo.CASES.c, repo.LOG.c
-    query = (sa.select(cases.ref, cases.import_sha256, cases.history_from, log.seq, log.data)
-             .join(repo.LOG, sa.and_(log.case_ref == cases.ref, log.case_seq == 1)).order_by(cases.id))  # fmt: skip
+    query = (
+        sa.select(cases.ref, cases.import_sha256, cases.history_from, log.seq, log.data)
+        .join(repo.LOG, sa.and_(log.case_ref == cases.ref, log.case_seq == 1))
+        .order_by(cases.id)
+    )
     problems = []
     for ref, sha256, since, seq, data in s.execute(query):
         logged = json.loads(data).get("imported") or {}
         row = {"sha256": sha256, "history_from": repo.as_iso(since)}
         held = {"sha256": logged.get("sha256"), "history_from": logged.get("history_from")}
         if row != held:
-            problems.append({"case_ref": ref, "case_seq": 1, "seq": seq, "field": "import_sha256",
-                             "problem": "import_mark_differs",
-                             "detail": f"the case row says {row}, its opening record {held}"})  # fmt: skip
+            problems.append(
+                {
+                    "case_ref": ref,
+                    "case_seq": 1,
+                    "seq": seq,
+                    "field": "import_sha256",
+                    "problem": "import_mark_differs",
+                    "detail": f"the case row says {row}, its opening record {held}",
+                }
+            )
     return problems

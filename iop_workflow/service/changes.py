@@ -45,10 +45,19 @@ def append_record(
     """
     last_seq, prev_hash, prev_at = repo.chain_head(s, case_ref)
     content = record_content(
-        app, case_ref=case_ref, case_seq=last_seq + 1, prev_hash=prev_hash, actor=actor, trigger=trigger,
-        from_state=from_state, to_state=to_state, reason=reason, data=data, guideline_ref=guideline_ref,
+        app,
+        case_ref=case_ref,
+        case_seq=last_seq + 1,
+        prev_hash=prev_hash,
+        actor=actor,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        data=data,
+        guideline_ref=guideline_ref,
         at=dated(s, now, prev_at),
-    )  # fmt: skip
+    )
     digest = content_hash(content)
     seq = repo.insert_log_content(s, content, digest)
     return sealed(content, digest, seq)
@@ -73,9 +82,18 @@ def append_chain_record(
     """
     lock_chain(s, chain)
     return append_record(
-        app, s, case_ref=chain, actor=actor, trigger=trigger, from_state=state, to_state=state, reason=None,
-        data=data, guideline_ref=guideline_ref, now=app.clock.now(),
-    )  # fmt: skip
+        app,
+        s,
+        case_ref=chain,
+        actor=actor,
+        trigger=trigger,
+        from_state=state,
+        to_state=state,
+        reason=None,
+        data=data,
+        guideline_ref=guideline_ref,
+        now=app.clock.now(),
+    )
 
 
 # The log's global order: on PostgreSQL one appender at a time from its ``at`` to its commit, so that
@@ -166,7 +184,15 @@ def record_fact(
     now = app.clock.now()
     repo.update_case(s, case, {"updated_at": now})
     return append_record(
-        app, s, case_ref=case["ref"], actor=actor, trigger=f"record:{kind}",
-        from_state=case["state"], to_state=case["state"], reason=reason, data=data,
-        guideline_ref=guideline_ref, now=now,
-    )  # fmt: skip
+        app,
+        s,
+        case_ref=case["ref"],
+        actor=actor,
+        trigger=f"record:{kind}",
+        from_state=case["state"],
+        to_state=case["state"],
+        reason=reason,
+        data=data,
+        guideline_ref=guideline_ref,
+        now=now,
+    )

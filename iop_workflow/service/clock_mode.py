@@ -59,8 +59,10 @@ class DatabaseClock:
         with self._db.read() as s:
             state = dbclock.read(s)
         if state is None or state.now is None:  # a simulated database always stores its instant
-            raise UsageError(problem="the simulated clock has no stored instant; run `iop init`",
-                             problem_sv="den simulerade klockan saknar lagrad tidpunkt; kör `iop init`")  # fmt: skip
+            raise UsageError(
+                problem="the simulated clock has no stored instant; run `iop init`",
+                problem_sv="den simulerade klockan saknar lagrad tidpunkt; kör `iop init`",
+            )
         return datetime.fromisoformat(state.now)
 
     def today(self) -> date:
@@ -103,7 +105,7 @@ def settle(app: App, *, simulation: bool, start: date | None = None) -> str:
                 "copy with `iop db copy FILE --simulation`",
                 problem_sv="databasen har poster daterade med systemklockan och förblir verklig; gör en simulerad "
                 "kopia med `iop db copy FIL --simulation`",
-            )  # fmt: skip
+            )
         first = morning(start, app.settings.tz) if start is not None else app.clock.now()
         dbclock.write(s, mode=SIMULATED, now=utc_iso(first))
     if isinstance(app.clock, DatabaseClock):
@@ -138,7 +140,7 @@ def tick_clock(app: App, day: date, *, dry_run: bool) -> Clock | None:
             problem_sv=f"--at {day} är inte i dag ({today}): databasens klocka är verklig och poster dateras med "
             "systemklockan; använd --dry-run för att titta på ett annat datum, eller en simulerad kopia "
             "(`iop db copy FIL --simulation`)",
-        )  # fmt: skip
+        )
     return None
 
 
@@ -161,7 +163,7 @@ def advance(app: App, day: date) -> None:
             raise UsageError(
                 problem=f"--at {day} is before the simulated clock's date {stored_day}: time only moves forward",
                 problem_sv=f"--at {day} ligger före den simulerade klockans datum {stored_day}: tiden går bara framåt",
-            )  # fmt: skip
+            )
         if day > stored_day:
             dbclock.write(s, mode=SIMULATED, now=utc_iso(morning(day, tz)))
 
@@ -180,7 +182,7 @@ def simulated_copy(app: App, target: Path, *, force: bool) -> dict[str, Any]:
             "is not available in this version (nothing was written)",
             problem_sv="`iop db copy --simulation` kopierar SQLite-databaser; en simulerad kopia av en "
             "PostgreSQL-databas går inte att göra i denna version (ingenting skrevs)",
-        )  # fmt: skip
+        )
     start = utc_iso(SystemClock(app.settings.tz).now())
     copied: list[str] = []  # the copy's instant
 
@@ -190,8 +192,10 @@ def simulated_copy(app: App, target: Path, *, force: bool) -> dict[str, Any]:
         except sqlite3.OperationalError:
             row = None
         if row is None:
-            raise UsageError(problem="the database's schema is older than this version: run `iop init` first",
-                             problem_sv="databasens schema är äldre än programmet: kör `iop init` först")  # fmt: skip
+            raise UsageError(
+                problem="the database's schema is older than this version: run `iop init` first",
+                problem_sv="databasens schema är äldre än programmet: kör `iop init` först",
+            )
         if row[0] == SIMULATED and row[1]:
             copied.append(str(row[1]))
             return

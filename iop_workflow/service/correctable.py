@@ -24,8 +24,9 @@ def _bool(field: str, value: object) -> bool:
     text = str(value).strip().lower()
     if text in _TRUE | _FALSE:
         return text in _TRUE
-    raise InvalidInput(field=field, value=value, problem_sv="ja eller nej (true/false)",
-                       problem_en="yes or no (true/false)")  # fmt: skip
+    raise InvalidInput(
+        field=field, value=value, problem_sv="ja eller nej (true/false)", problem_en="yes or no (true/false)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +56,11 @@ def in_case_time(field: str, day: date, *, opened_on: date, today: date, history
     since_sv = f"den importerade historikens början ({start})" if history_from else f"ärendets öppnande ({start})"
     since_en = f"the start of its imported history ({start})" if history_from else f"the case's opening ({start})"
     raise InvalidInput(
-        field=field, value=day.isoformat(),
+        field=field,
+        value=day.isoformat(),
         problem_sv=f"måste ligga mellan {since_sv} och i dag ({today})",
         problem_en=f"must lie between {since_en} and today ({today})",
-    )  # fmt: skip
+    )
 
 
 def _text(required: bool = True, max_len: int = validate.MAX_TEXT) -> FieldSpec:
@@ -83,20 +85,42 @@ BOOL = FieldSpec(_bool)
 
 # kind -> its correctable fields: what `case correct KIND ENTRY --field F` may change, and how F is typed.
 _FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
-    "meeting": {"held_on": HAPPENED, "participants": _text(False, 2000), "joint_challenge": _text(),
-                "notes": _text(False)},
+    "meeting": {
+        "held_on": HAPPENED,
+        "participants": _text(False, 2000),
+        "joint_challenge": _text(),
+        "notes": _text(False),
+    },
     "assessment": {"verdict": _choice(Verdict), "note": _text()},
-    "legal-check": {"competence": BOOL, "procurement_not_required": BOOL, "no_competition_distortion": BOOL,
-                    "state_aid_basis": _choice(StateAidBasis), "state_aid_amount_sek": AMOUNT, "rationale": _text()},
-    "agreement": {"start_on": DAY, "end_on": DAY,
-                  "notice_months": FieldSpec(lambda f, v: validate.whole(f, v, low=0, high=36)),
-                  "purpose": _text(False)},
-    "contribution": {"party": _choice(Party), "kind": _choice(ContributionKind), "amount": AMOUNT,
-                     "unit": _text(True, 20), "description": _text(False, 2000)},
-    "decision": {"body": _text(True, 200), "decided_on": HAPPENED, "minutes_ref": _text(True, 100),
-                 "delegation_ref": _text(False, 100)},
+    "legal-check": {
+        "competence": BOOL,
+        "procurement_not_required": BOOL,
+        "no_competition_distortion": BOOL,
+        "state_aid_basis": _choice(StateAidBasis),
+        "state_aid_amount_sek": AMOUNT,
+        "rationale": _text(),
+    },
+    "agreement": {
+        "start_on": DAY,
+        "end_on": DAY,
+        "notice_months": FieldSpec(lambda f, v: validate.whole(f, v, low=0, high=36)),
+        "purpose": _text(False),
+    },
+    "contribution": {
+        "party": _choice(Party),
+        "kind": _choice(ContributionKind),
+        "amount": AMOUNT,
+        "unit": _text(True, 20),
+        "description": _text(False, 2000),
+    },
+    "decision": {
+        "body": _text(True, 200),
+        "decided_on": HAPPENED,
+        "minutes_ref": _text(True, 100),
+        "delegation_ref": _text(False, 100),
+    },
     "review": {"held_on": HAPPENED, "report_received": BOOL, "summary": _text(False)},
-}  # fmt: skip
+}
 # kind -> (the table of its rows, its correctable fields); every kind of the definition has its fields.
 FACTS: Mapping[str, tuple[str, Mapping[str, FieldSpec]]] = {k: (t, _FIELDS[k]) for k, t in RECORD_TABLES.items()}
 
@@ -105,8 +129,9 @@ def table(kind: str) -> str:
     """The table of ``kind``'s facts; :class:`InvalidInput` naming the choices for an unknown kind."""
     if kind not in FACTS:
         known = ", ".join(FACTS)
-        raise InvalidInput(field="kind", value=kind, problem_sv=f"välj en av: {known}",
-                           problem_en=f"choose one of: {known}")  # fmt: skip
+        raise InvalidInput(
+            field="kind", value=kind, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}"
+        )
     return FACTS[kind][0]
 
 
@@ -116,8 +141,12 @@ def spec(kind: str, field: str) -> FieldSpec:
     fields = FACTS[kind][1]
     if field not in fields:
         known = ", ".join(fields)
-        raise InvalidInput(field="field", value=field, problem_sv=f"för {kind}, välj en av: {known}",
-                           problem_en=f"for a {kind}, choose one of: {known}")  # fmt: skip
+        raise InvalidInput(
+            field="field",
+            value=field,
+            problem_sv=f"för {kind}, välj en av: {known}",
+            problem_en=f"for a {kind}, choose one of: {known}",
+        )
     return fields[field]
 
 

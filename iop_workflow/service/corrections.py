@@ -54,33 +54,61 @@ def correct(
         actor = case_actor(actor, case)
         _admit(app, actor, case, kind)
         if spec.in_case_time:
-            correctable.in_case_time(field, spec.load(new), opened_on=case["opened_on"], today=app.clock.today(),
-                                     history_from=case["history_from"])  # fmt: skip
+            correctable.in_case_time(
+                field,
+                spec.load(new),
+                opened_on=case["opened_on"],
+                today=app.clock.today(),
+                history_from=case["history_from"],
+            )
         target = _entry(s, ref, number, kind)
         fact = _fact_row(s, case, table, kind, target)
         _not_retracted(s, kind, number, fact)
         fixes = store.latest(s, kind, [fact["id"]]).get(fact["id"], {})
         current = fixes.get(field, correctable.as_json(fact[field]))
         if current == new:
-            raise InvalidInput(field="value", value=value, problem_sv=f"{field} har redan det värdet",
-                               problem_en=f"{field} already has that value")  # fmt: skip
+            raise InvalidInput(
+                field="value",
+                value=value,
+                problem_sv=f"{field} har redan det värdet",
+                problem_en=f"{field} already has that value",
+            )
         after = correctable.corrected(kind, fact, {**fixes, field: new})
         _consistent(kind, after)
         if kind == "decision" and field in {"body", "delegation_ref"}:  # still a body of the municipality
             body = decision_body(app, case["municipality"], after["body"], after["delegation_ref"])
             new = body if field == "body" else new
         moves = _deadline_moves(app, s, case, pending={(table, int(fact["id"])): {field: new}})
-        data = {"correction": {
-            "kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"], "field": field,
-            "from": current, "to": new,
-        }, "timers": logged(moves.open_after)}  # fmt: skip
-        record = record_fact(app, s, case, actor=actor, kind="correction", data=data, guideline_ref=None,
-                             reason=reason)  # fmt: skip
-        store.insert(s, {
-            "case_id": case["id"], "case_ref": ref, "fact_kind": kind, "fact_id": fact["id"],
-            "corrects_case_seq": number, "field": field, "old_value": current, "new_value": new,
-            "reason": reason, "log_seq": record.seq, "corrected_by": actor.name, "corrected_at": app.clock.now(),
-        })  # fmt: skip
+        data = {
+            "correction": {
+                "kind": kind,
+                "entry": number,
+                "entry_hash": target.hash,
+                "fact_id": fact["id"],
+                "field": field,
+                "from": current,
+                "to": new,
+            },
+            "timers": logged(moves.open_after),
+        }
+        record = record_fact(app, s, case, actor=actor, kind="correction", data=data, guideline_ref=None, reason=reason)
+        store.insert(
+            s,
+            {
+                "case_id": case["id"],
+                "case_ref": ref,
+                "fact_kind": kind,
+                "fact_id": fact["id"],
+                "corrects_case_seq": number,
+                "field": field,
+                "old_value": current,
+                "new_value": new,
+                "reason": reason,
+                "log_seq": record.seq,
+                "corrected_by": actor.name,
+                "corrected_at": app.clock.now(),
+            },
+        )
         _move(s, case, moves, app.clock.now(), outcome="moved by a correction")
     app.sink.emit(record)
     return record
@@ -107,15 +135,25 @@ def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, re
         fact = _fact_row(s, case, table, kind, target)
         _not_retracted(s, kind, number, fact)
         moves = _deadline_moves(app, s, case, pending={}, retracting=frozenset({(table, int(fact["id"]))}))
-        data = {"retraction": {"kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"]},
-                "timers": logged(moves.open_after)}  # fmt: skip
-        record = record_fact(app, s, case, actor=actor, kind="retraction", data=data, guideline_ref=None,
-                             reason=reason)  # fmt: skip
-        retractions.insert(s, {
-            "case_id": case["id"], "case_ref": ref, "fact_kind": kind, "fact_id": fact["id"],
-            "retracts_case_seq": number, "reason": reason, "log_seq": record.seq, "retracted_by": actor.name,
-            "retracted_at": app.clock.now(),
-        })  # fmt: skip
+        data = {
+            "retraction": {"kind": kind, "entry": number, "entry_hash": target.hash, "fact_id": fact["id"]},
+            "timers": logged(moves.open_after),
+        }
+        record = record_fact(app, s, case, actor=actor, kind="retraction", data=data, guideline_ref=None, reason=reason)
+        retractions.insert(
+            s,
+            {
+                "case_id": case["id"],
+                "case_ref": ref,
+                "fact_kind": kind,
+                "fact_id": fact["id"],
+                "retracts_case_seq": number,
+                "reason": reason,
+                "log_seq": record.seq,
+                "retracted_by": actor.name,
+                "retracted_at": app.clock.now(),
+            },
+        )
         _move(s, case, moves, app.clock.now(), outcome="moved by a retraction")
     app.sink.emit(record)
     return record
@@ -123,13 +161,22 @@ def retract(app: App, actor: Actor, ref: str, *, kind: str, entry: int | str, re
 
 def _not_retracted(s: Connection, kind: str, number: int, fact: sa.RowMapping) -> None:
     if int(fact["id"]) in retractions.retracted_ids(s, kind, [int(fact["id"])]):
-        raise InvalidInput(field="entry", value=number,
-                           problem_sv=f"post #{number} ({glossary.label('fact_kind', kind, 'sv')}) är redan återtagen",
-                           problem_en=f"entry #{number} ({kind}) was already retracted")  # fmt: skip
+        raise InvalidInput(
+            field="entry",
+            value=number,
+            problem_sv=f"post #{number} ({glossary.label('fact_kind', kind, 'sv')}) är redan återtagen",
+            problem_en=f"entry #{number} ({kind}) was already retracted",
+        )
 
 
 def _admit(
-    app: App, actor: Actor, case: sa.RowMapping, kind: str, *, verb_sv: str = "rätta", verb_en: str = "correct",
+    app: App,
+    actor: Actor,
+    case: sa.RowMapping,
+    kind: str,
+    *,
+    verb_sv: str = "rätta",
+    verb_en: str = "correct",
     trigger: str = "record:correction",
 ) -> None:
     rule = app.definition.records.get(kind)
@@ -137,12 +184,19 @@ def _admit(
     if actor.roles & roles:
         return
     needs = ", ".join(sorted(roles))
-    raise TransitionNotAllowed(case_ref=case["ref"], trigger=trigger, state=case["state"], reasons=[
-        Unmet(code="role_not_allowed",
-              sv=f"{actor.name} får inte {verb_sv} {glossary.label('fact_kind', kind, 'sv')}; det kräver "
-                 f"behörigheten {glossary.role_needed(roles, actor.name, 'sv')}",
-              en=f"{actor.name} may not {verb_en} a {kind}; it needs one of: {needs}"),
-    ])  # fmt: skip
+    raise TransitionNotAllowed(
+        case_ref=case["ref"],
+        trigger=trigger,
+        state=case["state"],
+        reasons=[
+            Unmet(
+                code="role_not_allowed",
+                sv=f"{actor.name} får inte {verb_sv} {glossary.label('fact_kind', kind, 'sv')}; det kräver "
+                f"behörigheten {glossary.role_needed(roles, actor.name, 'sv')}",
+                en=f"{actor.name} may not {verb_en} a {kind}; it needs one of: {needs}",
+            ),
+        ],
+    )
 
 
 def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
@@ -152,14 +206,20 @@ def _entry(s: Connection, ref: str, number: int, kind: str) -> LogRecord:
         .first()
     )
     if row is None:  # the case exists (read first): the entry number is a bad argument, exit 6
-        raise InvalidInput(field="entry", value=number, problem_sv=f"ärendet {ref} har ingen post #{number}",
-                           problem_en=f"case {ref} has no entry #{number}")  # fmt: skip
+        raise InvalidInput(
+            field="entry",
+            value=number,
+            problem_sv=f"ärendet {ref} har ingen post #{number}",
+            problem_en=f"case {ref} has no entry #{number}",
+        )
     rec = record_from_row(row)
     if rec.trigger != f"record:{kind}":
         raise InvalidInput(
-            field="entry", value=number, problem_sv=f"post #{number} är {rec.trigger}, inte record:{kind}",
+            field="entry",
+            value=number,
+            problem_sv=f"post #{number} är {rec.trigger}, inte record:{kind}",
             problem_en=f"entry #{number} is {rec.trigger}, not record:{kind}",
-        )  # fmt: skip
+        )
     return rec
 
 
@@ -169,8 +229,9 @@ def _fact_row(s: Connection, case: sa.RowMapping, table: str, kind: str, target:
     row = s.execute(sa.select(facts).where(facts.c.log_seq == target.seq)).mappings().first()
     if row is None or row["case_id"] != case["id"]:
         problem = f"no {table} row is bound to this record:{kind} entry"
-        raise IntegrityError(problems=[{"case_ref": case["ref"], "case_seq": target.case_seq, "field": "fact",
-                                        "problem": problem}])  # fmt: skip
+        raise IntegrityError(
+            problems=[{"case_ref": case["ref"], "case_seq": target.case_seq, "field": "fact", "problem": problem}]
+        )
     return row
 
 
@@ -178,18 +239,18 @@ def _consistent(kind: str, fact: dict[str, Any]) -> None:
     if kind == "agreement" and fact["end_on"] <= fact["start_on"]:
         start, end = fact["start_on"], fact["end_on"]
         raise InvalidInput(
-            field="value", value=str(end),
+            field="value",
+            value=str(end),
             problem_sv=f"slutdatum {end} ligger inte efter startdatum {start}",
             problem_en=f"end date {end} is not after start date {start}",
-        )  # fmt: skip
+        )
 
 
 _RECORDED = (
-    sa.select(repo.LOG.c.seq, repo.LOG.c.case_seq, repo.LOG.c.trigger, repo.LOG.c.at, repo.LOG.c.actor,
-              repo.LOG.c.data)
+    sa.select(repo.LOG.c.seq, repo.LOG.c.case_seq, repo.LOG.c.trigger, repo.LOG.c.at, repo.LOG.c.actor, repo.LOG.c.data)
     .where(repo.LOG.c.case_ref == sa.bindparam("ref"), repo.LOG.c.trigger.like("record:%"))
     .order_by(repo.LOG.c.case_seq)
-)  # fmt: skip
+)
 
 
 def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
@@ -204,11 +265,16 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
     fixes: dict[int, dict[str, Any]] = {}
     for c in store.for_case(s, ref):
         fixes.setdefault(c["corrects_case_seq"], {})[c["field"]] = {
-            "from": c["old_value"], "to": c["new_value"], "entry": entry_of.get(c["log_seq"]),
-            "by": c["corrected_by"], "reason": c["reason"],
-        }  # fmt: skip
-    withdrawn = {r["retracts_case_seq"]: {"entry": entry_of.get(r["log_seq"]), "by": r["retracted_by"],
-                                          "reason": r["reason"]} for r in retractions.for_case_ref(s, ref)}  # fmt: skip
+            "from": c["old_value"],
+            "to": c["new_value"],
+            "entry": entry_of.get(c["log_seq"]),
+            "by": c["corrected_by"],
+            "reason": c["reason"],
+        }
+    withdrawn = {
+        r["retracts_case_seq"]: {"entry": entry_of.get(r["log_seq"]), "by": r["retracted_by"], "reason": r["reason"]}
+        for r in retractions.for_case_ref(s, ref)
+    }
     out = []
     for row in rows:
         kind = row["trigger"].removeprefix("record:")
@@ -218,8 +284,17 @@ def recorded_facts(s: Connection, ref: str) -> list[dict[str, Any]]:
         values = dict(body) if isinstance(body, dict) else {"value": body}
         mine = fixes.get(row["case_seq"], {})
         values.update({field: c["to"] for field, c in mine.items()})
-        out.append({"kind": kind, "entry": row["case_seq"], "at": row["at"], "actor": row["actor"],
-                    "values": values, "corrections": mine, "retracted": withdrawn.get(row["case_seq"])})  # fmt: skip
+        out.append(
+            {
+                "kind": kind,
+                "entry": row["case_seq"],
+                "at": row["at"],
+                "actor": row["actor"],
+                "values": values,
+                "corrections": mine,
+                "retracted": withdrawn.get(row["case_seq"]),
+            }
+        )
     _agreement_status(out)
     return out
 
@@ -247,7 +322,11 @@ class _Moves:
 
 
 def _deadline_moves(
-    app: App, s: Connection, case: sa.RowMapping, *, pending: store.Fixes,
+    app: App,
+    s: Connection,
+    case: sa.RowMapping,
+    *,
+    pending: store.Fixes,
     retracting: retractions.Retracted = frozenset(),
 ) -> _Moves:
     """How the open timers of the case's state move on the corrected facts (``pending`` applied,
@@ -263,7 +342,12 @@ def _deadline_moves(
         return _Moves(cancel=[], add=[], open_after=kept)
     kinds = frozenset().union(*(ANCHOR_READS[t.anchor] for t in state.timers))
     facts = fact_repo.build_facts(
-        s, case, app.guidelines, kinds, preparing=app.definition.states_in("preparing"), pending=pending,
+        s,
+        case,
+        app.guidelines,
+        kinds,
+        preparing=app.definition.states_in("preparing"),
+        pending=pending,
         retracting=retracting,
     )
     planned = {t.kind: t for t in plan(state, facts, app.settings.lead_times)}

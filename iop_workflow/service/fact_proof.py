@@ -43,23 +43,54 @@ _CHUNK = 1000
 LOGGED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "meeting": (("held_on", "held_on"), ("joint_challenge", "joint_challenge"), ("participants", "participants")),
     "assessment": (("criterion", "criterion_code"), ("verdict", "verdict"), ("period", "period"), ("note", "note")),
-    "legal-check": (("competence", "competence"), ("procurement_not_required", "procurement_not_required"),
-                    ("no_competition_distortion", "no_competition_distortion"),
-                    ("state_aid_basis", "state_aid_basis"), ("state_aid_amount_sek", "state_aid_amount_sek"),
-                    ("rationale", "rationale"), ("period", "period")),
-    "agreement": (("period", "period"), ("start_on", "start_on"), ("end_on", "end_on"),
-                  ("notice_months", "notice_months")),
-    "contribution": (("party", "party"), ("kind", "kind"), ("amount", "amount"), ("unit", "unit"),
-                     ("description", "description"), ("period", "period")),
-    "decision": (("body", "body"), ("decided_on", "decided_on"), ("minutes_ref", "minutes_ref"),
-                 ("delegation_ref", "delegation_ref"), ("period", "period"), ("subject", "subject")),
-    "review": (("period", "period"), ("round", "round"), ("held_on", "held_on"),
-               ("report_received", "report_received")),
-}  # fmt: skip
+    "legal-check": (
+        ("competence", "competence"),
+        ("procurement_not_required", "procurement_not_required"),
+        ("no_competition_distortion", "no_competition_distortion"),
+        ("state_aid_basis", "state_aid_basis"),
+        ("state_aid_amount_sek", "state_aid_amount_sek"),
+        ("rationale", "rationale"),
+        ("period", "period"),
+    ),
+    "agreement": (
+        ("period", "period"),
+        ("start_on", "start_on"),
+        ("end_on", "end_on"),
+        ("notice_months", "notice_months"),
+    ),
+    "contribution": (
+        ("party", "party"),
+        ("kind", "kind"),
+        ("amount", "amount"),
+        ("unit", "unit"),
+        ("description", "description"),
+        ("period", "period"),
+    ),
+    "decision": (
+        ("body", "body"),
+        ("decided_on", "decided_on"),
+        ("minutes_ref", "minutes_ref"),
+        ("delegation_ref", "delegation_ref"),
+        ("period", "period"),
+        ("subject", "subject"),
+    ),
+    "review": (
+        ("period", "period"),
+        ("round", "round"),
+        ("held_on", "held_on"),
+        ("report_received", "report_received"),
+    ),
+}
 
 # correction row column -> key of the record's data["correction"]
-_CORRECTION_FIELDS = (("fact_kind", "kind"), ("corrects_case_seq", "entry"), ("fact_id", "fact_id"),
-                      ("field", "field"), ("old_value", "from"), ("new_value", "to"))  # fmt: skip
+_CORRECTION_FIELDS = (
+    ("fact_kind", "kind"),
+    ("corrects_case_seq", "entry"),
+    ("fact_id", "fact_id"),
+    ("field", "field"),
+    ("old_value", "from"),
+    ("new_value", "to"),
+)
 # retraction row column -> key of the record's data["retraction"]
 _RETRACTION_FIELDS = (("fact_kind", "kind"), ("retracts_case_seq", "entry"), ("fact_id", "fact_id"))
 
@@ -72,10 +103,13 @@ def data_key(kind: str) -> str:
 def row_digest(table: str, values: Mapping[Any, Any]) -> str:
     """SHA-256 of a fact row's content: every column but its id, case and record link."""
     columns = repo.FACT_TABLES[table].columns
-    return content_hash({
-        c.name: _json(values.get(c.name)) for c in columns
-        if c.name not in _NOT_CONTENT and not (c.name in _LATER_NULLABLE and values.get(c.name) is None)
-    })  # fmt: skip
+    return content_hash(
+        {
+            c.name: _json(values.get(c.name))
+            for c in columns
+            if c.name not in _NOT_CONTENT and not (c.name in _LATER_NULLABLE and values.get(c.name) is None)
+        }
+    )
 
 
 def _json(value: Any) -> Any:
@@ -118,8 +152,11 @@ def check(s: Connection) -> list[dict[str, Any]]:
 
 
 def _rows(s: Connection, table: sa.Table) -> Iterator[list[sa.RowMapping]]:
-    query = (sa.select(table, repo.CASES.c.ref.label("case_ref_"))
-             .join(repo.CASES, repo.CASES.c.id == table.c.case_id).order_by(table.c.id))  # fmt: skip
+    query = (
+        sa.select(table, repo.CASES.c.ref.label("case_ref_"))
+        .join(repo.CASES, repo.CASES.c.id == table.c.case_id)
+        .order_by(table.c.id)
+    )
     chunk: list[sa.RowMapping] = []
     for row in s.execute(query.execution_options(yield_per=_CHUNK)).mappings():
         chunk.append(row)
@@ -146,9 +183,13 @@ def _bound(table: str, row: Mapping[Any, Any], rec: LogRecord | None, trigger: s
         detail = "the row names no record" if row["log_seq"] is None else f"record {row['log_seq']} does not exist"
         return {**where, "problem": "fact_without_record", "detail": detail}
     if rec.trigger != trigger or rec.case_ref != row["case_ref_"]:
-        return {**where, "case_seq": rec.case_seq, "problem": "fact_record_mismatch",
-                "detail": f"record {rec.seq} is {rec.case_ref} #{rec.case_seq} {rec.trigger}, not this row's "
-                          f"{trigger} of {row['case_ref_']}"}  # fmt: skip
+        return {
+            **where,
+            "case_seq": rec.case_seq,
+            "problem": "fact_record_mismatch",
+            "detail": f"record {rec.seq} is {rec.case_ref} #{rec.case_seq} {rec.trigger}, not this row's "
+            f"{trigger} of {row['case_ref_']}",
+        }
     return None
 
 
@@ -169,8 +210,12 @@ def _check_rows(s: Connection, table: sa.Table, name: str, trigger: str, differs
             assert rec is not None
             changed = differs(row, rec)
             if changed:
-                yield {**_where(name, row), "case_seq": rec.case_seq, "problem": "fact_differs_from_log",
-                       "detail": f"the {name} row differs from record {rec.seq} in: {', '.join(changed)}"}  # fmt: skip
+                yield {
+                    **_where(name, row),
+                    "case_seq": rec.case_seq,
+                    "problem": "fact_differs_from_log",
+                    "detail": f"the {name} row differs from record {rec.seq} in: {', '.join(changed)}",
+                }
 
 
 def _logged(rec: LogRecord, key: str) -> dict[str, Any]:
@@ -207,8 +252,11 @@ def _retraction_differs(row: sa.RowMapping, rec: LogRecord) -> list[str]:
 def _missing(s: Connection, table: sa.Table, trigger: str, name: str) -> Iterator[dict[str, Any]]:
     """Records of ``trigger`` that no row of ``table`` names: the row was deleted (or re-linked)."""
     linked = sa.select(table.c.log_seq).where(table.c.log_seq.is_not(None))
-    query = (sa.select(repo.LOG.c.seq, repo.LOG.c.case_ref, repo.LOG.c.case_seq)
-             .where(repo.LOG.c.trigger == trigger, repo.LOG.c.seq.not_in(linked)).order_by(repo.LOG.c.seq))  # fmt: skip
+    query = (
+        sa.select(repo.LOG.c.seq, repo.LOG.c.case_ref, repo.LOG.c.case_seq)
+        .where(repo.LOG.c.trigger == trigger, repo.LOG.c.seq.not_in(linked))
+        .order_by(repo.LOG.c.seq)
+    )
     for row in s.execute(query):
         yield {
             "case_ref": row.case_ref,

@@ -23,9 +23,16 @@ from iop_workflow.store import guidelines as store
 
 
 def confirm(
-    app: App, actor: Actor, ref: str, *, decided_on: object, decided_by: object, minutes_ref: object,
-    valid_from: object = None, valid_until: object = None,
-) -> dict[str, Any]:  # fmt: skip
+    app: App,
+    actor: Actor,
+    ref: str,
+    *,
+    decided_on: object,
+    decided_by: object,
+    minutes_ref: object,
+    valid_from: object = None,
+    valid_until: object = None,
+) -> dict[str, Any]:
     """Confirm guideline ``ref``'s decision; return what the record says (``seq``, ``in_force`` today).
 
     Exit 6 (InvalidInput) for a bad or future date or dates out of order, 4 for an unknown ref,
@@ -55,14 +62,25 @@ def confirm(
         _in_order({**facts, "valid_from": amended.valid_from, "valid_until": amended.valid_until}, today)
         content = store.content_of(amended)
         shown = {k: v.isoformat() if isinstance(v, date) else v for k, v in facts.items()}
-        data = {"version": row["version"], "content_hash": store.digest_of(content), "guideline": content,
-                "confirmed": shown}  # fmt: skip
-        rec = append_chain_record(app, s, chain_of(ref), actor=actor, trigger=CONFIRM, state=STATE, data=data,
-                                  guideline_ref=ref)  # fmt: skip
+        data = {
+            "version": row["version"],
+            "content_hash": store.digest_of(content),
+            "guideline": content,
+            "confirmed": shown,
+        }
+        rec = append_chain_record(
+            app, s, chain_of(ref), actor=actor, trigger=CONFIRM, state=STATE, data=data, guideline_ref=ref
+        )
         store.amend(s, int(row["id"]), amended, log_seq=int(rec.seq or 0))
     app.sink.emit(rec)
-    return {"ref": ref, "version": row["version"], "seq": rec.seq, "confirmed": shown,
-            "in_force": amended.in_force(today), "unverified": list(amended.unverified())}  # fmt: skip
+    return {
+        "ref": ref,
+        "version": row["version"],
+        "seq": rec.seq,
+        "confirmed": shown,
+        "in_force": amended.in_force(today),
+        "unverified": list(amended.unverified()),
+    }
 
 
 def confirmed(g: Guideline, facts: dict[str, Any], *, by: str, on: date) -> Guideline:
@@ -89,23 +107,36 @@ def confirmed(g: Guideline, facts: dict[str, Any], *, by: str, on: date) -> Guid
         sources["valid_until"] = proof
     order = [name for name, _p in g.provenance] + [n for n in sources if n not in dict(g.provenance)]
     return dataclasses.replace(
-        g, decided_on=facts["decided_on"], decided_by=facts["decided_by"], minutes_ref=facts["minutes_ref"],
-        valid_from=valid_from, valid_until=valid_until, provenance=tuple((n, sources[n]) for n in order),
-    )  # fmt: skip
+        g,
+        decided_on=facts["decided_on"],
+        decided_by=facts["decided_by"],
+        minutes_ref=facts["minutes_ref"],
+        valid_from=valid_from,
+        valid_until=valid_until,
+        provenance=tuple((n, sources[n]) for n in order),
+    )
 
 
 def _in_order(facts: dict[str, Any], today: date) -> None:
     decided, start, end = facts["decided_on"], facts["valid_from"], facts["valid_until"]
     if decided > today:
-        raise InvalidInput(field="decided_on", value=decided.isoformat(),
-                           problem_sv=f"ligger efter dagens datum {today}",
-                           problem_en=f"is after today {today}")  # fmt: skip
+        raise InvalidInput(
+            field="decided_on",
+            value=decided.isoformat(),
+            problem_sv=f"ligger efter dagens datum {today}",
+            problem_en=f"is after today {today}",
+        )
     if start is not None and start < decided:
-        raise InvalidInput(field="valid_from", value=start.isoformat(),
-                           problem_sv=f"ligger före beslutsdagen {decided}",
-                           problem_en=f"is before the decision date {decided}")  # fmt: skip
+        raise InvalidInput(
+            field="valid_from",
+            value=start.isoformat(),
+            problem_sv=f"ligger före beslutsdagen {decided}",
+            problem_en=f"is before the decision date {decided}",
+        )
     if end is not None and end < (start or decided):
-        raise InvalidInput(field="valid_until", value=end.isoformat(),
-                           problem_sv=f"ligger före {start or decided}",
-                           problem_en=f"is before {start or decided}")  # fmt: skip
-
+        raise InvalidInput(
+            field="valid_until",
+            value=end.isoformat(),
+            problem_sv=f"ligger före {start or decided}",
+            problem_en=f"is before {start or decided}",
+        )

@@ -68,10 +68,12 @@ def require_coordinator(actor: Actor, g: Guideline, *, verb_sv: str = "läsa in"
     """Loading or confirming ``g`` needs ``coordinator`` in its municipality (a code, as grants hold it)."""
     if LOADER not in actor.within(code_of(g.municipality)).roles:
         raise NotPermitted(
-            actor=actor.name, roles=sorted(actor.roles), needs=LOADER,
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs=LOADER,
             action_sv=f"{verb_sv} riktlinjen {g.ref} ({g.municipality})",
             action_en=f"{verb_en} guideline {g.ref} ({g.municipality})",
-        )  # fmt: skip
+        )
 
 
 def _load_one(app: App, s: Connection, actor: Actor, g: Guideline, *, shipped: bool) -> tuple[str, LogRecord | None]:
@@ -84,8 +86,7 @@ def _load_one(app: App, s: Connection, actor: Actor, g: Guideline, *, shipped: b
         return "skipped", None
     version = 1 if current is None else int(current["version"]) + 1
     rec = _record(app, s, actor, g, version)
-    store.insert_version(s, g, version=version, loaded_by=actor.name, log_seq=int(rec.seq or 0),
-                         now=app.clock.now())  # fmt: skip
+    store.insert_version(s, g, version=version, loaded_by=actor.name, log_seq=int(rec.seq or 0), now=app.clock.now())
     return ("added" if current is None else "updated"), rec
 
 
@@ -101,8 +102,9 @@ def _confirmed(s: Connection, row: sa.RowMapping) -> bool:
 def _record(app: App, s: Connection, actor: Actor, g: Guideline, version: int, **extra: Any) -> LogRecord:
     content = store.content_of(g)
     data = {"version": version, "content_hash": store.digest_of(content), "guideline": content, **extra}
-    return append_chain_record(app, s, chain_of(g.ref), actor=actor, trigger=LOAD, state=STATE, data=data,
-                               guideline_ref=g.ref)  # fmt: skip
+    return append_chain_record(
+        app, s, chain_of(g.ref), actor=actor, trigger=LOAD, state=STATE, data=data, guideline_ref=g.ref
+    )
 
 
 def record_unrecorded(app: App, actor: Actor) -> list[str]:
@@ -121,9 +123,10 @@ def record_unrecorded(app: App, actor: Actor) -> list[str]:
 
 
 def check_rows(
-    rows: Iterable[tuple[Mapping[str, Any], Guideline]], records: Mapping[int, Mapping[str, Any]],
+    rows: Iterable[tuple[Mapping[str, Any], Guideline]],
+    records: Mapping[int, Mapping[str, Any]],
     latest: Mapping[tuple[str, int], int] | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Each guideline row against the record it names: a problem per row that differs or has none.
 
     ``rows``: (row, the guideline its columns and criteria hold now); ``records``: the data
@@ -136,9 +139,14 @@ def check_rows(
         where = {"guideline_ref": row["ref"], "version": row["version"], "field": "guideline"}
         rec = records.get(row["log_seq"]) if row["log_seq"] is not None else None
         if rec is None:
-            problems.append({**where, "problem": "guideline_without_record",
-                             "detail": "no guideline:load record holds this version (run `iop init` after an "
-                                       "upgrade to record versions loaded before schema 0005)"})  # fmt: skip
+            problems.append(
+                {
+                    **where,
+                    "problem": "guideline_without_record",
+                    "detail": "no guideline:load record holds this version (run `iop init` after an "
+                    "upgrade to record versions loaded before schema 0005)",
+                }
+            )
             continue
         own = (rec.get("trigger") in (LOAD, CONFIRM), rec.get("case_ref"), rec.get("version"))
         last = (latest or {}).get((row["ref"], row["version"]), row["log_seq"])
@@ -167,8 +175,11 @@ def checked(s: Connection) -> list[dict[str, Any]]:
 
     rows = [(dict(row), store.from_row(s, row)) for row in store.every_version(s)]
     seqs = sorted({int(r["log_seq"]) for r, _g in rows if r["log_seq"] is not None})
-    records = {rec.seq: {**rec.data, "case_ref": rec.case_ref, "trigger": rec.trigger}
-               for rec in ledger.records_by_seq(s, seqs) if rec.seq is not None}  # fmt: skip
+    records = {
+        rec.seq: {**rec.data, "case_ref": rec.case_ref, "trigger": rec.trigger}
+        for rec in ledger.records_by_seq(s, seqs)
+        if rec.seq is not None
+    }
     latest: dict[tuple[str, int], int] = {}
     for ref in sorted({str(r["ref"]) for r, _g in rows}):
         for rec in ledger.chain_records(s, chain_of(ref)):
@@ -184,7 +195,11 @@ def _as_recorded(now: dict[str, Any], recorded: Mapping[str, Any], code: str) ->
     ("Stenungsunds kommun"), and the row still agrees with it when that name resolves to the code.
     """
     said = recorded.get("municipality")
-    if isinstance(said, str) and said != now.get("municipality") and (place := register().find(said)) is not None \
-            and place.code == code:
+    if (
+        isinstance(said, str)
+        and said != now.get("municipality")
+        and (place := register().find(said)) is not None
+        and place.code == code
+    ):
         return {**now, "municipality": said}
     return now

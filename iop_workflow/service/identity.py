@@ -38,8 +38,9 @@ def build_actor(
 ) -> Actor:
     """An actor holding ``pairs`` of (role, municipality or ``*``)."""
     grants = tuple(sorted(set(pairs)))
-    return Actor(name=name, roles=frozenset(r for r, _m in grants), source=source, os_user=os_user, auth=auth,
-                 grants=grants)  # fmt: skip
+    return Actor(
+        name=name, roles=frozenset(r for r, _m in grants), source=source, os_user=os_user, auth=auth, grants=grants
+    )
 
 
 def local_actor(app: App, name: str | None, *, source: str) -> Actor:
@@ -52,9 +53,12 @@ def local_actor(app: App, name: str | None, *, source: str) -> Actor:
         return build_actor(login, own, source=source, auth=Auth(method="local", subject=login), os_user=login)
     if not any(role == ADMIN for role, _m in own):
         raise NotPermitted(
-            actor=login, roles=sorted({r for r, _m in own}), needs=ADMIN,
-            action_sv=f"agera som {name} (--actor)", action_en=f"act as {name} (--actor)",
-        )  # fmt: skip
+            actor=login,
+            roles=sorted({r for r, _m in own}),
+            needs=ADMIN,
+            action_sv=f"agera som {name} (--actor)",
+            action_en=f"act as {name} (--actor)",
+        )
     asserted = Auth(method="local-asserted", subject=login)
     if name == SYSTEM:  # an admin doing by hand what the scheduler does: its role, everywhere, recorded as such
         return Actor(name=SYSTEM, roles=frozenset({SYSTEM}), source=source, os_user=login, auth=asserted)
@@ -64,15 +68,17 @@ def local_actor(app: App, name: str | None, *, source: str) -> Actor:
 def system_actor(app: App, *, source: str = "cli") -> Actor:
     """The product itself acting at set-up (``iop init`` loading the shipped guidelines), run by the OS login."""
     login = os_login()
-    return Actor(name=SYSTEM, roles=frozenset({SYSTEM}), source=source, os_user=login,
-                 auth=Auth(method="system", subject=login))  # fmt: skip
+    return Actor(
+        name=SYSTEM, roles=frozenset({SYSTEM}), source=source, os_user=login, auth=Auth(method="system", subject=login)
+    )
 
 
 def operator(app: App, *, source: str = "cli") -> Actor:
     """Whoever runs this process on the database itself: the OS login, holding no roles of its own here."""
     login = os_login()
-    return Actor(name=login, roles=frozenset(), source=source, os_user=login,
-                 auth=Auth(method="local", subject=login), grants=())  # fmt: skip
+    return Actor(
+        name=login, roles=frozenset(), source=source, os_user=login, auth=Auth(method="local", subject=login), grants=()
+    )
 
 
 def admin_record(app: App, s: Connection, actor: Actor, trigger: str, data: Mapping[str, Any]) -> LogRecord:
@@ -82,8 +88,12 @@ def admin_record(app: App, s: Connection, actor: Actor, trigger: str, data: Mapp
 def login_name(value: object) -> str:
     login = validate.text("login", value, max_len=200)
     if any(ch.isspace() for ch in login):
-        raise InvalidInput(field="login", value=login, problem_sv="får inte innehålla blanksteg",
-                           problem_en="must not contain white space")  # fmt: skip
+        raise InvalidInput(
+            field="login",
+            value=login,
+            problem_sv="får inte innehålla blanksteg",
+            problem_en="must not contain white space",
+        )
     return login
 
 
@@ -91,8 +101,12 @@ def role_name(value: object) -> str:
     role = validate.text("role", value, max_len=40)
     if role not in ROLES or role == SYSTEM:
         known = ", ".join(sorted(ROLES - {SYSTEM}))
-        raise InvalidInput(field="role", value=role, problem_sv=f"okänd roll; kända: {known}",
-                           problem_en=f"unknown role; known: {known}")  # fmt: skip
+        raise InvalidInput(
+            field="role",
+            value=role,
+            problem_sv=f"okänd roll; kända: {known}",
+            problem_en=f"unknown role; known: {known}",
+        )
     return role
 
 
@@ -106,8 +120,9 @@ def require_admin(actor: Actor, municipality: str = WILDCARD, *, action_sv: str,
     held = {m for r, m in actor.grants or () if r == ADMIN} if actor.grants is not None else set()
     if WILDCARD in held or (municipality != WILDCARD and municipality.casefold() in {m.casefold() for m in held}):
         return
-    raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=ADMIN, action_sv=action_sv,
-                       action_en=action_en)  # fmt: skip
+    raise NotPermitted(
+        actor=actor.name, roles=sorted(actor.roles), needs=ADMIN, action_sv=action_sv, action_en=action_en
+    )
 
 
 def grant(app: App, actor: Actor, login: str, role: str, municipality: str | None = None) -> dict[str, Any]:
@@ -115,8 +130,13 @@ def grant(app: App, actor: Actor, login: str, role: str, municipality: str | Non
     login, role, place = login_name(login), role_name(role), municipality_code(municipality)
     require_admin(actor, place, action_sv=f"ge rollen {role}", action_en=f"grant the role {role}")
     if login == actor.name:
-        raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=f"{ADMIN} (en annan)",
-                           action_sv="ge sig själv roller", action_en="grant roles to itself")  # fmt: skip
+        raise NotPermitted(
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs=f"{ADMIN} (en annan)",
+            action_sv="ge sig själv roller",
+            action_en="grant roles to itself",
+        )
     with app.db.write() as s:
         if store.active_grant(s, login, role, place) is not None:
             return {**_grant_key(login, role, place), "changed": False}
@@ -144,8 +164,14 @@ def list_grants(app: App, login: str | None = None) -> list[dict[str, Any]]:
     """Active grants as {login, role, municipality (name or ``*``), municipality_code, granted_by, granted_at}."""
     with app.db.read() as s:
         rows = store.list_grants(s, login_name(login) if login is not None else None)
-    return [{**_grant_key(r["login"], r["role"], r["municipality"]),
-             "granted_by": r["granted_by"], "granted_at": r["granted_at"]} for r in rows]  # fmt: skip
+    return [
+        {
+            **_grant_key(r["login"], r["role"], r["municipality"]),
+            "granted_by": r["granted_by"],
+            "granted_at": r["granted_at"],
+        }
+        for r in rows
+    ]
 
 
 def bootstrap(app: App, *, admin: str | None = None, only_if_none: bool = False) -> dict[str, Any]:
@@ -161,11 +187,19 @@ def bootstrap(app: App, *, admin: str | None = None, only_if_none: bool = False)
         if only_if_none and store.any_admin(s):
             return {"bootstrapped": False, "login": None, "roles": []}
         missing = [r for r in BOOTSTRAP_ROLES if store.active_grant(s, login, r, WILDCARD) is None]
-        record = admin_record(app, s, by, "admin:bootstrap", {"login": login, "roles": missing,
-                                                               "municipality": WILDCARD})  # fmt: skip
+        record = admin_record(
+            app, s, by, "admin:bootstrap", {"login": login, "roles": missing, "municipality": WILDCARD}
+        )
         for role in missing:
-            store.insert_grant(s, login=login, role=role, municipality=WILDCARD, by=by.name, at=record_time(record),
-                               seq=record_seq(record))  # fmt: skip
+            store.insert_grant(
+                s,
+                login=login,
+                role=role,
+                municipality=WILDCARD,
+                by=by.name,
+                at=record_time(record),
+                seq=record_seq(record),
+            )
     app.sink.emit(record)
     return {"bootstrapped": True, "login": login, "roles": missing, "seq": record.seq}
 
@@ -177,9 +211,10 @@ def import_settings_roles(app: App) -> list[dict[str, Any]]:
     grants to ``*`` (every login), so no officer of a running installation loses
     a right in the upgrade. The scheduler's ``system`` role is never granted.
     """
-    pairs = sorted({(WILDCARD, r) for r in app.settings.default_roles if r != SYSTEM}
-                   | {(login, r) for login, roles in app.settings.actors.items() for r in roles
-                      if SYSTEM not in (r, login)})  # fmt: skip
+    pairs = sorted(
+        {(WILDCARD, r) for r in app.settings.default_roles if r != SYSTEM}
+        | {(login, r) for login, roles in app.settings.actors.items() for r in roles if SYSTEM not in (r, login)}
+    )
     by = operator(app)
     records: list[LogRecord] = []
     with app.db.write() as s:
@@ -190,8 +225,15 @@ def import_settings_roles(app: App) -> list[dict[str, Any]]:
                 continue
             data = {**_grant_key(login, role, WILDCARD), "from": "settings"}
             record = admin_record(app, s, by, "admin:grant", data)
-            store.insert_grant(s, login=login, role=role, municipality=WILDCARD, by=by.name, at=record_time(record),
-                               seq=record_seq(record))  # fmt: skip
+            store.insert_grant(
+                s,
+                login=login,
+                role=role,
+                municipality=WILDCARD,
+                by=by.name,
+                at=record_time(record),
+                seq=record_seq(record),
+            )
             records.append(record)
     for record in records:
         app.sink.emit(record)
@@ -236,16 +278,23 @@ def oidc_actor(app: App, *, issuer: str, subject: str, login: str, source: str =
 
 
 def _bind(app: App, *, issuer: str, subject: str, login: str, source: str) -> str:
-    who = Actor(name=login, roles=frozenset(), source=source, auth=Auth(method="oidc", issuer=issuer, subject=subject),
-                grants=())  # fmt: skip
+    who = Actor(
+        name=login,
+        roles=frozenset(),
+        source=source,
+        auth=Auth(method="oidc", issuer=issuer, subject=subject),
+        grants=(),
+    )
     try:
         with app.db.write() as s:
             if store.binding_of_login(s, login) is not None or store.binding_of_subject(s, issuer, subject):
                 raise _Raced
-            record = admin_record(app, s, who, "admin:bind_login",
-                                  {"login": login, "issuer": issuer, "subject": subject})  # fmt: skip
-            store.insert_binding(s, login=login, issuer=issuer, subject=subject, at=record_time(record),
-                                 seq=record_seq(record))  # fmt: skip
+            record = admin_record(
+                app, s, who, "admin:bind_login", {"login": login, "issuer": issuer, "subject": subject}
+            )
+            store.insert_binding(
+                s, login=login, issuer=issuer, subject=subject, at=record_time(record), seq=record_seq(record)
+            )
     except (_Raced, sa_exc.IntegrityError):  # another request bound it first: read what it bound
         with app.db.read() as s:
             mine = store.binding_of_subject(s, issuer, subject)

@@ -24,12 +24,28 @@ from iop_workflow.resources import MAX_INPUT_BYTES, read_bytes
 # A step's person and business day; each entry's own keys are those of its record command
 # (service/records.py, `iop case record KIND`), so a file reads like the commands it replaces.
 _STEP = ("by", "on")
-ORGANISATION = ("org_number", "name", "legal_form", "non_profit", "protected", "contact_name", "contact_email",
-                "contact_phone", "address")  # fmt: skip
+ORGANISATION = (
+    "org_number",
+    "name",
+    "legal_form",
+    "non_profit",
+    "protected",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "address",
+)
 MEETING = ("held_on", "joint_challenge", "participants", "notes", "by")
 CRITERION = ("criterion", "verdict", "note", *_STEP)
-LEGAL_CHECK = ("competence", "procurement_not_required", "no_competition_distortion", "state_aid_basis",
-               "state_aid_amount_sek", "rationale", *_STEP)  # fmt: skip
+LEGAL_CHECK = (
+    "competence",
+    "procurement_not_required",
+    "no_competition_distortion",
+    "state_aid_basis",
+    "state_aid_amount_sek",
+    "rationale",
+    *_STEP,
+)
 AGREEMENT = ("start_on", "end_on", "notice_months", "purpose", *_STEP)
 CONTRIBUTION = ("party", "kind", "amount", "unit", "description", *_STEP)
 DECISION = ("body", "decided_on", "minutes_ref", "delegation_ref", "by")
@@ -44,8 +60,18 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "signing": _STEP,
 }
 LISTS: Mapping[str, tuple[str, ...]] = {"contributions": CONTRIBUTION, "reviews": REVIEW}
-TOP = ("history_from", "organisation", "municipality", "title", "challenge", "unit", "initiated_by", "people",
-       *SECTIONS, *LISTS)  # fmt: skip
+TOP = (
+    "history_from",
+    "organisation",
+    "municipality",
+    "title",
+    "challenge",
+    "unit",
+    "initiated_by",
+    "people",
+    *SECTIONS,
+    *LISTS,
+)
 REQUIRED = ("history_from", "organisation", "municipality", "title", "challenge", "people", "initiative")
 # Roles a file may declare for the people who did its steps: the workflow's roles of people.
 PEOPLE_ROLES = frozenset(ROLES - {"admin", "system", "auditor"})
@@ -71,9 +97,12 @@ def from_text(name: str, content: str) -> ImportFile:
     so it has the digest the same file has on disk; the size limit is the loaders'."""
     raw = content.encode("utf-8", errors="replace")
     if len(raw) > MAX_INPUT_BYTES:
-        raise InvalidInput(field="content", value=name,
-                           problem_sv=f"är större än {MAX_INPUT_BYTES} byte; större filer läses inte",
-                           problem_en=f"is larger than {MAX_INPUT_BYTES} bytes; larger files are not read")  # fmt: skip
+        raise InvalidInput(
+            field="content",
+            value=name,
+            problem_sv=f"är större än {MAX_INPUT_BYTES} byte; större filer läses inte",
+            problem_en=f"is larger than {MAX_INPUT_BYTES} bytes; larger files are not read",
+        )
     return from_bytes(name, raw)
 
 
@@ -122,9 +151,11 @@ def check(file: str, content: Mapping[str, Any]) -> None:
     for name, keys in SECTIONS.items():
         if name in content:
             tomldoc.check_keys(_table(file, name, content[name]), file=file, key=name, allowed=keys)
-    for name, entries in (("dialogue.meetings", _nested(content, "dialogue", "meetings")),
-                          ("assessment.criteria", _nested(content, "assessment", "criteria")),
-                          *((n, content.get(n, [])) for n in LISTS)):  # fmt: skip
+    for name, entries in (
+        ("dialogue.meetings", _nested(content, "dialogue", "meetings")),
+        ("assessment.criteria", _nested(content, "assessment", "criteria")),
+        *((n, content.get(n, [])) for n in LISTS),
+    ):
         keys = {"dialogue.meetings": MEETING, "assessment.criteria": CRITERION}.get(name) or LISTS[name]
         if not isinstance(entries, list):
             raise DefinitionError(file=file, key=name, problem="must be a list of entries")
@@ -151,7 +182,7 @@ def _people(file: str, value: object) -> dict[str, frozenset[str]]:
     for login, roles in table.items():
         where = f"people.{login}"
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
-            raise DefinitionError(file=file, key=where, problem="a list of roles, e.g. [\"officer\"]")
+            raise DefinitionError(file=file, key=where, problem='a list of roles, e.g. ["officer"]')
         for role in roles:
             if role not in PEOPLE_ROLES:
                 raise tomldoc.unknown(file, f"{where}.{role}", sorted(PEOPLE_ROLES), "not a role a person holds")

@@ -43,10 +43,17 @@ from iop_workflow.store import cases as repo
 
 CUTOVER = "admin:checks_from"
 CHECK = "records_legal"
-ADMIN_TRIGGERS = frozenset({
-    "admin:bootstrap", "admin:grant", "admin:revoke", "admin:bind_login", "admin:token_create",
-    "admin:token_revoke", CUTOVER,
-})  # fmt: skip
+ADMIN_TRIGGERS = frozenset(
+    {
+        "admin:bootstrap",
+        "admin:grant",
+        "admin:revoke",
+        "admin:bind_login",
+        "admin:token_create",
+        "admin:token_revoke",
+        CUTOVER,
+    }
+)
 _VERSIONS = sa.text("SELECT version, content FROM workflow_versions")
 
 # History, not a rule of the current definition: the state names of the workflow versions written
@@ -113,8 +120,14 @@ class Watcher:
         for rec in records:
             broken = self.check(rec)
             if broken is not None:
-                where = {"case_ref": rec.case_ref, "case_seq": rec.case_seq, "seq": rec.seq, "field": "rule",
-                         "problem": "record_not_legal", "detail": broken}  # fmt: skip
+                where = {
+                    "case_ref": rec.case_ref,
+                    "case_seq": rec.case_seq,
+                    "seq": rec.seq,
+                    "field": "rule",
+                    "problem": "record_not_legal",
+                    "detail": broken,
+                }
                 if self.cutover is None or (rec.seq is not None and rec.seq < self.cutover):
                     cut = f"record {self.cutover}" if self.cutover is not None else "none yet: run `iop init`"
                     self.warnings.append({**where, "detail": f"{broken} (written before the cut-over: {cut})"})

@@ -107,8 +107,11 @@ def org_basis(app: App, s: Connection, actor: Actor, org: Row) -> tuple[str, lis
     An auditor of any municipality where the organisation has a case, or an officer
     of any of its open cases (:func:`case_basis`).
     """
-    cases = s.execute(sa.select(repo.CASES).where(repo.CASES.c.organisation_id == org["id"])
-                      .order_by(repo.CASES.c.ref)).mappings().all()  # fmt: skip
+    cases = (
+        s.execute(sa.select(repo.CASES).where(repo.CASES.c.organisation_id == org["id"]).order_by(repo.CASES.c.ref))
+        .mappings()
+        .all()
+    )
     held = assignments(s, [c["ref"] for c in cases])
     bases = {c["ref"]: case_basis(app, actor, c, held.get(c["ref"], [])) for c in cases}
     found = {ref: basis for ref, basis in bases.items() if basis is not None}
@@ -144,8 +147,9 @@ def bulk_access(app: App, actor: Actor, *, action: str, scope: Mapping[str, Any]
         return Bulk(everything=True, cases={})
     if OFFICER not in actor.roles:
         app.sink.event("access_denied", **fields)
-        raise AccessDenied(actor=actor.name, roles=sorted(actor.roles), action=f"{action} --include-protected",
-                           needs=AUDITOR)  # fmt: skip
+        raise AccessDenied(
+            actor=actor.name, roles=sorted(actor.roles), action=f"{action} --include-protected", needs=AUDITOR
+        )
     with app.db.read() as s:
         mine = _officer_cases(app, s, actor)
     if mine:
@@ -156,8 +160,11 @@ def bulk_access(app: App, actor: Actor, *, action: str, scope: Mapping[str, Any]
 
 def _officer_cases(app: App, s: Connection, actor: Actor) -> dict[str, str]:
     """The open cases of protected organisations that ``actor`` has a need to know for, with the basis."""
-    query = (sa.select(repo.CASES).join(repo.ORGS, repo.ORGS.c.id == repo.CASES.c.organisation_id)
-             .where(repo.ORGS.c.protected.is_(True)))  # fmt: skip
+    query = (
+        sa.select(repo.CASES)
+        .join(repo.ORGS, repo.ORGS.c.id == repo.CASES.c.organisation_id)
+        .where(repo.ORGS.c.protected.is_(True))
+    )
     rows = s.execute(query).mappings().all()
     held = assignments(s, query.with_only_columns(repo.CASES.c.ref))
     bases = {r["ref"]: case_basis(app, actor, r, held.get(r["ref"], [])) for r in rows}
@@ -174,8 +181,12 @@ def log_access(app: App, actor: Actor, *, action: str, scope: Mapping[str, Any])
     """Write one access event (its own transaction) and its stream line; the event's id."""
     fields = _fields(actor, action, scope)
     at = utc_iso(app.clock.now())
-    row = {**fields, "at": at, "roles": json.dumps(fields["roles"]),
-           "scope": json.dumps(fields["scope"], sort_keys=True, ensure_ascii=False, default=str)}  # fmt: skip
+    row = {
+        **fields,
+        "at": at,
+        "roles": json.dumps(fields["roles"]),
+        "scope": json.dumps(fields["scope"], sort_keys=True, ensure_ascii=False, default=str),
+    }
     with app.db.write() as s:
         event_id = int(s.execute(sa.insert(ACCESS_EVENTS).values(**row).returning(ACCESS_EVENTS.c.id)).scalar_one())
     app.sink.event("access", id=event_id, at=at, **fields)
@@ -184,9 +195,14 @@ def log_access(app: App, actor: Actor, *, action: str, scope: Mapping[str, Any])
 
 def _fields(actor: Actor, action: str, scope: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "actor": actor.name, "os_user": actor.recorded_os_user, "roles": sorted(actor.roles),
-        "source": actor.source, "action": action, "scope": dict(scope), "include_protected": True,
-    }  # fmt: skip
+        "actor": actor.name,
+        "os_user": actor.recorded_os_user,
+        "roles": sorted(actor.roles),
+        "source": actor.source,
+        "action": action,
+        "scope": dict(scope),
+        "include_protected": True,
+    }
 
 
 def access_events(app: App) -> list[dict[str, Any]]:

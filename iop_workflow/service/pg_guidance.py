@@ -26,8 +26,12 @@ class NotForBackend(UsageError):
         self.password = password
 
     def details(self) -> dict[str, Any]:
-        return {"operation": self.operation, "url": self.url, "backup_command": self.backup_command,
-                "restore_command": self.restore_command}  # fmt: skip
+        return {
+            "operation": self.operation,
+            "url": self.url,
+            "backup_command": self.backup_command,
+            "restore_command": self.restore_command,
+        }
 
     def _sv(self) -> str:
         secret = " (lösenordet ges med PGPASSWORD eller ~/.pgpass)" if self.password else ""
@@ -58,8 +62,14 @@ def pg_commands(url: str, file: str | None = None) -> tuple[str, str]:
     schema, kept = _split_options(query.pop("options", None))
     if kept:
         query["options"] = kept
-    plain = sa.URL.create("postgresql", username=parsed.username, host=parsed.host, port=parsed.port,
-                          database=parsed.database, query=query)  # fmt: skip
+    plain = sa.URL.create(
+        "postgresql",
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=query,
+    )
     target = plain.render_as_string(hide_password=False)
     dump_file = file or "iop.dump"
     dump = ["pg_dump", "--format=custom", f"--file={dump_file}"]

@@ -78,8 +78,9 @@ class Fact:
     guideline_ref: str | None = None
 
 
-def _record(app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connection, sa.RowMapping, int], Fact]
-            ) -> LogRecord:  # fmt: skip
+def _record(
+    app: App, actor: Actor, ref: str, kind: str, build: Callable[[Connection, sa.RowMapping, int], Fact]
+) -> LogRecord:
     """Admit, build the fact, log it (with its row's digest), store the row bound to the record, emit."""
     with app.db.write() as s:
         case = repo.case_row(s, ref)
@@ -99,16 +100,25 @@ def _in_case_time(app: App, case: sa.RowMapping, kind: str, row: dict[str, Any])
     """The fact's dates of what happened lie within the case's time (``correctable.in_case_time``)."""
     for name, spec in correctable.FACTS[kind][1].items():
         if spec.in_case_time and name in row:
-            correctable.in_case_time(name, row[name], opened_on=case["opened_on"], today=app.clock.today(),
-                                     history_from=case["history_from"])  # fmt: skip
+            correctable.in_case_time(
+                name, row[name], opened_on=case["opened_on"], today=app.clock.today(), history_from=case["history_from"]
+            )
 
 
 def _stamp(app: App, actor: Actor, prefix: str) -> dict[str, Any]:
     return {f"{prefix}_by": actor.acting_name, f"{prefix}_at": app.clock.now()}
 
 
-def meeting(app: App, actor: Actor, ref: str, *, held_on: date | str, joint_challenge: str,
-            participants: str = "", notes: str = "") -> LogRecord:  # fmt: skip
+def meeting(
+    app: App,
+    actor: Actor,
+    ref: str,
+    *,
+    held_on: date | str,
+    joint_challenge: str,
+    participants: str = "",
+    notes: str = "",
+) -> LogRecord:
     values = {
         "held_on": validate.day("held_on", held_on),
         "joint_challenge": validate.text("joint_challenge", joint_challenge),
@@ -128,11 +138,12 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
     note = validate.text("note", note)
     code = validate.text("criterion", criterion, max_len=80)
     if code in EVALUATED_CRITERIA:  # the rules read it from recorded facts; a verdict would never count
-        raise InvalidInput(field="criterion", value=code,
-                           problem_sv="bedöms av reglerna ur registreringen (iop org registration), "
-                                      "inte av en handläggare",
-                           problem_en="is evaluated by the rules from the registration (iop org registration), "
-                                      "not by an officer")  # fmt: skip
+        raise InvalidInput(
+            field="criterion",
+            value=code,
+            problem_sv="bedöms av reglerna ur registreringen (iop org registration), inte av en handläggare",
+            problem_en="is evaluated by the rules from the registration (iop org registration), not by an officer",
+        )
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
         if case["guideline_id"] is None:
@@ -143,17 +154,32 @@ def assessment(app: App, actor: Actor, ref: str, *, criterion: str, verdict: str
             raise NotFound(
                 kind="criterion", key=f"{code} ({guideline.ref}: {', '.join(c.code for c in guideline.criteria)})"
             )
-        row = {"period": period, "guideline_id": case["guideline_id"], "criterion_code": code,
-               "verdict": chosen.value, "note": note, **_stamp(app, actor, "assessed")}  # fmt: skip
+        row = {
+            "period": period,
+            "guideline_id": case["guideline_id"],
+            "criterion_code": code,
+            "verdict": chosen.value,
+            "note": note,
+            **_stamp(app, actor, "assessed"),
+        }
         data = {"criterion": code, "kind": found.kind.value, "verdict": chosen.value, "period": period, "note": note}
         return Fact("assessments", row, {"assessment": data}, guideline.ref)
 
     return _record(app, actor, ref, "assessment", build)
 
 
-def legal_check(app: App, actor: Actor, ref: str, *, competence: bool, procurement_not_required: bool,
-                no_competition_distortion: bool, state_aid_basis: str, rationale: str,
-                state_aid_amount_sek: str | None = None) -> LogRecord:  # fmt: skip
+def legal_check(
+    app: App,
+    actor: Actor,
+    ref: str,
+    *,
+    competence: bool,
+    procurement_not_required: bool,
+    no_competition_distortion: bool,
+    state_aid_basis: str,
+    rationale: str,
+    state_aid_amount_sek: str | None = None,
+) -> LogRecord:
     values = {
         "competence": bool(competence),
         "procurement_not_required": bool(procurement_not_required),
@@ -173,30 +199,46 @@ def legal_check(app: App, actor: Actor, ref: str, *, competence: bool, procureme
     return _record(app, actor, ref, "legal-check", build)
 
 
-def agreement(app: App, actor: Actor, ref: str, *, start_on: date | str, end_on: date | str,
-              notice_months: int | str = 3, purpose: str = "") -> LogRecord:  # fmt: skip
+def agreement(
+    app: App,
+    actor: Actor,
+    ref: str,
+    *,
+    start_on: date | str,
+    end_on: date | str,
+    notice_months: int | str = 3,
+    purpose: str = "",
+) -> LogRecord:
     start = validate.day("start_on", start_on)
     end = validate.day("end_on", end_on)
     if end <= start:
         raise InvalidInput(
-            field="end_on", value=str(end),
+            field="end_on",
+            value=str(end),
             problem_sv=f"slutdatum {end} ligger inte efter startdatum {start}",
             problem_en=f"end date {end} is not after start date {start}",
-        )  # fmt: skip
+        )
     notice = validate.whole("notice_months", notice_months, low=0, high=36)
     purpose = validate.text("purpose", purpose, required=False)
 
     def build(s: Connection, case: sa.RowMapping, period: int) -> Fact:
-        row = {"period": period, "start_on": start, "end_on": end, "notice_months": notice, "purpose": purpose,
-               **_stamp(app, actor, "recorded")}  # fmt: skip
+        row = {
+            "period": period,
+            "start_on": start,
+            "end_on": end,
+            "notice_months": notice,
+            "purpose": purpose,
+            **_stamp(app, actor, "recorded"),
+        }
         logged = {"period": period, "start_on": str(start), "end_on": str(end), "notice_months": notice}
         return Fact("agreements", row, {"agreement": logged})
 
     return _record(app, actor, ref, "agreement", build)
 
 
-def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amount: object, unit: str,
-                 description: str = "") -> LogRecord:  # fmt: skip
+def contribution(
+    app: App, actor: Actor, ref: str, *, party: str, kind: str, amount: object, unit: str, description: str = ""
+) -> LogRecord:
     values = {
         "party": validate.choice("party", party, Party).value,
         "kind": validate.choice("kind", kind, ContributionKind).value,
@@ -213,8 +255,17 @@ def contribution(app: App, actor: Actor, ref: str, *, party: str, kind: str, amo
     return _record(app, actor, ref, "contribution", build)
 
 
-def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | str, minutes_ref: str,
-             delegation_ref: str | None = None, subject: str = "agreement") -> LogRecord:  # fmt: skip
+def decision(
+    app: App,
+    actor: Actor,
+    ref: str,
+    *,
+    body: str,
+    decided_on: date | str,
+    minutes_ref: str,
+    delegation_ref: str | None = None,
+    subject: str = "agreement",
+) -> LogRecord:
     """A decision to enter or renew the agreement (``subject`` agreement, for the period being prepared)
     or to end the running one early (``ending``, for the current period; in the definition's
     ``partnership`` states; the other subject in its ``agreement_decision`` states). Its body must be
@@ -235,8 +286,11 @@ def decision(app: App, actor: Actor, ref: str, *, body: str, decided_on: date | 
         if chosen is DecisionSubject.ENDING:
             row["subject"], period = chosen.value, int(case["period"])
         logged = {k: str(v) if v is not None else None for k, v in row.items()}
-        return Fact("decisions", {"period": period, **row, **_stamp(app, actor, "recorded")},
-                    {"decision": {**logged, "period": period}})  # fmt: skip
+        return Fact(
+            "decisions",
+            {"period": period, **row, **_stamp(app, actor, "recorded")},
+            {"decision": {**logged, "period": period}},
+        )
 
     return _record(app, actor, ref, "decision", build)
 
@@ -251,12 +305,19 @@ def _subject_fits(app: App, case: sa.RowMapping, subject: DecisionSubject) -> No
     label = app.definition.state(case["state"])
     names_sv = ", ".join(app.definition.state(s).label_sv for s in states)
     names_en = ", ".join(app.definition.state(s).label_en for s in states)
-    raise TransitionNotAllowed(case_ref=case["ref"], trigger="record:decision", state=case["state"], reasons=[
-        Unmet(code="wrong_state_for_record",
-              sv=f"{glossary.label('decision_subject', subject, 'sv').capitalize()} kan inte registreras i status "
-                 f"{label.label_sv} (endast i: {names_sv})",
-              en=f"a decision ({subject.value}) cannot be recorded in state {label.label_en} (only in: {names_en})"),
-    ])  # fmt: skip
+    raise TransitionNotAllowed(
+        case_ref=case["ref"],
+        trigger="record:decision",
+        state=case["state"],
+        reasons=[
+            Unmet(
+                code="wrong_state_for_record",
+                sv=f"{glossary.label('decision_subject', subject, 'sv').capitalize()} kan inte registreras i status "
+                f"{label.label_sv} (endast i: {names_sv})",
+                en=f"a decision ({subject.value}) cannot be recorded in state {label.label_en} (only in: {names_en})",
+            ),
+        ],
+    )
 
 
 def decision_body(app: App, municipality: str, body: str, delegation_ref: str | None) -> str:
@@ -266,33 +327,37 @@ def decision_body(app: App, municipality: str, body: str, delegation_ref: str | 
     place = name_of(municipality)
     if configured is None:
         raise InvalidInput(
-            field="body", value=body,
+            field="body",
+            value=body,
             problem_sv=f"inga beslutsorgan är angivna för {place} i inställningarna "
             f"([decision_bodies.{place}] i {app.settings.source})",
             problem_en=f"no decision bodies are configured for {place} "
             f"([decision_bodies.{place}] in {app.settings.source})",
-        )  # fmt: skip
+        )
     found = configured.match(body)
     if found is None:
         allowed = ", ".join(configured.allowed())
         raise InvalidInput(
-            field="body", value=body,
+            field="body",
+            value=body,
             problem_sv=f"är inget beslutsorgan i {place}; välj ett av: {allowed}",
             problem_en=f"is not a decision body of {place}; choose one of: {allowed}",
-        )  # fmt: skip
+        )
     if found == DELEGATE and not delegation_ref:
         raise InvalidInput(
-            field="delegation_ref", value="",
+            field="delegation_ref",
+            value="",
             problem_sv=f"ett delegationsbeslut anger punkten i delegationsordningen {configured.delegation_order} "
             "(--delegation-ref)",
             problem_en=f"a delegate's decision names the point of the delegation order {configured.delegation_order} "
             "(--delegation-ref)",
-        )  # fmt: skip
+        )
     return found
 
 
-def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_received: bool,
-           summary: str = "") -> LogRecord:  # fmt: skip
+def review(
+    app: App, actor: Actor, ref: str, *, held_on: date | str, report_received: bool, summary: str = ""
+) -> LogRecord:
     held = validate.day("held_on", held_on)
     summary = validate.text("summary", summary, required=False)
 
@@ -306,8 +371,12 @@ def review(app: App, actor: Actor, ref: str, *, held_on: date | str, report_rece
             "summary": summary,
             **_stamp(app, actor, "recorded"),
         }
-        data = {"period": current, "round": case["review_round"], "held_on": str(held),
-                "report_received": bool(report_received)}  # fmt: skip
+        data = {
+            "period": current,
+            "round": case["review_round"],
+            "held_on": str(held),
+            "report_received": bool(report_received),
+        }
         return Fact("reviews", row, {"review": data})
 
     return _record(app, actor, ref, "review", build)

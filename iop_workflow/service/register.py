@@ -43,16 +43,22 @@ def rows(
     bulk = None
     if include_protected:
         bulk = bulk_access(app, actor, action="report register", scope={"municipality": municipality})
-    query = sa.select(repo.CASES).where(repo.CASES.c.state.in_(app.definition.states_in("partnership"))).order_by(
-        repo.CASES.c.municipality, repo.CASES.c.ref
+    query = (
+        sa.select(repo.CASES)
+        .where(repo.CASES.c.state.in_(app.definition.states_in("partnership")))
+        .order_by(repo.CASES.c.municipality, repo.CASES.c.ref)
     )
     if code is not None:
         query = query.where(repo.CASES.c.municipality == code)
     with app.db.read() as s:
         cases = s.execute(query.execution_options(yield_per=repo.READ_CHUNK)).mappings()
         while chunk := list(itertools.islice(cases, repo.READ_CHUNK)):
-            orgs = {r["id"]: r for r in s.execute(sa.select(repo.ORGS).where(
-                repo.ORGS.c.id.in_({c["organisation_id"] for c in chunk}))).mappings()}  # fmt: skip
+            orgs = {
+                r["id"]: r
+                for r in s.execute(
+                    sa.select(repo.ORGS).where(repo.ORGS.c.id.in_({c["organisation_id"] for c in chunk}))
+                ).mappings()
+            }
             facts = {kind: period_facts(s, kind, chunk) for kind in ("agreement", "decision", "contribution")}
             for case in chunk:
                 mine = {kind: of_kind.get(case["id"], []) for kind, of_kind in facts.items()}
@@ -68,17 +74,22 @@ def _row(
     decision = facts["decision"][-1] if facts["decision"] else None
     state = app.definition.states.get(case["state"])
     return {
-        "ref": case["ref"], "municipality": name_of(case["municipality"]), "municipality_code": case["municipality"],
+        "ref": case["ref"],
+        "municipality": name_of(case["municipality"]),
+        "municipality_code": case["municipality"],
         "organisation": org["name"],
-        "org_number": org["org_number"], "protected": org["protected"], "title": case["title"],
-        "unit": case["unit"], "committee": decision["body"] if decision else None,
+        "org_number": org["org_number"],
+        "protected": org["protected"],
+        "title": case["title"],
+        "unit": case["unit"],
+        "committee": decision["body"] if decision else None,
         "start_on": repo.as_iso(agreement["start_on"]) if agreement else None,
         "end_on": repo.as_iso(agreement["end_on"]) if agreement else None,
         "municipal_money_sek": municipal_money(facts["contribution"]),
         "state": state.label_sv if state else case["state"],
         **{k: org[k] for k in ("idea_based_registered_on", "idea_based_removed_on")},
         **{k: org[k] for k in ("contact_name", "contact_email", "contact_phone", "address")},
-    }  # fmt: skip
+    }
 
 
 def period_facts(s: Connection, kind: str, cases: Iterable[sa.RowMapping]) -> dict[int, list[dict[str, Any]]]:
@@ -101,6 +112,9 @@ def period_facts(s: Connection, kind: str, cases: Iterable[sa.RowMapping]) -> di
 def municipal_money(contributions: Iterable[Mapping[str, Any]]) -> str | None:
     """The municipality's money contributions (SEK) among ``contributions``, summed as text (``"500000.25"``);
     None: none."""
-    money = [c["amount"] for c in contributions
-             if (c["party"], c["kind"]) == ("municipality", "money") and str(c["unit"]).upper() in _SEK]  # fmt: skip
+    money = [
+        c["amount"]
+        for c in contributions
+        if (c["party"], c["kind"]) == ("municipality", "money") and str(c["unit"]).upper() in _SEK
+    ]
     return f"{sum(money, Decimal(0)):.2f}" if money else None

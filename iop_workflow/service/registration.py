@@ -43,22 +43,36 @@ def record(
     registered = _bounded("registered_on", registered_on, today)
     removed = _bounded("removed_on", removed_on, today) if removed_on not in (None, "") else None
     if removed is not None and removed < registered:
-        raise InvalidInput(field="removed_on", value=removed.isoformat(),
-                           problem_sv=f"ligger före registreringen ({registered})",
-                           problem_en=f"is before the registration ({registered})")  # fmt: skip
+        raise InvalidInput(
+            field="removed_on",
+            value=removed.isoformat(),
+            problem_sv=f"ligger före registreringen ({registered})",
+            problem_en=f"is before the registration ({registered})",
+        )
     if RECORDER not in actor.roles:
-        raise NotPermitted(actor=actor.name, roles=sorted(actor.roles), needs=RECORDER,
-                           action_sv=f"registrera {number} som idéburen organisation (lag 2022:900)",
-                           action_en=f"record {number}'s registration as an idea-based organisation")  # fmt: skip
+        raise NotPermitted(
+            actor=actor.name,
+            roles=sorted(actor.roles),
+            needs=RECORDER,
+            action_sv=f"registrera {number} som idéburen organisation (lag 2022:900)",
+            action_en=f"record {number}'s registration as an idea-based organisation",
+        )
     from iop_workflow.service.admin import org_dict  # noqa: PLC0415 - admin imports the guideline services
 
     with app.db.write() as s:
         org = repo.org_row(s, org_number=number)
-        data = {"org_number": number, "registered_on": registered.isoformat(),
-                "removed_on": removed.isoformat() if removed else None, "act": "SFS 2022:900"}  # fmt: skip
+        data = {
+            "org_number": number,
+            "registered_on": registered.isoformat(),
+            "removed_on": removed.isoformat() if removed else None,
+            "act": "SFS 2022:900",
+        }
         rec = append_chain_record(app, s, CHAIN_PREFIX + number, actor=actor, trigger=TRIGGER, state=STATE, data=data)
-        s.execute(sa.update(ORGS).where(ORGS.c.id == org["id"]).values(
-            idea_based_registered_on=registered, idea_based_removed_on=removed))  # fmt: skip
+        s.execute(
+            sa.update(ORGS)
+            .where(ORGS.c.id == org["id"])
+            .values(idea_based_registered_on=registered, idea_based_removed_on=removed)
+        )
         out = org_dict(repo.org_row(s, org_number=number))
     app.sink.emit(rec)
     return out
@@ -69,7 +83,8 @@ def _bounded(field: str, value: object, today: date) -> date:
     if IN_FORCE <= day <= today:
         return day
     raise InvalidInput(
-        field=field, value=day.isoformat(),
+        field=field,
+        value=day.isoformat(),
         problem_sv=f"måste ligga mellan lagens ikraftträdande ({IN_FORCE}) och i dag ({today})",
         problem_en=f"must lie between the act's entry into force ({IN_FORCE}) and today ({today})",
-    )  # fmt: skip
+    )

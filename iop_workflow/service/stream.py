@@ -44,8 +44,12 @@ def record_failure(app: App, failure: StreamFailure) -> None:
 
 def _path(app: App) -> Path:
     if app.sink.path is None:
-        raise InvalidInput(field="audit_log", value="", problem_sv="ingen granskningsström är inställd",
-                           problem_en="no audit stream is configured")  # fmt: skip
+        raise InvalidInput(
+            field="audit_log",
+            value="",
+            problem_sv="ingen granskningsström är inställd",
+            problem_en="no audit stream is configured",
+        )
     return app.sink.path
 
 
@@ -89,8 +93,14 @@ def resync(app: App, actor: Actor) -> dict[str, Any]:
     require_admin(actor, action_sv="synkronisera granskningsströmmen", action_en="re-synchronise the audit stream")
     path = _path(app)
     before = status(app)
-    out: dict[str, Any] = {"stream": str(path), "before": before.as_dict(), "rewritten": False, "kept": None,
-                           "written": 0, "appended": 0}  # fmt: skip
+    out: dict[str, Any] = {
+        "stream": str(path),
+        "before": before.as_dict(),
+        "rewritten": False,
+        "kept": None,
+        "written": 0,
+        "appended": 0,
+    }
     if not before.in_sync:
         stamp = utc_iso(app.clock.now()).replace(":", "").replace("-", "")[:15]
         keep = path.with_name(f"{path.name}.replaced-{stamp}Z") if before.foreign else None
@@ -100,15 +110,24 @@ def resync(app: App, actor: Actor) -> dict[str, Any]:
             if late.missing:
                 out["appended"] = files.append_lines(path, _lines(app, _missing(app, path)))
         except OSError as exc:
-            raise InvalidInput(field="audit_log", value=str(path),
-                               problem_sv=f"kan inte skrivas ({exc.strerror}); strömmen är oförändrad",
-                               problem_en=f"cannot be written ({exc.strerror}); the stream is unchanged",
-                               ) from None  # fmt: skip
+            raise InvalidInput(
+                field="audit_log",
+                value=str(path),
+                problem_sv=f"kan inte skrivas ({exc.strerror}); strömmen är oförändrad",
+                problem_en=f"cannot be written ({exc.strerror}); the stream is unchanged",
+            ) from None
         out.update(rewritten=True, kept=str(keep) if keep is not None else None)
     after = status(app)
     out["after"] = after.as_dict()
-    app.sink.event("stream_resynced", actor=actor.name, stream=str(path), written=out["written"],
-                   appended=out["appended"], missing_before=before.missing, foreign_before=before.foreign)  # fmt: skip
+    app.sink.event(
+        "stream_resynced",
+        actor=actor.name,
+        stream=str(path),
+        written=out["written"],
+        appended=out["appended"],
+        missing_before=before.missing,
+        foreign_before=before.foreign,
+    )
     return out
 
 

@@ -71,11 +71,19 @@ class SweepReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "on": self.on.isoformat(), "dry_run": self.dry_run, "due": self.due,
-            "fired": self.fired, "skipped": self.skipped, "alerts": self.alerts, "refused": self.refused,
-            "failed": self.failed, "seconds": round(self.seconds, 4), "items": self.items,
+            "kind": self.kind,
+            "on": self.on.isoformat(),
+            "dry_run": self.dry_run,
+            "due": self.due,
+            "fired": self.fired,
+            "skipped": self.skipped,
+            "alerts": self.alerts,
+            "refused": self.refused,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 4),
+            "items": self.items,
             "items_omitted": self.items_omitted,
-        }  # fmt: skip
+        }
 
 
 @dataclass(slots=True)
@@ -147,9 +155,13 @@ def _count(report: SweepReport, outcome: str) -> None:
 
 def _item(row: sa.RowMapping, outcome: str) -> dict[str, Any]:
     return {
-        "timer": row["id"], "case_ref": row["case_ref"], "kind": row["kind"], "due_on": row["due_on"].isoformat(),
-        "action": row["action"], "outcome": outcome,
-    }  # fmt: skip
+        "timer": row["id"],
+        "case_ref": row["case_ref"],
+        "kind": row["kind"],
+        "due_on": row["due_on"].isoformat(),
+        "action": row["action"],
+        "outcome": outcome,
+    }
 
 
 def _run_timer(
@@ -175,8 +187,9 @@ def _run_timer(
             raise  # the database itself is failing: stop the sweep, the next one retries
         message = exc.message("en") if isinstance(exc, IopError) else f"{type(exc).__name__}: {exc}"
         timer_repo.note_failure(s, row["id"], f"failed: {message}")
-        batch.failures.append({"timer": row["id"], "case_ref": row["case_ref"], "error": message,
-                               "traceback": traceback.format_exc()})  # fmt: skip
+        batch.failures.append(
+            {"timer": row["id"], "case_ref": row["case_ref"], "error": message, "traceback": traceback.format_exc()}
+        )
         return "failed"
     except Exception as exc:  # one timer's bug never stops the others: isolated and reported
         savepoint.rollback()
@@ -190,11 +203,19 @@ def _broken(app: App, s: Connection, row: sa.RowMapping, exc: Exception, *, now:
     """A timer that failed on an unexpected error: closed as failed, with an alert to an administrator."""
     message = f"{type(exc).__name__}: {exc}"
     timer_repo.mark(s, row["id"], now, outcome=f"failed: {message}"[:200])
-    b.failures.append({"timer": row["id"], "case_ref": row["case_ref"], "error": message,
-                       "traceback": traceback.format_exc()})  # fmt: skip
+    b.failures.append(
+        {"timer": row["id"], "case_ref": row["case_ref"], "error": message, "traceback": traceback.format_exc()}
+    )
     case = case_repo.case_row_by_id(s, row["case_id"])
-    _raise(app, s, drafts.timer_failed(_subject(case), row["action"], row["due_on"], message), now, b,
-           case_id=case["id"], case_ref=case["ref"])  # fmt: skip
+    _raise(
+        app,
+        s,
+        drafts.timer_failed(_subject(case), row["action"], row["due_on"], message),
+        now,
+        b,
+        case_id=case["id"],
+        case_ref=case["ref"],
+    )
 
 
 def _apply(
@@ -234,9 +255,12 @@ def _refused(
     timer_repo.mark(s, row["id"], now, outcome=f"refused: {codes}")
     case = case_repo.case_row_by_id(s, row["case_id"])
     draft = drafts.timer_refused(
-        _subject(case), exc.trigger, row["due_on"],
-        "; ".join(r.sv for r in exc.reasons), "; ".join(r.en for r in exc.reasons),
-    )  # fmt: skip
+        _subject(case),
+        exc.trigger,
+        row["due_on"],
+        "; ".join(r.sv for r in exc.reasons),
+        "; ".join(r.en for r in exc.reasons),
+    )
     _raise(app, s, draft, now, b, case_id=case["id"], case_ref=case["ref"])
 
 
@@ -245,15 +269,29 @@ def _subject(case: sa.RowMapping) -> CaseSubject:
 
 
 def _raise(
-    app: App, s: Connection, draft: AlertDraft, now: datetime, batch: _Batch, *,
-    case_id: int | None = None, case_ref: str | None = None,
-    guideline_id: int | None = None, guideline_ref: str | None = None,
-) -> None:  # fmt: skip
+    app: App,
+    s: Connection,
+    draft: AlertDraft,
+    now: datetime,
+    batch: _Batch,
+    *,
+    case_id: int | None = None,
+    case_ref: str | None = None,
+    guideline_id: int | None = None,
+    guideline_ref: str | None = None,
+) -> None:
     alert_id = alert_repo.insert(s, draft, now, case_id=case_id, guideline_id=guideline_id)
-    batch.alerts.append({
-        "id": alert_id, "kind": draft.kind, "case_ref": case_ref, "guideline_ref": guideline_ref,
-        "due_on": draft.due_on.isoformat(), "recipient": draft.recipient, "message": draft.message_en,
-    })  # fmt: skip
+    batch.alerts.append(
+        {
+            "id": alert_id,
+            "kind": draft.kind,
+            "case_ref": case_ref,
+            "guideline_ref": guideline_ref,
+            "due_on": draft.due_on.isoformat(),
+            "recipient": draft.recipient,
+            "message": draft.message_en,
+        }
+    )
 
 
 def _emit(app: App, batch: _Batch) -> None:
@@ -348,8 +386,17 @@ def _guideline(
     _raise(app, s, draft, now, batch, guideline_id=guideline_id, guideline_ref=g["ref"])
     for case in cases:
         draft = drafts.case_guideline_expired(_subject(case), g["ref"], until)
-        _raise(app, s, draft, now, batch, case_id=case["id"], case_ref=case["ref"],
-               guideline_id=guideline_id, guideline_ref=g["ref"])  # fmt: skip
+        _raise(
+            app,
+            s,
+            draft,
+            now,
+            batch,
+            case_id=case["id"],
+            case_ref=case["ref"],
+            guideline_id=guideline_id,
+            guideline_ref=g["ref"],
+        )
     return 1 + len(cases)
 
 
@@ -387,10 +434,16 @@ def upcoming(app: App, until: date) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     with app.db.read() as s:
         for t in timer_repo.upcoming(s, until):
-            out.append({
-                "due_on": t["due_on"].isoformat(), "case_ref": t["case_ref"], "guideline_ref": None,
-                "kind": t["kind"], "action": t["action"], "who": t["officer"],
-            })  # fmt: skip
+            out.append(
+                {
+                    "due_on": t["due_on"].isoformat(),
+                    "case_ref": t["case_ref"],
+                    "guideline_ref": None,
+                    "kind": t["kind"],
+                    "action": t["action"],
+                    "who": t["officer"],
+                }
+            )
         for g in alert_repo.guidelines_with_end(s):
             if g["expired_flagged_on"] is not None:
                 continue
@@ -399,16 +452,28 @@ def upcoming(app: App, until: date) -> list[dict[str, Any]]:
             for kind, day in (("guideline_expiring", expiring), ("guideline_expired", expired)):
                 # An expiry not yet flagged is listed even when overdue; a moot or raised warning is not.
                 if day <= until and (kind == "guideline_expired" or (g["valid_until"] >= today and not warned)):
-                    out.append({
-                        "due_on": day.isoformat(), "case_ref": None, "guideline_ref": g["ref"],
-                        "kind": kind, "action": f"alert:{kind}", "who": g["owner"],
-                    })  # fmt: skip
+                    out.append(
+                        {
+                            "due_on": day.isoformat(),
+                            "case_ref": None,
+                            "guideline_ref": g["ref"],
+                            "kind": kind,
+                            "action": f"alert:{kind}",
+                            "who": g["owner"],
+                        }
+                    )
         for g in alert_repo.guidelines_with_review(s):
             for day in _reviews_between(s, g, today, until):
-                out.append({
-                    "due_on": day.isoformat(), "case_ref": None, "guideline_ref": g["ref"],
-                    "kind": "guideline_review_due", "action": "alert:guideline_review_due", "who": g["owner"],
-                })  # fmt: skip
+                out.append(
+                    {
+                        "due_on": day.isoformat(),
+                        "case_ref": None,
+                        "guideline_ref": g["ref"],
+                        "kind": "guideline_review_due",
+                        "action": "alert:guideline_review_due",
+                        "who": g["owner"],
+                    }
+                )
     out.sort(key=lambda item: (item["due_on"], item["case_ref"] or "", item["guideline_ref"] or ""))
     return out
 

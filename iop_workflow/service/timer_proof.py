@@ -87,8 +87,11 @@ def check(s: Connection, planned: Planned, *, case_ref: str | None = None) -> tu
         plan = planned.latest.get(ref)
         case_rows = list(rows)
         if plan is None:
-            problems.extend(_problem(ref, None, "timer_not_planned", _describe(r) + ": the case has no record that "
-                                     "plans timers") for r in case_rows if _open(r))  # fmt: skip
+            problems.extend(
+                _problem(ref, None, "timer_not_planned", _describe(r) + ": the case has no record that plans timers")
+                for r in case_rows
+                if _open(r)
+            )
         elif plan.timers is None:
             if any(_open(r) for r in case_rows):
                 unprovable.append(ref)
@@ -96,14 +99,22 @@ def check(s: Connection, planned: Planned, *, case_ref: str | None = None) -> tu
             problems.extend(_compare(ref, plan, case_rows))
     for ref, plan in planned.latest.items():  # cases with a plan and no timer rows at all
         if ref not in seen and plan.timers:
-            problems.extend(_problem(ref, plan, "planned_timer_missing", f"{k[0]} due {k[1]} ({k[2]}): no such "
-                                     "timer") for k in plan.timers)  # fmt: skip
+            problems.extend(
+                _problem(ref, plan, "planned_timer_missing", f"{k[0]} due {k[1]} ({k[2]}): no such timer")
+                for k in plan.timers
+            )
     warnings = []
     if unprovable:
-        warnings.append({"case_ref": unprovable[0], "case_seq": planned.latest[unprovable[0]].case_seq,
-                         "field": FIELD, "problem": "timers_not_provable",
-                         "detail": f"the open timers of {len(unprovable)} case(s) were planned by records written "
-                                   "before records held their plan: not checked"})  # fmt: skip
+        warnings.append(
+            {
+                "case_ref": unprovable[0],
+                "case_seq": planned.latest[unprovable[0]].case_seq,
+                "field": FIELD,
+                "problem": "timers_not_provable",
+                "detail": f"the open timers of {len(unprovable)} case(s) were planned by records written "
+                "before records held their plan: not checked",
+            }
+        )
     return problems, warnings
 
 
@@ -117,13 +128,19 @@ def _compare(ref: str, plan: Plan, rows: list[sa.RowMapping]) -> Iterator[dict[s
         if left[key] > 0:
             left[key] -= 1
         else:
-            yield _problem(ref, plan, "timer_not_planned", f"{_describe(row)} is open but record #{plan.case_seq} "
-                           "did not plan it")  # fmt: skip
+            yield _problem(
+                ref, plan, "timer_not_planned", f"{_describe(row)} is open but record #{plan.case_seq} did not plan it"
+            )
     for key, count in left.items():
         closed = [r for r in rows if not _open(r) and _row_key(r) == key and _closed_when_due(r, plan)]
         for _ in range(count - len(closed)):
-            yield _problem(ref, plan, "planned_timer_missing", f"{key[0]} due {key[1]} ({key[2]}), planned by record "
-                           f"#{plan.case_seq}, is neither open nor closed on or after its due day")  # fmt: skip
+            yield _problem(
+                ref,
+                plan,
+                "planned_timer_missing",
+                f"{key[0]} due {key[1]} ({key[2]}), planned by record "
+                f"#{plan.case_seq}, is neither open nor closed on or after its due day",
+            )
 
 
 def _closed_when_due(row: sa.RowMapping, plan: Plan) -> bool:
@@ -148,8 +165,14 @@ def _describe(row: sa.RowMapping) -> str:
 
 
 def _problem(ref: str, plan: Plan | None, code: str, detail: str) -> dict[str, Any]:
-    return {"case_ref": ref, "case_seq": plan.case_seq if plan else None, "seq": plan.seq if plan else None,
-            "field": FIELD, "problem": code, "detail": detail}  # fmt: skip
+    return {
+        "case_ref": ref,
+        "case_seq": plan.case_seq if plan else None,
+        "seq": plan.seq if plan else None,
+        "field": FIELD,
+        "problem": code,
+        "detail": detail,
+    }
 
 
 def _rows(s: Connection, case_ref: str | None) -> Iterator[sa.RowMapping]:

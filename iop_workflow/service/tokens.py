@@ -73,8 +73,12 @@ def token_hash(token: str) -> str:
 def _name(value: object) -> str:
     name = validate.text("name", value, max_len=100)
     if not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise InvalidInput(field="name", value=name, problem_sv="bara bokstäver, siffror, - _ och .",
-                           problem_en="letters, digits, - _ and . only")  # fmt: skip
+        raise InvalidInput(
+            field="name",
+            value=name,
+            problem_sv="bara bokstäver, siffror, - _ och .",
+            problem_en="letters, digits, - _ and . only",
+        )
     return name
 
 
@@ -95,25 +99,49 @@ def create(
     places = sorted({municipality_code(m) for m in municipalities or []} - {WILDCARD})  # SCB codes
     until = validate.day("expires", expires) if expires is not None else None
     if until is not None and until < app.clock.today():
-        raise InvalidInput(field="expires", value=until.isoformat(), problem_sv="ligger i det förflutna",
-                           problem_en="is in the past")  # fmt: skip
+        raise InvalidInput(
+            field="expires", value=until.isoformat(), problem_sv="ligger i det förflutna", problem_en="is in the past"
+        )
     for place in places or [WILDCARD]:
         require_admin(actor, place, action_sv="skapa API-nycklar", action_en="create API tokens")
     token = new_token()
     digest = token_hash(token)
     with app.db.write() as s:
         if store.token_name_taken(s, name):
-            raise InvalidInput(field="name", value=name, problem_sv="namnet används redan av en nyckel",
-                               problem_en="a token already has that name")  # fmt: skip
-        data = {"name": name, "roles": wanted, **_places(places),
-                "expires": until.isoformat() if until else None, "token_sha256": digest}  # fmt: skip
+            raise InvalidInput(
+                field="name",
+                value=name,
+                problem_sv="namnet används redan av en nyckel",
+                problem_en="a token already has that name",
+            )
+        data = {
+            "name": name,
+            "roles": wanted,
+            **_places(places),
+            "expires": until.isoformat() if until else None,
+            "token_sha256": digest,
+        }
         record = admin_record(app, s, actor, "admin:token_create", data)
-        token_id = store.insert_token(s, name=name, digest=digest, roles=wanted, municipalities=places,
-                                      expires_on=until, by=actor.name, at=record_time(record),
-                                      seq=record_seq(record))  # fmt: skip
+        token_id = store.insert_token(
+            s,
+            name=name,
+            digest=digest,
+            roles=wanted,
+            municipalities=places,
+            expires_on=until,
+            by=actor.name,
+            at=record_time(record),
+            seq=record_seq(record),
+        )
     app.sink.emit(record)
-    return {"id": token_id, "name": name, "token": token, "roles": wanted, **_places(places),
-            "expires": until.isoformat() if until else None}  # fmt: skip
+    return {
+        "id": token_id,
+        "name": name,
+        "token": token,
+        "roles": wanted,
+        **_places(places),
+        "expires": until.isoformat() if until else None,
+    }
 
 
 def _places(codes: list[str]) -> dict[str, list[str]]:
@@ -125,11 +153,20 @@ def listing(app: App) -> list[dict[str, Any]]:
     """Every token (never the secret): id, name, roles, municipalities, expires, revoked, last_used."""
     with app.db.read() as s:
         rows = store.list_tokens(s)
-    return [{"id": r["id"], "name": r["name"], "roles": json.loads(r["roles"]),
-             **_places(json.loads(r["municipalities"])),
-             "expires": r["expires_on"].isoformat() if r["expires_on"] else None,
-             "revoked": r["revoked_at"] is not None, "last_used": r["last_used_at"],
-             "created_by": r["created_by"], "created_at": r["created_at"]} for r in rows]  # fmt: skip
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "roles": json.loads(r["roles"]),
+            **_places(json.loads(r["municipalities"])),
+            "expires": r["expires_on"].isoformat() if r["expires_on"] else None,
+            "revoked": r["revoked_at"] is not None,
+            "last_used": r["last_used_at"],
+            "created_by": r["created_by"],
+            "created_at": r["created_at"],
+        }
+        for r in rows
+    ]
 
 
 def revoke(app: App, actor: Actor, token_id: int | str) -> dict[str, Any]:
@@ -165,8 +202,7 @@ def authenticate(app: App, token: str, *, source: str = "api") -> Actor:
             store.touch_token(s, int(row["id"]), now)
     places = json.loads(row["municipalities"]) or [WILDCARD]
     pairs = [(role, place) for role in json.loads(row["roles"]) for place in places]
-    return build_actor(f"token:{row['name']}", pairs, source=source,
-                       auth=Auth(method="token", token_id=int(row["id"])))  # fmt: skip
+    return build_actor(f"token:{row['name']}", pairs, source=source, auth=Auth(method="token", token_id=int(row["id"])))
 
 
 def _stale(last: datetime | None, now: datetime) -> bool:

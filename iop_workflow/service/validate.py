@@ -29,21 +29,25 @@ def text(field: str, value: object, *, required: bool = True, max_len: int = MAX
         raise InvalidInput(field=field, value=value, problem_sv="får inte vara tomt", problem_en="must not be empty")
     if len(value) > max_len:
         raise InvalidInput(
-            field=field, value=value,
+            field=field,
+            value=value,
             problem_sv=f"är {len(value)} tecken långt; högst {max_len} tillåts",
             problem_en=f"is {len(value)} characters long; at most {max_len} are allowed",
-        )  # fmt: skip
+        )
     if _CONTROL.search(value):
         raise InvalidInput(
-            field=field, value=value,
-            problem_sv="innehåller styrtecken", problem_en="contains control characters",
-        )  # fmt: skip
+            field=field,
+            value=value,
+            problem_sv="innehåller styrtecken",
+            problem_en="contains control characters",
+        )
     if _NOT_UTF8.search(value):
         raise InvalidInput(
-            field=field, value=value,
+            field=field,
+            value=value,
             problem_sv="innehåller tecken som inte är giltig UTF-8",
             problem_en="contains characters that are not valid UTF-8",
-        )  # fmt: skip
+        )
     return value
 
 
@@ -66,9 +70,11 @@ def day(field: str, value: object) -> date:
             parsed = date.fromisoformat(value.strip())
     if parsed is None:
         raise InvalidInput(
-            field=field, value=value,
-            problem_sv="är inget giltigt datum (ÅÅÅÅ-MM-DD)", problem_en="is not a valid date (YYYY-MM-DD)",
-        )  # fmt: skip
+            field=field,
+            value=value,
+            problem_sv="är inget giltigt datum (ÅÅÅÅ-MM-DD)",
+            problem_en="is not a valid date (YYYY-MM-DD)",
+        )
     return in_range(field, parsed)
 
 
@@ -76,10 +82,11 @@ def in_range(field: str, value: date) -> date:
     """``value`` if it lies within the documented range of input dates, else InvalidInput naming the bounds."""
     if not EARLIEST <= value <= LATEST:
         raise InvalidInput(
-            field=field, value=value.isoformat(),
+            field=field,
+            value=value.isoformat(),
             problem_sv=f"ligger utanför det tillåtna intervallet {EARLIEST} – {LATEST}",
             problem_en=f"is outside the accepted range {EARLIEST} to {LATEST}",
-        )  # fmt: skip
+        )
     return value
 
 
@@ -103,10 +110,11 @@ def amount(field: str, value: object) -> Decimal:
         number = number.quantize(Decimal("0.01"))
     if not number.is_finite() or number <= 0 or number > MAX_AMOUNT:
         raise InvalidInput(
-            field=field, value=value,
+            field=field,
+            value=value,
             problem_sv=f"måste vara ett positivt belopp, högst {MAX_AMOUNT}",
             problem_en=f"must be a positive amount, at most {MAX_AMOUNT}",
-        )  # fmt: skip
+        )
     return number
 
 
@@ -117,9 +125,11 @@ def whole(field: str, value: object, *, low: int, high: int) -> int:
         number = low - 1
     if isinstance(value, bool) or not low <= number <= high:
         raise InvalidInput(
-            field=field, value=value,
-            problem_sv=f"måste vara ett heltal {low}–{high}", problem_en=f"must be a whole number {low} to {high}",
-        )  # fmt: skip
+            field=field,
+            value=value,
+            problem_sv=f"måste vara ett heltal {low}–{high}",
+            problem_en=f"must be a whole number {low} to {high}",
+        )
     return number
 
 
@@ -137,9 +147,10 @@ def data(value: object) -> dict[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", key):
             raise InvalidInput(
-                field="data", value=key,
+                field="data",
+                value=key,
                 problem_sv="nycklar är bokstäver, siffror, _ . - (högst 64 tecken)",
                 problem_en="keys are letters, digits, _ . - (at most 64 characters)",
-            )  # fmt: skip
+            )
         out[key] = text(f"data.{key}", item if isinstance(item, str) else str(item), required=False, max_len=2000)
     return out

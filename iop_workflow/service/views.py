@@ -25,12 +25,17 @@ from iop_workflow.store.guidelines import G
 _O = repo.ORGS.c
 _VIEW = (
     sa.select(
-        repo.CASES, _O.name.label("org_name"), _O.org_number, _O.protected, *(_O[k] for k in PROTECTED_FIELDS),
-        G.c.ref.label("guideline_ref"), G.c.valid_until.label("guideline_valid_until"),
+        repo.CASES,
+        _O.name.label("org_name"),
+        _O.org_number,
+        _O.protected,
+        *(_O[k] for k in PROTECTED_FIELDS),
+        G.c.ref.label("guideline_ref"),
+        G.c.valid_until.label("guideline_valid_until"),
     )
     .join(repo.ORGS, _O.id == repo.CASES.c.organisation_id)
     .outerjoin(G, G.c.id == repo.CASES.c.guideline_id)
-)  # fmt: skip
+)
 _VIEW_OF = _VIEW.where(repo.CASES.c.ref == sa.bindparam("ref"))
 _T = repo.TIMERS.c
 
@@ -69,14 +74,20 @@ def case_dict(
     }
     if detail:
         out.update(
-            challenge=case["challenge"], unit=case["unit"], officer=case["officer"],
-            initiated_by=case["initiated_by"], period=case["period"], review_round=case["review_round"],
-            opened_on=case["opened_on"].isoformat(), state_since=case["state_entered_on"].isoformat(),
+            challenge=case["challenge"],
+            unit=case["unit"],
+            officer=case["officer"],
+            initiated_by=case["initiated_by"],
+            period=case["period"],
+            review_round=case["review_round"],
+            opened_on=case["opened_on"].isoformat(),
+            state_since=case["state_entered_on"].isoformat(),
             workflow_version=case["workflow_version"],
             assigned_officers=need_to_know.assigned(s, case["ref"]) if assignees is None else assignees,
-            imported=None if case["import_sha256"] is None else {
-                "sha256": case["import_sha256"], "history_from": repo.as_iso(case["history_from"])},
-        )  # fmt: skip
+            imported=None
+            if case["import_sha256"] is None
+            else {"sha256": case["import_sha256"], "history_from": repo.as_iso(case["history_from"])},
+        )
         out["organisation"].update(need_to_know.contact(case, visible=contact))
     return out
 
@@ -108,8 +119,10 @@ def show(app: App, ref: str, lang: str, *, actor: Actor | None = None, contact: 
         assignees = need_to_know.assigned(s, ref)  # read once: the basis and the view both need them
         if contact and case["protected"] and actor is not None:
             basis = need_to_know.case_basis(app, actor, case, assignees)
-        shown = {**case_dict(app, s, case, lang, contact=basis is not None, assignees=assignees),
-                 "facts": recorded_facts(s, ref)}  # fmt: skip
+        shown = {
+            **case_dict(app, s, case, lang, contact=basis is not None, assignees=assignees),
+            "facts": recorded_facts(s, ref),
+        }
     if basis is not None and actor is not None:
         scope = {"case": ref, "basis": basis, "org_number": shown["organisation"]["org_number"]}
         need_to_know.log_access(app, actor, action="case show", scope=scope)
@@ -184,8 +197,11 @@ def iter_cases(
             case = rows[0]
             if actor is not None and not actor.covers(case["municipality"]):
                 continue
-            timers = [repo.timer_view(r["timer_kind"], r["timer_due_on"], r["timer_action"])
-                      for r in rows if r["timer_kind"] is not None]  # fmt: skip
+            timers = [
+                repo.timer_view(r["timer_kind"], r["timer_due_on"], r["timer_action"])
+                for r in rows
+                if r["timer_kind"] is not None
+            ]
             yield case_dict(app, s, case, lang, detail=False, timers=timers)
 
 
@@ -260,7 +276,10 @@ def options_dicts(options: tuple[Option, ...], lang: str) -> list[dict[str, Any]
 def inputs_of(spec: TransitionSpec) -> list[dict[str, Any]]:
     """What firing ``spec`` needs besides the trigger: each input, its option and its allowed values."""
     return [
-        {"name": name, "option": "--" + name.replace("_", "-"),
-         "choices": list(spec.end_reason_choices) if name == "end_reason" else []}
+        {
+            "name": name,
+            "option": "--" + name.replace("_", "-"),
+            "choices": list(spec.end_reason_choices) if name == "end_reason" else [],
+        }
         for name in sorted(spec.inputs)
-    ]  # fmt: skip
+    ]

@@ -79,10 +79,15 @@ def open_case(
     with app.db.write() as s:
         org = repo.org_row(s, org_number=number)
         facts = CaseFacts(
-            ref="(nytt ärende)", state="", municipality=place.name, initiated_by=initiator,
-            opened_on=today, state_entered_on=day, history_from=history_from,
+            ref="(nytt ärende)",
+            state="",
+            municipality=place.name,
+            initiated_by=initiator,
+            opened_on=today,
+            state_entered_on=day,
+            history_from=history_from,
             organisation=fact_repo.org_facts(org),
-        )  # fmt: skip
+        )
         reasons = app.engine.check(facts, app.guard_context(actor), spec)
         if reasons:
             raise TransitionNotAllowed(case_ref=facts.ref, trigger=spec.trigger, state="-", reasons=reasons)
@@ -90,23 +95,50 @@ def open_case(
         repo.ensure_workflow_version(s, d.version, d.name, d.content, now)
         ref = app.settings.case_ref(today.year, repo.next_case_number(s, today.year))
         case_id = s.execute(
-            sa.insert(repo.CASES).values(
-                ref=ref, municipality=place.code, unit=unit, officer=actor.name, title=title,
-                challenge=challenge, initiated_by=initiator.value, organisation_id=org["id"],
-                state=spec.dest, version=1, workflow_version=app.definition.version, opened_on=today,
-                state_entered_on=day, created_at=now, updated_at=now, history_from=history_from,
+            sa.insert(repo.CASES)
+            .values(
+                ref=ref,
+                municipality=place.code,
+                unit=unit,
+                officer=actor.name,
+                title=title,
+                challenge=challenge,
+                initiated_by=initiator.value,
+                organisation_id=org["id"],
+                state=spec.dest,
+                version=1,
+                workflow_version=app.definition.version,
+                opened_on=today,
+                state_entered_on=day,
+                created_at=now,
+                updated_at=now,
+                history_from=history_from,
                 import_sha256=imported.sha256 if imported is not None else None,
-            ).returning(repo.CASES.c.id)
-        ).scalar_one()  # fmt: skip
+            )
+            .returning(repo.CASES.c.id)
+        ).scalar_one()
         after = replace(facts, ref=ref, state=spec.dest)
         timers = plan(app.definition.state(spec.dest), after, app.settings.lead_times)
         record = append_record(
-            app, s, case_ref=ref, actor=actor, trigger=spec.trigger, from_state=None, to_state=spec.dest,
-            reason=None, guideline_ref=None, now=now,
-            data={"organisation": org["org_number"], "municipality": place.name, "municipality_code": place.code,
-                  "title": title, **({"imported": imported.as_dict()} if imported is not None else {}),
-                  "timers": logged(timers)},
-        )  # fmt: skip
+            app,
+            s,
+            case_ref=ref,
+            actor=actor,
+            trigger=spec.trigger,
+            from_state=None,
+            to_state=spec.dest,
+            reason=None,
+            guideline_ref=None,
+            now=now,
+            data={
+                "organisation": org["org_number"],
+                "municipality": place.name,
+                "municipality_code": place.code,
+                "title": title,
+                **({"imported": imported.as_dict()} if imported is not None else {}),
+                "timers": logged(timers),
+            },
+        )
         repo.insert_timers(s, case_id, spec.dest, timers, now)
     app.sink.emit(record)
     return Fired(record=record, version=1)
@@ -141,22 +173,26 @@ def fire(
     extra = validate.data(dict(data) if data is not None else None)
     if expected_version is not None and (isinstance(expected_version, bool) or expected_version < 1):
         raise InvalidInput(
-            field="expected_version", value=expected_version,
-            problem_sv="en version är ett heltal från 1 och uppåt", problem_en="a version is a whole number from 1 up",
-        )  # fmt: skip
+            field="expected_version",
+            value=expected_version,
+            problem_sv="en version är ett heltal från 1 och uppåt",
+            problem_en="a version is a whole number from 1 up",
+        )
     if clash := sorted(set(extra) & SNAPSHOT_KEYS):
         raise InvalidInput(
-            field=f"data.{clash[0]}", value=extra[clash[0]],
+            field=f"data.{clash[0]}",
+            value=extra[clash[0]],
             problem_sv="nyckeln skrivs av arbetsflödet självt (beslut, kriterier, avtal, avslutsorsak, tidsfrister)",
             problem_en="the workflow writes this key itself (decision, criteria, agreement, end reason, timers)",
-        )  # fmt: skip
+        )
     with app.db.write() as s:
         case = repo.case_row(s, ref)
         actor = case_actor(actor, case)
         if expected_version is not None and case["version"] != expected_version:
             raise ConcurrentUpdate(case_ref=ref, expected_version=expected_version, found_version=case["version"])
-        fired = fire_on(app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason,
-                        notice_on=notice)  # fmt: skip
+        fired = fire_on(
+            app, s, actor, case, trigger, reason=reason, extra=extra, end_reason=end_reason, notice_on=notice
+        )
     app.sink.emit(fired.record)
     return fired
 
@@ -185,14 +221,33 @@ def fire_on(
     facts = fact_repo.build_facts(
         s, case, app.guidelines, app.engine.reads(spec), preparing=app.definition.states_in("preparing")
     )
-    step = decide(app, s, actor, case, spec=spec, facts=facts, reason=reason, extra=extra, end_reason=end_reason,
-                  notice_on=notice_on)  # fmt: skip
+    step = decide(
+        app,
+        s,
+        actor,
+        case,
+        spec=spec,
+        facts=facts,
+        reason=reason,
+        extra=extra,
+        end_reason=end_reason,
+        notice_on=notice_on,
+    )
     now = app.clock.now()
     version = repo.update_case(s, case, {**step.values, "updated_at": now})
     record = append_record(
-        app, s, case_ref=case["ref"], actor=actor, trigger=trigger, from_state=case["state"], to_state=step.dest,
-        reason=reason, data=step.data, guideline_ref=step.guideline_ref, now=now,
-    )  # fmt: skip
+        app,
+        s,
+        case_ref=case["ref"],
+        actor=actor,
+        trigger=trigger,
+        from_state=case["state"],
+        to_state=step.dest,
+        reason=reason,
+        data=step.data,
+        guideline_ref=step.guideline_ref,
+        now=now,
+    )
     repo.cancel_open_timers(s, case["id"], now)
     repo.insert_timers(s, case["id"], step.dest, step.timers, now)
     return Fired(record=record, version=version)
@@ -241,10 +296,13 @@ def decide(
         notice = {"notice": {"given_on": str(after.notice_given_on), "ends_on": str(after.notice_ends_on)}}
     timers = plan(app.definition.state(dest), after, app.settings.lead_times)
     return Step(
-        spec=spec, dest=dest, values=values,
+        spec=spec,
+        dest=dest,
+        values=values,
         data={**_snapshot(spec, facts, chosen), **notice, **(extra or {}), "timers": logged(timers)},
-        guideline_ref=_guideline_ref(app, s, case, values, after), timers=timers,
-    )  # fmt: skip
+        guideline_ref=_guideline_ref(app, s, case, values, after),
+        timers=timers,
+    )
 
 
 def _guideline_ref(
@@ -261,37 +319,42 @@ def _end_reason(spec: TransitionSpec, given: str | None) -> str | None:
     if spec.end_reason_choices:
         if given not in spec.end_reason_choices:
             choices = ", ".join(spec.end_reason_choices)
-            choices_sv = " eller ".join(f"{label('end_reason', c, 'sv').lower()} (`--end-reason {c}`)"
-                                        for c in spec.end_reason_choices)  # fmt: skip
+            choices_sv = " eller ".join(
+                f"{label('end_reason', c, 'sv').lower()} (`--end-reason {c}`)" for c in spec.end_reason_choices
+            )
             raise InvalidInput(
-                field="end_reason", value=given,
+                field="end_reason",
+                value=given,
                 problem_sv=f"«{spec.label_sv}» kräver en avslutsorsak: {choices_sv}",
                 problem_en=f"'{spec.trigger}' needs an end reason (--end-reason): {choices}",
-            )  # fmt: skip
+            )
         return given
     if given is not None and given != spec.end_reason:
         raise InvalidInput(
-            field="end_reason", value=given,
+            field="end_reason",
+            value=given,
             problem_sv=f"«{spec.label_sv}» har avslutsorsaken "
             f"{label('end_reason', spec.end_reason, 'sv').lower() if spec.end_reason else 'ingen'}",
             problem_en=f"'{spec.trigger}' has the end reason {spec.end_reason or 'none'}",
-        )  # fmt: skip
+        )
     return spec.end_reason
 
 
 def _require_inputs(spec: TransitionSpec, reason: str | None, notice_on: date | None = None) -> None:
     if "reason" in spec.inputs and not reason:
         raise InvalidInput(
-            field="reason", value="",
+            field="reason",
+            value="",
             problem_sv=f"«{spec.label_sv}» kräver en motivering (`--reason`)",
             problem_en=f"'{spec.trigger}' needs a reason (--reason)",
-        )  # fmt: skip
+        )
     if notice_on is not None and "notice_on" not in spec.inputs:
         raise InvalidInput(
-            field="notice_on", value=notice_on.isoformat(),
+            field="notice_on",
+            value=notice_on.isoformat(),
             problem_sv=f"«{spec.label_sv}» tar inget uppsägningsdatum (`--notice-on` gäller uppsägning)",
             problem_en=f"'{spec.trigger}' takes no notice date (--notice-on is for giving notice)",
-        )  # fmt: skip
+        )
 
 
 def _give_notice(
@@ -302,21 +365,27 @@ def _give_notice(
     The notice date lies within the case's time; the notice period must end before the agreement's
     own end date (otherwise the agreement simply expires then, and notice changes nothing).
     """
-    correctable.in_case_time("notice_on", notice_on, opened_on=facts.opened_on, today=today,
-                             history_from=facts.history_from)
+    correctable.in_case_time(
+        "notice_on", notice_on, opened_on=facts.opened_on, today=today, history_from=facts.history_from
+    )
     a = facts.agreement(facts.period)
     if a is None:  # agreement_running refused it before
-        raise InvalidInput(field="notice_on", value=notice_on.isoformat(), problem_sv="inget avtal att säga upp",
-                           problem_en="no agreement to give notice on")  # fmt: skip
+        raise InvalidInput(
+            field="notice_on",
+            value=notice_on.isoformat(),
+            problem_sv="inget avtal att säga upp",
+            problem_en="no agreement to give notice on",
+        )
     ends_on = add_months(notice_on, a.notice_months)
     if ends_on >= a.end_on:
         raise InvalidInput(
-            field="notice_on", value=notice_on.isoformat(),
+            field="notice_on",
+            value=notice_on.isoformat(),
             problem_sv=f"med {a.notice_months} månaders uppsägningstid skulle avtalet upphöra {ends_on}, inte före "
             f"avtalets slutdatum {a.end_on}; det löper ut då ändå",
             problem_en=f"with a notice period of {a.notice_months} months the agreement would end on {ends_on}, "
             f"not before its end date {a.end_on}; it expires then anyway",
-        )  # fmt: skip
+        )
     values = {**values, "notice_given_on": notice_on, "notice_ends_on": ends_on}
     return values, replace(after, notice_given_on=notice_on, notice_ends_on=ends_on)
 
@@ -334,10 +403,17 @@ def _effects(
                 values["guideline_id"] = app.guidelines.id_of(found.ref)
                 after = replace(after, guideline=found)
         elif effect == "next_review_round":
-            values.update(review_round=facts.review_round + 1, review_started_on=today,
-                          review_rounds_in_period=facts.review_rounds_in_period + 1)  # fmt: skip
-            after = replace(after, review_round=facts.review_round + 1, review_started_on=today,
-                            review_rounds_in_period=facts.review_rounds_in_period + 1)  # fmt: skip
+            values.update(
+                review_round=facts.review_round + 1,
+                review_started_on=today,
+                review_rounds_in_period=facts.review_rounds_in_period + 1,
+            )
+            after = replace(
+                after,
+                review_round=facts.review_round + 1,
+                review_started_on=today,
+                review_rounds_in_period=facts.review_rounds_in_period + 1,
+            )
         elif effect == "next_period":
             values.update(period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
             after = replace(after, period=facts.period + 1, review_rounds_in_period=0, review_started_on=None)
@@ -346,8 +422,9 @@ def _effects(
 
 # The keys _snapshot writes into a record's data, and an import's (``history``, ``imported``): a
 # caller's data may not replace or imitate them.
-SNAPSHOT_KEYS = frozenset({"end_reason", "decision", "criteria", "agreement", "timers", "notice", "history",
-                           "imported"})  # fmt: skip
+SNAPSHOT_KEYS = frozenset(
+    {"end_reason", "decision", "criteria", "agreement", "timers", "notice", "history", "imported"}
+)
 
 
 def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) -> dict[str, Any]:
@@ -359,8 +436,12 @@ def _snapshot(spec: TransitionSpec, facts: CaseFacts, end_reason: str | None) ->
     if "decision_recorded" in spec.guards and (d := facts.decision(period)):
         out["decision"] = {"body": d.body, "decided_on": d.decided_on.isoformat(), "minutes_ref": d.minutes_ref}
     if {"ending_decided", "ending_due_or_decided"} & set(spec.guards) and (d := facts.ending_decision()):
-        out["decision"] = {"body": d.body, "decided_on": d.decided_on.isoformat(), "minutes_ref": d.minutes_ref,
-                           "subject": d.subject.value}  # fmt: skip
+        out["decision"] = {
+            "body": d.body,
+            "decided_on": d.decided_on.isoformat(),
+            "minutes_ref": d.minutes_ref,
+            "subject": d.subject.value,
+        }
     if "criteria_met" in spec.guards and facts.guideline is not None:
         verdicts = facts.verdicts(period, facts.guideline.ref)
         out["criteria"] = {code: v.verdict.value for code, v in sorted(verdicts.items())}

@@ -21,9 +21,15 @@ def insert(
     s: Connection, draft: AlertDraft, now: datetime, *, case_id: int | None = None, guideline_id: int | None = None
 ) -> int:
     values = {
-        "kind": draft.kind, "case_id": case_id, "guideline_id": guideline_id, "due_on": draft.due_on,
-        "recipient": draft.recipient, "message_sv": draft.message_sv, "message_en": draft.message_en, "raised_at": now,
-    }  # fmt: skip
+        "kind": draft.kind,
+        "case_id": case_id,
+        "guideline_id": guideline_id,
+        "due_on": draft.due_on,
+        "recipient": draft.recipient,
+        "message_sv": draft.message_sv,
+        "message_en": draft.message_en,
+        "raised_at": now,
+    }
     return int(s.execute(sa.insert(ALERTS).values(values).returning(ALERTS.c.id)).scalar_one())
 
 
@@ -60,10 +66,11 @@ def acknowledge(s: Connection, alert_id: int, who: str, now: datetime) -> dict[s
         raise NotFound(kind="alert", key=str(alert_id))
     if row["acknowledged_at"] is not None:
         raise InvalidInput(
-            field="alert", value=str(alert_id),
+            field="alert",
+            value=str(alert_id),
             problem_sv=f"larmet är redan kvitterat av {row['acknowledged_by']}",
             problem_en=f"the alert was already acknowledged by {row['acknowledged_by']}",
-        )  # fmt: skip
+        )
     s.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert_id, ALERTS.c.acknowledged_at.is_(None))
@@ -76,8 +83,11 @@ def guidelines_with_end(s: Connection) -> list[sa.RowMapping]:
     """Guideline versions that have a last valid day (the only ones that can expire): each current
     version, and an earlier one while a case is still bound to it."""
     bound = sa.exists().where(CASES.c.guideline_id == G.c.id)
-    query = (sa.select(G).where(G.c.valid_until.is_not(None), sa.or_(CURRENT_VERSION, bound))
-             .order_by(G.c.valid_until, G.c.id))  # fmt: skip
+    query = (
+        sa.select(G)
+        .where(G.c.valid_until.is_not(None), sa.or_(CURRENT_VERSION, bound))
+        .order_by(G.c.valid_until, G.c.id)
+    )
     return list(s.execute(query).mappings())
 
 

@@ -14,8 +14,11 @@ from iop_workflow.store.audit_tables import CORRECTIONS
 
 
 def insert(s: Connection, values: dict[str, Any]) -> int:
-    row = {**values, "old_value": json.dumps(values["old_value"], ensure_ascii=False),
-           "new_value": json.dumps(values["new_value"], ensure_ascii=False)}  # fmt: skip
+    row = {
+        **values,
+        "old_value": json.dumps(values["old_value"], ensure_ascii=False),
+        "new_value": json.dumps(values["new_value"], ensure_ascii=False),
+    }
     return int(s.execute(sa.insert(CORRECTIONS).values(**row).returning(CORRECTIONS.c.id)).scalar_one())
 
 

@@ -69,8 +69,13 @@ def org_facts(org: sa.RowMapping) -> OrganisationFacts:
 
 
 def build_facts(
-    s: Connection, case: sa.RowMapping, cache: GuidelineCache, kinds: Collection[str] | None = None, *,
-    preparing: Collection[str], pending: corrections.Fixes | None = None,
+    s: Connection,
+    case: sa.RowMapping,
+    cache: GuidelineCache,
+    kinds: Collection[str] | None = None,
+    *,
+    preparing: Collection[str],
+    pending: corrections.Fixes | None = None,
     retracting: retractions.Retracted = frozenset(),
 ) -> CaseFacts:
     """The frozen snapshot the guards read, assembled from the case's rows.
@@ -234,8 +239,13 @@ def _legal_check(c: FactRow, _ref_of: dict[int, str]) -> LegalCheckFacts:
 
 
 def _decision(d: FactRow, _ref_of: dict[int, str]) -> DecisionFacts:
-    return DecisionFacts(period=d["period"], body=d["body"], decided_on=d["decided_on"], minutes_ref=d["minutes_ref"],
-                         subject=DecisionSubject(d["subject"] or DecisionSubject.AGREEMENT))  # fmt: skip
+    return DecisionFacts(
+        period=d["period"],
+        body=d["body"],
+        decided_on=d["decided_on"],
+        minutes_ref=d["minutes_ref"],
+        subject=DecisionSubject(d["subject"] or DecisionSubject.AGREEMENT),
+    )
 
 
 def _review(r: FactRow, _ref_of: dict[int, str]) -> ReviewFacts:

@@ -65,8 +65,10 @@ def provenance_of(raw: str) -> tuple[tuple[str, Provenance], ...]:
     data = json.loads(raw or "{}")
     order = {name: i for i, name in enumerate(SOURCED)}
     data = dict(sorted(data.items(), key=lambda item: order.get(item[0], len(order))))
-    return tuple((name, Provenance(source=p["source"], quote=p.get("quote", ""), verified=bool(p["verified"])))
-                 for name, p in data.items())  # fmt: skip
+    return tuple(
+        (name, Provenance(source=p["source"], quote=p.get("quote", ""), verified=bool(p["verified"])))
+        for name, p in data.items()
+    )
 
 
 def digest_of(content: Mapping[str, Any]) -> str:
@@ -98,29 +100,51 @@ def insert_version(s: Connection, g: Guideline, *, version: int, loaded_by: str,
     The row holds the municipality's SCB code; the domain value (and so the logged content) its name.
     """
     values = {
-        "ref": g.ref, "version": version, "loaded_by": loaded_by, "log_seq": log_seq,
-        **columns_of(g), "loaded_at": now,
-    }  # fmt: skip
+        "ref": g.ref,
+        "version": version,
+        "loaded_by": loaded_by,
+        "log_seq": log_seq,
+        **columns_of(g),
+        "loaded_at": now,
+    }
     gid = int(s.execute(sa.insert(G).values(**values).returning(G.c.id)).scalar_one())
-    s.execute(sa.insert(C), [
-        {"guideline_id": gid, "position": i, "code": c.code, "kind": c.kind.value, "text_sv": c.text_sv,
-         "text_en": c.text_en}
-        for i, c in enumerate(g.criteria)
-    ])  # fmt: skip
+    s.execute(
+        sa.insert(C),
+        [
+            {
+                "guideline_id": gid,
+                "position": i,
+                "code": c.code,
+                "kind": c.kind.value,
+                "text_sv": c.text_sv,
+                "text_en": c.text_en,
+            }
+            for i, c in enumerate(g.criteria)
+        ],
+    )
     return gid
 
 
 def columns_of(g: Guideline) -> dict[str, Any]:
     """The columns a guideline's content fills (criteria aside)."""
     return {
-        "municipality": code_of(g.municipality), "title": g.title, "status": g.status.value,
+        "municipality": code_of(g.municipality),
+        "title": g.title,
+        "status": g.status.value,
         "decided_on": g.decided_on,
-        "decided_by": g.decided_by, "minutes_ref": g.minutes_ref, "valid_from": g.valid_from,
-        "valid_until": g.valid_until, "follow_up_months": g.follow_up_months,
-        "guideline_review_months": g.guideline_review_months, "owner": g.owner, "source": g.source, "note": g.note,
+        "decided_by": g.decided_by,
+        "minutes_ref": g.minutes_ref,
+        "valid_from": g.valid_from,
+        "valid_until": g.valid_until,
+        "follow_up_months": g.follow_up_months,
+        "guideline_review_months": g.guideline_review_months,
+        "owner": g.owner,
+        "source": g.source,
+        "note": g.note,
         "provenance": json.dumps(provenance_json(g), ensure_ascii=False, sort_keys=True),
-        "allows_municipal_initiative": g.allows_municipal_initiative, "content_hash": content_hash(g),
-    }  # fmt: skip
+        "allows_municipal_initiative": g.allows_municipal_initiative,
+        "content_hash": content_hash(g),
+    }
 
 
 def amend(s: Connection, gid: int, g: Guideline, *, log_seq: int) -> None:
@@ -137,17 +161,27 @@ def from_row(s: Connection, row: sa.RowMapping) -> Guideline:
     """The guideline a row (and its criteria rows) holds, read afresh."""
     crit = s.execute(_CRITERIA, {"gid": row["id"]}).mappings()
     return Guideline(
-        ref=row["ref"], municipality=name_of(row["municipality"]), title=row["title"],
-        status=GuidelineStatus(row["status"]), decided_on=row["decided_on"], decided_by=row["decided_by"],
-        minutes_ref=row["minutes_ref"], valid_from=row["valid_from"], valid_until=row["valid_until"],
-        follow_up_months=row["follow_up_months"], guideline_review_months=row["guideline_review_months"],
-        owner=row["owner"], source=row["source"], note=row["note"], provenance=provenance_of(row["provenance"]),
+        ref=row["ref"],
+        municipality=name_of(row["municipality"]),
+        title=row["title"],
+        status=GuidelineStatus(row["status"]),
+        decided_on=row["decided_on"],
+        decided_by=row["decided_by"],
+        minutes_ref=row["minutes_ref"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        follow_up_months=row["follow_up_months"],
+        guideline_review_months=row["guideline_review_months"],
+        owner=row["owner"],
+        source=row["source"],
+        note=row["note"],
+        provenance=provenance_of(row["provenance"]),
         allows_municipal_initiative=bool(row["allows_municipal_initiative"]),
         criteria=tuple(
             Criterion(code=c["code"], kind=CriterionKind(c["kind"]), text_sv=c["text_sv"], text_en=c["text_en"])
             for c in crit
         ),
-    )  # fmt: skip
+    )
 
 
 class GuidelineCache:

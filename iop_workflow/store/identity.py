@@ -48,8 +48,11 @@ def any_admin(s: Connection) -> bool:
 
 
 def insert_grant(s: Connection, *, login: str, role: str, municipality: str, by: str, at: datetime, seq: int) -> None:
-    s.execute(sa.insert(GRANTS).values(login=login, role=role, municipality=municipality, granted_by=by,
-                                       granted_at=at, granted_seq=seq))  # fmt: skip
+    s.execute(
+        sa.insert(GRANTS).values(
+            login=login, role=role, municipality=municipality, granted_by=by, granted_at=at, granted_seq=seq
+        )
+    )
 
 
 def revoke_grant(s: Connection, grant_id: int, *, by: str, at: datetime, seq: int) -> None:
@@ -100,9 +103,16 @@ def insert_token(
     at: datetime,
     seq: int,
 ) -> int:
-    values = {"name": name, "token_hash": digest, "roles": json.dumps(roles),
-              "municipalities": json.dumps(municipalities), "expires_on": expires_on, "created_by": by,
-              "created_at": at, "created_seq": seq}  # fmt: skip
+    values = {
+        "name": name,
+        "token_hash": digest,
+        "roles": json.dumps(roles),
+        "municipalities": json.dumps(municipalities),
+        "expires_on": expires_on,
+        "created_by": by,
+        "created_at": at,
+        "created_seq": seq,
+    }
     return int(s.execute(sa.insert(TOKENS).values(**values).returning(TOKENS.c.id)).scalar_one())
 
 

@@ -126,14 +126,23 @@ def unauthenticated(s: Connection, since: str, case_ref: str | None = None) -> I
     """Records at or after ``since`` (UTC ISO) whose actor the server did not authenticate, in seq order."""
     query = (
         sa.select(LOG.c.seq, LOG.c.case_ref, LOG.c.case_seq, LOG.c.at, LOG.c.actor, LOG.c.trigger, LOG.c.auth)
-        .where(LOG.c.at >= since).order_by(LOG.c.seq).execution_options(yield_per=2000)
-    )  # fmt: skip
+        .where(LOG.c.at >= since)
+        .order_by(LOG.c.seq)
+        .execution_options(yield_per=2000)
+    )
     if case_ref is not None:
         query = query.where(LOG.c.case_ref == case_ref)
     for row in s.execute(query).mappings():
         auth = json.loads(row["auth"]) if row["auth"] is not None else None
         method = auth["method"] if auth else None
         if method not in AUTHENTICATED:
-            yield {"seq": row["seq"], "case_ref": row["case_ref"], "case_seq": row["case_seq"], "at": row["at"],
-                   "actor": row["actor"], "trigger": row["trigger"], "method": method or "(format 1: not recorded)",
-                   "os_user": auth.get("subject") if auth else None}  # fmt: skip
+            yield {
+                "seq": row["seq"],
+                "case_ref": row["case_ref"],
+                "case_seq": row["case_seq"],
+                "at": row["at"],
+                "actor": row["actor"],
+                "trigger": row["trigger"],
+                "method": method or "(format 1: not recorded)",
+                "os_user": auth.get("subject") if auth else None,
+            }

@@ -20,8 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 # guarded table -> the schema revision that added its guard
-GUARDED = {"transition_log": "0001", "checkpoints": "0002", "corrections": "0002", "access_events": "0002",
-           "retractions": "0009"}
+GUARDED = {
+    "transition_log": "0001",
+    "checkpoints": "0002",
+    "corrections": "0002",
+    "access_events": "0002",
+    "retractions": "0009",
+}
 _PG_FUNCTIONS = {
     "transition_log_append_only": (
         "BEGIN RAISE EXCEPTION 'transition_log is append-only: % refused', TG_OP "
@@ -75,17 +80,22 @@ def found(s: Connection) -> Objects:
     schema = s.execute(sa.text("SELECT current_schema()")).scalar_one()
     unqualified = re.compile(rf"\b{re.escape(schema)}\.")
     out: Objects = {}
-    triggers = s.execute(sa.text(
-        "SELECT t.tgname, pg_get_triggerdef(t.oid), t.tgenabled, p.proname, p.prosrc FROM pg_trigger t"
-        " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " JOIN pg_proc p ON p.oid = t.tgfoid WHERE n.nspname = :schema AND NOT t.tgisinternal"
-    ), {"schema": schema})  # fmt: skip
+    triggers = s.execute(
+        sa.text(
+            "SELECT t.tgname, pg_get_triggerdef(t.oid), t.tgenabled, p.proname, p.prosrc FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_proc p ON p.oid = t.tgfoid WHERE n.nspname = :schema AND NOT t.tgisinternal"
+        ),
+        {"schema": schema},
+    )
     for name, definition, enabled, function, body in triggers:
         disabled = " [disabled]" if enabled == "D" else ""  # ALTER TABLE ... DISABLE TRIGGER keeps it listed
         out["trigger", name] = _norm(unqualified.sub("", definition)) + disabled
         out["function", function] = _norm(body)
-    for kind, query in (("view", "SELECT viewname, definition FROM pg_views WHERE schemaname = :schema"),
-                        ("rule", "SELECT rulename, definition FROM pg_rules WHERE schemaname = :schema")):  # fmt: skip
+    for kind, query in (
+        ("view", "SELECT viewname, definition FROM pg_views WHERE schemaname = :schema"),
+        ("rule", "SELECT rulename, definition FROM pg_rules WHERE schemaname = :schema"),
+    ):
         for name, definition in s.execute(sa.text(query), {"schema": schema}):
             out[kind, name] = _norm(definition)
     return out

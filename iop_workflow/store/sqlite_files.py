@@ -83,8 +83,12 @@ def place(temp: Path, target: Path, force: bool, *, field: str = "FILE") -> None
         try:
             os.link(temp, target)  # atomic and fails if the name exists (no check-then-replace race)
         except FileExistsError:
-            raise InvalidInput(field=field, value=str(target), problem_sv="finns redan; --force ersätter den",
-                               problem_en="already exists; --force replaces it") from None  # fmt: skip
+            raise InvalidInput(
+                field=field,
+                value=str(target),
+                problem_sv="finns redan; --force ersätter den",
+                problem_en="already exists; --force replaces it",
+            ) from None
         except OSError:  # no hard links here (e.g. FAT, some network file systems)
             if target.exists():
                 raise

@@ -71,7 +71,7 @@ _TABLE: tuple[tuple[str, str, str, str, tuple[str, ...], str], ...] = (
     ("audit-05", CHAIN, 'GENESIS = "0" * 64', 'GENESIS = "0" * 63 + "1"', AUDIT, "another genesis hash"),
     ("audit-06", CHAIN, "if self.format >= FORMAT_AUTH:", "if self.format > FORMAT_AUTH:", AUDIT, "format 2 no longer hashes auth"),
     ("audit-07", CHAIN, '            out["format"] = self.format\n', "", AUDIT, "format not hashed"),
-    ("audit-08", CHAIN, '"case_ref", "case_seq", "at",', '"case_ref", "at",', AUDIT, "case_seq outside the hash"),
+    ("audit-08", CHAIN, '    "case_ref",\n    "case_seq",\n    "at",', '    "case_ref",\n    "at",', AUDIT, "case_seq outside the hash"),
     ("audit-09", CHAIN, 'canonical_json(content).encode("utf-8")', 'canonical_json(content).encode("utf-16")', AUDIT, "hash over UTF-16"),
     ("audit-10", CHAIN, 'format=row["record_format"],', "format=FORMAT_AUTH,", AUDIT, "stored format ignored on read"),
     ("audit-11", CHECKPOINT, '"prev_digest": self.prev_digest,\n        }', "}", AUDIT, "checkpoint: prev_digest not hashed"),
@@ -151,9 +151,12 @@ MUTANTS = tuple(Mutant(id=i, path=p, old=o, new=n, tests=t, what=w) for i, p, o,
 
 def files_to_copy() -> list[str]:
     out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [line for line in out.splitlines() if line and (REPO / line).is_file()]
 
 
@@ -208,8 +211,11 @@ def main() -> int:
             shutil.copy2(REPO / name, copy / name)
         baseline_tests = tuple(sorted({t for x in mutants for t in x.tests}))
         outcome, seconds = run_tests(copy, baseline_tests, slow=opts.slow, timeout=opts.timeout)
-        print(f"baseline (no mutant): {' '.join(baseline_tests)} -> {'passed' if outcome == 'survived' else outcome}"
-              f" in {seconds:.0f}s", flush=True)  # fmt: skip
+        print(
+            f"baseline (no mutant): {' '.join(baseline_tests)} -> {'passed' if outcome == 'survived' else outcome}"
+            f" in {seconds:.0f}s",
+            flush=True,
+        )
         if outcome != "survived":
             return 2
         counts: dict[str, int] = {}

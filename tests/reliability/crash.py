@@ -46,8 +46,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--kills", type=int, default=200, help="SIGKILLs to send (default 200)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--cli-verify-every", type=int, default=1, metavar="N",
-                        help="run `iop audit verify` after every N-th kill (always after the last)")  # fmt: skip
+    parser.add_argument(
+        "--cli-verify-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run `iop audit verify` after every N-th kill (always after the last)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the database and outputs here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per kill on stderr")
@@ -66,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         built = w.build(world)
         setup = time.perf_counter() - started
         summary = Crash(world, probe, args).go()
-        summary.update(setup_cases=built, backend=args.backend, seed=args.seed, setup_seconds=round(setup, 1),
-                       wall_seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+        summary.update(
+            setup_cases=built,
+            backend=args.backend,
+            seed=args.seed,
+            setup_seconds=round(setup, 1),
+            wall_seconds=round(time.perf_counter() - started, 1),
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -133,34 +143,61 @@ class Crash:
             if result.status != 0:
                 problems.append(f"`iop audit verify` exited {result.status}: {result.text.strip()[:300]}")
         for problem in problems:
-            self.problems.append({"kill": kill, "workload": run.workload.kind, "category": run.category,
-                                  "killed_at": run.killed_at, "problem": problem})  # fmt: skip
+            self.problems.append(
+                {
+                    "kill": kill,
+                    "workload": run.workload.kind,
+                    "category": run.category,
+                    "killed_at": run.killed_at,
+                    "problem": problem,
+                }
+            )
         if self.args.verbose:
             where = run.category or "calibration"
             plan = f"{run.plan.after}+{run.plan.seconds:.3f}s" if run.plan else "-"
-            print(f"[{kill:4}] {run.workload.kind:10} plan={plan:13} ran={run.seconds:6.3f}s status={run.status:4} "
-                  f"{where:21} problems={len(problems)}", file=sys.stderr)  # fmt: skip
+            print(
+                f"[{kill:4}] {run.workload.kind:10} plan={plan:13} ran={run.seconds:6.3f}s status={run.status:4} "
+                f"{where:21} problems={len(problems)}",
+                file=sys.stderr,
+            )
 
     def summary(self, kills: int) -> dict[str, Any]:
         with self.world.raw.snapshot() as q:
-            totals = {name: int(q(sql)[0][0]) for name, sql in (
-                ("cases", "SELECT count(*) FROM cases"), ("records", "SELECT count(*) FROM transition_log"),
-                ("timers_fired", "SELECT count(*) FROM timers WHERE fired_at IS NOT NULL"),
-                ("scheduler_transitions", "SELECT count(*) FROM transition_log WHERE source = 'scheduler'"),
-                ("alerts", "SELECT count(*) FROM alerts"), ("checkpoints", "SELECT count(*) FROM checkpoints"))}  # fmt: skip
+            totals = {
+                name: int(q(sql)[0][0])
+                for name, sql in (
+                    ("cases", "SELECT count(*) FROM cases"),
+                    ("records", "SELECT count(*) FROM transition_log"),
+                    ("timers_fired", "SELECT count(*) FROM timers WHERE fired_at IS NOT NULL"),
+                    ("scheduler_transitions", "SELECT count(*) FROM transition_log WHERE source = 'scheduler'"),
+                    ("alerts", "SELECT count(*) FROM alerts"),
+                    ("checkpoints", "SELECT count(*) FROM checkpoints"),
+                )
+            }
         mid = sum(self.categories[c] for c in runner.MID_WORK)
         return {
-            "kills": kills, "mid_work": mid, "after_exit": self.categories["after_exit"],
+            "kills": kills,
+            "mid_work": mid,
+            "after_exit": self.categories["after_exit"],
             "landed": {c: self.categories[c] for c in runner.CATEGORIES},
-            "kills_by_workload": dict(self.by_kind), "mid_work_by_workload": dict(self.mid_by_kind),
-            "calibration_runs": self.calibrations, "success_reported": self.reported,
-            "refused_runs": self.refused, "cli_verifies": self.cli_verifies, "refills": dict(self.refills),
+            "kills_by_workload": dict(self.by_kind),
+            "mid_work_by_workload": dict(self.mid_by_kind),
+            "calibration_runs": self.calibrations,
+            "success_reported": self.reported,
+            "refused_runs": self.refused,
+            "cli_verifies": self.cli_verifies,
+            "refills": dict(self.refills),
             "audit_stream": {"lines": self.stream["lines"], "torn_by_kills": self.stream["torn"]},
-            "timing": {k: {"first_write": _r(t.first), "writing": _r(t.span), "after_last_write": _r(t.tail)}
-                       for k, t in self.timing.items() if t.samples},
+            "timing": {
+                k: {"first_write": _r(t.first), "writing": _r(t.span), "after_last_write": _r(t.tail)}
+                for k, t in self.timing.items()
+                if t.samples
+            },
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
-            "database": totals, "inconsistencies": len(self.problems), "problems": self.problems[:50],
-        }  # fmt: skip
+            "database": totals,
+            "inconsistencies": len(self.problems),
+            "problems": self.problems[:50],
+        }
 
 
 def _r(value: float | None) -> float | None:

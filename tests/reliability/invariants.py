@@ -15,9 +15,15 @@ from tests.reliability.runner import Before, Run
 # Anchors that always give a date for this harness's cases (every signed, active or review case has an
 # agreement): entering a state with one of these plans that timer, every time.
 ALWAYS_PLANNED = frozenset({"idle_deadline", "agreement_start", "agreement_expiry", "review_overdue"})
-FACT_TABLES = {"meetings": "meeting", "assessments": "assessment", "legal_checks": "legal-check",
-               "agreements": "agreement", "contributions": "contribution", "decisions": "decision",
-               "reviews": "review"}  # fmt: skip
+FACT_TABLES = {
+    "meetings": "meeting",
+    "assessments": "assessment",
+    "legal_checks": "legal-check",
+    "agreements": "agreement",
+    "contributions": "contribution",
+    "decisions": "decision",
+    "reviews": "review",
+}
 _OPEN = "t.fired_at IS NULL AND t.cancelled_at IS NULL"
 _TIMERS = "FROM timers t JOIN cases c ON c.id = t.case_id"
 
@@ -61,33 +67,52 @@ def _states(q: w.Query) -> list[str]:
 
 def _ref_counters(world: w.World, q: w.Query) -> list[str]:
     settings = world.iop.app.settings
-    expected = {settings.case_ref(int(year), n) for year, last in q("SELECT year, last FROM case_ref_counters")
-                for n in range(1, int(last) + 1)}  # fmt: skip
+    expected = {
+        settings.case_ref(int(year), n)
+        for year, last in q("SELECT year, last FROM case_ref_counters")
+        for n in range(1, int(last) + 1)
+    }
     refs = {str(r[0]) for r in q("SELECT ref FROM cases")}
-    return [f"case refs {sorted(refs ^ expected)[:5]} differ from the counters (an open half done)"] if (
-        refs != expected) else []  # fmt: skip
+    return (
+        [f"case refs {sorted(refs ^ expected)[:5]} differ from the counters (an open half done)"]
+        if (refs != expected)
+        else []
+    )
 
 
 def _facts(q: w.Query) -> list[str]:
-    logged = Counter({(ref, trig): int(n) for ref, trig, n in q(
-        'SELECT case_ref, "trigger", count(*) FROM transition_log WHERE "trigger" LIKE ? GROUP BY case_ref, "trigger"',
-        ["record:%"])})  # fmt: skip
+    logged = Counter(
+        {
+            (ref, trig): int(n)
+            for ref, trig, n in q(
+                'SELECT case_ref, "trigger", count(*) FROM transition_log WHERE "trigger" LIKE ? GROUP BY case_ref, "trigger"',
+                ["record:%"],
+            )
+        }
+    )
     out = []
     for table, kind in FACT_TABLES.items():
-        stored = {str(ref): int(n) for ref, n in q(f"SELECT c.ref, count(*) FROM {table} f "
-                                                   "JOIN cases c ON c.id = f.case_id GROUP BY c.ref")}  # fmt: skip
+        stored = {
+            str(ref): int(n)
+            for ref, n in q(f"SELECT c.ref, count(*) FROM {table} f JOIN cases c ON c.id = f.case_id GROUP BY c.ref")
+        }
         refs = stored.keys() | {ref for ref, trig in logged if trig == f"record:{kind}"}
         for ref in sorted(refs):
             if stored.get(ref, 0) != logged[(ref, f"record:{kind}")]:
-                out.append(f"{ref}: {stored.get(ref, 0)} {table} rows but {logged[(ref, f'record:{kind}')]} "
-                           f"record:{kind} log records")  # fmt: skip
+                out.append(
+                    f"{ref}: {stored.get(ref, 0)} {table} rows but {logged[(ref, f'record:{kind}')]} "
+                    f"record:{kind} log records"
+                )
     return out
 
 
 def _timers(world: w.World, q: w.Query) -> list[str]:
-    out = [f"{ref}: open {kind} timer of state {t_state} while the case is in {c_state}"
-           for ref, kind, t_state, c_state in q(f"SELECT c.ref, t.kind, t.state, c.state {_TIMERS} "
-                                                f"WHERE {_OPEN} AND t.state <> c.state")]  # fmt: skip
+    out = [
+        f"{ref}: open {kind} timer of state {t_state} while the case is in {c_state}"
+        for ref, kind, t_state, c_state in q(
+            f"SELECT c.ref, t.kind, t.state, c.state {_TIMERS} WHERE {_OPEN} AND t.state <> c.state"
+        )
+    ]
     out += [
         f"{ref}: {n} open {kind} timers"
         for ref, kind, n in q(
@@ -107,13 +132,27 @@ def _timers(world: w.World, q: w.Query) -> list[str]:
 
 def _planned(world: w.World, q: w.Query) -> list[str]:
     """Timers planned vs transitions into their state: never more; for always-planned kinds, as many."""
-    planned = Counter({(r, s, k): int(n) for r, s, k, n in q(
-        f"SELECT c.ref, t.state, t.kind, count(*) {_TIMERS} GROUP BY c.ref, t.state, t.kind")})  # fmt: skip
-    entries = Counter({(r, s): int(n) for r, s, n in q(
-        'SELECT case_ref, to_state, count(*) FROM transition_log WHERE "trigger" NOT LIKE ? '
-        "GROUP BY case_ref, to_state", ["record:%"])})  # fmt: skip
-    out = [f"{r}: {n} {k} timers planned in {s} but {entries[(r, s)]} transitions into it (a timer without its "
-           "transition)" for (r, s, k), n in planned.items() if n > entries[(r, s)]]  # fmt: skip
+    planned = Counter(
+        {
+            (r, s, k): int(n)
+            for r, s, k, n in q(f"SELECT c.ref, t.state, t.kind, count(*) {_TIMERS} GROUP BY c.ref, t.state, t.kind")
+        }
+    )
+    entries = Counter(
+        {
+            (r, s): int(n)
+            for r, s, n in q(
+                'SELECT case_ref, to_state, count(*) FROM transition_log WHERE "trigger" NOT LIKE ? '
+                "GROUP BY case_ref, to_state",
+                ["record:%"],
+            )
+        }
+    )
+    out = [
+        f"{r}: {n} {k} timers planned in {s} but {entries[(r, s)]} transitions into it (a timer without its transition)"
+        for (r, s, k), n in planned.items()
+        if n > entries[(r, s)]
+    ]
     states = world.iop.app.definition.states
     always = {name: [t.kind for t in spec.timers if t.anchor in ALWAYS_PLANNED] for name, spec in states.items()}
     for (ref, state), n in entries.items():
@@ -125,21 +164,39 @@ def _planned(world: w.World, q: w.Query) -> list[str]:
 
 def _fired(world: w.World, q: w.Query) -> list[str]:
     """Each fired ``fire:`` timer has its scheduler transition; each ``alert:`` timer its alert; each refusal too."""
-    fired = Counter({(r, s, a): int(n) for r, s, a, n in q(
-        f"SELECT c.ref, t.state, t.action, count(*) {_TIMERS} WHERE t.fired_at IS NOT NULL AND t.outcome = t.action "
-        "GROUP BY c.ref, t.state, t.action")})  # fmt: skip
-    swept = Counter({(r, s, f"fire:{t}"): int(n) for r, s, t, n in q(
-        'SELECT case_ref, from_state, "trigger", count(*) FROM transition_log WHERE source = ? '
-        'GROUP BY case_ref, from_state, "trigger"', ["scheduler"])})  # fmt: skip
+    fired = Counter(
+        {
+            (r, s, a): int(n)
+            for r, s, a, n in q(
+                f"SELECT c.ref, t.state, t.action, count(*) {_TIMERS} WHERE t.fired_at IS NOT NULL AND t.outcome = t.action "
+                "GROUP BY c.ref, t.state, t.action"
+            )
+        }
+    )
+    swept = Counter(
+        {
+            (r, s, f"fire:{t}"): int(n)
+            for r, s, t, n in q(
+                'SELECT case_ref, from_state, "trigger", count(*) FROM transition_log WHERE source = ? '
+                'GROUP BY case_ref, from_state, "trigger"',
+                ["scheduler"],
+            )
+        }
+    )
     fires = Counter({key: n for key, n in fired.items() if key[2].startswith("fire:")})
-    out = [f"{r}: {fires[(r, s, a)]} fired {a} timers in {s} but {swept[(r, s, a)]} scheduler transitions"
-           for r, s, a in sorted(fires.keys() | swept.keys()) if fires[(r, s, a)] != swept[(r, s, a)]]  # fmt: skip
+    out = [
+        f"{r}: {fires[(r, s, a)]} fired {a} timers in {s} but {swept[(r, s, a)]} scheduler transitions"
+        for r, s, a in sorted(fires.keys() | swept.keys())
+        if fires[(r, s, a)] != swept[(r, s, a)]
+    ]
     by_alert: Counter[tuple[str, str]] = Counter()
     for (ref, _state, action), n in fired.items():
         if action.startswith("alert:"):
             by_alert[(ref, action[len("alert:") :])] += n
-    for ref, n in q(f"SELECT c.ref, count(*) {_TIMERS} WHERE t.fired_at IS NOT NULL AND t.outcome LIKE ? "
-                    "GROUP BY c.ref", ["refused:%"]):  # fmt: skip
+    for ref, n in q(
+        f"SELECT c.ref, count(*) {_TIMERS} WHERE t.fired_at IS NOT NULL AND t.outcome LIKE ? GROUP BY c.ref",
+        ["refused:%"],
+    ):
         by_alert[(ref, "timer_refused")] += int(n)
     kinds = (
         {k for _, k in by_alert}
@@ -151,11 +208,20 @@ def _fired(world: w.World, q: w.Query) -> list[str]:
         }
         | {"timer_refused"}
     )
-    raised = Counter({(r, k): int(n) for r, k, n in q(
-        "SELECT c.ref, a.kind, count(*) FROM alerts a JOIN cases c ON c.id = a.case_id GROUP BY c.ref, a.kind")
-        if k in kinds})  # fmt: skip
-    out += [f"{r}: {by_alert[(r, k)]} fired {k} timers but {raised[(r, k)]} {k} alerts"
-            for r, k in sorted(by_alert.keys() | raised.keys()) if by_alert[(r, k)] != raised[(r, k)]]  # fmt: skip
+    raised = Counter(
+        {
+            (r, k): int(n)
+            for r, k, n in q(
+                "SELECT c.ref, a.kind, count(*) FROM alerts a JOIN cases c ON c.id = a.case_id GROUP BY c.ref, a.kind"
+            )
+            if k in kinds
+        }
+    )
+    out += [
+        f"{r}: {by_alert[(r, k)]} fired {k} timers but {raised[(r, k)]} {k} alerts"
+        for r, k in sorted(by_alert.keys() | raised.keys())
+        if by_alert[(r, k)] != raised[(r, k)]
+    ]
     return out
 
 
@@ -165,7 +231,8 @@ def _pages(world: w.World, q: w.Query) -> list[str]:
     found = [str(r[0]) for r in q("PRAGMA integrity_check")]
     keys = q("PRAGMA foreign_key_check")
     return ([f"integrity_check: {found[:5]}"] if found != ["ok"] else []) + (
-        [f"foreign_key_check: {keys[:5]}"] if keys else [])  # fmt: skip
+        [f"foreign_key_check: {keys[:5]}"] if keys else []
+    )
 
 
 def reported(world: w.World, run: Run, was: Before) -> list[str]:
@@ -210,9 +277,12 @@ def _tick_items(q: w.Query, out: dict[str, Any]) -> list[str]:
                 continue
             rows = q("SELECT fired_at, cancelled_at, outcome, action FROM timers WHERE id = ?", [item["timer"]])
             fired_at, cancelled_at, outcome, action = rows[0]
-            fine = {"fired": fired_at is not None and outcome == action, "alert": fired_at is not None
-                    and outcome == action, "refused": fired_at is not None and str(outcome).startswith("refused"),
-                    "skipped": fired_at is not None or cancelled_at is not None}.get(item["outcome"], False)  # fmt: skip
+            fine = {
+                "fired": fired_at is not None and outcome == action,
+                "alert": fired_at is not None and outcome == action,
+                "refused": fired_at is not None and str(outcome).startswith("refused"),
+                "skipped": fired_at is not None or cancelled_at is not None,
+            }.get(item["outcome"], False)
             if not fine:
                 problems.append(f"reported timer {item['timer']} ({item['outcome']}) is stored as {outcome!r}")
     return problems
@@ -253,6 +323,7 @@ def audit_stream(world: w.World, offset: int) -> tuple[list[str], int, int, int]
             chunk = hashes[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             stored = {r[0] for r in q(f"SELECT hash FROM transition_log WHERE hash IN ({marks})", chunk)}
-            problems += [f"audit stream line with hash {h[:12]}… is not a committed record" for h in chunk
-                         if h not in stored]  # fmt: skip
+            problems += [
+                f"audit stream line with hash {h[:12]}… is not a committed record" for h in chunk if h not in stored
+            ]
     return problems, offset + end, len(hashes), torn

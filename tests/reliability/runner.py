@@ -144,8 +144,22 @@ def choose(world: w.World, rng: random.Random, serial: int) -> tuple[Workload, d
         return Workload("tick", [*head, "scheduler", "tick", "--at", world.tick_on.isoformat()]), refill
     if kind == "checkpoint":
         return Workload("checkpoint", [*head, "audit", "checkpoint"]), refill
-    return Workload("open", [*head, "case", "open", "--org", "802479-1322", "--municipality", "Stenungsund",
-                             "--title", "Skyddat boende", "--challenge", "Våldsutsatta kvinnor"]), refill  # fmt: skip
+    return Workload(
+        "open",
+        [
+            *head,
+            "case",
+            "open",
+            "--org",
+            "802479-1322",
+            "--municipality",
+            "Stenungsund",
+            "--title",
+            "Skyddat boende",
+            "--challenge",
+            "Våldsutsatta kvinnor",
+        ],
+    ), refill
 
 
 def before(world: w.World, workload: Workload) -> Before:

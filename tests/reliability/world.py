@@ -195,8 +195,13 @@ def build(world: World) -> dict[str, int]:
     dialogue_cases(world, s.dialogue)
     assessment_cases(world, s.assessment)
     signed_cases(world, s.signed)
-    return {"initiative": s.initiative, "dialogue": s.dialogue, "assessment": s.assessment,
-            "active": s.active, "signed": s.signed}  # fmt: skip
+    return {
+        "initiative": s.initiative,
+        "dialogue": s.dialogue,
+        "assessment": s.assessment,
+        "active": s.active,
+        "signed": s.signed,
+    }
 
 
 def refill_for_sweep(world: World) -> dict[str, int]:

@@ -47,14 +47,18 @@ def _rewrite(change: Callable[[str], str]) -> None:
         for old in values:
             new = old if old == WILDCARD else change(old)
             if new != old:
-                bind.execute(sa.text(f"UPDATE {table} SET municipality = :new WHERE municipality = :old"),  # noqa: S608
-                             {"new": new, "old": old})  # fmt: skip
+                bind.execute(
+                    sa.text(f"UPDATE {table} SET municipality = :new WHERE municipality = :old"),  # noqa: S608
+                    {"new": new, "old": old},
+                )
     for token_id, places in bind.execute(sa.text("SELECT id, municipalities FROM api_tokens")).all():
         old_list = json.loads(places)
         new_list = sorted({change(p) for p in old_list})
         if new_list != old_list:
-            bind.execute(sa.text("UPDATE api_tokens SET municipalities = :m WHERE id = :i"),
-                         {"m": json.dumps(new_list), "i": token_id})  # fmt: skip
+            bind.execute(
+                sa.text("UPDATE api_tokens SET municipalities = :m WHERE id = :i"),
+                {"m": json.dumps(new_list), "i": token_id},
+            )
 
 
 def upgrade() -> None:

@@ -33,8 +33,12 @@ down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_RELAXED = (("decided_on", sa.Date()), ("decided_by", sa.String(length=300)), ("valid_from", sa.Date()),
-            ("follow_up_months", sa.Integer()))  # fmt: skip
+_RELAXED = (
+    ("decided_on", sa.Date()),
+    ("decided_by", sa.String(length=300)),
+    ("valid_from", sa.Date()),
+    ("follow_up_months", sa.Integer()),
+)
 
 
 def upgrade() -> None:
@@ -71,8 +75,9 @@ def _sqlite_not_null(*, nullable: bool) -> None:
         sql = sql[: found.start()] + column + sql[found.end() :]
     version = int(conn.exec_driver_sql("PRAGMA schema_version").scalar_one())
     conn.exec_driver_sql("PRAGMA writable_schema = ON")
-    conn.execute(sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'guidelines'"),
-                 {"sql": sql})  # fmt: skip
+    conn.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'guidelines'"), {"sql": sql}
+    )
     conn.exec_driver_sql(f"PRAGMA schema_version = {version + 1}")
     conn.exec_driver_sql("PRAGMA writable_schema = OFF")
     check = conn.exec_driver_sql("PRAGMA integrity_check").scalar_one()
@@ -86,22 +91,41 @@ def downgrade() -> None:
     # a provenance) loses its link to its record, which no longer matches it.
     # `audit verify` names it guideline_without_record and the next `iop init` records it as it stands
     # (as after 0005). Upgrading again keeps the placeholders, unverified: they decide nothing.
-    g = sa.table("guidelines", sa.column("log_seq", sa.Integer()), sa.column("decided_on", sa.Date()),
-                 sa.column("decided_by", sa.String()), sa.column("valid_from", sa.Date()),
-                 sa.column("follow_up_months", sa.Integer()), sa.column("status", sa.String()),
-                 sa.column("minutes_ref", sa.String()), sa.column("guideline_review_months", sa.Integer()),
-                 sa.column("provenance", sa.String()))  # fmt: skip
+    g = sa.table(
+        "guidelines",
+        sa.column("log_seq", sa.Integer()),
+        sa.column("decided_on", sa.Date()),
+        sa.column("decided_by", sa.String()),
+        sa.column("valid_from", sa.Date()),
+        sa.column("follow_up_months", sa.Integer()),
+        sa.column("status", sa.String()),
+        sa.column("minutes_ref", sa.String()),
+        sa.column("guideline_review_months", sa.Integer()),
+        sa.column("provenance", sa.String()),
+    )
     placeholder = date(1900, 1, 1)
     op.get_bind().execute(
         sa.update(g)
-        .where(sa.or_(g.c.decided_on.is_(None), g.c.decided_by.is_(None), g.c.valid_from.is_(None),
-                      g.c.follow_up_months.is_(None), g.c.status != "adopted", g.c.minutes_ref.is_not(None),
-                      g.c.guideline_review_months.is_not(None), g.c.provenance != "{}"))
-        .values(log_seq=None, decided_on=sa.func.coalesce(g.c.decided_on, placeholder),
-                decided_by=sa.func.coalesce(g.c.decided_by, "okänt"),
-                valid_from=sa.func.coalesce(g.c.valid_from, placeholder),
-                follow_up_months=sa.func.coalesce(g.c.follow_up_months, 12))
-    )  # fmt: skip
+        .where(
+            sa.or_(
+                g.c.decided_on.is_(None),
+                g.c.decided_by.is_(None),
+                g.c.valid_from.is_(None),
+                g.c.follow_up_months.is_(None),
+                g.c.status != "adopted",
+                g.c.minutes_ref.is_not(None),
+                g.c.guideline_review_months.is_not(None),
+                g.c.provenance != "{}",
+            )
+        )
+        .values(
+            log_seq=None,
+            decided_on=sa.func.coalesce(g.c.decided_on, placeholder),
+            decided_by=sa.func.coalesce(g.c.decided_by, "okänt"),
+            valid_from=sa.func.coalesce(g.c.valid_from, placeholder),
+            follow_up_months=sa.func.coalesce(g.c.follow_up_months, 12),
+        )
+    )
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
         _sqlite_not_null(nullable=False)
