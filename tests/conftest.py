@@ -39,7 +39,9 @@ SUBPROCESS_FIXTURES = frozenset({"backend", "pg_backend"})
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        # A module whose fixtures start a real `iop serve` names them in SERVED_FIXTURES.
+        served = getattr(getattr(item, "module", None), "SERVED_FIXTURES", frozenset())
+        if (SUBPROCESS_FIXTURES | served) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

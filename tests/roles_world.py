@@ -37,7 +37,8 @@ ACTOR = {
 START = date(2026, 1, 12)
 ON = date(2027, 3, 1)  # the matrix's day: the expiring cases' agreements ended on 2027-01-31
 SECRET = "Hemlig adress 1"  # the protected organisation's address (tests/helpers.py)
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+# The PostgreSQL half is slow, as everywhere (tests/conftest.py): the fast loop runs the SQLite half.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])]
 
 
 def role_settings(**extra: frozenset[str]) -> Settings:

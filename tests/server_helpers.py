@@ -37,7 +37,8 @@ from tests.pg import PG_URL
 IOP = [sys.executable, "-m", "iop_workflow"]
 START_SECONDS = 15.0
 STOP_SECONDS = 15.0
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+# The PostgreSQL half is slow, as everywhere (tests/conftest.py): the fast loop runs the SQLite half.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])]
 # Tables a refused request must leave as they were.
 FACT_TABLES = (
     "meetings",

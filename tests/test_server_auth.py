@@ -42,6 +42,10 @@ ORG = "802479-1322"
 ANNA_SUBJECT = "sub-anna-0001"
 
 
+# These fixtures run a real `iop serve`: their tests are slow (tests/conftest.py).
+SERVED_FIXTURES = frozenset({"main", "limited"})
+
+
 @pytest.fixture(scope="module")
 def keys() -> dict[str, Key]:
     return {

@@ -33,6 +33,10 @@ class World:
     tokens: dict[str, Token]
 
 
+# These fixtures run a real `iop serve`: their tests are slow (tests/conftest.py).
+SERVED_FIXTURES = frozenset({"world"})
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
