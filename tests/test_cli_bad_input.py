@@ -147,7 +147,9 @@ CASES = {
         stream="out",
     ),
     "unknown-state-filter": Bad(
-        ["case", "list", "--state", "limbo"], 6, "Ogiltigt värde för state ('limbo'): välj en av: initiative, dialogue,"
+        ["case", "list", "--state", "limbo"],
+        6,
+        "Ogiltigt värde för status ('limbo'): välj en av: Initiativ (`initiative`), Dialog (`dialogue`),",
     ),
     "data-not-key-value": Bad(
         ["case", "fire", REF, "return_to_dialogue", "--data", "novalue"],

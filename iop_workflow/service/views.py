@@ -236,8 +236,10 @@ def _filters(
     """The conditions on ``cases`` of a list's filters; an unknown state refused."""
     if state is not None and state not in app.definition.states:
         known = ", ".join(app.definition.states)
+        # In Swedish each state by its label, its code as what to type: Pågående (`active`)
+        labelled = ", ".join(f"{s.label('sv')} (`{code}`)" for code, s in app.definition.states.items())
         raise InvalidInput(
-            field="state", value=state, problem_sv=f"välj en av: {known}", problem_en=f"choose one of: {known}"
+            field="state", value=state, problem_sv=f"välj en av: {labelled}", problem_en=f"choose one of: {known}"
         )
     where: list[sa.ColumnElement[bool]] = []
     if state is not None:
