@@ -109,9 +109,15 @@ def record_label(trigger: str, lang: str, *, definition: WorkflowDefinition | No
 
 
 def role_needed(roles: Iterable[str], login: str, lang: str) -> str:
-    """The roles that may act, each by its label beside the command that grants it (in backticks)."""
+    """The roles that may act, each by its label beside the command that grants it (in backticks); the
+    scheduler's own role, which no one is granted, by its label alone."""
+    from iop_workflow.domain.values import GRANTABLE_ROLES  # noqa: PLC0415
+
     word = " eller " if lang != "en" else " or "
-    return word.join(f"{label('role', r, lang)} (`iop role grant {login} {r}`)" for r in sorted(roles))
+    return word.join(
+        f"{label('role', r, lang)} (`iop role grant {login} {r}`)" if r in GRANTABLE_ROLES else label("role", r, lang)
+        for r in sorted(roles)
+    )
 
 
 def program_codes() -> dict[str, tuple[str, ...]]:

@@ -112,7 +112,7 @@ def test_correct_register_and_protected_access(cli: Cli, backend: Backend) -> No
     ).out
     assert "rättad: Socialnämnden -> Kommunstyrelsen" in fixed
     shown = cli.ok("case", "show", ref).out
-    assert "body=Kommunstyrelsen" in shown and "rättad Socialnämnden -> Kommunstyrelsen" in shown
+    assert "beslutsorgan: Kommunstyrelsen" in shown and "beslutsorgan: rättad Socialnämnden -> Kommunstyrelsen" in shown
     history = cli.ok("--json", "case", "history", ref).json()
     assert [r["trigger"] for r in history[-2:]] == ["sign", "record:correction"]
     register = cli.ok("report", "register").out

@@ -167,7 +167,7 @@ CASES = {
         "say --report-received or --no-report (there is no default)",
     ),
     "reason-required": Bad(
-        ["--actor", "anna", "case", "fire", REF, "decline"], 6, "'decline' kräver en motivering (--reason)"
+        ["--actor", "anna", "case", "fire", REF, "decline"], 6, "«Avsluta utan avtal» kräver en motivering (`--reason`)"
     ),
     "demo-into-used-db": Bad(
         ["--lang", "en", "demo", "--db", "sqlite:///{tmp}/iop.db"],

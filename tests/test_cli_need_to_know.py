@@ -44,7 +44,7 @@ def test_case_show_assign_and_unassign_with_the_real_iop(cli: Cli, backend: Back
 
     before = rows(backend, "SELECT count(*) FROM transition_log")
     refused = cli.sh(f"--actor olle case assign {ref} olle")  # neither the case's officer nor a coordinator
-    assert refused.status == 3 and "coordinator" in refused.err and "Traceback" not in refused.text
+    assert refused.status == 3 and "IOP-samordnare" in refused.err and "Traceback" not in refused.text
     bad = cli.sh(f"--json --actor anna case assign {ref} 'två ord'")
     assert bad.status == 6 and bad.json()["error"]["code"] == "invalid_input"
     assert rows(backend, "SELECT count(*) FROM transition_log") == before

@@ -170,7 +170,7 @@ def test_the_real_iop_records_and_shows_the_registration(backend: Backend, tmp_p
     cli.sh_ok(f"org add --name 'Kvinnojouren i Stenungsund' --org-number {ORG} --legal-form ideell_forening")
     said = cli.sh_ok(f"--actor anna org registration {ORG} --registered-on 2023-05-02")
     assert "registrerad som idéburen organisation (lag 2022:900) 2023-05-02" in said.out
-    assert "idea_based_registered_on: 2023-05-02" in cli.sh_ok(f"org show {ORG}").out
+    assert "Registrerad enligt lag (2022:900): 2023-05-02" in cli.sh_ok(f"org show {ORG}").out
     assert cli.sh_ok(f"--json org show {ORG}").json()["idea_based_registered_on"] == "2023-05-02"
     bad = cli.sh(f"--json --actor anna org registration {ORG} --registered-on 2020-01-01")
     assert bad.status == 6 and bad.json()["error"]["details"]["field"] == "registered_on"

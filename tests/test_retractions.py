@@ -337,7 +337,7 @@ def test_the_cli_retracts_refuses_shows_and_verifies(backend: Backend, tmp_path:
     retract = f"--actor anna case correct {ref} contribution"
     unchanged(f"{retract} {duplicate} --retract --reason Igen", 6, "redan återtagen")
     unchanged(f"{retract} 999 --retract --reason Fel", 6, "har ingen post #999")
-    unchanged(f"{retract} {duplicate - 1} --retract", 6, "reason")
+    unchanged(f"{retract} {duplicate - 1} --retract", 6, "Värde saknas för motivering")
     unchanged(f"{retract} {duplicate - 1} --retract --field amount --reason Fel", 2, "takes no --field")
     unchanged(f"{retract} {duplicate - 1} --field amount --value 1", 2, "--reason")
     as_json = cli.sh(f"--json {retract} {duplicate} --retract --reason Igen")

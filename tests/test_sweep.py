@@ -329,7 +329,7 @@ def test_a_batch_reads_its_cases_in_one_statement(iop: Iop, clock: FakeClock) ->
     with statements(iop) as seen:
         report = iop.sweep_timers()
     assert (report["fired"], report["failed"]) == (3, 0)
-    case_reads = [s for s in seen if s.startswith("SELECT") and s.split(" FROM ")[1].startswith("cases")]
+    case_reads = [s for s in seen if s.startswith("SELECT") and s.partition(" FROM ")[2].startswith("cases")]
     assert len(case_reads) == 1, case_reads
     assert [iop.case(ref)["state"] for ref in refs] == ["active"] * 3
     assert iop.verify().ok

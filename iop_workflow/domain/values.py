@@ -70,6 +70,8 @@ class Initiator(StrEnum):
 
 
 ROLES = frozenset({"registrar", "officer", "legal", "signatory", "coordinator", "auditor", "admin", "system"})
+# The roles `iop role grant` gives: every role but the scheduler's own.
+GRANTABLE_ROLES = ROLES - {"system"}
 
 
 class DecisionSubject(StrEnum):

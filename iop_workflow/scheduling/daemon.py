@@ -147,7 +147,9 @@ def prepare(app: App) -> None:
     tenth of a large sweep's time, ``benchmarks/sweep.py``). Only for a process that
     owns its collector: ``iop scheduler run`` calls it; the library does not.
     """
-    year = app.clock.today().year
+    # The system's year, not the database clock's: the database may be down at start (the sweeps retry);
+    # other years load when first asked for.
+    year = datetime.now(app.settings.tz).year
     calendar.load_years(year, year + 1, year + 2)
     app.sink.open()
     gc.freeze()

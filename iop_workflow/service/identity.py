@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from iop_workflow.audit.chain import LogRecord
-from iop_workflow.domain.values import ROLES
+from iop_workflow.domain.values import GRANTABLE_ROLES
 from iop_workflow.errors import InvalidInput, NotAuthenticated, NotFound, NotPermitted
 from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import validate
@@ -99,8 +99,8 @@ def login_name(value: object) -> str:
 
 def role_name(value: object) -> str:
     role = validate.text("role", value, max_len=40)
-    if role not in ROLES or role == SYSTEM:
-        known = ", ".join(sorted(ROLES - {SYSTEM}))
+    if role not in GRANTABLE_ROLES:
+        known = ", ".join(sorted(GRANTABLE_ROLES))
         raise InvalidInput(
             field="role",
             value=role,

@@ -124,7 +124,8 @@ def choose(world: w.World, rng: random.Random, serial: int) -> tuple[Workload, d
     with world.raw.snapshot() as q:
         cases = w.case_views(q)
     moves = w.fire_moves(cases)
-    needed, other = w.record_moves(cases, world.today)
+    # Facts are dated by the database's clock: a sweep may have moved the simulated clock past today.
+    needed, other = w.record_moves(cases, world.iop.clock()["today"])
     if kind == "fire" and moves:
         move = rng.choice(moves)
         reason = ["--reason", move["reason"]] if "reason" in move else []
