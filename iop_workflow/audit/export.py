@@ -8,30 +8,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from iop_workflow.audit.chain import canonical_json
+from iop_workflow.audit.chain import HASHED_FIELDS, canonical_json
 from iop_workflow.csvsafe import csv_line as safe_csv_line
 
 SCHEMA_FILE = "record.schema.json"
-CSV_FIELDS = (
-    "seq",
-    "case_ref",
-    "case_seq",
-    "at",
-    "actor",
-    "os_user",
-    "roles",
-    "source",
-    "trigger",
-    "from_state",
-    "to_state",
-    "reason",
-    "data",
-    "guideline_ref",
-    "workflow_version",
-    "prev_hash",
-    "hash",
-    "masked",
-)
+# The CSV columns: the global order, every hashed field, the hash, and whether the row is masked.
+CSV_FIELDS = ("seq", *HASHED_FIELDS, "hash", "masked")
 
 
 def stream_dict(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -194,9 +194,7 @@ def iter_cases(
     with app.db.read() as s:
         for _ref, group in itertools.groupby(s.execute(query).mappings(), key=lambda row: row["ref"]):
             rows = list(group)
-            case = rows[0]
-            if actor is not None and not actor.covers(case["municipality"]):
-                continue
+            case = rows[0]  # the statement keeps only the actor's municipalities (_filters)
             timers = [
                 repo.timer_view(r["timer_kind"], r["timer_due_on"], r["timer_action"])
                 for r in rows
