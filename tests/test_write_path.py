@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,8 @@ def statements(iop: Iop) -> Iterator[list[str]]:
 
 
 def tables_read(seen: list[str]) -> set[str]:
-    return {s.split(" FROM ")[1].split()[0] for s in seen if s.startswith("SELECT") and " FROM " in s}
+    """The tables the SELECTs in ``seen`` read, in their subqueries and joins too."""
+    return {table for s in seen if s.startswith("SELECT") for table in re.findall(r"\b(?:FROM|JOIN) (\w+)", s)}
 
 
 def test_a_fire_reads_only_the_facts_its_rules_need(iop: Iop) -> None:

@@ -13,7 +13,6 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import CURRENT_FORMAT, LogRecord, content_hash
 from iop_workflow.service.context import Actor, App
 from iop_workflow.store import cases as repo
-from iop_workflow.store import dbclock
 
 
 def utc_iso(when: datetime) -> str:
@@ -43,12 +42,13 @@ def append_record(
     Its ``at`` is ``now``, or the latest ``at`` before it in the chain or in the log when ``now``
     is earlier (a system clock stepped back): time in the log never runs backwards (:func:`dated`).
     """
-    last_seq, prev_hash, prev_at = repo.chain_head(s, case_ref)
+    lock_chain(s, ORDER_LOCK)  # PostgreSQL: the log's one appender, from reading its last ``at`` to commit
+    head = repo.append_point(s, case_ref)
     content = record_content(
         app,
         case_ref=case_ref,
-        case_seq=last_seq + 1,
-        prev_hash=prev_hash,
+        case_seq=head.case_seq + 1,
+        prev_hash=head.hash,
         actor=actor,
         trigger=trigger,
         from_state=from_state,
@@ -56,7 +56,7 @@ def append_record(
         reason=reason,
         data=data,
         guideline_ref=guideline_ref,
-        at=dated(s, now, prev_at),
+        at=dated(now, head.chain_at, head.log_at),
     )
     digest = content_hash(content)
     seq = repo.insert_log_content(s, content, digest)
@@ -101,7 +101,7 @@ def append_chain_record(
 ORDER_LOCK = "@order"
 
 
-def dated(s: Connection, now: datetime, chain_at: str | None) -> str:
+def dated(now: datetime, chain_at: str | None, log_at: str | None) -> str:
     """The ``at`` of a new record: ``now``, never before its chain's last record nor the log's last one.
 
     A real database's system clock may step back (NTP, a VM restored); the record is then dated
@@ -109,8 +109,7 @@ def dated(s: Connection, now: datetime, chain_at: str | None) -> str:
     (a case's chain, the log's ``seq``) stay non-decreasing. On a simulated database ``now`` is
     the stored clock, which only moves forward.
     """
-    lock_chain(s, ORDER_LOCK)
-    return max(utc_iso(now), chain_at or "", dbclock.last_at(s) or "")
+    return max(utc_iso(now), chain_at or "", log_at or "")
 
 
 def lock_chain(s: Connection, chain: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -62,6 +62,12 @@ _CHAIN_HEAD = (
     .order_by(LOG.c.case_seq.desc())
     .limit(1)
 )  # one probe of the unique (case_ref, case_seq) index
+_CHAIN = _CHAIN_HEAD.subquery()
+_LOG_LAST = sa.select(LOG.c.at).order_by(LOG.c.seq.desc()).limit(1).subquery()
+# The chain's head and the log's last ``at`` in one statement (an empty log: no row).
+_APPEND_POINT = sa.select(_CHAIN.c.case_seq, _CHAIN.c.hash, _CHAIN.c.at, _LOG_LAST.c.at.label("log_at")).select_from(
+    _LOG_LAST.outerjoin(_CHAIN, sa.true())
+)
 _INSERT_LOG = sa.insert(LOG).returning(LOG.c.seq)
 # A timer neither fired nor cancelled (the predicate of the partial index ix_timers_open_due).
 READ_CHUNK = 500  # rows a streamed read fetches at a time (yield_per: a server-side cursor on PostgreSQL)
@@ -141,6 +147,25 @@ def chain_head(s: Connection, ref: str) -> tuple[int, str, str | None]:
     """(case_seq, hash, at) of the chain's last record; (0, GENESIS, None) for a new chain."""
     row = s.execute(_CHAIN_HEAD, {"ref": ref}).first()
     return (0, GENESIS, None) if row is None else (int(row.case_seq), str(row.hash), str(row.at))
+
+
+class AppendPoint(NamedTuple):
+    """Where a new record goes: its chain's last (case_seq, hash, at), and the ``at`` of the log's last record."""
+
+    case_seq: int  # 0 for a new chain
+    hash: str  # GENESIS for a new chain
+    chain_at: str | None
+    log_at: str | None
+
+
+def append_point(s: Connection, ref: str) -> AppendPoint:
+    """The head of chain ``ref`` and the log's last ``at``, read together (two index probes, one statement)."""
+    row = s.execute(_APPEND_POINT, {"ref": ref}).first()
+    if row is None:
+        return AppendPoint(0, GENESIS, None, None)
+    if row.case_seq is None:
+        return AppendPoint(0, GENESIS, None, str(row.log_at))
+    return AppendPoint(int(row.case_seq), str(row.hash), str(row.at), str(row.log_at))
 
 
 def insert_log(s: Connection, rec: LogRecord) -> int:

@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.store.audit_tables import CORRECTIONS
 
 
@@ -45,16 +44,3 @@ def _decode(row: sa.RowMapping) -> dict[str, Any]:
 
 
 Fixes = dict[tuple[str, int], dict[str, Any]]  # (table, fact id) -> {field: latest corrected value (JSON)}
-_FIXES = (
-    sa.select(CORRECTIONS.c.fact_kind, CORRECTIONS.c.fact_id, CORRECTIONS.c.field, CORRECTIONS.c.new_value)
-    .where(CORRECTIONS.c.case_id == sa.bindparam("case_id"))
-    .order_by(CORRECTIONS.c.id)
-)
-
-
-def fixes_for(s: Connection, case_id: int) -> Fixes:
-    """Every correction of the case's facts, the latest per field (one probe of the case_id index)."""
-    out: Fixes = {}
-    for row in s.execute(_FIXES, {"case_id": case_id}):
-        out.setdefault((RECORD_TABLES[row.fact_kind], int(row.fact_id)), {})[row.field] = json.loads(row.new_value)
-    return out

@@ -7,6 +7,7 @@ the rules decide on corrected facts) and hands the rows to ``assemble_facts``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.domain.facts import (
     FACT_KINDS,
     NOT_LOADED,
@@ -41,6 +43,7 @@ from iop_workflow.domain.values import (
 )
 from iop_workflow.municipalities import name_of
 from iop_workflow.store import corrections, retractions
+from iop_workflow.store.audit_tables import CORRECTIONS, RETRACTIONS
 from iop_workflow.store.cases import FACT_TABLES as _T
 from iop_workflow.store.cases import org_row
 from iop_workflow.store.guidelines import GuidelineCache
@@ -90,15 +93,51 @@ def build_facts(
     org = org_row(s, org_id=case["organisation_id"]) if "organisation" in want else None
     rows: dict[str, Sequence[FactRow]] = {table: _rows(s, table, case["id"]) for table in fact_tables(want)}
     if rows:
-        gone = retractions.retracted_for(s, case["id"]) | retracting
+        retracted, fixes = amendments(s, case["id"])
+        gone = retracted | retracting
         if gone:
             rows = {table: [r for r in found if (table, r["id"]) not in gone] for table, found in rows.items()}
-        fixes = corrections.fixes_for(s, case["id"])
         for key, fields in (pending or {}).items():
             fixes[key] = {**fixes.get(key, {}), **fields}
         rows = with_corrections(rows, fixes)
     municipal = cache.for_municipality(s, case["municipality"]) if want & NEEDS_GUIDELINES else None
     return assemble_facts(s, case, cache, want, org=org, rows=rows, municipal=municipal, preparing=preparing)
+
+
+# A case's retractions and corrections in one read (one probe of each table's case_id index): the
+# corrections in the order they were made, so that the latest value of a field wins.
+_AMENDMENTS = sa.union_all(
+    sa.select(
+        sa.literal_column("0").label("is_fix"),
+        RETRACTIONS.c.id,
+        RETRACTIONS.c.fact_kind,
+        RETRACTIONS.c.fact_id,
+        sa.null().label("field"),
+        sa.null().label("new_value"),
+    ).where(RETRACTIONS.c.case_id == sa.bindparam("case_id")),
+    sa.select(
+        sa.literal_column("1"),
+        CORRECTIONS.c.id,
+        CORRECTIONS.c.fact_kind,
+        CORRECTIONS.c.fact_id,
+        CORRECTIONS.c.field,
+        CORRECTIONS.c.new_value,
+    ).where(CORRECTIONS.c.case_id == sa.bindparam("case_id")),
+).order_by(sa.literal_column("is_fix"), sa.literal_column("id"))
+
+
+def amendments(s: Connection, case_id: int) -> tuple[retractions.Retracted, corrections.Fixes]:
+    """The case's retracted facts (table, fact id), and its corrections: the latest value (JSON) of each
+    corrected field, by (table, fact id)."""
+    retracted: set[tuple[str, int]] = set()
+    fixes: corrections.Fixes = {}
+    for is_fix, _id, kind, fact_id, field, new_value in s.execute(_AMENDMENTS, {"case_id": case_id}):
+        key = (RECORD_TABLES[kind], int(fact_id))
+        if is_fix:
+            fixes.setdefault(key, {})[field] = json.loads(new_value)
+        else:
+            retracted.add(key)
+    return frozenset(retracted), fixes
 
 
 def with_corrections(rows: Mapping[str, Sequence[FactRow]], fixes: corrections.Fixes) -> dict[str, Sequence[FactRow]]:

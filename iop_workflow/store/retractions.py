@@ -8,7 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from iop_workflow.domain.definition import RECORD_TABLES
 from iop_workflow.store.audit_tables import RETRACTIONS
 
 Retracted = frozenset[tuple[str, int]]  # (fact table, fact id)
@@ -18,25 +17,12 @@ def insert(s: Connection, values: dict[str, Any]) -> int:
     return int(s.execute(sa.insert(RETRACTIONS).values(**values).returning(RETRACTIONS.c.id)).scalar_one())
 
 
-_FOR_CASE = sa.select(RETRACTIONS).where(RETRACTIONS.c.case_id == sa.bindparam("case_id")).order_by(RETRACTIONS.c.id)
-
-
-def for_case(s: Connection, case_id: int) -> list[sa.RowMapping]:
-    """The case's retractions, oldest first (one probe of the case_id index)."""
-    return list(s.execute(_FOR_CASE, {"case_id": case_id}).mappings())
-
-
 _BY_REF = sa.select(RETRACTIONS).where(RETRACTIONS.c.case_ref == sa.bindparam("ref")).order_by(RETRACTIONS.c.id)
 
 
 def for_case_ref(s: Connection, case_ref: str) -> list[sa.RowMapping]:
     """The retractions of case ``case_ref``, oldest first."""
     return list(s.execute(_BY_REF, {"ref": case_ref}).mappings())
-
-
-def retracted_for(s: Connection, case_id: int) -> Retracted:
-    """The case's retracted facts as (table, fact id)."""
-    return frozenset((RECORD_TABLES[r["fact_kind"]], int(r["fact_id"])) for r in for_case(s, case_id))
 
 
 def retracted_ids(s: Connection, kind: str, fact_ids: Iterable[int]) -> frozenset[int]:
