@@ -57,7 +57,7 @@ TIMER_STORE = "iop_workflow/store/timers.py"
 GUARD = "iop_workflow/domain/guards.py"
 GUARD_AGREEMENT = "iop_workflow/domain/guards_agreement.py"
 GUIDELINES = "iop_workflow/domain/guidelines.py"
-SWEEPS = "iop_workflow/service/sweep.py"
+SWEEPS = "iop_workflow/service/sweep_guidelines.py"
 
 # One mutant a line: id, file, the exact text replaced (found once), its replacement, the test
 # modules run, what the mutant breaks.
