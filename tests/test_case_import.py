@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -272,3 +273,31 @@ def test_an_imported_history_counts_in_the_years_it_happened_not_the_year_of_the
     assert not any(this_year["events"].values())
     assert this_year["at_year_start"]["active"] == this_year["at_year_end"]["active"] == 1
     assert iop.case(done["ref"])["state"] == "active"
+
+
+def test_the_same_file_imported_twice_at_once_becomes_one_case_and_one_refusal(iop: Iop) -> None:
+    """Two coordinators import the same file at the same moment: one case, and the other is told it exists
+    (exit 6), never a database error. On PostgreSQL both would pass the 'already imported' check before
+    either commits, without the import's lock."""
+    confirm(iop)
+    start = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            outcomes.append(iop.import_case(EXAMPLE, actor="kim")["ref"])
+        except Exception as exc:  # what each thread ended with, judged below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refs = [o for o in outcomes if isinstance(o, str)]
+    refusals = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert len(refs) == 1 and len(refusals) == 1, outcomes
+    assert refusals[0].exit_status == 6 and refs[0] in refusals[0].message("en")
+    assert [c["ref"] for c in iop.cases()] == refs
+    assert iop.verify().ok

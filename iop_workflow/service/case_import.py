@@ -35,6 +35,7 @@ from iop_workflow import txscope
 from iop_workflow.errors import DefinitionError, InvalidInput, IopError, NotFound, NotPermitted
 from iop_workflow.municipalities import resolve as resolve_place
 from iop_workflow.service import correctable, import_file, records, validate, workflow
+from iop_workflow.service.changes import ORDER_LOCK, lock_chain
 from iop_workflow.service.context import IMPORTER, Actor, App, HistoricalStep
 from iop_workflow.service.import_file import ImportFile
 from iop_workflow.service.sweep import SCHEDULER
@@ -83,6 +84,10 @@ def run(app: App, actor: Actor, imp: ImportFile) -> dict[str, Any]:
     scope: AbstractContextManager[list[Callable[[], None]]] = nullcontext([]) if outer else txscope.deferring()
     with scope as after:
         with app.db.write() as s:
+            # PostgreSQL: imports one at a time (the log's order lock, which the replay's first record takes
+            # anyway), so that two imports of one file, or of one organisation, cannot both pass the checks
+            # below before either commits. SQLite's write lock already orders them.
+            lock_chain(s, ORDER_LOCK)
             taken = s.execute(sa.select(repo.CASES.c.ref).where(repo.CASES.c.import_sha256 == imp.sha256)).scalar()
             if taken is not None:
                 raise InvalidInput(
