@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import sqlalchemy as sa
 
 from iop_workflow import ConcurrentUpdate, FakeClock, Iop, NotFound, TransitionNotAllowed
 from iop_workflow.errors import InvalidInput, UsageError
+from iop_workflow.settings import Settings
 from iop_workflow.store import cases as repo
+from iop_workflow.store.orgs import insert_org
 from tests.helpers import COMPANY, SHELTER, add_orgs, open_case, prepare_signing, to_assessment, to_signed
 
 
@@ -233,3 +236,52 @@ def test_four_eyes_blocks_the_assessor_from_signing(iop: Iop, settings) -> None:
     with pytest.raises(TransitionNotAllowed) as info:
         iop.fire(ref, "sign", actor=both)
     assert [r.code for r in info.value.reasons] == ["four_eyes"]
+
+
+ORG = {"name": "Föreningen Samtidig", "org_number": "802479-1322", "legal_form": "ideell_forening"}
+
+
+def test_an_organisation_added_twice_is_refused(iop: Iop) -> None:
+    iop.add_organisation(**ORG)
+    with pytest.raises(InvalidInput) as info:
+        iop.add_organisation(**ORG)
+    assert info.value.exit_status == 6 and "already registered" in info.value.message("en")
+    assert [o["org_number"] for o in iop.organisations()] == ["802479-1322"]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_an_add_that_meets_a_concurrent_add_of_the_same_organisation_is_refused(
+    pg_schema_url: str, clock: FakeClock, settings: Settings
+) -> None:
+    """PostgreSQL: another transaction has added the number but not committed, so this add finds it free and
+    its insert waits on the unique index; when the other commits, the add is refused (exit 6), not a
+    database error, and its transaction is left usable."""
+    with Iop.connect(pg_schema_url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+        outcome: list[object] = []
+        with iop.app.db.engine.connect() as other, iop.app.db.engine.connect() as watch:
+            tx = other.begin()
+            insert_org(other, {**ORG, "legal_form": "ideell_forening"}, clock.now())
+            pid = watch.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+            def add() -> None:
+                try:
+                    outcome.append(iop.add_organisation(**ORG))
+                except Exception as exc:  # the thread's ending, judged below
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=add)
+            thread.start()
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> :pid"
+                " AND datname = current_database() AND query LIKE 'INSERT INTO organisations%'"
+            )
+            deadline = time.monotonic() + 20
+            while not watch.execute(waiting, {"pid": pid}).scalar() and time.monotonic() < deadline:
+                watch.rollback()  # a fresh snapshot of pg_stat_activity each time
+            tx.commit()
+            thread.join()
+        assert len(outcome) == 1 and isinstance(outcome[0], InvalidInput), outcome
+        assert outcome[0].exit_status == 6 and "already registered" in outcome[0].message("en")
+        assert [o["org_number"] for o in iop.organisations()] == ["802479-1322"]

@@ -35,15 +35,25 @@ def normalise_org_number(value: object) -> str:
 
 
 def insert_org(s: Connection, values: dict[str, Any], now: datetime) -> int:
-    existing = s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == values["org_number"])).scalar()
-    if existing is not None:
+    """Register an organisation; one already registered (also by a writer that committed it a moment
+    ago: PostgreSQL lets two transactions both see it missing) is refused with exit 6."""
+    _refuse_registered(s, values["org_number"])
+    try:
+        with s.begin_nested():  # the unique violation of a concurrent add rolls back only this insert
+            return int(s.execute(sa.insert(ORGS).values(**values, created_at=now).returning(ORGS.c.id)).scalar_one())
+    except sa.exc.IntegrityError:
+        _refuse_registered(s, values["org_number"])
+        raise  # another constraint: not ours to explain
+
+
+def _refuse_registered(s: Connection, org_number: str) -> None:
+    if s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == org_number)).scalar() is not None:
         raise InvalidInput(
             field="org_number",
-            value=values["org_number"],
+            value=org_number,
             problem_sv="organisationen är redan registrerad",
             problem_en="the organisation is already registered",
         )
-    return int(s.execute(sa.insert(ORGS).values(**values, created_at=now).returning(ORGS.c.id)).scalar_one())
 
 
 def list_orgs(s: Connection) -> list[sa.RowMapping]:
