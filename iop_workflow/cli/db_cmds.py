@@ -1,4 +1,4 @@
-"""``iop db backup | restore | copy``: copies of the SQLite database; the pg_dump commands for PostgreSQL.
+"""``iop db backup | restore | copy``: copies of the database (SQLite files; PostgreSQL: pg_dump, simulated copies).
 
 Exit statuses: 0 done; 2 the database is PostgreSQL (the message gives the exact
 pg_dump / pg_restore commands); 6 FILE exists (without ``--force``), is missing,
@@ -24,7 +24,7 @@ from iop_workflow.cli.context import State, emit_json, pass_state
 
 @click.group()
 def db() -> None:
-    """Back up and restore the database (SQLite; for PostgreSQL: the pg_dump commands)."""
+    """Back up, restore and copy the database (SQLite; for PostgreSQL: the pg_dump commands, simulated copies)."""
 
 
 @db.command("backup")
