@@ -176,3 +176,21 @@ def test_to_is_refused_on_sqlite_and_nothing_is_written(tmp_path: Path, settings
                 iop.copy_simulated(path, to=to)
             assert "FILE" in refused.value.message("en") and "FIL" in refused.value.message("sv")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".db")) == ["iop.db"]
+
+
+def test_a_source_without_the_schema_or_at_an_older_one_is_refused_and_nothing_is_made(
+    pg_backend: Backend, target: str, tmp_path: Path, settings: Settings
+) -> None:
+    from alembic import command
+
+    from iop_workflow.store.migrate import alembic_config
+
+    cli = Cli(tmp_path, pg_backend.url)
+    empty = cli("--lang", "en", "db", "copy", "--simulation", "--to", database_url(target))
+    assert empty.status == 8 and "run `iop init`" in empty.err and "Traceback" not in empty.text, empty.text
+    seed_due(pg_backend.url, settings, signed=1)
+    with Iop.connect(pg_backend.url, settings=settings, audit_log=False) as iop, iop.app.db.write() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+    older = cli("--lang", "en", "db", "copy", "--simulation", "--to", database_url(target))
+    assert older.status == 2 and "(0012) is not this version's" in older.err and "Traceback" not in older.text
+    assert not exists(target)

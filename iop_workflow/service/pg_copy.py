@@ -90,7 +90,7 @@ def simulated_copy(app: App, to: str, *, force: bool) -> dict[str, Any]:
     try:
         with app.db.engine.connect() as source, source.begin():
             source.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            _require_head(source)
+            _require_head(source, app.db.url)
             here = (
                 *source.exec_driver_sql(pg_copy.SERVER_IDENTITY).one(),
                 source.exec_driver_sql("SELECT current_database()").scalar_one(),
@@ -116,9 +116,12 @@ def simulated_copy(app: App, to: str, *, force: bool) -> dict[str, Any]:
     }
 
 
-def _require_head(source: Connection) -> None:
+def _require_head(source: Connection, url: str) -> None:
+    """The source is an iop database (else exit 8, as the SQLite copy) at this version's schema (else exit 2)."""
     from iop_workflow.store import migrate  # noqa: PLC0415
 
+    if not sa.inspect(source).has_table("alembic_version"):
+        raise DatabaseUnavailable(url=redact(url), problem="not an iop-workflow database (no schema); run `iop init`")
     have = source.execute(sa.text("SELECT max(version_num) FROM alembic_version")).scalar()
     if have != migrate.head_revision():
         raise UsageError(
