@@ -194,3 +194,19 @@ def test_a_source_without_the_schema_or_at_an_older_one_is_refused_and_nothing_i
     older = cli("--lang", "en", "db", "copy", "--simulation", "--to", database_url(target))
     assert older.status == 2 and "(0012) is not this version's" in older.err and "Traceback" not in older.text
     assert not exists(target)
+
+
+@pytest.mark.slow
+def test_the_copy_reads_one_snapshot_read_only(pg_schema_url: str) -> None:
+    from iop_workflow.store.engine import Database
+
+    db = Database(pg_schema_url)
+    try:
+        with db.snapshot() as s:
+            shown = [
+                s.exec_driver_sql(f"SHOW {name}").scalar()
+                for name in ("transaction_isolation", "transaction_read_only")
+            ]
+        assert shown == ["repeatable read", "on"]
+    finally:
+        db.dispose()

@@ -87,24 +87,20 @@ def simulated_copy(app: App, to: str, *, force: bool) -> dict[str, Any]:
     started = time.perf_counter()
     target = target_url(to)
     system_now = utc_iso(SystemClock(app.settings.tz).now())
-    try:
-        with app.db.engine.connect() as source, source.begin():
-            source.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            _require_head(source, app.db.url)
-            here = (
-                *source.exec_driver_sql(pg_copy.SERVER_IDENTITY).one(),
-                source.exec_driver_sql("SELECT current_database()").scalar_one(),
-            )
-            with pg_copy.maintenance(target) as admin:
-                _refuse_own(target, here, (*pg_copy.server_identity(admin), target.database))
-                pg_copy.create_database(admin, target, force=force)
-                try:
-                    summary = _fill(app, source, target, system_now)
-                except BaseException:
-                    pg_copy.drop_database(admin, target)  # nothing half-made is left behind
-                    raise
-    except sa.exc.OperationalError as exc:
-        raise DatabaseUnavailable(url=redact(app.db.url), problem=str(exc.orig).strip().splitlines()[0]) from None
+    with app.db.snapshot() as source:
+        _require_head(source, app.db.url)
+        here = (
+            *source.exec_driver_sql(pg_copy.SERVER_IDENTITY).one(),
+            source.exec_driver_sql("SELECT current_database()").scalar_one(),
+        )
+        with pg_copy.maintenance(target) as admin:
+            _refuse_own(target, here, (*pg_copy.server_identity(admin), target.database))
+            pg_copy.create_database(admin, target, force=force)
+            try:
+                summary = _fill(app, source, target, system_now)
+            except BaseException:
+                pg_copy.drop_database(admin, target)  # nothing half-made is left behind
+                raise
     now = datetime.fromisoformat(summary["now"])
     return {
         "database": redact(to),
