@@ -60,6 +60,7 @@ from iop_workflow.domain.guards import EVALUATED_CRITERIA
 from iop_workflow.settings import Settings
 from iop_workflow.store import cases as repo
 from iop_workflow.store import ledger
+from iop_workflow.store.pg_copy import reset_sequences
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 START = datetime(2026, 1, 12, 9, tzinfo=STOCKHOLM)
@@ -182,14 +183,9 @@ def grow(url: str, total: int) -> int:
                 s.execute(sa.update(repo.COUNTERS).where(repo.COUNTERS.c.year == year).values(last=number))
         if iop.app.db.engine.dialect.name == "postgresql":  # explicit ids: move each serial past them
             with iop.app.db.write() as s:
-                for table in ("cases", "transition_log", "timers", *repo.FACT_TABLES):
-                    key = next(iter(_table(table).primary_key.columns)).name
-                    s.execute(
-                        sa.text(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
-                            f"(SELECT max({key}) FROM {table}))"
-                        )
-                    )
+                reset_sequences(
+                    s, [_table(table) for table in ("cases", "transition_log", "timers", *repo.FACT_TABLES)]
+                )
         return made
 
 

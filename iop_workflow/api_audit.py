@@ -125,14 +125,20 @@ class AuditApi(IopBase):
         done = backup.backup(self.app.db.url, Path(path), force=force, mode=self.app.settings.files.bits)
         return cast("shapes.Backup", done)
 
-    def copy_simulated(self, path: Path | str, *, force: bool = False) -> dict[str, Any]:
-        """A consistent copy of the SQLite database at ``path`` with a simulated clock at this database's now
-        (``iop db copy FILE --simulation``); PostgreSQL: UsageError (exit 2)."""
+    def copy_simulated(
+        self, path: Path | str | None = None, *, to: str | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """A simulated copy of this database, its clock at this database's now: SQLite to the file
+        ``path`` (``iop db copy FILE --simulation``), PostgreSQL into the new database ``to``
+        (``iop db copy --simulation --to URL``). The other combinations: UsageError (exit 2)."""
         from iop_workflow import files  # noqa: PLC0415
-        from iop_workflow.service import clock_mode  # noqa: PLC0415
+        from iop_workflow.service import clock_mode, pg_copy  # noqa: PLC0415
 
-        if self.app.db.dialect == "sqlite":
-            files.target(path, force=force, protected=self.protected_files(), field="FILE")
+        pg_copy.check_arguments(self.app.db.dialect, path, to)
+        if to is not None:
+            return pg_copy.simulated_copy(self.app, to, force=force)
+        assert path is not None
+        files.target(path, force=force, protected=self.protected_files(), field="FILE")
         return clock_mode.simulated_copy(self.app, Path(path), force=force)
 
     def protected_files(self) -> list[Path]:

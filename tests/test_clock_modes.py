@@ -217,7 +217,8 @@ def test_db_copy_simulation_makes_a_simulated_copy_and_leaves_the_working_databa
     target = tmp_path / "what-if.db"
     if backend.kind != "sqlite":
         refused = cli("--lang", "en", "db", "copy", str(target), "--simulation")
-        assert refused.status == 2 and "PostgreSQL" in refused.err and "Traceback" not in refused.text
+        assert refused.status == 2 and "PostgreSQL" in refused.err and "--to" in refused.err  # tests/test_db_copy_pg.py
+        assert "Traceback" not in refused.text
         assert not target.exists()
         return
     assert cli("db", "copy", str(target)).status == 2  # --simulation is required

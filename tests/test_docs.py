@@ -160,6 +160,10 @@ NOT_RUN = {
         "service.md",
         "export IOP_DATABASE_URL=postgresql://iop@db.example/iop",
     ): "needs a PostgreSQL server at db.example (tests/pg.py runs every two-back-end test on the test server)",
+    (
+        "operations.md",
+        "iop --db postgresql://iop@db.example/iop db copy --simulation --to postgresql://iop@db.example/iop_what_if",
+    ): "needs a PostgreSQL server at db.example (tests/test_db_copy_pg.py copies on the test server)",
 }
 
 

@@ -1,7 +1,8 @@
 """A database's clock: *real* (the system clock) or *simulated* (an instant stored in the database).
 
 DESIGN.md "Timers". The mode is set when the database is created (``iop init --simulation``;
-``iop db copy FILE --simulation`` makes a simulated copy) and never changes. On a real database
+``iop db copy FILE --simulation``, on PostgreSQL ``iop db copy --simulation --to URL``, makes a
+simulated copy) and never changes. On a real database
 every record is dated by the system clock and ``tick --at`` takes only today (any date with
 ``--dry-run``). On a simulated one :class:`DatabaseClock` reads the stored instant, so every
 command (CLI, ``Iop``, ``iop serve``) dates by it, and ``tick --at`` moves it forward, never back.
@@ -168,21 +169,23 @@ def advance(app: App, day: date) -> None:
             dbclock.write(s, mode=SIMULATED, now=utc_iso(morning(day, tz)))
 
 
+def copy_starts_at(mode: str | None, stored: str | None, system_now: str) -> str:
+    """The instant a simulated copy's clock starts at (UTC ISO): the source's now.
+
+    A simulated source's now is its stored instant; a real source's (or one without a stored
+    instant) is the system clock's ``system_now``. Both back-ends' copies start by this rule.
+    """
+    return stored if mode == SIMULATED and stored else system_now
+
+
 def simulated_copy(app: App, target: Path, *, force: bool) -> dict[str, Any]:
     """``iop db copy FILE --simulation``: a consistent copy of the SQLite database, its clock simulated.
 
-    The copy's clock starts at the source's now: a real source's system clock, a simulated
-    source's stored instant. PostgreSQL: refused (exit 2), a copy there is not made by this version.
+    The copy's clock starts at the source's now (:func:`copy_starts_at`). PostgreSQL copies into
+    a new database: ``service/pg_copy.py``.
     """
     from iop_workflow.service import backup  # noqa: PLC0415
 
-    if app.db.dialect != "sqlite":
-        raise UsageError(
-            problem="`iop db copy --simulation` copies SQLite databases; a simulated copy of a PostgreSQL database "
-            "is not available in this version (nothing was written)",
-            problem_sv="`iop db copy --simulation` kopierar SQLite-databaser; en simulerad kopia av en "
-            "PostgreSQL-databas går inte att göra i denna version (ingenting skrevs)",
-        )
     start = utc_iso(SystemClock(app.settings.tz).now())
     copied: list[str] = []  # the copy's instant
 
@@ -196,12 +199,9 @@ def simulated_copy(app: App, target: Path, *, force: bool) -> dict[str, Any]:
                 problem="the database's schema is older than this version: run `iop init` first",
                 problem_sv="databasens schema är äldre än programmet: kör `iop init` först",
             )
-        if row[0] == SIMULATED and row[1]:
-            copied.append(str(row[1]))
-            return
-        copy.execute("UPDATE db_clock SET mode = ?, now = ? WHERE id = 1", (SIMULATED, start))
+        copied.append(copy_starts_at(row[0], row[1], start))
+        copy.execute("UPDATE db_clock SET mode = ?, now = ? WHERE id = 1", (SIMULATED, copied[0]))
         copy.commit()
-        copied.append(start)
 
     result = backup.backup(app.db.url, target, force=force, mode=app.settings.files.bits, prepare=simulate)
     now = datetime.fromisoformat(copied[0])

@@ -196,6 +196,17 @@ class Database:
                 conn.exec_driver_sql("BEGIN")
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """A read-only unit of work that sees one consistent snapshot to its end, however long it reads
+        (``iop db copy --to``): on PostgreSQL REPEATABLE READ, READ ONLY; on SQLite a read transaction is one."""
+        with self._guard(), self.engine.connect() as conn, conn.begin():
+            if self._immediate:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
     def _queue(self) -> Any:
         """Wait for this process's other writers of the SQLite file (no more than the busy timeout)."""
         if self._writer is None:

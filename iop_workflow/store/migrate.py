@@ -26,6 +26,14 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
+def all_tables() -> list[sa.Table]:
+    """Every table the migrations make (``alembic_version`` aside), each after those its foreign keys point to."""
+    import iop_workflow.store.audit_tables  # noqa: PLC0415 - registers the audit-trail tables
+    import iop_workflow.store.identity_tables  # noqa: F401, PLC0415 - grants, tokens, bindings, idempotency keys
+
+    return list(schema_metadata().sorted_tables)
+
+
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
