@@ -39,7 +39,7 @@ from iop_workflow.domain.machine import Engine
 from iop_workflow.resources import shipped_definition
 from iop_workflow.service import views, workflow
 from iop_workflow.service.clock_mode import DatabaseClock
-from iop_workflow.service.context import Actor, App, audit_path
+from iop_workflow.service.context import Actor, App, audit_path, shared_audit_path
 from iop_workflow.settings import Settings, load_settings
 from iop_workflow.store.engine import Database, default_sqlite_path
 
@@ -88,13 +88,17 @@ class Iop(AdminApi, FactsApi, AuditApi):
         else:
             path = Path(audit_log).expanduser()
         db = Database(url, file_mode=settings.files.bits)
+        db_clock = DatabaseClock(db, settings)
+        # A simulated database never writes into a stream other databases share (a configured file,
+        # or the default of PostgreSQL): its records go to a file of its own beside it.
+        divert = db_clock.stream_of(url) if audit_log is True and shared_audit_path(settings, url) else None
         app = App(
             db=db,
             settings=settings,
-            clock=clock or DatabaseClock(db, settings),  # an injected clock wins (service/clock_mode.py)
+            clock=clock or db_clock,  # an injected clock wins (service/clock_mode.py)
             definition=definition,
             engine=Engine(definition),
-            sink=AuditSink(path, to_stderr=audit_to_stderr, mode=settings.files.bits),
+            sink=AuditSink(path, to_stderr=audit_to_stderr, mode=settings.files.bits, divert=divert),
         )
         app.sink.listeners.append(lambda failure: _stream_failed(app, failure))
         return cls(app, source=source)

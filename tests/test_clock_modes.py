@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from iop_workflow import Iop
 from iop_workflow.clock import STOCKHOLM, FakeClock
 from iop_workflow.errors import UsageError
+from iop_workflow.service.context import simulated_audit_path
 from iop_workflow.settings import Settings
 from iop_workflow.store.migrate import alembic_config
 from tests.cli_helpers import Backend, Cli, to_assessment, today
@@ -327,3 +330,31 @@ def test_iop_serve_dates_its_records_by_the_stored_clock_as_tick_moves_it(kind: 
             assert moved.status_code == 200, moved.text
             history = officer.get(f"/v1/cases/{ref}/history").json()
         assert [local_day(r["at"]) for r in history] == [date(2026, 3, 2), date(2026, 4, 1)]
+
+
+def test_a_simulated_database_writes_its_audit_stream_beside_a_shared_one_never_into_it(
+    db_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    """With ``audit_log`` configured (and on PostgreSQL by default) every database writes one file; a
+    what-if database's records must not enter the live stream an auditor reads."""
+    shared = tmp_path / "streams" / "audit.jsonl"
+    configured = dataclasses.replace(settings, audit_log=str(shared))
+    with Iop.connect(f"sqlite:///{tmp_path / 'live.db'}", settings=configured) as live:
+        live.init()
+        add_orgs(live)
+        live_ref = open_case(live)
+        assert live.app.sink.path == shared
+    live_lines = shared.read_text(encoding="utf-8").splitlines()
+    assert any(live_ref in line for line in live_lines)
+    with Iop.connect(db_url, settings=configured) as sim:
+        sim.init(simulation=True, start=date(2026, 1, 12))
+        add_orgs(sim)
+        sim_ref = open_case(sim)
+        own = sim.app.sink.path
+        records = len(sim.history(sim_ref))
+    assert own == simulated_audit_path(shared, db_url) and own != shared
+    assert shared.read_text(encoding="utf-8").splitlines() == live_lines  # the live stream is untouched
+    own_lines = own.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["case_ref"] for line in own_lines].count(sim_ref) == records
+    with Iop.connect(f"sqlite:///{tmp_path / 'live.db'}", settings=configured) as live:
+        assert live.app.sink.path == shared  # a real database keeps the shared file

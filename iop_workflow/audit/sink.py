@@ -91,17 +91,53 @@ class AuditSink:
     stream holds transition records only, and to stderr where configured.
     """
 
-    def __init__(self, path: Path | None, *, to_stderr: bool = False, mode: int = 0o600) -> None:
-        self.path = path
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        to_stderr: bool = False,
+        mode: int = 0o600,
+        divert: Callable[[Path], Path | None] | None = None,
+    ) -> None:
+        self._path = path
+        # ``divert(path)``: the path to use instead, decided once it returns one (None: not known yet,
+        # ``path`` meanwhile). A simulated database's stream leaves a shared file (``Iop.connect``).
+        self._divert = divert if path is not None else None
         self.to_stderr = to_stderr
         self.mode = mode  # of the files it creates ([files] mode)
         self._lock = threading.Lock()
-        self._file = AppendFile(path, mode) if path is not None else None
+        self._opened: AppendFile | None = None
         self._event_loggers: list[Any] | None = None
         self._event_files: list[Any] = []
         self._failing = False
         self.failures: list[StreamFailure] = []
         self.listeners: list[Listener] = []
+
+    @property
+    def path(self) -> Path | None:
+        """The audit stream's file, None for no file."""
+        if self._divert is not None and self._path is not None:
+            decided = self._divert(self._path)
+            if decided is not None:
+                self._path, self._divert = decided, None
+        return self._path
+
+    @property
+    def _file(self) -> AppendFile | None:
+        """The stream's file handle, made for :attr:`path` once that is decided (until then: a new
+        handle each time, which the caller closes after its line: :meth:`_done`)."""
+        if self._opened is None:
+            path = self.path
+            if path is None:
+                return None
+            if self._divert is not None:
+                return AppendFile(path, self.mode)
+            self._opened = AppendFile(path, self.mode)
+        return self._opened
+
+    def _done(self, handle: AppendFile) -> None:
+        if handle is not self._opened:
+            handle.close()
 
     @property
     def events_path(self) -> Path | None:
@@ -130,12 +166,23 @@ class AuditSink:
             self._event_loggers = loggers
         return self._event_loggers
 
+    def _events_done(self) -> None:
+        """While the stream's path is not decided, the event file is not kept open either."""
+        if self._divert is not None and self._event_loggers is not None:
+            for handle in self._event_files:
+                with contextlib.suppress(OSError):
+                    handle.close()
+            self._event_files.clear()
+            self._event_loggers = None
+
     def open(self) -> None:
         """Open the audit stream and the event stream now rather than at their first line."""
         with self._lock:
-            if self._file is not None:
+            handle = self._file
+            if handle is not None:
                 with contextlib.suppress(OSError):  # reported at the first line that cannot be written
-                    self._file.opened()
+                    handle.opened()
+                self._done(handle)
             self._event_lines()
 
     def event(self, name: str, **fields: Any) -> None:
@@ -149,6 +196,7 @@ class AuditSink:
                     logger.info(name, **stamp(None, "", dict(fields)))
                 except (OSError, ValueError):  # ValueError: a handle closed under us
                     continue
+            self._events_done()
 
     def emit(self, record: LogRecord) -> None:
         """Write the record after its commit; a failure here never undoes or fails the committed change.
@@ -162,9 +210,10 @@ class AuditSink:
         line = jsonl_line(record.as_dict()) + "\n"
         failure = None
         with self._lock:
-            if self._file is not None:
+            handle = self._file
+            if handle is not None:
                 try:
-                    self._file.write(line.encode("utf-8"))
+                    handle.write(line.encode("utf-8"))
                 except OSError as exc:
                     failure = StreamFailure(
                         path=str(self.path), error=exc.strerror or str(exc), seq=record.seq, first=not self._failing
@@ -173,6 +222,8 @@ class AuditSink:
                     self.failures.append(failure)
                 else:
                     self._failing = False
+                finally:
+                    self._done(handle)
             if self.to_stderr:
                 try:
                     sys.stderr.write(line)
@@ -189,8 +240,8 @@ class AuditSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
+            if self._opened is not None:
+                self._opened.close()
             for handle in self._event_files:
                 with contextlib.suppress(OSError):
                     handle.close()

@@ -14,14 +14,15 @@ by it on either kind of database, and the stored clock is neither read nor moved
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from iop_workflow.clock import REAL, SIMULATED, Clock, FakeClock, SystemClock, morning
-from iop_workflow.errors import UsageError
+from iop_workflow.errors import DatabaseUnavailable, UsageError
 from iop_workflow.service.changes import utc_iso
-from iop_workflow.service.context import App
+from iop_workflow.service.context import App, simulated_audit_path
 from iop_workflow.settings import Settings
 from iop_workflow.store import dbclock
 from iop_workflow.store.engine import Database
@@ -49,6 +50,21 @@ class DatabaseClock:
                 return REAL
             self._mode = found
         return self._mode
+
+    def stream_of(self, db_url: str) -> Callable[[Path], Path | None]:
+        """The audit sink's ``divert``: a simulated database's own file beside a shared stream, the
+        shared one on a real database; None (not known yet) while the database cannot say."""
+
+        def divert(path: Path) -> Path | None:
+            try:
+                found = _probe(self._db)
+            except DatabaseUnavailable:
+                return None
+            if found is None:
+                return None
+            return simulated_audit_path(path, db_url) if found == SIMULATED else path
+
+        return divert
 
     def forget(self) -> None:
         """Read the mode again at the next call (``iop init --simulation`` has just set it)."""

@@ -183,6 +183,20 @@ class App:
         )
 
 
+def shared_audit_path(settings: Settings, db_url: str) -> bool:
+    """Whether :func:`audit_path` names a file other databases write too: a configured one, or the
+    default of every database that is not a SQLite file (whose own stream lies beside it)."""
+    return bool(settings.audit_log) or not (db_url.startswith("sqlite:///") and not db_url.endswith(":memory:"))
+
+
+def simulated_audit_path(path: Path, db_url: str) -> Path:
+    """A simulated database's own stream beside a shared one: ``audit.jsonl`` becomes
+    ``audit.simulated-<database>.jsonl``, so what-if records never enter the live stream."""
+    name = Path(db_url.split("?", 1)[0].rstrip("/")).stem or "database"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return path.with_name(f"{path.stem}.simulated-{safe}{path.suffix}")
+
+
 def audit_path(settings: Settings, db_url: str) -> Path | None:
     """Where the JSON-lines audit stream goes: configured, else beside a SQLite file."""
     if settings.audit_log:
