@@ -16,6 +16,12 @@ which the CLI's options mirror (``--start-on``); return values are the TypedDict
 (:mod:`iop_workflow.api_args`): an unknown, missing or repeated one is a
 :class:`~iop_workflow.errors.UsageError`, a value of the wrong type an
 :class:`~iop_workflow.errors.InvalidInput`, never a raw ``TypeError``.
+
+:class:`Iop` is built from groups of methods (mixins of :class:`~iop_workflow.api_base.IopBase`):
+this module holds the connection and the workflow (cases, transitions, reads);
+:mod:`~iop_workflow.api_setup` the set-up, guidelines and organisations; :mod:`~iop_workflow.api_facts`
+the recorded facts; :mod:`~iop_workflow.api_deadlines` the sweeps and alerts;
+:mod:`~iop_workflow.api_admin` roles and tokens; :mod:`~iop_workflow.api_audit` audit and reports.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ from iop_workflow.api_admin import AdminApi
 from iop_workflow.api_args import checked
 from iop_workflow.api_audit import AuditApi
 from iop_workflow.api_base import ActorLike
+from iop_workflow.api_deadlines import DeadlinesApi
 from iop_workflow.api_facts import FactsApi
+from iop_workflow.api_setup import SetupApi
 from iop_workflow.audit.sink import AuditSink, StreamFailure
 from iop_workflow.clock import Clock
 from iop_workflow.domain.definition import WorkflowDefinition
-from iop_workflow.domain.guidelines import Guideline
 from iop_workflow.domain.machine import Engine
 from iop_workflow.resources import shipped_definition
 from iop_workflow.service import views, workflow
@@ -62,7 +69,7 @@ def _stream_failed(app: App, failure: StreamFailure) -> None:
 
 
 @checked
-class Iop(AdminApi, FactsApi, AuditApi):
+class Iop(SetupApi, FactsApi, DeadlinesApi, AdminApi, AuditApi):
     """A connection to one iop-workflow database."""
 
     @classmethod
@@ -117,140 +124,6 @@ class Iop(AdminApi, FactsApi, AuditApi):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- set-up ---------------------------------------------------------------
-    def init(
-        self, *, admin: str | None = None, simulation: bool = False, start: date | str | None = None
-    ) -> shapes.Init:
-        """Create/upgrade the schema, load the shipped guidelines; on a database without an admin, import
-        the old ``[roles]`` settings as grants and make ``admin`` (default: the OS login) its admin.
-        ``simulation``: a database without records gets a simulated clock (``iop init --simulation``),
-        at 09:00 on ``start`` when given, else now."""
-        from iop_workflow.errors import UsageError  # noqa: PLC0415
-        from iop_workflow.service import admin as admin_service  # noqa: PLC0415
-        from iop_workflow.service import validate  # noqa: PLC0415
-
-        if start is not None and not simulation:
-            raise UsageError(
-                problem="--start sets a simulated clock: give --simulation too",
-                problem_sv="--start ställer en simulerad klocka: ange även --simulation",
-            )
-        first = validate.day("start", start) if start is not None else None
-        return cast("shapes.Init", admin_service.init(self.app, admin=admin, simulation=simulation, start=first))
-
-    def load_guideline_file(self, path: Path | str, *, actor: ActorLike = None) -> dict[str, str]:
-        """Load a guideline file (role coordinator in its municipality): each changed content a new, logged version."""
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return admin.load_guideline_file(self.app, self.actor(actor), Path(path))
-
-    def confirm_guideline(
-        self,
-        ref: str,
-        *,
-        decided_on: date | str,
-        decided_by: str,
-        minutes_ref: str,
-        valid_from: date | str | None = None,
-        valid_until: date | str | None = None,
-        actor: ActorLike = None,
-    ) -> shapes.GuidelineConfirmed:
-        """Confirm guideline ``ref``'s decision against its minutes (role coordinator in its municipality):
-        a logged ``guideline:confirm`` record that amends its current version. Exit codes as the CLI's."""
-        from iop_workflow.service import guideline_confirm  # noqa: PLC0415
-
-        return cast(
-            "shapes.GuidelineConfirmed",
-            guideline_confirm.confirm(
-                self.app,
-                self.actor(actor),
-                ref,
-                decided_on=decided_on,
-                decided_by=decided_by,
-                minutes_ref=minutes_ref,
-                valid_from=valid_from,
-                valid_until=valid_until,
-            ),
-        )
-
-    def guidelines(self) -> list[Guideline]:
-        """Every guideline in the database, as domain values."""
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return admin.guidelines(self.app)
-
-    def guideline(self, ref: str) -> Guideline:
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return admin.guideline(self.app, ref)
-
-    def guideline_dicts(self, *, criteria: bool = False, ref: str | None = None) -> list[shapes.GuidelineRow]:
-        """The documented JSON shape of ``guideline list`` (in_force as of today); ``ref``: only that one."""
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return cast("list[shapes.GuidelineRow]", admin.guideline_dicts(self.app, criteria=criteria, ref=ref))
-
-    def add_organisation(
-        self,
-        *,
-        name: str,
-        org_number: str,
-        legal_form: str,
-        non_profit: bool = True,
-        protected: bool = False,
-        contact_name: str | None = None,
-        contact_email: str | None = None,
-        contact_phone: str | None = None,
-        address: str | None = None,
-        actor: ActorLike = None,
-    ) -> shapes.Organisation:
-        """Add an organisation (role registrar; logged)."""
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return cast(
-            "shapes.Organisation",
-            admin.add_org(
-                self.app,
-                self.actor(actor),
-                name=name,
-                org_number=org_number,
-                legal_form=legal_form,
-                non_profit=non_profit,
-                protected=protected,
-                contact_name=contact_name,
-                contact_email=contact_email,
-                contact_phone=contact_phone,
-                address=address,
-            ),
-        )
-
-    def record_registration(
-        self,
-        org_number: str,
-        *,
-        registered_on: date | str,
-        removed_on: date | str | None = None,
-        actor: ActorLike = None,
-    ) -> shapes.Organisation:
-        """Record the organisation's registration under Lag (2022:900) (role registrar; logged)."""
-        from iop_workflow.service import registration  # noqa: PLC0415
-
-        found = registration.record(
-            self.app, self.actor(actor), org_number, registered_on=registered_on, removed_on=removed_on
-        )
-        return cast("shapes.Organisation", found)
-
-    def organisations(self) -> list[shapes.Organisation]:
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return cast("list[shapes.Organisation]", admin.orgs(self.app))
-
-    def organisation(self, org_number: str, *, actor: ActorLike = None) -> shapes.Organisation:
-        """One organisation; a protected one's contact data only for ``actor`` (None: this process's
-        login) with a need to know (an officer of one of its open cases, an auditor), logged."""
-        from iop_workflow.service import admin  # noqa: PLC0415
-
-        return cast("shapes.Organisation", admin.org(self.app, org_number, actor=self.actor(actor)))
 
     # -- the workflow ---------------------------------------------------------
     def open_case(
@@ -387,57 +260,3 @@ class Iop(AdminApi, FactsApi, AuditApi):
 
     def history(self, ref: str) -> list[shapes.Record]:
         return cast("list[shapes.Record]", views.history(self.app, ref))
-
-    # -- deadlines --------------------------------------------------------------
-    def tick(self, *, at: date | str | None = None, dry_run: bool = False) -> shapes.Tick:
-        """Run every sweep once as of the clock's date (the shape of ``iop scheduler tick --json``).
-
-        ``at`` (``tick --at``): on a real database only today, any date with ``dry_run``; on a
-        simulated one the stored clock first moves forward to ``at`` (an earlier date: UsageError)."""
-        from dataclasses import replace  # noqa: PLC0415
-
-        from iop_workflow.service import clock_mode, sweep, validate  # noqa: PLC0415
-
-        app = self.app
-        if at is not None:
-            as_of = clock_mode.tick_clock(app, validate.day("at", at), dry_run=dry_run)
-            app = app if as_of is None else replace(app, clock=as_of)
-        return cast("shapes.Tick", sweep.tick(app, dry_run=dry_run).as_dict())
-
-    def clock(self) -> shapes.ClockState:
-        """The database's clock: ``mode`` (real or simulated) and the ``now`` and ``today`` this object dates by."""
-        from iop_workflow.service import clock_mode  # noqa: PLC0415
-
-        return {"mode": clock_mode.mode(self.app), "now": self.app.clock.now(), "today": self.app.clock.today()}
-
-    def sweep_timers(self, *, dry_run: bool = False, batch_size: int | None = None) -> shapes.Sweep:
-        """``batch_size``: timers per transaction (default ``service.sweep.BATCH``)."""
-        from iop_workflow.service import sweep  # noqa: PLC0415
-
-        size = sweep.BATCH if batch_size is None else batch_size
-        return cast("shapes.Sweep", sweep.sweep_timers(self.app, dry_run=dry_run, batch_size=size).as_dict())
-
-    def sweep_guidelines(self, *, dry_run: bool = False) -> shapes.Sweep:
-        from iop_workflow.service import sweep  # noqa: PLC0415
-
-        return cast("shapes.Sweep", sweep.sweep_guidelines(self.app, dry_run=dry_run).as_dict())
-
-    def upcoming(self, until: date) -> list[shapes.Deadline]:
-        """Every deadline from now until ``until`` (the shape of ``iop scheduler plan --json``; a text is
-        parsed as YYYY-MM-DD)."""
-        from iop_workflow.service import sweep  # noqa: PLC0415
-
-        return cast("list[shapes.Deadline]", sweep.upcoming(self.app, until))
-
-    def alerts(
-        self, *, lang: str = "sv", include_acknowledged: bool = False, recipient: str | None = None
-    ) -> list[shapes.Alert]:
-        from iop_workflow.service import alerts  # noqa: PLC0415
-
-        rows = alerts.listing(self.app, lang=lang, include_acknowledged=include_acknowledged, recipient=recipient)
-        return cast("list[shapes.Alert]", rows)
-
-    def acknowledge_alert(self, alert_id: int, *, actor: ActorLike = None, lang: str = "sv") -> shapes.Alert:
-        from iop_workflow.service import alerts  # noqa: PLC0415
-
-        return cast("shapes.Alert", alerts.acknowledge(self.app, self.actor(actor), alert_id, lang=lang))

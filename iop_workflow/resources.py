@@ -11,7 +11,8 @@ import stat
 from functools import lru_cache
 from pathlib import Path
 
-from iop_workflow.domain.definition import GROUPS, WorkflowDefinition, parse_definition
+from iop_workflow.domain.definition import GROUPS, WorkflowDefinition
+from iop_workflow.domain.definition_parse import parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.guidelines import Guideline, parse_guideline
 from iop_workflow.domain.timers import ANCHORS

@@ -3,6 +3,10 @@
 Unknown keys and wrong types are load errors naming the file (or variable) and key, and an
 unknown key the nearest known one. An unknown ``IOP_*`` variable close to a known one gets a
 warning on stderr naming both; other ``IOP_*`` variables are left alone (tools share the prefix).
+
+This module holds the settings (:class:`Settings` and its sections) and :func:`load_settings`;
+a value's typed reading and its environment override are in :mod:`iop_workflow.settings_read`,
+the decision bodies in :mod:`iop_workflow.settings_bodies` (re-exported here).
 """
 
 from __future__ import annotations
@@ -23,7 +27,24 @@ from iop_workflow.domain.facts import MIN_AGREEMENT_MONTHS
 from iop_workflow.domain.timers import LeadTimes
 from iop_workflow.domain.values import ROLES
 from iop_workflow.errors import DefinitionError
-from iop_workflow.resources import config_dir, read_text
+from iop_workflow.resources import read_text
+from iop_workflow.settings_bodies import DELEGATE, DecisionBodies, read_decision_bodies, shipped_decision_bodies
+from iop_workflow.settings_read import CONTROL, default_config_path, env_name, read_section
+
+__all__ = [
+    "DELEGATE",
+    "FILE_MODES",
+    "DecisionBodies",
+    "FilesSettings",
+    "OidcSettings",
+    "ServerSettings",
+    "Settings",
+    "default_config_path",
+    "env_typos",
+    "known_env_names",
+    "load_settings",
+    "shipped_decision_bodies",
+]
 
 _IOP_KEYS: dict[str, type] = {
     "database_url": str,
@@ -79,32 +100,6 @@ class FilesSettings:
 
 FILE_MODES = ("0600", "0640")
 
-# A delegate's decision (delegationsbeslut): its body is written this way and it names the point of
-# the municipality's delegationsordning it was taken under (``delegation_ref``).
-DELEGATE = "Delegat"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DecisionBodies:
-    """``[decision_bodies.<municipality>]``: who may decide on an IOP in one municipality.
-
-    ``bodies``: kommunfullmäktige, kommunstyrelsen and the nämnder, by name. ``delegation_order``:
-    the reference of the delegationsordning; when set, a delegate (:data:`DELEGATE`) may decide too,
-    naming the point of the order it used.
-    """
-
-    bodies: tuple[str, ...]
-    delegation_order: str = ""
-
-    def allowed(self) -> tuple[str, ...]:
-        """Every body a decision may name, the delegate last when delegation is configured."""
-        return (*self.bodies, DELEGATE) if self.delegation_order else self.bodies
-
-    def match(self, body: str) -> str | None:
-        """The configured spelling of ``body`` (case and spacing aside), or None."""
-        wanted = " ".join(body.split()).casefold()
-        return next((b for b in self.allowed() if b.casefold() == wanted), None)
-
 
 def _schema_of(cls: type) -> dict[str, type]:
     """The typed keys of a settings dataclass (str, int, or tuple of str)."""
@@ -115,10 +110,7 @@ def _schema_of(cls: type) -> dict[str, type]:
 _SERVER_KEYS = _schema_of(ServerSettings)
 _OIDC_KEYS = _schema_of(OidcSettings)
 _FILES_KEYS = _schema_of(FilesSettings)
-# Whole numbers are days or months added to dates: a century keeps every sum a valid date.
-MAX_WHOLE = 36_500
 MAX_CASE_REF = 40  # the width of cases.ref
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +126,7 @@ class Settings:
     oidc: OidcSettings = field(default_factory=OidcSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
     # Municipality or region (as --municipality takes it) -> its decision bodies; the shipped file's by default.
-    decision_bodies: Mapping[str, DecisionBodies] = field(default_factory=lambda: shipped_decision_bodies())  # noqa: PLW0108 - defined below
+    decision_bodies: Mapping[str, DecisionBodies] = field(default_factory=shipped_decision_bodies)
     # The old role settings: imported once as logged grants by the first ``iop init`` of a
     # database without an admin (service/identity.py), never read to decide a role.
     default_roles: frozenset[str] = frozenset()
@@ -170,7 +162,7 @@ def known_env_names() -> frozenset[str]:
         ("auth.oidc", _OIDC_KEYS),
         ("files", _FILES_KEYS),
     ):
-        names.update(_env_name(section, key) for key in schema)
+        names.update(env_name(section, key) for key in schema)
     return frozenset(names)
 
 
@@ -197,10 +189,6 @@ def _warn_env_typos(env: Mapping[str, str]) -> None:
             print(f"iop: warning: {name} is not a setting and is ignored; did you mean {near}?", file=sys.stderr)
 
 
-def default_config_path() -> Path:
-    return config_dir() / "iop.toml"
-
-
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings file (default: the shipped one), then apply ``IOP_*`` overrides."""
     env = os.environ if environ is None else environ
@@ -217,10 +205,10 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     for key in data:
         if key not in _SECTIONS:
             raise tomldoc.unknown(file, key, _SECTIONS, "unknown section")
-    iop = _section(data, "iop", _IOP_KEYS, file, env)
-    lead = _section(data, "lead_times", _LEAD_KEYS, file, env)
-    server = _section(data, "server", _SERVER_KEYS, file, env)
-    files = _section(data, "files", _FILES_KEYS, file, env)
+    iop = read_section(data, "iop", _IOP_KEYS, file, env)
+    lead = read_section(data, "lead_times", _LEAD_KEYS, file, env)
+    server = read_section(data, "server", _SERVER_KEYS, file, env)
+    files = read_section(data, "files", _FILES_KEYS, file, env)
     if files.get("mode", FILE_MODES[0]) not in FILE_MODES:
         where = ("environment", "IOP_FILES_MODE") if "IOP_FILES_MODE" in env else (file, "files.mode")
         raise DefinitionError(file=where[0], key=where[1], problem=f"must be one of {', '.join(FILE_MODES)}")
@@ -230,11 +218,11 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     for key in auth:
         if key != "oidc":
             raise tomldoc.unknown(file, f"auth.{key}", {"oidc"})
-    oidc = _section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
+    oidc = read_section(auth, "oidc", _OIDC_KEYS, file, env, prefix="auth.")
     roles = _roles(data.get("roles", {}), file, env)
     values: dict[str, Any] = {k: v for k, v in iop.items()}
     if "decision_bodies" in data:  # a file's table replaces the shipped one as a whole
-        values["decision_bodies"] = _decision_bodies(data["decision_bodies"], file)
+        values["decision_bodies"] = read_decision_bodies(data["decision_bodies"], file)
     settings = Settings(
         **values,
         lead_times=LeadTimes(**lead),
@@ -247,69 +235,6 @@ def _build(data: dict[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     )
     _check(settings, file, env)
     return settings
-
-
-def _env_name(section: str, key: str) -> str:
-    return f"IOP_{key}".upper() if section == "iop" else f"IOP_{section}_{key}".upper().replace(".", "_")
-
-
-def _section(
-    data: dict[str, Any],
-    section: str,
-    schema: dict[str, type],
-    file: str,
-    env: Mapping[str, str],
-    *,
-    prefix: str = "",
-) -> dict[str, Any]:
-    table = data.get(section, {})
-    section = prefix + section
-    if not isinstance(table, dict):
-        raise DefinitionError(file=file, key=section, problem="must be a table")
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in schema:
-            raise tomldoc.unknown(file, f"{section}.{key}", schema)
-        out[key] = _typed(value, schema[key], file, f"{section}.{key}")
-    for key, kind in schema.items():
-        name = _env_name(section, key)
-        if name in env:
-            out[key] = _from_env(env[name], kind, name)
-    return out
-
-
-def _typed(value: Any, kind: type, file: str, key: str) -> Any:
-    if kind is tuple:
-        if not isinstance(value, list):
-            raise DefinitionError(file=file, key=key, problem=f"must be a list of strings, not {value!r}")
-        return tuple(_typed(item, str, file, key) for item in value)
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise DefinitionError(file=file, key=key, problem=f"must be a whole number, not {value!r}")
-    if kind is int and value < 0:
-        raise DefinitionError(file=file, key=key, problem=f"must not be negative ({value})")
-    if kind is int and value > MAX_WHOLE:
-        raise DefinitionError(file=file, key=key, problem=f"must be at most {MAX_WHOLE} ({value})")
-    if kind is str and not isinstance(value, str):
-        raise DefinitionError(file=file, key=key, problem=f"must be a string, not {value!r}")
-    if kind is str and _CONTROL.search(value):
-        raise DefinitionError(
-            file=file, key=key, problem=f"contains control characters or invalid UTF-8: {value[:80]!r}"
-        )
-    return value
-
-
-def _from_env(raw: str, kind: type, name: str) -> Any:
-    if kind is tuple:  # a comma-separated list
-        return tuple(_typed(item.strip(), str, "environment", name) for item in raw.split(",") if item.strip())
-    if kind is int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise DefinitionError(
-                file="environment", key=name, problem=f"must be a whole number, not {raw!r}"
-            ) from None
-        return _typed(value, int, "environment", name)
-    return _typed(raw, str, "environment", name)
 
 
 def _roles(table: Any, file: str, env: Mapping[str, str]) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
@@ -341,7 +266,7 @@ def _role_list(value: Any, file: str, key: str) -> frozenset[str]:
 def _check(settings: Settings, file: str, env: Mapping[str, str]) -> None:
     def where(key: str) -> tuple[str, str]:
         """The file and key a value came from: an IOP_* variable overrides the file."""
-        name = _env_name("iop", key)
+        name = env_name("iop", key)
         return ("environment", name) if name in env else (file, f"iop.{key}")
 
     try:
@@ -371,72 +296,7 @@ def _check_case_ref(settings: Settings, file: str, key: str) -> None:
     if len(refs) < 6:
         raise DefinitionError(file=file, key=key, problem="must contain {year} and {seq}: refs would repeat")
     longest = max(refs, key=len)
-    if len(longest) > MAX_CASE_REF or _CONTROL.search(longest):
+    if len(longest) > MAX_CASE_REF or CONTROL.search(longest):
         raise DefinitionError(
             file=file, key=key, problem=f"gives refs like {longest[:60]!r}: at most {MAX_CASE_REF} printable characters"
         )
-
-
-_BODY_KEYS = {"bodies", "delegation_order"}
-
-
-def _decision_bodies(table: Any, file: str) -> dict[str, DecisionBodies]:
-    """``[decision_bodies]``: one table per municipality, ``bodies`` (at least one) and ``delegation_order``;
-    two keys naming one place are refused."""
-    if not isinstance(table, dict):
-        raise DefinitionError(file=file, key="decision_bodies", problem="must be a table")
-    out: dict[str, DecisionBodies] = {}
-    codes: dict[str, str] = {}  # SCB code -> the key that named it
-    for municipality, spec in table.items():
-        key = f"decision_bodies.{municipality}"
-        code = _place(file, key, municipality)
-        if not isinstance(spec, dict):
-            raise DefinitionError(file=file, key=key, problem="must be a table with bodies = [...]")
-        for name in spec:
-            if name not in _BODY_KEYS:
-                raise tomldoc.unknown(file, f"{key}.{name}", _BODY_KEYS)
-        raw = spec.get("bodies")
-        if not isinstance(raw, list) or not raw:
-            raise DefinitionError(file=file, key=f"{key}.bodies", problem="must be a non-empty list of names")
-        bodies = tuple(" ".join(_typed(b, str, file, f"{key}.bodies").split()) for b in raw)
-        if any(not b for b in bodies) or len({b.casefold() for b in bodies}) != len(bodies):
-            raise DefinitionError(file=file, key=f"{key}.bodies", problem="names must be non-empty and distinct")
-        if any(b.casefold() == DELEGATE.casefold() for b in bodies):
-            raise DefinitionError(
-                file=file,
-                key=f"{key}.bodies",
-                problem=f"{DELEGATE!r} is not a body: set delegation_order to let a delegate decide",
-            )
-        order = _typed(spec.get("delegation_order", ""), str, file, f"{key}.delegation_order").strip()
-        if code in codes:
-            raise DefinitionError(file=file, key=key, problem=f"names the place {codes[code]!r} names too")
-        codes[code] = str(municipality)
-        out[str(municipality)] = DecisionBodies(bodies=bodies, delegation_order=order)
-    return out
-
-
-def _place(file: str, key: str, municipality: str) -> str:
-    """The SCB code of the place a ``[decision_bodies]`` key names (as ``--municipality`` takes it)."""
-    from iop_workflow.municipalities import UnknownMunicipality, resolve  # noqa: PLC0415 - only files that set it
-
-    try:
-        return resolve(municipality).code
-    except UnknownMunicipality as exc:
-        nearest = ", ".join(exc.suggestions)
-        raise DefinitionError(
-            file=file,
-            key=key,
-            problem=f"no municipality or region {municipality!r}" + (f"; nearest: {nearest}" if nearest else ""),
-        ) from None
-
-
-_SHIPPED_BODIES: dict[str, DecisionBodies] = {}
-
-
-def shipped_decision_bodies() -> dict[str, DecisionBodies]:
-    """The ``[decision_bodies]`` of the shipped ``config/iop.toml`` (read once): the default."""
-    if not _SHIPPED_BODIES:
-        path = default_config_path()
-        data = tomldoc.parse(read_text(path, field="config"), file=str(path))
-        _SHIPPED_BODIES.update(_decision_bodies(data.get("decision_bodies", {}), str(path)))
-    return dict(_SHIPPED_BODIES)

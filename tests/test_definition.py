@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from iop_workflow.domain.definition import parse_definition
+from iop_workflow.domain.definition_parse import parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.machine import Engine
 from iop_workflow.domain.timers import ANCHORS

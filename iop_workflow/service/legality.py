@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord
-from iop_workflow.domain.definition import RecordSpec, WorkflowDefinition, parse_definition
+from iop_workflow.domain.definition import RecordSpec, WorkflowDefinition
+from iop_workflow.domain.definition_parse import parse_definition
 from iop_workflow.domain.guards import GUARDS
 from iop_workflow.domain.timers import ANCHORS
 from iop_workflow.errors import DefinitionError

@@ -24,7 +24,7 @@ from iop_workflow.service import correctable, validate
 from iop_workflow.service.changes import record_fact
 from iop_workflow.service.context import Actor, App, case_actor
 from iop_workflow.service.fact_proof import ROW_DIGEST, row_digest
-from iop_workflow.settings import DELEGATE
+from iop_workflow.settings_bodies import DELEGATE
 from iop_workflow.store import cases as repo
 from iop_workflow.store import facts as fact_repo
 
