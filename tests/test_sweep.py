@@ -274,9 +274,9 @@ def test_catch_up_after_thirty_days_fires_once(iop: Iop, clock: FakeClock) -> No
 
 def test_report_lists_a_bounded_number_of_timers(iop: Iop, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """A catch-up over many timers keeps counting but stops listing (constant memory)."""
-    from iop_workflow.service import sweep
+    from iop_workflow.service import sweep_common
 
-    monkeypatch.setattr(sweep, "MAX_ITEMS", 2)
+    monkeypatch.setattr(sweep_common, "MAX_ITEMS", 2)
     add_orgs(iop)
     open_many(iop, 3)
     clock.set_date(date(2026, 3, 20))
