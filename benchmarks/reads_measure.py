@@ -125,8 +125,7 @@ def timed_verify(url: str) -> dict[str, float]:
 
 
 def _timer_check(s: Connection, timer_proof: Any) -> list[dict[str, Any]]:
-    planned = timer_proof.Planned()
+    planned = timer_proof.Planned(timer_proof.timer_rows(s))
     for _rec in planned.watch(ledger.chain_records(s)):
         pass
-    problems, _warnings = timer_proof.check(s, planned)
-    return list(problems)
+    return list(planned.problems)

@@ -1,8 +1,10 @@
 """Verifying the checkpoints, and each chain against the heads they recorded.
 
 Checkpoints are fed first (oldest first), then the records grouped by case in
-``case_seq`` order. Memory: one entry per distinct head the checkpoints recorded
-(at most one per record), plus the latest checkpoint's heads.
+``case_seq`` order; each chain is settled when it ends (:meth:`LedgerCheck.end_chain`).
+Memory: what the checkpoints hold (one entry per distinct head they recorded, plus the
+latest checkpoint's heads), released chain by chain as the records stream past; nothing
+per record or per case of the log itself.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ class LedgerCheck:
         self._seqs: list[int | None] = []
         self._heads: dict[str, tuple[int, str]] = {}
         self._claims: dict[str, list[_Claim]] = {}
-        self._pos: dict[str, int] = {}
-        self._seen: dict[str, int] = {}
+        self._ref: str | None = None  # the chain streaming past, and its position in its claims
+        self._pos = 0
 
     def _wanted(self, ref: str) -> bool:
         return self.only_case is None or ref == self.only_case
@@ -99,12 +101,13 @@ class LedgerCheck:
 
     def record(self, rec: LogRecord) -> dict[str, Any] | None:
         """The problem with ``rec`` as the checkpoints see it, if any."""
-        self._seen[rec.case_ref] = max(rec.case_seq, self._seen.get(rec.case_ref, 0))
+        if rec.case_ref != self._ref:
+            self._ref, self._pos = rec.case_ref, 0
         claims = self._claims.get(rec.case_ref, [])
-        pos = self._pos.get(rec.case_ref, 0)
+        pos = self._pos
         while pos < len(claims) and claims[pos].case_seq < rec.case_seq:
             pos += 1
-        self._pos[rec.case_ref] = pos
+        self._pos = pos
         where = {"case_ref": rec.case_ref, "seq": rec.seq, "case_seq": rec.case_seq}
         first = self.count
         if pos < len(claims):
@@ -128,19 +131,26 @@ class LedgerCheck:
             }
         return None
 
+    def end_chain(self, ref: str, last: int, skip: bool) -> dict[str, Any] | None:
+        """The chain ``ref`` ended at case_seq ``last``: a problem when a checkpoint recorded it longer
+        (unless ``skip``: the chain already has a problem). Its claims are dropped."""
+        claims = self._claims.pop(ref, None)
+        if not claims or skip or last >= claims[-1].case_seq:
+            return None
+        top = claims[-1]
+        problem = f"checkpoint {top.checkpoint} recorded case_seq {top.case_seq}; the chain ends at {last}"
+        where = {"case_ref": ref, "seq": None, "case_seq": top.case_seq, "checkpoint": top.checkpoint}
+        return {**where, "field": "chain", "problem": problem}
+
     def finish(self, skip: set[str]) -> list[dict[str, Any]]:
-        """Chains the checkpoints recorded that are now missing or shorter."""
+        """Chains the checkpoints recorded of which no record is left (every chain that had records
+        was settled by :meth:`end_chain`), but those in ``skip``."""
         out = []
         for ref, claims in self._claims.items():
-            top = claims[-1]
-            last = self._seen.get(ref)
-            if ref in skip or (last is not None and last >= top.case_seq):
+            if ref in skip:
                 continue
+            top = claims[-1]
             where = {"case_ref": ref, "seq": None, "case_seq": top.case_seq, "checkpoint": top.checkpoint}
-            if last is None:
-                problem = f"checkpoint {top.checkpoint} recorded {top.case_seq} records; none is left (chain removed)"
-                out.append({**where, "field": "chain", "problem": problem})
-            else:
-                problem = f"checkpoint {top.checkpoint} recorded case_seq {top.case_seq}; the chain ends at {last}"
-                out.append({**where, "field": "chain", "problem": problem})
+            problem = f"checkpoint {top.checkpoint} recorded {top.case_seq} records; none is left (chain removed)"
+            out.append({**where, "field": "chain", "problem": problem})
         return out

@@ -50,17 +50,20 @@ class ChainReport:
 
 def verify_chains(
     records: Iterable[LogRecord],
-    states: Mapping[str, str],
+    states: Mapping[str, str] | Iterable[tuple[str, str]],
     checkpoints: Iterable[Checkpoint] = (),
     *,
     only_case: str | None = None,
     digest: str | None = None,
     ordered_from: int | None = None,
 ) -> ChainReport:
-    """Check records (grouped by case, in case_seq order) and each case's stored state.
+    """Check records (grouped by case, the cases in Python's string order, each in case_seq order)
+    and each case's stored state.
 
-    ``states`` maps every case ref in scope to its stored state: a case with no
-    records, or whose state differs from its last record, is a problem.
+    ``states`` gives every case ref in scope with its stored state, as (ref, state) pairs in the
+    records' order (a mapping is sorted here): a case with no records, or whose state differs from
+    its last record, is a problem. Each chain is settled when it ends and nothing of it is kept:
+    memory does not grow with the cases or the records (only with the problems found).
     ``checkpoints`` (oldest first) are checked, then the records against them;
     ``digest``, when given, must be one of the checkpoints' digests. A record dated before
     the previous one of its chain is a problem, or a warning when its ``seq`` is before
@@ -74,26 +77,35 @@ def verify_chains(
         ledger.check_digest(digest)
         report.digest = {"digest": digest, "checkpoint": ledger.digests.get(digest)}
     report.problems.extend(ledger.problems)
-    heads: dict[str, _Head] = {}  # what the next record and the state check need, not the record: memory per case
+    cases = _Cases(sorted(states.items()) if isinstance(states, Mapping) else states, ledger)
+    ref: str | None = None
+    head: _Head | None = None  # the last record of the chain streaming past, as the checks need it
     broken: set[str] = set()
     for rec in records:
         report.records += 1
-        prev = heads.get(rec.case_ref)
-        problem = _check(rec, prev) or ledger.record(rec)
-        if problem is None and prev is not None and rec.at < prev.at:
+        if rec.case_ref != ref:
+            if ref is not None and head is not None:
+                cases.settle(ref, head, ref in broken)
+            ref, head = rec.case_ref, None
+        problem = _check(rec, head) or ledger.record(rec)
+        if problem is None and head is not None and rec.at < head.at:
             problem = _backwards(
                 report,
                 (rec.seq, rec.case_ref, rec.case_seq, rec.at),
-                (prev.seq, rec.case_ref, prev.case_seq, prev.at),
+                (head.seq, rec.case_ref, head.case_seq, head.at),
                 ordered_from,
             )
         if problem and rec.case_ref not in broken:
             broken.add(rec.case_ref)
             report.problems.append(problem)
-        heads[rec.case_ref] = _Head(rec.case_seq, rec.seq, rec.hash, rec.to_state, rec.at)
-    report.problems.extend(_state_problems(heads, states, broken))
-    report.problems.extend(ledger.finish(broken | {p["case_ref"] for p in report.problems if p.get("case_ref")}))
-    report.cases = len(states.keys() | {ref for ref in heads if not ref.startswith(NON_CASE_PREFIX)})
+        head = _Head(rec.case_seq, rec.seq, rec.hash, rec.to_state, rec.at)
+    if ref is not None and head is not None:
+        cases.settle(ref, head, ref in broken)
+    cases.settle_rest()
+    report.problems.extend(cases.problems)
+    report.problems.extend(cases.ended)
+    report.problems.extend(ledger.finish(cases.named))
+    report.cases = cases.count
     report.checkpoints = ledger.count
     if ledger.last is not None:
         report.last_checkpoint = {"seq": ledger.last.seq, "at": ledger.last.at, "digest": ledger.last.digest}
@@ -110,27 +122,64 @@ class _Head(NamedTuple):
     at: str
 
 
-def _state_problems(heads: Mapping[str, _Head], states: Mapping[str, str], broken: set[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for ref, state in states.items():
-        last = heads.get(ref)
-        if last is None:
-            out.append({"case_ref": ref, "seq": None, "field": "chain", "problem": "case has no log records"})
-        elif ref not in broken and last.to_state != state:
-            out.append(
-                {
-                    "case_ref": ref,
-                    "seq": last.seq,
-                    "case_seq": last.case_seq,
-                    "field": "to_state",
-                    "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
-                }
+class _Cases:
+    """The stored states merged with the chains as each ends (both in ref order, like a merge join):
+    the state problems (``problems``), the ledger's view of each ended chain (``ended``), the refs
+    any of them names (``named``) and the number of cases (``count``)."""
+
+    def __init__(self, states: Iterable[tuple[str, str]], ledger: LedgerCheck) -> None:
+        self._states = iter(states)
+        self._next = next(self._states, None)
+        self._ledger = ledger
+        self._last: str | None = None
+        self.count = 0
+        self.problems: list[dict[str, Any]] = []
+        self.ended: list[dict[str, Any]] = []
+        self.named = {str(p["case_ref"]) for p in ledger.problems if p.get("case_ref")}
+
+    def _problem(self, problem: dict[str, Any]) -> None:
+        self.problems.append(problem)
+        self.named.add(problem["case_ref"])
+
+    def _without_records(self, before: str | None) -> None:
+        """Every case before ``before`` (None: every case left) has no records."""
+        while self._next is not None and (before is None or self._next[0] < before):
+            ref = self._next[0]
+            self.count += 1
+            self._problem({"case_ref": ref, "seq": None, "field": "chain", "problem": "case has no log records"})
+            self._next = next(self._states, None)
+
+    def settle(self, ref: str, last: _Head, broken: bool) -> None:
+        """The chain ``ref`` ended with ``last``: its case's stored state, and the checkpoints' heads."""
+        if self._last is not None and ref <= self._last:
+            raise ValueError(f"the records are not grouped by case in ref order: {ref} after {self._last}")
+        self._last = ref
+        self._without_records(ref)
+        if self._next is not None and self._next[0] == ref:
+            state = self._next[1]
+            self._next = next(self._states, None)
+            self.count += 1
+            if not broken and last.to_state != state:
+                self._problem(
+                    {
+                        "case_ref": ref,
+                        "seq": last.seq,
+                        "case_seq": last.case_seq,
+                        "field": "to_state",
+                        "problem": f"stored state {state!r} differs from the last record's to_state {last.to_state!r}",
+                    }
+                )
+        elif not ref.startswith(NON_CASE_PREFIX):  # the administration chain (and other non-case chains)
+            self.count += 1
+            self._problem(
+                {"case_ref": ref, "seq": None, "field": "case", "problem": "records for a case that does not exist"}
             )
-    for ref in sorted(heads.keys() - states.keys()):
-        if ref.startswith(NON_CASE_PREFIX):  # the administration chain (and other non-case chains)
-            continue
-        out.append({"case_ref": ref, "seq": None, "field": "case", "problem": "records for a case that does not exist"})
-    return out
+        ended = self._ledger.end_chain(ref, last.case_seq, broken or ref in self.named)
+        if ended is not None:
+            self.ended.append(ended)
+
+    def settle_rest(self) -> None:
+        self._without_records(None)
 
 
 def _check(rec: LogRecord, prev: _Head | None) -> dict[str, Any] | None:

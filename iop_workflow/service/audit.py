@@ -59,7 +59,7 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
     from iop_workflow.service import legality, timer_proof  # noqa: PLC0415 - parses the stored definitions
 
     states = ledger.case_states(s, case_ref)
-    rules, planned = legality.Watcher(s), timer_proof.Planned()
+    rules, planned = legality.Watcher(s), timer_proof.Planned(timer_proof.timer_rows(s, case_ref))
     ordered_from = dbclock.ordered_from(s)
     report = verify_chains(
         planned.watch(rules.watch(ledger.chain_records(s, case_ref))),
@@ -71,10 +71,9 @@ def verify_on(s: Connection, *, case_ref: str | None = None, digest: str | None 
     )
     report.problems.extend(rules.problems)
     report.warnings.extend(rules.warnings)
-    timer_problems, timer_warnings = timer_proof.check(s, planned, case_ref=case_ref)
-    report.problems.extend(timer_problems)
-    report.warnings.extend(timer_warnings)
-    if case_ref is not None and report.records == 0 and not states and not report.problems:
+    report.problems.extend(planned.problems)
+    report.warnings.extend(planned.warnings())
+    if case_ref is not None and report.records == 0 and report.cases == 0 and not report.problems:
         raise NotFound(kind="case", key=case_ref)
     if case_ref is None:
         from iop_workflow.service import case_import, fact_proof, guidelines  # noqa: PLC0415 - a whole-log verify only
@@ -195,7 +194,7 @@ def export(
     if case_ref is not None:
         with app.db.read() as s:
             if (
-                not ledger.case_states(s, case_ref)
+                not list(ledger.case_states(s, case_ref))  # one case at most
                 and ledger.count_records(s, ledger.log_filter(since=None, until=None, case_ref=case_ref)) == 0
             ):
                 raise NotFound(kind="case", key=case_ref)

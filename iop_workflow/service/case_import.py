@@ -310,6 +310,7 @@ def proof(s: sa.Connection) -> list[dict[str, Any]]:
         sa.select(cases.ref, cases.import_sha256, cases.history_from, log.seq, log.data)
         .join(repo.LOG, sa.and_(log.case_ref == cases.ref, log.case_seq == 1))
         .order_by(cases.id)
+        .execution_options(yield_per=repo.READ_CHUNK)  # streamed: a server-side cursor on PostgreSQL
     )
     problems = []
     for ref, sha256, since, seq, data in s.execute(query):

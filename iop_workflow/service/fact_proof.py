@@ -37,7 +37,6 @@ _NOT_CONTENT = frozenset({"id", "case_id", "log_seq"})
 # Columns added after rows were first bound (0010: decisions.subject): NULL stays out of the
 # digest, so a row written before still has the digest its record holds.
 _LATER_NULLABLE = frozenset({"subject"})
-_CHUNK = 1000
 
 # kind -> the fields its record has always held: (key in the record's data, column)
 LOGGED: Mapping[str, tuple[tuple[str, str], ...]] = {
@@ -158,9 +157,9 @@ def _rows(s: Connection, table: sa.Table) -> Iterator[list[sa.RowMapping]]:
         .order_by(table.c.id)
     )
     chunk: list[sa.RowMapping] = []
-    for row in s.execute(query.execution_options(yield_per=_CHUNK)).mappings():
+    for row in s.execute(query.execution_options(yield_per=repo.READ_CHUNK)).mappings():
         chunk.append(row)
-        if len(chunk) == _CHUNK:
+        if len(chunk) == repo.READ_CHUNK:
             yield chunk
             chunk = []
     if chunk:

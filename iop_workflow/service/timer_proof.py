@@ -5,7 +5,8 @@ Every record that plans a case's timers holds the plan in ``data["timers"]`` (a 
 state's timers; the earlier open ones are cancelled), and a correction or retraction (the
 case's open timers once the deadlines it moved are planned anew). The latest such record of a case
 therefore says which timers the case has, and :class:`Planned` picks it out while the
-chains stream past. :func:`check` then holds the table to it:
+chains stream past and, as each chain ends, holds the table's rows of that case to it (the
+rows streamed in the same ref order and merged, like a merge join: nothing is kept per case):
 
 - every open timer row is one the record planned (kind, due day and action), once;
 - every timer the record planned is open, or was closed on or after its due day and
@@ -30,10 +31,10 @@ from sqlalchemy import Connection
 from iop_workflow.audit.chain import LogRecord
 from iop_workflow.service.changes import utc_iso
 from iop_workflow.store import cases as repo
+from iop_workflow.store import ledger
 
 FIELD = "timer"
 REPLANNING = frozenset({"record:correction", "record:retraction"})  # records that re-plan open deadlines
-_CHUNK = 2000
 
 Key = tuple[str, str, str]  # kind, due day (ISO), action
 
@@ -54,68 +55,90 @@ def plans(rec: LogRecord) -> bool:
 
 
 class Planned:
-    """While records stream past, the latest planning record of each case."""
+    """While records stream past, the latest planning record of each case, checked against the case's
+    timer rows (``rows``: :func:`timer_rows`, in the records' ref order) when its chain ends."""
 
-    def __init__(self) -> None:
-        self.latest: dict[str, Plan] = {}
+    def __init__(self, rows: Iterable[sa.RowMapping] = ()) -> None:
+        self._groups = groupby(rows, key=lambda r: str(r["ref"]))
+        self._group: tuple[str, list[sa.RowMapping]] | None = self._take()
+        self._ref: str | None = None
+        self._plan: Plan | None = None
+        self.problems: list[dict[str, Any]] = []
+        self._unprovable: tuple[str, int] | None = None  # the first case not checked (ref, case_seq)
+        self._unprovable_count = 0
+
+    def _take(self) -> tuple[str, list[sa.RowMapping]] | None:
+        found = next(self._groups, None)
+        return None if found is None else (found[0], list(found[1]))
 
     def watch(self, records: Iterable[LogRecord]) -> Iterator[LogRecord]:
         for rec in records:
+            if rec.case_ref != self._ref:
+                self._settle()
+                self._ref, self._plan = rec.case_ref, None
             if plans(rec):
                 logged = rec.data.get("timers")
                 timers = None if not isinstance(logged, list) else tuple(_key(t) for t in logged)
-                self.latest[rec.case_ref] = Plan(case_seq=rec.case_seq, seq=rec.seq, at=rec.at, timers=timers)
+                self._plan = Plan(case_seq=rec.case_seq, seq=rec.seq, at=rec.at, timers=timers)
             yield rec
+        self._settle()
+        self._ref, self._plan = None, None
+        while self._group is not None:  # cases with timer rows and no records after the last chain
+            self._check(*self._group, None)
+            self._group = self._take()
 
+    def _settle(self) -> None:
+        """The chain streaming past ended: the timer rows of the cases before it have no plan; its own
+        rows are held to its plan."""
+        if self._ref is None:
+            return
+        while self._group is not None and self._group[0] < self._ref:
+            self._check(*self._group, None)
+            self._group = self._take()
+        if self._group is not None and self._group[0] == self._ref:
+            self._check(*self._group, self._plan)
+            self._group = self._take()
+        elif self._plan is not None and self._plan.timers:  # a plan and no timer rows at all
+            self.problems.extend(
+                _problem(self._ref, self._plan, "planned_timer_missing", f"{k[0]} due {k[1]} ({k[2]}): no such timer")
+                for k in self._plan.timers
+            )
 
-def _key(timer: Any) -> Key:
-    if not isinstance(timer, dict):
-        return ("?", "?", "?")
-    return (str(timer.get("kind")), str(timer.get("due_on")), str(timer.get("action")))
-
-
-Found = list[dict[str, Any]]
-
-
-def check(s: Connection, planned: Planned, *, case_ref: str | None = None) -> tuple[Found, Found]:
-    """(problems, warnings): each timer row that differs from its case's latest plan, each planned timer missing."""
-    problems: list[dict[str, Any]] = []
-    unprovable: list[str] = []
-    seen: set[str] = set()
-    for ref, rows in groupby(_rows(s, case_ref), key=lambda r: str(r["ref"])):
-        seen.add(ref)
-        plan = planned.latest.get(ref)
-        case_rows = list(rows)
+    def _check(self, ref: str, case_rows: list[sa.RowMapping], plan: Plan | None) -> None:
         if plan is None:
-            problems.extend(
+            self.problems.extend(
                 _problem(ref, None, "timer_not_planned", _describe(r) + ": the case has no record that plans timers")
                 for r in case_rows
                 if _open(r)
             )
         elif plan.timers is None:
             if any(_open(r) for r in case_rows):
-                unprovable.append(ref)
+                self._unprovable = self._unprovable or (ref, plan.case_seq)
+                self._unprovable_count += 1
         else:
-            problems.extend(_compare(ref, plan, case_rows))
-    for ref, plan in planned.latest.items():  # cases with a plan and no timer rows at all
-        if ref not in seen and plan.timers:
-            problems.extend(
-                _problem(ref, plan, "planned_timer_missing", f"{k[0]} due {k[1]} ({k[2]}): no such timer")
-                for k in plan.timers
-            )
-    warnings = []
-    if unprovable:
-        warnings.append(
+            self.problems.extend(_compare(ref, plan, case_rows))
+
+    def warnings(self) -> list[dict[str, Any]]:
+        """One warning for the cases whose open timers were planned before records held their plan."""
+        if self._unprovable is None:
+            return []
+        ref, case_seq = self._unprovable
+        return [
             {
-                "case_ref": unprovable[0],
-                "case_seq": planned.latest[unprovable[0]].case_seq,
+                "case_ref": ref,
+                "case_seq": case_seq,
                 "field": FIELD,
                 "problem": "timers_not_provable",
-                "detail": f"the open timers of {len(unprovable)} case(s) were planned by records written "
+                "detail": f"the open timers of {self._unprovable_count} case(s) were planned by records written "
                 "before records held their plan: not checked",
             }
-        )
-    return problems, warnings
+        ]
+
+
+def _key(timer: Any) -> Key:
+    if not isinstance(timer, dict):
+        return ("?", "?", "?")
+    return (str(timer.get("kind")), str(timer.get("due_on")), str(timer.get("action")))
 
 
 def _compare(ref: str, plan: Plan, rows: list[sa.RowMapping]) -> Iterator[dict[str, Any]]:
@@ -175,13 +198,15 @@ def _problem(ref: str, plan: Plan | None, code: str, detail: str) -> dict[str, A
     }
 
 
-def _rows(s: Connection, case_ref: str | None) -> Iterator[sa.RowMapping]:
+def timer_rows(s: Connection, case_ref: str | None = None) -> Iterator[sa.RowMapping]:
+    """Every timer row (of ``case_ref``) with its case's ref, grouped by case in the order of
+    ``ledger.chain_records``, streamed."""
     t = repo.TIMERS
     query = (
         sa.select(repo.CASES.c.ref, t.c.id, t.c.kind, t.c.due_on, t.c.action, t.c.fired_at, t.c.cancelled_at)
         .join(repo.CASES, repo.CASES.c.id == t.c.case_id)
-        .order_by(repo.CASES.c.ref, t.c.id)
+        .order_by(ledger.by_ref(s, repo.CASES.c.ref), t.c.id)
     )
     if case_ref is not None:
         query = query.where(repo.CASES.c.ref == case_ref)
-    yield from s.execute(query.execution_options(yield_per=_CHUNK)).mappings()
+    yield from s.execute(query.execution_options(yield_per=repo.READ_CHUNK)).mappings()

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from iop_workflow.store import cases as repo
 from iop_workflow.store.audit_tables import DB_CLOCK
 from iop_workflow.store.cases import LOG
 
@@ -52,5 +53,5 @@ def last_at(s: Connection) -> str | None:
 def order(s: Connection) -> Iterator[tuple[int | None, str, int, str]]:
     """(seq, case_ref, case_seq, at) of every record in the global order, streamed."""
     query = sa.select(LOG.c.seq, LOG.c.case_ref, LOG.c.case_seq, LOG.c.at).order_by(LOG.c.seq)
-    for seq, ref, case_seq, at in s.execute(query.execution_options(yield_per=5000)):
+    for seq, ref, case_seq, at in s.execute(query.execution_options(yield_per=repo.READ_CHUNK)):
         yield int(seq), str(ref), int(case_seq), str(at)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from iop_workflow.audit.chain import LogRecord, record_from_row
 from iop_workflow.audit.checkpoint import Checkpoint, Head, checkpoint_from_row, heads_json
+from iop_workflow.store import cases as repo
 from iop_workflow.store.audit_tables import CHECKPOINTS
 from iop_workflow.store.cases import CASES, LOG, ORGS
 
@@ -26,27 +27,42 @@ def lock_for_checkpoint(s: Connection) -> None:
         s.exec_driver_sql("LOCK TABLE transition_log IN SHARE MODE")
 
 
-def case_states(s: Connection, case_ref: str | None = None) -> dict[str, str]:
-    query = sa.select(CASES.c.ref, CASES.c.state)
+def by_ref(s: Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``column`` to order by so that the rows come in Python's string order (code points), whatever the
+    database's collation: the streams ``audit verify`` merges by case ref must agree on it. SQLite's
+    default (BINARY, UTF-8 bytes) already is; PostgreSQL's ``"C"`` collation is."""
+    return column.collate("C") if s.dialect.name == "postgresql" else column
+
+
+def case_states(s: Connection, case_ref: str | None = None) -> Iterator[tuple[str, str]]:
+    """(ref, state) of every case (or of ``case_ref``), streamed in :func:`by_ref` order."""
+    query = sa.select(CASES.c.ref, CASES.c.state).order_by(by_ref(s, CASES.c.ref))
     if case_ref is not None:
         query = query.where(CASES.c.ref == case_ref)
-    return {r.ref: r.state for r in s.execute(query)}
+    for ref, state in s.execute(query.execution_options(yield_per=repo.READ_CHUNK)):
+        yield str(ref), str(state)
 
 
 def chain_records(s: Connection, case_ref: str | None = None) -> Iterator[LogRecord]:
-    """Every record grouped by case, in case_seq order, streamed (server-side cursor on PostgreSQL)."""
-    query = sa.select(LOG).order_by(LOG.c.case_ref, LOG.c.case_seq).execution_options(yield_per=2000)
+    """Every record grouped by case (:func:`by_ref` order), in case_seq order, streamed (server-side
+    cursor on PostgreSQL)."""
+    query = (
+        sa.select(LOG).order_by(by_ref(s, LOG.c.case_ref), LOG.c.case_seq).execution_options(yield_per=repo.READ_CHUNK)
+    )
     if case_ref is not None:
         query = query.where(LOG.c.case_ref == case_ref)
     for row in s.execute(query).mappings():
         yield record_from_row(row)
 
 
+# Built once: a statement built per call leaves garbage (cloned clauses) for the collector at each call.
+_BY_SEQ = sa.select(LOG).where(LOG.c.seq.in_(sa.bindparam("seqs", expanding=True))).order_by(LOG.c.seq)
+
+
 def records_by_seq(s: Connection, seqs: Sequence[int]) -> Iterator[LogRecord]:
     """The records with these ``seq`` numbers (those that exist), in chunks."""
     for i in range(0, len(seqs), 500):
-        query = sa.select(LOG).where(LOG.c.seq.in_(seqs[i : i + 500])).order_by(LOG.c.seq)
-        for row in s.execute(query).mappings():
+        for row in s.execute(_BY_SEQ, {"seqs": list(seqs[i : i + 500])}).mappings():
             yield record_from_row(row)
 
 
