@@ -40,7 +40,7 @@ from iop_workflow.domain.reads import EFFECT_READS, SNAPSHOT_READS, facts_needed
 from iop_workflow.domain.timers import ANCHOR_READS, ANCHORS, LeadTimes, plan
 from iop_workflow.domain.values import ContributionKind, Initiator, LegalForm, Party, StateAidBasis, Verdict
 from iop_workflow.resources import shipped_definition, shipped_guidelines
-from iop_workflow.service.workflow import _effects, _snapshot
+from iop_workflow.service.decide import _effects, _snapshot
 
 DEFINITION = shipped_definition()
 GUIDELINES = {g.ref: g for g in shipped_guidelines()}

@@ -17,7 +17,7 @@ from iop_workflow.domain.definition import TransitionSpec, WorkflowDefinition
 from iop_workflow.domain.guards import GUARD_READS
 from iop_workflow.domain.timers import ANCHOR_READS
 
-# service.workflow._effects: binding looks up the guideline in force among the municipality's;
+# service.decide._effects: binding looks up the guideline in force among the municipality's;
 # rebinding also compares it with the bound one. The review and period counters are case columns.
 EFFECT_READS: dict[str, frozenset[str]] = {
     "bind_guideline": frozenset({"municipal_guidelines"}),
@@ -27,7 +27,7 @@ EFFECT_READS: dict[str, frozenset[str]] = {
     "give_notice": frozenset({"agreements"}),  # the notice period is the running agreement's
 }
 
-# service.workflow._snapshot, by the guard that makes the log record carry the fact.
+# service.decide._snapshot, by the guard that makes the log record carry the fact.
 SNAPSHOT_READS: dict[str, frozenset[str]] = {
     "decision_recorded": frozenset({"decisions"}),
     "criteria_met": frozenset({"guideline", "assessments"}),
