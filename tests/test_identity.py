@@ -7,14 +7,18 @@ import hashlib
 import json
 import os
 import pwd
+import threading
+import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from iop_workflow import FakeClock, Iop
 from iop_workflow.audit.chain import FORMAT_V1, GENESIS, LogRecord, seal
+from iop_workflow.errors import InvalidInput
 from iop_workflow.settings import Settings
 from iop_workflow.store import migrate
 from iop_workflow.store.cases import insert_log
@@ -313,3 +317,52 @@ def test_idempotency_keys_are_kept_their_hours_then_forgotten(iop: Iop) -> None:
     with iop.app.db.read() as s:
         keys = {row.key for row in s.execute(sa.select(IDEMPOTENCY.c.key))}
     assert keys == {"k-2"}  # k-1 was 25 h old at the purge
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("what", ["grant", "token"])
+def test_an_administration_that_meets_a_concurrent_one_sees_it_before_its_checks(
+    what: str, pg_schema_url: str, clock: FakeClock, settings: Settings
+) -> None:
+    """PostgreSQL: while one grant (or token) is written and not yet committed, the same one from another
+    session waits for the administration chain before it checks, so it finds the first and does not
+    grant twice (``changed: false``) or fail on the token's unique name (exit 6, not a database error)."""
+    with Iop.connect(pg_schema_url, clock=clock, settings=settings, audit_log=False) as iop:
+        iop.init()
+
+        def act() -> Any:
+            if what == "grant":
+                return iop.grant("bo", "officer", municipality="Kungälv")
+            return iop.create_token(name="robot", roles=["officer"])
+
+        outcome: list[Any] = []
+
+        def other() -> None:
+            try:
+                outcome.append(act())
+            except Exception as exc:  # the thread's ending, judged below
+                outcome.append(exc)
+
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> :pid"
+            " AND datname = current_database() AND query LIKE '%pg_advisory_xact_lock%'"
+        )
+        with iop.app.db.engine.connect() as watch:
+            pid = watch.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            with iop.app.db.write():  # the first one, open: the service joins this transaction
+                first = act()
+                thread = threading.Thread(target=other)
+                thread.start()
+                deadline = time.monotonic() + 20
+                while not watch.execute(waiting, {"pid": pid}).scalar() and time.monotonic() < deadline:
+                    watch.rollback()
+            thread.join()
+        assert len(outcome) == 1, outcome
+        if what == "grant":
+            assert first["changed"] is True and outcome[0]["changed"] is False, outcome
+            assert len([g for g in iop.grants("bo") if g["role"] == "officer"]) == 1
+        else:
+            assert isinstance(outcome[0], InvalidInput) and outcome[0].exit_status == 6, outcome
+            assert [t["name"] for t in iop.tokens()] == ["robot"]
+        assert iop.verify().ok

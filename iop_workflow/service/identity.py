@@ -10,7 +10,8 @@ row it changes. No setting or environment variable grants a role: the old
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from iop_workflow.domain.values import GRANTABLE_ROLES
 from iop_workflow.errors import InvalidInput, NotAuthenticated, NotFound, NotPermitted
 from iop_workflow.municipalities import code_of, name_of
 from iop_workflow.service import validate
-from iop_workflow.service.changes import append_chain_record
+from iop_workflow.service.changes import append_chain_record, lock_chain
 from iop_workflow.service.context import WILDCARD, Actor, App, Auth, os_login
 from iop_workflow.store import identity as store
 
@@ -81,6 +82,17 @@ def operator(app: App, *, source: str = "cli") -> Actor:
     )
 
 
+@contextmanager
+def admin_write(app: App) -> Iterator[Connection]:
+    """A write of the administration chain (grants, tokens, bindings), holding the chain from its first
+    statement: on PostgreSQL the checks that come before the record (does the grant exist, is the token's
+    name taken) then see every administration committed before, and two at once cannot both pass them.
+    SQLite's write lock already orders them."""
+    with app.db.write() as s:
+        lock_chain(s, ADMIN_CHAIN)
+        yield s
+
+
 def admin_record(app: App, s: Connection, actor: Actor, trigger: str, data: Mapping[str, Any]) -> LogRecord:
     return append_chain_record(app, s, ADMIN_CHAIN, actor=actor, trigger=trigger, state=ADMIN_STATE, data=data)
 
@@ -137,7 +149,7 @@ def grant(app: App, actor: Actor, login: str, role: str, municipality: str | Non
             action_sv="ge sig själv roller",
             action_en="grant roles to itself",
         )
-    with app.db.write() as s:
+    with admin_write(app) as s:
         if store.active_grant(s, login, role, place) is not None:
             return {**_grant_key(login, role, place), "changed": False}
         record = admin_record(app, s, actor, "admin:grant", _grant_key(login, role, place))
@@ -150,7 +162,7 @@ def grant(app: App, actor: Actor, login: str, role: str, municipality: str | Non
 def revoke(app: App, actor: Actor, login: str, role: str, municipality: str | None = None) -> dict[str, Any]:
     login, role, place = login_name(login), role_name(role), municipality_code(municipality)
     require_admin(actor, place, action_sv=f"ta tillbaka rollen {role}", action_en=f"revoke the role {role}")
-    with app.db.write() as s:
+    with admin_write(app) as s:
         row = store.active_grant(s, login, role, place)
         if row is None:
             raise NotFound(kind="grant", key=f"{login} {role} {name_of(place)}")
@@ -183,7 +195,7 @@ def bootstrap(app: App, *, admin: str | None = None, only_if_none: bool = False)
     """
     by = operator(app)
     login = login_name(admin) if admin is not None else by.name
-    with app.db.write() as s:
+    with admin_write(app) as s:
         if only_if_none and store.any_admin(s):
             return {"bootstrapped": False, "login": None, "roles": []}
         missing = [r for r in BOOTSTRAP_ROLES if store.active_grant(s, login, r, WILDCARD) is None]
@@ -217,7 +229,7 @@ def import_settings_roles(app: App) -> list[dict[str, Any]]:
     )
     by = operator(app)
     records: list[LogRecord] = []
-    with app.db.write() as s:
+    with admin_write(app) as s:
         if store.any_admin(s):
             return []
         for login, role in pairs:
@@ -286,7 +298,7 @@ def _bind(app: App, *, issuer: str, subject: str, login: str, source: str) -> st
         grants=(),
     )
     try:
-        with app.db.write() as s:
+        with admin_write(app) as s:
             if store.binding_of_login(s, login) is not None or store.binding_of_subject(s, issuer, subject):
                 raise _Raced
             record = admin_record(

@@ -23,6 +23,7 @@ from iop_workflow.service import validate
 from iop_workflow.service.context import WILDCARD, Actor, App, Auth
 from iop_workflow.service.identity import (
     admin_record,
+    admin_write,
     build_actor,
     municipality_code,
     record_seq,
@@ -106,7 +107,7 @@ def create(
         require_admin(actor, place, action_sv="skapa API-nycklar", action_en="create API tokens")
     token = new_token()
     digest = token_hash(token)
-    with app.db.write() as s:
+    with admin_write(app) as s:
         if store.token_name_taken(s, name):
             raise InvalidInput(
                 field="name",
@@ -172,7 +173,7 @@ def listing(app: App) -> list[dict[str, Any]]:
 def revoke(app: App, actor: Actor, token_id: int | str) -> dict[str, Any]:
     number = validate.whole("id", token_id, low=1, high=2_000_000_000)
     require_admin(actor, action_sv="återkalla API-nycklar", action_en="revoke API tokens")
-    with app.db.write() as s:
+    with admin_write(app) as s:
         row = store.token_by_id(s, number)
         if row is None:
             raise NotFound(kind="token", key=str(number))
