@@ -62,8 +62,9 @@ _CHAIN_HEAD = (
     .order_by(LOG.c.case_seq.desc())
     .limit(1)
 )  # one probe of the unique (case_ref, case_seq) index
+LOG_LAST_AT = sa.select(LOG.c.at).order_by(LOG.c.seq.desc()).limit(1)  # the last record's ``at`` in the log's order
 _CHAIN = _CHAIN_HEAD.subquery()
-_LOG_LAST = sa.select(LOG.c.at).order_by(LOG.c.seq.desc()).limit(1).subquery()
+_LOG_LAST = LOG_LAST_AT.subquery()
 # The chain's head and the log's last ``at`` in one statement (an empty log: no row).
 _APPEND_POINT = sa.select(_CHAIN.c.case_seq, _CHAIN.c.hash, _CHAIN.c.at, _LOG_LAST.c.at.label("log_at")).select_from(
     _LOG_LAST.outerjoin(_CHAIN, sa.true())

@@ -13,7 +13,6 @@ from iop_workflow.store.audit_tables import DB_CLOCK
 from iop_workflow.store.cases import LOG
 
 _ROW = sa.select(DB_CLOCK.c.mode, DB_CLOCK.c.now, DB_CLOCK.c.ordered_from_seq).where(DB_CLOCK.c.id == 1)
-_LAST_AT = sa.select(LOG.c.at).order_by(LOG.c.seq.desc()).limit(1)
 
 
 class ClockState(NamedTuple):
@@ -46,7 +45,7 @@ def write(s: Connection, *, mode: str, now: str | None) -> None:
 
 def last_at(s: Connection) -> str | None:
     """The ``at`` of the last record in the global order (highest ``seq``)."""
-    found = s.execute(_LAST_AT).scalar()
+    found = s.execute(repo.LOG_LAST_AT).scalar()
     return None if found is None else str(found)
 
 
