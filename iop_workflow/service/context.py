@@ -186,7 +186,7 @@ class App:
 def shared_audit_path(settings: Settings, db_url: str) -> bool:
     """Whether :func:`audit_path` names a file other databases write too: a configured one, or the
     default of every database that is not a SQLite file (whose own stream lies beside it)."""
-    return bool(settings.audit_log) or not (db_url.startswith("sqlite:///") and not db_url.endswith(":memory:"))
+    return bool(settings.audit_log) or _sqlite_file(db_url) is None
 
 
 def simulated_audit_path(path: Path, db_url: str) -> Path:
@@ -201,8 +201,15 @@ def audit_path(settings: Settings, db_url: str) -> Path | None:
     """Where the JSON-lines audit stream goes: configured, else beside a SQLite file."""
     if settings.audit_log:
         return Path(settings.audit_log).expanduser()
-    if db_url.startswith("sqlite:///") and not db_url.endswith(":memory:"):
-        return Path(db_url[len("sqlite:///") :]).expanduser().with_suffix(".audit.jsonl")
+    if (file := _sqlite_file(db_url)) is not None:
+        return file.with_suffix(".audit.jsonl")
     from iop_workflow.store.engine import default_sqlite_path  # noqa: PLC0415
 
     return default_sqlite_path().with_name("audit.jsonl")
+
+
+def _sqlite_file(db_url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or one in memory."""
+    if db_url.startswith("sqlite:///") and not db_url.endswith(":memory:"):
+        return Path(db_url[len("sqlite:///") :]).expanduser()
+    return None
