@@ -35,25 +35,22 @@ def normalise_org_number(value: object) -> str:
 
 
 def insert_org(s: Connection, values: dict[str, Any], now: datetime) -> int:
-    """Register an organisation; one already registered (also by a writer that committed it a moment
-    ago: PostgreSQL lets two transactions both see it missing) is refused with exit 6."""
-    _refuse_registered(s, values["org_number"])
+    """Register an organisation; one already registered is refused with exit 6. The unique index
+    decides, in a savepoint: so also against a writer that committed it a moment ago (PostgreSQL lets
+    two transactions both see the number free)."""
     try:
-        with s.begin_nested():  # the unique violation of a concurrent add rolls back only this insert
+        with s.begin_nested():  # a unique violation rolls back only this insert
             return int(s.execute(sa.insert(ORGS).values(**values, created_at=now).returning(ORGS.c.id)).scalar_one())
     except sa.exc.IntegrityError:
-        _refuse_registered(s, values["org_number"])
-        raise  # another constraint: not ours to explain
-
-
-def _refuse_registered(s: Connection, org_number: str) -> None:
-    if s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == org_number)).scalar() is not None:
+        taken = s.execute(sa.select(ORGS.c.id).where(ORGS.c.org_number == values["org_number"])).scalar()
+        if taken is None:
+            raise  # another constraint: not ours to explain
         raise InvalidInput(
             field="org_number",
-            value=org_number,
+            value=values["org_number"],
             problem_sv="organisationen är redan registrerad",
             problem_en="the organisation is already registered",
-        )
+        ) from None
 
 
 def list_orgs(s: Connection) -> list[sa.RowMapping]:
