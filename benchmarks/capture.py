@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 # A captured statement: (kind, sql, parameters); kind is one of these.
 EXECUTE, EXECUTEMANY, COMMIT, ROLLBACK = "execute", "executemany", "commit", "rollback"
@@ -174,6 +174,22 @@ def replay(conn: sqlite3.Connection, entries: Iterable[Entry]) -> None:
             conn.execute(sql, params).fetchall()
         elif kind == EXECUTEMANY:
             conn.executemany(sql, params)
+        elif kind == COMMIT:
+            conn.commit()
+        else:
+            conn.rollback()
+
+
+def replay_sqlalchemy(conn: Connection, entries: Iterable[Entry]) -> None:
+    """:func:`replay` through SQLAlchemy's cheapest public path (``Connection.exec_driver_sql``: no
+    compilation, no bind or result processing beyond the driver's), on a connection of an engine
+    whose DB-API connections come from :func:`open_raw`. What any service built on SQLAlchemy pays
+    for the same statements before its own code runs: the stack's floor."""
+    for kind, sql, params in entries:
+        if kind in (EXECUTE, EXECUTEMANY):
+            result = conn.exec_driver_sql(sql, params)
+            if result.returns_rows:
+                result.fetchall()
         elif kind == COMMIT:
             conn.commit()
         else:

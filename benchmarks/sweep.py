@@ -18,8 +18,11 @@ sqlite3 to ``--cases`` cases (its facts, its re-chained log, its open ``fire:act
     #15). The service runs in a process set up as ``iop scheduler run`` sets itself up (audit
     stream to a file and to stderr, ``daemon.prepare``); the raw side replays the statements the
     service sent, captured once on another copy (``benchmarks/capture.py``), in a process that
-    imports neither SQLAlchemy nor iop_workflow (``benchmarks/sweep_children.py``). ``--rounds``
-    rounds (at least 3), each side on a fresh copy, in the order A B, B A, ...; min / median / max.
+    imports neither SQLAlchemy nor iop_workflow (``benchmarks/sweep_children.py``). A third side,
+    the stack's floor, replays the same statements through SQLAlchemy's cheapest public path
+    (``Connection.exec_driver_sql``) without iop_workflow: no service on SQLAlchemy can do better
+    than it, so its ratio to raw bounds the service's. ``--rounds`` rounds (at least 3), each side
+    on a fresh copy, in the order A B C, C B A, ...; min / median / max.
     All of it twice: on disk (WAL, synchronous=FULL) and on tmpfs (``/dev/shm``: fsync is free, the
     ratio is the CPU-only one). Every copy must end with the same log (case_ref, case_seq, hash) and
     the same case and timer counts as the captured one. A *cold* sweep (no ``daemon.prepare``, as a
@@ -55,6 +58,9 @@ IDLE_TARGET_MS = 10.0
 FIRE_TARGET_PER_S = 1500.0  # issue #15: the single write path, >= 1,500 fired/s ...
 FIRE_TARGET_RATIO = 0.3  # ... and >= 0.3x raw sqlite3 sending the same statements
 RSS_TARGET_MB = 200.0
+# (b)'s sides, in the order of even rounds (odd rounds reverse it). "sqlalchemy" replays the raw
+# side's statements through SQLAlchemy without the product: the floor of any service on the stack.
+SIDES = ("service", "raw", "sqlalchemy")
 
 
 def capture_fire(path: Path, stream: Path) -> dict[str, Any]:
@@ -79,13 +85,13 @@ def fire_rounds(built: Path, place: Path, stream: Path, due: int, rounds: int) -
     """(b) and (c) in ``place``: ``rounds`` rounds of the service and the raw side, alternating."""
     work = Path(tempfile.mkdtemp(prefix="iop-sweep-bench-", dir=place))
     expected = fingerprint(built.with_name("fire-capture.db"))
-    sides: dict[str, list[dict[str, Any]]] = {"service": [], "raw": []}
+    sides: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     try:
         for r in range(rounds):
-            for side in ("service", "raw") if r % 2 == 0 else ("raw", "service"):
+            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                 db = work / f"{side}-{r}.db"
                 shutil.copyfile(built, db)
-                args = ["--stream", str(stream), "--busy-ms", str(BUSY_TIMEOUT_MS)] if side == "raw" else []
+                args = [] if side == "service" else ["--stream", str(stream), "--busy-ms", str(BUSY_TIMEOUT_MS)]
                 out = run_child(side, "--db", str(db), *args, stderr=work / "stderr.log")
                 if fingerprint(db) != expected:
                     raise SystemExit(f"round {r}: the {side} copy differs from the captured one after the sweep")
@@ -96,9 +102,9 @@ def fire_rounds(built: Path, place: Path, stream: Path, due: int, rounds: int) -
                 db.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    service, raw = [s["per_s"] for s in sides["service"]], [s["per_s"] for s in sides["raw"]]
+    service, raw, floor = ([s["per_s"] for s in sides[side]] for side in SIDES)
     # Per CPU second of each side's process: what other jobs on the machine disturb least.
-    service_cpu, raw_cpu = ([due / s["cpu_s"] for s in sides[side]] for side in ("service", "raw"))
+    service_cpu, raw_cpu, floor_cpu = ([due / s["cpu_s"] for s in sides[side]] for side in SIDES)
     return {
         "directory": str(place),
         "service_per_s": spread(service, 0),
@@ -107,6 +113,10 @@ def fire_rounds(built: Path, place: Path, stream: Path, due: int, rounds: int) -
         "service_per_cpu_s": spread(service_cpu, 0),
         "raw_per_cpu_s": spread(raw_cpu, 0),
         "cpu_ratio": ratio_rounds(service_cpu, raw_cpu),
+        "floor_per_s": spread(floor, 0),
+        "floor_ratio": ratio_rounds(floor, raw),
+        "service_to_floor": ratio_rounds(service, floor),
+        "floor_cpu_ratio": ratio_rounds(floor_cpu, raw_cpu),
         "service_max_rss_mb": round(max(s["max_rss_kib"] for s in sides["service"]) * 1024 / 1e6, 1),
         "raw_max_rss_mb": round(max(s["max_rss_kib"] for s in sides["raw"]) * 1024 / 1e6, 1),
         "prepare_s": round(max(s["prepare_s"] for s in sides["service"]), 3),
@@ -206,6 +216,14 @@ def report(result: dict[str, Any]) -> None:
             f"{s['max']:,.0f}, raw {r['min']:,.0f}/{r['median']:,.0f}/{r['max']:,.0f}, "
             f"ratio {q['min']:.2f}/{q['median']:.2f}/{q['max']:.2f}x"
         )
+    for name, p in fire["places"].items():
+        f, q, c = p["floor_per_s"], p["floor_ratio"], p["service_to_floor"]
+        print(
+            f"(b) {name}, the stack's floor (the same statements through SQLAlchemy's exec_driver_sql, no product "
+            f"code): {f['min']:,.0f}/{f['median']:,.0f}/{f['max']:,.0f}/s, {q['min']:.2f}/{q['median']:.2f}/"
+            f"{q['max']:.2f}x raw (per CPU second {p['floor_cpu_ratio']['median']:.2f}x); "
+            f"the service {c['min']:.2f}/{c['median']:.2f}/{c['max']:.2f}x of it"
+        )
     c = fire["capture"]
     print(
         f"(b) cold, a fresh process without daemon.prepare (a one-off `iop scheduler tick`): {fire['cold_per_s']:,}/s"
@@ -214,7 +232,7 @@ def report(result: dict[str, Any]) -> None:
         f"(b) {c['statements']:,} statements, {c['statements_per_fired']} per fired timer, {c['commits']} commits; "
         f"per fired: {', '.join(f'{n:g} {s}' for s, n in c['by_shape'].items() if n >= 0.5)}"
     )
-    print("same work: every service and raw copy ends with the captured copy's log, case and timer counts: yes")
+    print("same work: every service, raw and floor copy ends with the captured copy's log, case and timer counts: yes")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

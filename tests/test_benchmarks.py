@@ -33,7 +33,11 @@ def run(*args: str, timeout: float = 600) -> str:
 
 def test_sweep_benchmark_runs_at_a_smoke_size() -> None:
     out = run("-m", "benchmarks.sweep", "--cases", "120", "--due", "12", "--runs", "3", "--rounds", "3")
-    assert "same work: every service and raw copy ends with the captured copy's log, case and timer counts: yes" in out
+    assert (
+        "same work: every service, raw and floor copy ends with the captured copy's log, case and timer counts: yes"
+        in out
+    )
+    assert "(b) disk, the stack's floor (the same statements through SQLAlchemy's exec_driver_sql" in out
     assert "(b) fire 12 due, disk" in out and "(b) fire 12 due, tmpfs (CPU only)" in out
     assert "load average before" in out
 
