@@ -1,12 +1,16 @@
-"""Schema migrations on a database that holds data: 0003 drops two transition_log indexes."""
+"""Schema migrations on a database that holds data: 0003 drops two transition_log indexes, 0011 adds
+guideline status, 0014 puts refs in code-point order on PostgreSQL."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from iop_workflow import Iop
+from iop_workflow.store import ledger
 from iop_workflow.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from tests.helpers import add_orgs, open_case, to_signed
 
@@ -94,4 +98,33 @@ def test_0011_gives_existing_guidelines_a_status_claiming_no_verification_and_ev
         assert g.status.value == "adopted" and g.provenance == () and not g.in_force(iop.app.clock.today())
     assert {p["problem"] for p in iop.verify().problems} == {"guideline_without_record"}
     assert iop.init()["guidelines_recorded"]  # records without the 0011 fields prove the legacy rows
+    assert iop.verify().ok
+
+
+def _sorts(conn: sa.Connection, query: sa.Select[Any]) -> bool:
+    """Whether the database sorts to answer ``query`` rather than reading it in an index's order
+    (PostgreSQL with sorting priced out, so the planner takes an index whenever one gives the order)."""
+    sql = str(query.compile(dialect=conn.dialect))
+    if conn.dialect.name == "sqlite":
+        return any("TEMP B-TREE" in str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    conn.exec_driver_sql("SET LOCAL enable_sort = off")
+    return any("Sort" in str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+
+
+def test_0014_the_log_and_the_cases_come_in_verify_order_through_their_indexes(iop: Iop) -> None:
+    add_orgs(iop)
+    to_signed(iop)
+    with iop.app.db.engine.connect() as conn:
+        before = conn.execute(LOG_ROWS).all()
+        queries = (ledger.chain_query(conn), ledger.states_query(conn))
+        assert [_sorts(conn, q) for q in queries] == [False, False]
+    _step(iop, "0013", down=True)
+    if iop.app.db.engine.dialect.name == "postgresql":  # the default collation: the server sorts
+        with iop.app.db.engine.connect() as conn:
+            assert [_sorts(conn, q) for q in queries] == [True, True]
+    upgrade(iop.app.db)
+    with iop.app.db.engine.connect() as conn:
+        assert conn.execute(LOG_ROWS).all() == before
+        assert [_sorts(conn, q) for q in queries] == [False, False]
+        command.check(alembic_config(conn))  # the model declares what the migration made
     assert iop.verify().ok

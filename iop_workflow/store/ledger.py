@@ -34,21 +34,30 @@ def by_ref(s: Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str
     return column.collate("C") if s.dialect.name == "postgresql" else column
 
 
+def states_query(s: Connection) -> sa.Select[Any]:
+    """(ref, state) of every case in :func:`by_ref` order: the order of the ref's index (0014)."""
+    return sa.select(CASES.c.ref, CASES.c.state).order_by(by_ref(s, CASES.c.ref))
+
+
 def case_states(s: Connection, case_ref: str | None = None) -> Iterator[tuple[str, str]]:
     """(ref, state) of every case (or of ``case_ref``), streamed in :func:`by_ref` order."""
-    query = sa.select(CASES.c.ref, CASES.c.state).order_by(by_ref(s, CASES.c.ref))
+    query = states_query(s)
     if case_ref is not None:
         query = query.where(CASES.c.ref == case_ref)
     for ref, state in s.execute(query.execution_options(yield_per=repo.READ_CHUNK)):
         yield str(ref), str(state)
 
 
+def chain_query(s: Connection) -> sa.Select[Any]:
+    """Every record grouped by case (:func:`by_ref` order), in case_seq order: the order of the
+    ``(case_ref, case_seq)`` index on both back-ends (migration 0014), so nothing is sorted."""
+    return sa.select(LOG).order_by(by_ref(s, LOG.c.case_ref), LOG.c.case_seq)
+
+
 def chain_records(s: Connection, case_ref: str | None = None) -> Iterator[LogRecord]:
-    """Every record grouped by case (:func:`by_ref` order), in case_seq order, streamed (server-side
-    cursor on PostgreSQL)."""
-    query = (
-        sa.select(LOG).order_by(by_ref(s, LOG.c.case_ref), LOG.c.case_seq).execution_options(yield_per=repo.READ_CHUNK)
-    )
+    """:func:`chain_query`'s records (of one case: ``case_ref``), streamed (server-side cursor on
+    PostgreSQL)."""
+    query = chain_query(s).execution_options(yield_per=repo.READ_CHUNK)
     if case_ref is not None:
         query = query.where(LOG.c.case_ref == case_ref)
     for row in s.execute(query).mappings():

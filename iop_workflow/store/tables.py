@@ -111,11 +111,17 @@ class CaseRefCounter(_Table, table=True):
     last: int = 0
 
 
+def _ref_type(length: int) -> sa.types.TypeEngine[str]:
+    """A ref column: on PostgreSQL in the ``"C"`` collation (code-point order, migration 0014), so
+    its index serves the order in which ``audit verify`` merges its streams (``ledger.by_ref``)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 class Case(_Table, table=True):
     __tablename__ = "cases"
 
     id: int | None = Field(default=None, primary_key=True)
-    ref: str = Field(max_length=40, unique=True, index=True)
+    ref: str = Field(max_length=40, sa_type=_ref_type(40), unique=True, index=True)
     municipality: str = Field(max_length=100, index=True)
     unit: str | None = Field(default=None, max_length=200)
     officer: str = Field(max_length=100)
@@ -263,7 +269,8 @@ class TransitionLog(_Table, table=True):
     __table_args__ = (sa.UniqueConstraint("case_ref", "case_seq"),)
 
     seq: int | None = Field(default=None, primary_key=True)
-    case_ref: str = Field(max_length=120)  # a case's ref, or a chain's "@..." (0005); UNIQUE (case_ref, case_seq)
+    # A case's ref, or a chain's "@..." (0005); UNIQUE (case_ref, case_seq), "C" collation on PostgreSQL (0014).
+    case_ref: str = Field(max_length=120, sa_type=_ref_type(120))
     case_seq: int
     at: str = Field(max_length=32, index=True)
     actor: str = Field(max_length=100)
